@@ -1,0 +1,116 @@
+"""Typed errors of the core, independent of any protocol.
+
+Each door maps them to its own answer: HTTP status + OperationOutcome (api/), HL7 ACK AE/AR with
+ERR, DICOM failure status. Diagnostics say what was wrong and where (the FHIRPath of the element)
+and never echo submitted values, which may be personal data (RO-1.4, GDPR).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True, slots=True)
+class Issue:
+    """One OperationOutcome.issue: severity, IssueType code, what happened, where."""
+
+    severity: str
+    code: str
+    diagnostics: str
+    expression: tuple[str, ...] = field(default=())
+
+    def to_fhir(self) -> dict[str, object]:
+        out: dict[str, object] = {"severity": self.severity, "code": self.code}
+        if self.diagnostics:
+            out["diagnostics"] = self.diagnostics
+        if self.expression:
+            out["expression"] = list(self.expression)
+        return out
+
+
+class FhirError(Exception):
+    """Base of every error a user can cause. ``code`` is the OperationOutcome IssueType."""
+
+    code = "exception"
+
+    def __init__(
+        self,
+        diagnostics: str,
+        *,
+        expression: Sequence[str] = (),
+        issues: Sequence[Issue] = (),
+    ) -> None:
+        super().__init__(diagnostics)
+        self.diagnostics = diagnostics
+        self.issues: tuple[Issue, ...] = tuple(issues) or (
+            Issue("error", self.code, diagnostics, tuple(expression)),
+        )
+
+
+class InvalidRequest(FhirError):
+    """The request itself is malformed (bad JSON, wrong resourceType, id mismatch, bad header)."""
+
+    code = "invalid"
+
+
+class UnprocessableResource(FhirError):
+    """The resource is well-formed JSON but violates the FHIR rules (structure, cardinality...)."""
+
+    code = "invalid"
+
+
+class ResourceNotFound(FhirError):
+    code = "not-found"
+
+
+class ResourceGone(FhirError):
+    """The resource was deleted; its history is kept."""
+
+    code = "deleted"
+
+
+class UnknownResourceType(FhirError):
+    code = "not-supported"
+
+
+class InteractionNotSupported(FhirError):
+    """The interaction is not supported on this path (HTTP 405)."""
+
+    code = "not-supported"
+
+
+class VersionConflict(FhirError):
+    """A concurrent write changed the resource first (HTTP 409)."""
+
+    code = "conflict"
+
+
+class ResourceConflict(FhirError):
+    """The write conflicts with the state of the server (HTTP 409)."""
+
+    code = "conflict"
+
+
+class PreconditionFailed(FhirError):
+    """If-Match (or another precondition) did not hold (HTTP 412)."""
+
+    code = "conflict"
+
+
+class UnsupportedMediaType(FhirError):
+    code = "not-supported"
+
+
+class NotAcceptable(FhirError):
+    code = "not-supported"
+
+
+class PayloadTooLarge(FhirError):
+    code = "too-costly"
+
+
+class HookVeto(FhirError):
+    """A PRE_STORE / PRE_COMMIT rule refused the write (business rule, HTTP 422)."""
+
+    code = "business-rule"

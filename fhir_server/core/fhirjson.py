@@ -1,0 +1,87 @@
+"""FHIR JSON in and out, keeping decimals exactly as sent.
+
+FHIR forbids changing a decimal's precision (``1.50`` must stay ``1.50``), but every JSON library
+turns numbers with a fraction or exponent into binary floats. Documents without such numbers are
+parsed by orjson directly; the others are parsed by the standard library with ``parse_float`` set
+to :class:`FhirDecimal`, a :class:`decimal.Decimal` that remembers its original text. Output is
+always produced by orjson, which writes a FhirDecimal back as its original text.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from decimal import Decimal
+from typing import Any
+
+import orjson
+
+from fhir_server.core.errors import InvalidRequest
+
+# A JSON number with a fraction or an exponent always has a digit followed by '.', 'e' or 'E'.
+# No match means the document holds no such number and orjson alone is exact.
+_MAYBE_DECIMAL = re.compile(rb"[0-9][.eE]")
+
+
+class FhirDecimal(Decimal):
+    """A decimal that keeps the exact text it was written with."""
+
+    __slots__ = ("text",)
+    text: str
+
+    def __new__(cls, text: str) -> FhirDecimal:
+        value = Decimal.__new__(cls, text)
+        value.text = text
+        return value
+
+    def __repr__(self) -> str:
+        return f"FhirDecimal({self.text!r})"
+
+    def __deepcopy__(self, memo: object) -> FhirDecimal:
+        return self
+
+    def __copy__(self) -> FhirDecimal:
+        return self
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not allowed in JSON")
+
+
+def _default(value: object) -> object:
+    if isinstance(value, FhirDecimal):
+        return orjson.Fragment(value.text)
+    if isinstance(value, Decimal):
+        return orjson.Fragment(format(value, "f") if value == value.to_integral() else str(value))
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+def loads(raw: bytes | str) -> Any:
+    """Parse JSON text; numbers with a fraction or exponent become :class:`FhirDecimal`."""
+    data = raw.encode() if isinstance(raw, str) else raw
+    try:
+        value = orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidRequest(f"The body is not valid JSON: {exc}") from None
+    if _MAYBE_DECIMAL.search(data) is None:
+        return value
+    try:
+        return json.loads(data, parse_float=FhirDecimal, parse_constant=_reject_constant)
+    except ValueError as exc:  # pragma: no cover - orjson accepted it already
+        raise InvalidRequest(f"The body is not valid JSON: {exc}") from None
+
+
+def loads_object(raw: bytes | str, what: str = "body") -> dict[str, Any]:
+    """Parse a JSON document that must be an object (a resource, a Parameters...)."""
+    if not raw or not raw.strip():
+        raise InvalidRequest(f"The {what} is empty; a JSON object was expected")
+    value = loads(raw)
+    if not isinstance(value, dict):
+        raise InvalidRequest(f"The {what} must be a JSON object, not {type(value).__name__}")
+    return value
+
+
+def dumps(value: object, *, pretty: bool = False) -> bytes:
+    """Serialise with orjson; FhirDecimal values keep their original text."""
+    option = orjson.OPT_INDENT_2 if pretty else 0
+    return orjson.dumps(value, default=_default, option=option)
