@@ -1,0 +1,59 @@
+"""The composition root: the only place that names concrete adapters and registers hooks."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from fhir_server import __version__
+from fhir_server.core.clock import Clock, system_clock
+from fhir_server.core.ids import IdFactory, new_id
+from fhir_server.events.hooks import Hooks
+from fhir_server.events.relay import OutboxRelay
+from fhir_server.interactions.capabilities import Software
+from fhir_server.interactions.pipeline import WritePipeline
+from fhir_server.interactions.service import FhirService
+from fhir_server.settings import Settings
+from fhir_server.storage.port import ResourceStore
+from fhir_server.storage.sqlite import SqliteStore
+from fhir_server.validation import check_structure
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class Application:
+    """The object graph of one server; ``start``/``stop`` run in the app's lifespan."""
+
+    settings: Settings
+    store: ResourceStore
+    hooks: Hooks
+    relay: OutboxRelay
+    service: FhirService
+
+    async def start(self) -> None:
+        await self.store.open()
+        await self.relay.start()
+        log.info("FHIR store ready in %s", self.settings.data_dir)
+
+    async def stop(self) -> None:
+        await self.relay.stop()
+        await self.store.close()
+
+
+def build(
+    settings: Settings,
+    *,
+    hooks: Hooks | None = None,
+    clock: Clock = system_clock,
+    id_factory: IdFactory = new_id,
+    relay_poll_interval: float = 1.0,
+) -> Application:
+    hooks = hooks or Hooks()
+    store = SqliteStore(settings.data_dir, synchronous=settings.sqlite_synchronous.upper())
+    pipeline = WritePipeline(store, hooks, check_structure, clock)
+    software = Software("fhir-server", __version__, datetime.now(UTC))
+    service = FhirService(store, pipeline, hooks, clock, id_factory, software)
+    relay = OutboxRelay(store, hooks, clock=clock, poll_interval=relay_poll_interval)
+    return Application(settings, store, hooks, relay, service)

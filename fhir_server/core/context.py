@@ -1,0 +1,19 @@
+"""Who is asking, through which door: built by each door, passed to every service call."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True, slots=True)
+class RequestContext:
+    """``channel`` is the door (rest, hl7v2, dicom, system); ``base_url`` the FHIR base the
+    caller sees, used for absolute URLs (Location, Bundle fullUrl and links)."""
+
+    channel: str = "system"
+    base_url: str = ""
+    principal: str | None = None
+    scopes: frozenset[str] = frozenset()
+    organization: str | None = None
+    request_id: str = field(default_factory=lambda: uuid.uuid4().hex)

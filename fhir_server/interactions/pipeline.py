@@ -1,0 +1,123 @@
+"""The one write pipeline (ARCHITECTURE.md, "How a request flows").
+
+REST create/update/patch/delete, and later transaction entries, HL7 v2 mappings and DICOM ingest,
+all store through :meth:`WritePipeline.write`: authorize → build the stored form → validate →
+PRE_STORE hooks → one unit of work (version + history + outbox row) with PRE_COMMIT hooks →
+commit. POST_COMMIT hooks then run from the outbox. A rejected write changes nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from fhir_server.core import fhirjson
+from fhir_server.core.clock import Clock
+from fhir_server.core.context import RequestContext
+from fhir_server.events.hooks import Hooks, PendingWrite
+from fhir_server.interactions.stored_form import build_stored_form
+from fhir_server.storage.port import ABSENT, ResourceStore, ResourceVersion, UnitOfWork
+
+#: Validates a stored form; raises UnprocessableResource listing every issue found.
+Validator = Callable[[dict[str, Any]], None]
+
+
+class Authorizer(Protocol):
+    """Decides whether the caller may perform an interaction (SMART scopes arrive later)."""
+
+    def __call__(self, context: RequestContext, interaction: str, resource_type: str) -> None: ...
+
+
+def allow_all(context: RequestContext, interaction: str, resource_type: str) -> None:
+    """The only policy while the server runs with ``--auth off`` on loopback."""
+
+
+@dataclass(frozen=True, slots=True)
+class WriteRequest:
+    """One resource write. ``body`` None means delete; ``current`` is the version it replaces."""
+
+    interaction: str
+    method: str
+    resource_type: str
+    id: str
+    body: dict[str, Any] | None
+    current: ResourceVersion | None
+
+
+@dataclass(frozen=True, slots=True)
+class StagedWrite:
+    version: ResourceVersion
+    expected_version: int
+    pending: PendingWrite
+
+
+class WritePipeline:
+    def __init__(
+        self,
+        store: ResourceStore,
+        hooks: Hooks,
+        validator: Validator,
+        clock: Clock,
+        authorize: Authorizer = allow_all,
+    ) -> None:
+        self._store = store
+        self._hooks = hooks
+        self._validate = validator
+        self._clock = clock
+        self._authorize = authorize
+
+    async def write(self, context: RequestContext, request: WriteRequest) -> ResourceVersion:
+        """Run one write through every step and commit it alone."""
+        staged = await self.stage(context, request)
+        async with self._store.unit_of_work() as uow:
+            await self.commit(uow, [staged])
+        return staged.version
+
+    async def stage(self, context: RequestContext, request: WriteRequest) -> StagedWrite:
+        """Steps 1-4: authorize, stored form, validation, PRE_STORE. Nothing is stored yet."""
+        self._authorize(context, request.interaction, request.resource_type)
+        current = request.current
+        number = 1 if current is None else current.version + 1
+        moment = self._clock()
+        if current is not None and moment < current.last_updated:
+            moment = current.last_updated  # never let lastUpdated go backwards
+        stored: dict[str, Any] | None = None
+        body: bytes | None = None
+        if request.body is not None:
+            stored = build_stored_form(
+                request.body, request.resource_type, request.id, number, moment
+            )
+            self._validate(stored)
+            body = fhirjson.dumps(stored)
+        version = ResourceVersion(
+            request.resource_type, request.id, number, moment, request.method, body
+        )
+        previous = None
+        if current is not None and current.body is not None and self._hooks_need_previous():
+            previous = fhirjson.loads(current.body)
+        pending = PendingWrite(
+            context,
+            request.interaction,
+            request.resource_type,
+            request.id,
+            number,
+            stored,
+            previous,
+        )
+        await self._hooks.pre_store(pending)
+        expected = ABSENT if current is None else current.version
+        return StagedWrite(version, expected, pending)
+
+    async def commit(self, uow: UnitOfWork, staged: Sequence[StagedWrite]) -> None:
+        """Step 5: PRE_COMMIT sees the whole unit, then every version goes into it."""
+        await self._hooks.pre_commit([s.pending for s in staged])
+        for write in staged:
+            uow.put(
+                write.version,
+                expected_version=write.expected_version,
+                interaction=write.pending.interaction,
+            )
+
+    def _hooks_need_previous(self) -> bool:
+        return self._hooks.has_write_hooks

@@ -1,0 +1,83 @@
+"""FhirService: the façade every door calls. It holds the dependencies; each interaction lives
+in its own module (reading, writing, history, search, capabilities)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from fhir_server.core.clock import Clock
+from fhir_server.core.context import RequestContext
+from fhir_server.core.ids import IdFactory
+from fhir_server.events.hooks import Hooks
+from fhir_server.interactions import capabilities, history, reading, search, writing
+from fhir_server.interactions.capabilities import Software
+from fhir_server.interactions.locks import KeyedLocks
+from fhir_server.interactions.params import Params
+from fhir_server.interactions.pipeline import WritePipeline
+from fhir_server.interactions.reading import Shown
+from fhir_server.interactions.writing import Deleted, Written
+from fhir_server.storage.port import ResourceStore
+
+
+@dataclass(slots=True)
+class FhirService:
+    store: ResourceStore
+    pipeline: WritePipeline
+    hooks: Hooks
+    clock: Clock
+    new_id: IdFactory
+    software: Software
+    locks: KeyedLocks = field(default_factory=KeyedLocks)
+
+    async def capabilities(self, ctx: RequestContext) -> dict[str, Any]:
+        return capabilities.capability_statement(ctx.base_url, self.software)
+
+    async def read(self, ctx: RequestContext, type: str, id: str, params: Params = ()) -> Shown:
+        return await reading.read(self.store, self.hooks, ctx, type, id, params)
+
+    async def vread(
+        self, ctx: RequestContext, type: str, id: str, vid: str, params: Params = ()
+    ) -> Shown:
+        return await reading.vread(self.store, self.hooks, ctx, type, id, vid, params)
+
+    async def create(self, ctx: RequestContext, type: str, body: dict[str, Any]) -> Written:
+        return await writing.create(self.pipeline, self.new_id, ctx, type, body)
+
+    async def update(
+        self,
+        ctx: RequestContext,
+        type: str,
+        id: str,
+        body: dict[str, Any],
+        if_match: int | None = None,
+    ) -> Written:
+        return await writing.update(
+            self.store, self.pipeline, self.locks, ctx, type, id, body, if_match
+        )
+
+    async def patch(
+        self, ctx: RequestContext, type: str, id: str, document: object, if_match: int | None = None
+    ) -> Written:
+        return await writing.patch(
+            self.store, self.pipeline, self.locks, ctx, type, id, document, if_match
+        )
+
+    async def delete(
+        self, ctx: RequestContext, type: str, id: str, if_match: int | None = None
+    ) -> Deleted:
+        return await writing.delete(self.store, self.pipeline, self.locks, ctx, type, id, if_match)
+
+    async def history(
+        self,
+        ctx: RequestContext,
+        params: Params = (),
+        type: str | None = None,
+        id: str | None = None,
+    ) -> dict[str, Any]:
+        return await history.history(self.store, self.clock, ctx, params, type, id)
+
+    async def search_type(
+        self, ctx: RequestContext, type: str, params: Params = ()
+    ) -> dict[str, Any]:
+        return await search.search_type(self.store, self.clock, ctx, type, params)

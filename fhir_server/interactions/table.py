@@ -1,0 +1,53 @@
+"""The interaction table: the single source of the REST routes and the CapabilityStatement.
+
+Every interaction the server supports appears here once, with its FHIR code
+(http://hl7.org/fhir/R4/codesystem-restful-interaction.html), level, HTTP method and path
+relative to the FHIR base. The REST door builds its routes from this table and the
+CapabilityStatement lists exactly these interactions, so the two cannot drift apart.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class InteractionRoute:
+    code: str
+    level: str  # "instance", "type" or "system"
+    method: str
+    path: str
+
+
+INTERACTIONS: tuple[InteractionRoute, ...] = (
+    InteractionRoute("capabilities", "system", "GET", "metadata"),
+    InteractionRoute("history-system", "system", "GET", "_history"),
+    InteractionRoute("search-type", "type", "GET", "{type}"),
+    InteractionRoute("search-type", "type", "POST", "{type}/_search"),
+    InteractionRoute("create", "type", "POST", "{type}"),
+    InteractionRoute("history-type", "type", "GET", "{type}/_history"),
+    InteractionRoute("read", "instance", "GET", "{type}/{id}"),
+    InteractionRoute("update", "instance", "PUT", "{type}/{id}"),
+    InteractionRoute("patch", "instance", "PATCH", "{type}/{id}"),
+    InteractionRoute("delete", "instance", "DELETE", "{type}/{id}"),
+    InteractionRoute("history-instance", "instance", "GET", "{type}/{id}/_history"),
+    InteractionRoute("vread", "instance", "GET", "{type}/{id}/_history/{vid}"),
+)
+
+#: Interactions listed per resource in CapabilityStatement.rest.resource.interaction.
+TYPE_INTERACTIONS: tuple[str, ...] = tuple(
+    dict.fromkeys(r.code for r in INTERACTIONS if r.level in ("instance", "type"))
+)
+
+#: Interactions listed in CapabilityStatement.rest.interaction (system level).
+SYSTEM_INTERACTIONS: tuple[str, ...] = tuple(
+    dict.fromkeys(r.code for r in INTERACTIONS if r.level == "system" and r.code != "capabilities")
+)
+
+#: Patch formats accepted by the patch interaction.
+PATCH_FORMATS: tuple[str, ...] = ("application/json-patch+json",)
+
+#: Search parameters the core's minimal search-type understands (the search engine adds more).
+SEARCH_PARAMETERS: tuple[tuple[str, str, str], ...] = (
+    ("_id", "token", "The logical id of the resource"),
+)

@@ -1,0 +1,79 @@
+"""Settings of the server: command-line options, each also a ``FHIR_SERVER_*`` variable.
+
+Nothing is read at import time: :func:`Settings.from_env` is called by the CLI (or a test).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+PREFIX = "FHIR_SERVER_"
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    host: str = "127.0.0.1"
+    port: int = 8080
+    data_dir: Path = field(default_factory=lambda: Path("./var"))
+    auth: str = "off"
+    insecure: bool = False
+    base_url: str | None = None
+    log_level: str = "info"
+    sqlite_synchronous: str = "FULL"
+    max_body_bytes: int = 50 * 1024 * 1024
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            raw = env.get(PREFIX + f.name.upper())
+            if raw is not None and raw != "":
+                values[f.name] = _convert(f.name, raw)
+        return cls(**values)
+
+    def with_overrides(self, **overrides: Any) -> Settings:
+        return replace(self, **{k: v for k, v in overrides.items() if v is not None})
+
+    def check(self) -> list[str]:
+        """Refuse unsafe combinations; returns the warnings to log loudly."""
+        if self.auth != "off":
+            raise ValueError("--auth: only 'off' is available until SMART authorization lands")
+        if self.sqlite_synchronous.upper() not in ("OFF", "NORMAL", "FULL", "EXTRA"):
+            raise ValueError("sqlite_synchronous must be OFF, NORMAL, FULL or EXTRA")
+        if is_loopback(self.host):
+            return []
+        if not self.insecure:
+            raise ValueError(
+                f"refusing to serve without authorization on {self.host}, which is not a "
+                "loopback address; bind to 127.0.0.1, or add --insecure if (and only if) the "
+                "port is published on the host's loopback only (e.g. a container)"
+            )
+        return [
+            f"INSECURE: serving FHIR without any authorization on {self.host}:{self.port}; "
+            "anyone who can reach this port can read and change every resource"
+        ]
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _convert(name: str, raw: str) -> Any:
+    if name in ("port", "max_body_bytes"):
+        return int(raw)
+    if name == "insecure":
+        return raw.strip().lower() in ("1", "true", "yes", "on")
+    if name == "data_dir":
+        return Path(raw)
+    return raw

@@ -1,0 +1,189 @@
+"""The storage port: one interface every backend implements and the contract suite checks.
+
+A resource's history is append-only; the current version of each resource is a pointer into it.
+Writes happen only through a :class:`UnitOfWork`: every put carries the version the writer expects
+to replace (optimistic locking) and the whole unit commits atomically together with its outbox
+rows, which the relay later hands to POST_COMMIT hooks. No backend-only parameter enters here.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from types import TracebackType
+from typing import Self
+
+#: ``expected_version`` value meaning "the resource must not exist yet (no version at all)".
+ABSENT = 0
+
+
+@dataclass(frozen=True, slots=True)
+class ResourceVersion:
+    """One stored version of a resource. ``body`` is the serialised JSON; None for a deletion."""
+
+    resource_type: str
+    id: str
+    version: int
+    last_updated: datetime
+    method: str
+    body: bytes | None
+
+    @property
+    def deleted(self) -> bool:
+        return self.body is None
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxEvent:
+    """A committed change waiting for (or given to) the POST_COMMIT hooks."""
+
+    seq: int
+    resource_type: str
+    id: str
+    version: int
+    interaction: str
+    occurred: datetime
+    attempts: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryQuery:
+    """History at system (no type), type (no id) or instance level, newest first."""
+
+    resource_type: str | None = None
+    id: str | None = None
+    since: datetime | None = None
+    count: int = 50
+    cursor: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SearchQuery:
+    """The minimal type-level search of the core; the search engine replaces it."""
+
+    resource_type: str
+    ids: tuple[str, ...] | None = None
+    count: int = 50
+    cursor: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """A page of versions and the opaque cursor of the next page, if any."""
+
+    entries: Sequence[ResourceVersion]
+    next_cursor: str | None = None
+    total: int | None = None
+
+
+@dataclass(slots=True)
+class PendingPut:
+    """A version to store, with the version it must replace (``ABSENT``: none; None: any)."""
+
+    version: ResourceVersion
+    expected_version: int | None
+    interaction: str
+
+
+@dataclass(slots=True)
+class PendingWrites:
+    puts: list[PendingPut] = field(default_factory=list)
+
+
+class UnitOfWork(ABC):
+    """Collects writes and commits them atomically, outbox rows included.
+
+    Used as ``async with store.unit_of_work() as uow: uow.put(...)``: leaving the block without an
+    exception commits, an exception discards everything. ``commit`` raises
+    :class:`~fhir_server.core.errors.VersionConflict` when an expected version no longer holds,
+    and then nothing is stored.
+    """
+
+    def __init__(self) -> None:
+        self.pending = PendingWrites()
+        self.committed = False
+
+    def put(
+        self, version: ResourceVersion, *, expected_version: int | None, interaction: str
+    ) -> None:
+        """Add a version (a tombstone when ``version.body`` is None) and its outbox row."""
+        if self.committed:
+            raise RuntimeError("unit of work already committed")
+        self.pending.puts.append(PendingPut(version, expected_version, interaction))
+
+    async def commit(self) -> None:
+        if self.committed:
+            return
+        if self.pending.puts:
+            await self._commit(self.pending)
+        self.committed = True
+
+    @abstractmethod
+    async def _commit(self, pending: PendingWrites) -> None: ...
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if exc_type is None:
+            await self.commit()
+
+
+class ResourceStore(ABC):
+    """Read side of the port plus the factory of units of work and the outbox queue."""
+
+    def __init__(self) -> None:
+        self._commit_listeners: list[Callable[[], None]] = []
+
+    def add_commit_listener(self, listener: Callable[[], None]) -> None:
+        """Called (on the event loop) after each commit, e.g. to wake the outbox relay."""
+        self._commit_listeners.append(listener)
+
+    def notify_committed(self) -> None:
+        for listener in self._commit_listeners:
+            listener()
+
+    @abstractmethod
+    async def open(self) -> None:
+        """Create or migrate the schema; called once at start-up."""
+
+    @abstractmethod
+    async def close(self) -> None: ...
+
+    @abstractmethod
+    async def read(self, resource_type: str, id: str) -> ResourceVersion | None:
+        """The current version (a tombstone if deleted), or None if it never existed."""
+
+    @abstractmethod
+    async def vread(self, resource_type: str, id: str, version: int) -> ResourceVersion | None: ...
+
+    @abstractmethod
+    async def history(self, query: HistoryQuery) -> Page: ...
+
+    @abstractmethod
+    async def search(self, query: SearchQuery) -> Page:
+        """Current, non-deleted resources of a type, in a stable order, keyset-paged."""
+
+    @abstractmethod
+    async def count(self, query: SearchQuery) -> int: ...
+
+    @abstractmethod
+    def unit_of_work(self) -> UnitOfWork: ...
+
+    @abstractmethod
+    async def pending_events(self, hook: str, limit: int, now: datetime) -> list[OutboxEvent]:
+        """Outbox events the named POST_COMMIT hook has not yet handled and may try now."""
+
+    @abstractmethod
+    async def mark_handled(self, hook: str, seq: int) -> None: ...
+
+    @abstractmethod
+    async def mark_failed(self, hook: str, seq: int, retry_at: datetime, error: str) -> None:
+        """Record a failed delivery; the event is offered again from ``retry_at``."""

@@ -1,0 +1,34 @@
+"""Conversions between SQLite rows and port objects."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from fhir_server.storage.port import OutboxEvent, ResourceVersion
+
+
+def to_text(moment: datetime) -> str:
+    """Fixed-width UTC text with microseconds: sorts like the instants it encodes."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def from_text(text: str) -> datetime:
+    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+
+
+def version_from_row(
+    resource_type: str, id: str, version: int, last_updated: str, method: str, body: bytes | None
+) -> ResourceVersion:
+    return ResourceVersion(
+        resource_type=resource_type,
+        id=id,
+        version=version,
+        last_updated=from_text(last_updated),
+        method=method,
+        body=bytes(body) if body is not None else None,
+    )
+
+
+def event_from_row(row: tuple[int, str, str, int, str, str, int]) -> OutboxEvent:
+    seq, resource_type, id, version, interaction, occurred, attempts = row
+    return OutboxEvent(seq, resource_type, id, version, interaction, from_text(occurred), attempts)

@@ -1,0 +1,218 @@
+"""SQLite implementation of the storage port (reads, history, minimal search, units of work)."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from fhir_server.core.errors import VersionConflict
+from fhir_server.storage.cursors import decode_cursor, encode_cursor
+from fhir_server.storage.port import (
+    ABSENT,
+    HistoryQuery,
+    OutboxEvent,
+    Page,
+    PendingPut,
+    PendingWrites,
+    ResourceStore,
+    ResourceVersion,
+    SearchQuery,
+    UnitOfWork,
+)
+from fhir_server.storage.sqlite import outbox
+from fhir_server.storage.sqlite.connections import Connections
+from fhir_server.storage.sqlite.rows import to_text, version_from_row
+from fhir_server.storage.sqlite.schema import migrate
+
+SYNCHRONOUS_MODES = ("OFF", "NORMAL", "FULL", "EXTRA")
+_HISTORY_COLUMNS = "seq, type, id, version, last_updated, method, body"
+
+
+class SqliteStore(ResourceStore):
+    """Embedded store: one database file in ``data_dir``, WAL mode, durable commits."""
+
+    def __init__(self, data_dir: Path, *, synchronous: str = "FULL", readers: int = 4) -> None:
+        super().__init__()
+        if synchronous not in SYNCHRONOUS_MODES:
+            raise ValueError(f"synchronous must be one of {', '.join(SYNCHRONOUS_MODES)}")
+        self.path = data_dir / "fhir.sqlite3"
+        self._data_dir = data_dir
+        self._connections = Connections(self.path, synchronous=synchronous, readers=readers)
+
+    async def open(self) -> None:
+        self._data_dir.mkdir(parents=True, exist_ok=True)
+        await self._connections.write(migrate)
+
+    async def close(self) -> None:
+        self._connections.close()
+
+    async def read(self, resource_type: str, id: str) -> ResourceVersion | None:
+        def query(conn: sqlite3.Connection) -> ResourceVersion | None:
+            row = conn.execute(
+                "SELECT h.version, h.last_updated, h.method, h.body FROM resource r "
+                "JOIN history h ON h.seq = r.seq WHERE r.type = ? AND r.id = ?",
+                (resource_type, id),
+            ).fetchone()
+            return None if row is None else version_from_row(resource_type, id, *row)
+
+        return await self._connections.read(query)
+
+    async def vread(self, resource_type: str, id: str, version: int) -> ResourceVersion | None:
+        def query(conn: sqlite3.Connection) -> ResourceVersion | None:
+            row = conn.execute(
+                "SELECT version, last_updated, method, body FROM history "
+                "WHERE type = ? AND id = ? AND version = ?",
+                (resource_type, id, version),
+            ).fetchone()
+            return None if row is None else version_from_row(resource_type, id, *row)
+
+        return await self._connections.read(query)
+
+    async def history(self, query: HistoryQuery) -> Page:
+        where, params = _history_filter(query)
+        sql = f"SELECT {_HISTORY_COLUMNS} FROM history {where} ORDER BY seq DESC LIMIT ?"
+        rows = await self._connections.read(
+            lambda conn: conn.execute(sql, (*params, query.count + 1)).fetchall()
+        )
+        entries = [version_from_row(*row[1:]) for row in rows[: query.count]]
+        next_cursor = None
+        if len(rows) > query.count and query.count > 0:
+            next_cursor = encode_cursor({"before": rows[query.count - 1][0]})
+        return Page(entries, next_cursor)
+
+    async def search(self, query: SearchQuery) -> Page:
+        where, params = _search_filter(query)
+        sql = (
+            "SELECT r.type, r.id, h.version, h.last_updated, h.method, h.body FROM resource r "
+            f"JOIN history h ON h.seq = r.seq {where} ORDER BY r.id LIMIT ?"
+        )
+        rows = await self._connections.read(
+            lambda conn: conn.execute(sql, (*params, query.count + 1)).fetchall()
+        )
+        entries = [version_from_row(*row) for row in rows[: query.count]]
+        next_cursor = None
+        if len(rows) > query.count and query.count > 0:
+            next_cursor = encode_cursor({"after": rows[query.count - 1][1]})
+        return Page(entries, next_cursor)
+
+    async def count(self, query: SearchQuery) -> int:
+        where, params = _search_filter(SearchQuery(query.resource_type, query.ids))
+        sql = f"SELECT count(*) FROM resource r {where}"
+        row = await self._connections.read(lambda conn: conn.execute(sql, params).fetchone())
+        return int(row[0])
+
+    def unit_of_work(self) -> UnitOfWork:
+        return _SqliteUnitOfWork(self)
+
+    async def _commit(self, pending: PendingWrites) -> None:
+        await self._connections.write(lambda conn: _commit_writes(conn, pending))
+        self.notify_committed()
+
+    async def pending_events(self, hook: str, limit: int, now: datetime) -> list[OutboxEvent]:
+        await self._connections.write(lambda conn: outbox.ensure_cursor(conn, hook))
+        return await self._connections.read(
+            lambda conn: outbox.pending(conn, hook, limit, to_text(now))
+        )
+
+    async def mark_handled(self, hook: str, seq: int) -> None:
+        await self._connections.write(lambda conn: outbox.handled(conn, hook, seq))
+
+    async def mark_failed(self, hook: str, seq: int, retry_at: datetime, error: str) -> None:
+        await self._connections.write(
+            lambda conn: outbox.failed(conn, hook, seq, to_text(retry_at), error)
+        )
+
+
+class _SqliteUnitOfWork(UnitOfWork):
+    def __init__(self, store: SqliteStore) -> None:
+        super().__init__()
+        self._store = store
+
+    async def _commit(self, pending: PendingWrites) -> None:
+        await self._store._commit(pending)
+
+
+def _history_filter(query: HistoryQuery) -> tuple[str, list[Any]]:
+    clauses: list[str] = []
+    params: list[Any] = []
+    if query.resource_type is not None:
+        clauses.append("type = ?")
+        params.append(query.resource_type)
+    if query.id is not None:
+        clauses.append("id = ?")
+        params.append(query.id)
+    if query.since is not None:
+        clauses.append("last_updated >= ?")
+        params.append(to_text(query.since))
+    if query.cursor is not None:
+        before = decode_cursor(query.cursor).get("before")
+        if not isinstance(before, int):
+            raise_invalid_cursor()
+        clauses.append("seq < ?")
+        params.append(before)
+    return ("WHERE " + " AND ".join(clauses)) if clauses else "", params
+
+
+def _search_filter(query: SearchQuery) -> tuple[str, list[Any]]:
+    clauses = ["r.type = ?", "r.deleted = 0"]
+    params: list[Any] = [query.resource_type]
+    if query.ids is not None:
+        clauses.append(f"r.id IN ({','.join('?' * len(query.ids))})")
+        params.extend(query.ids)
+    if query.cursor is not None:
+        after = decode_cursor(query.cursor).get("after")
+        if not isinstance(after, str):
+            raise_invalid_cursor()
+        clauses.append("r.id > ?")
+        params.append(after)
+    return "WHERE " + " AND ".join(clauses), params
+
+
+def raise_invalid_cursor() -> None:
+    decode_cursor("!")  # raises InvalidRequest with the standard message
+
+
+def _commit_writes(conn: sqlite3.Connection, pending: PendingWrites) -> None:
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        for put in pending.puts:
+            _apply_put(conn, put)
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+
+
+def _apply_put(conn: sqlite3.Connection, put: PendingPut) -> None:
+    v = put.version
+    row = conn.execute(
+        "SELECT version FROM resource WHERE type = ? AND id = ?", (v.resource_type, v.id)
+    ).fetchone()
+    current = ABSENT if row is None else int(row[0])
+    if put.expected_version is not None and put.expected_version != current:
+        raise VersionConflict(
+            f"{v.resource_type}/{v.id} was changed by another request "
+            f"(expected version {put.expected_version}, found {current}); "
+            "retry with the current version",
+            expression=[v.resource_type],
+        )
+    if v.version != current + 1:
+        raise VersionConflict(
+            f"{v.resource_type}/{v.id}: version {v.version} does not follow version {current}"
+        )
+    stamp = to_text(v.last_updated)
+    cursor = conn.execute(
+        "INSERT INTO history (type, id, version, last_updated, method, body) "
+        "VALUES (?, ?, ?, ?, ?, ?)",
+        (v.resource_type, v.id, v.version, stamp, v.method, v.body),
+    )
+    conn.execute(
+        "INSERT OR REPLACE INTO resource (type, id, version, seq, deleted) VALUES (?, ?, ?, ?, ?)",
+        (v.resource_type, v.id, v.version, cursor.lastrowid, int(v.deleted)),
+    )
+    conn.execute(
+        "INSERT INTO outbox (type, id, version, interaction, occurred) VALUES (?, ?, ?, ?, ?)",
+        (v.resource_type, v.id, v.version, put.interaction, stamp),
+    )

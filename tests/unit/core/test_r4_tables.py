@@ -1,0 +1,124 @@
+"""The committed R4 tables (fhir_server/core/r4/data) and the facts read from them.
+
+The tables must be exactly what scripts/gen_r4_tables.py builds from the official package
+``hl7.fhir.r4.examples@4.0.1`` (``make r4-examples`` fetches it, ``make r4-tables`` regenerates).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+from functools import cache
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+from fhir_server.core import r4
+
+ROOT = Path(__file__).resolve().parents[3]
+DATA = ROOT / "fhir_server" / "core" / "r4" / "data"
+
+
+def _generator() -> ModuleType:
+    spec = importlib.util.spec_from_file_location(
+        "gen_r4_tables", ROOT / "scripts/gen_r4_tables.py"
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _package() -> Path:
+    package = Path(os.environ.get("FHIR_R4_EXAMPLES", ".cache/r4/package"))
+    package = package if package.is_absolute() else ROOT / package
+    if not (package / "package.json").is_file():
+        pytest.fail(f"R4 example package not found at {package}: run `make r4-examples`")
+    return package
+
+
+@cache
+def _generate(package: Path) -> dict[str, Any]:
+    """What ``make r4-tables`` would write, by table name (built once per test run)."""
+    gen = _generator()
+    definitions = gen.concrete_resource_definitions(package)
+    return {
+        "resource_types.json": gen.build_resource_types(definitions),
+        "elements.json": gen.build_elements(definitions),
+    }
+
+
+def _committed(name: str) -> Any:
+    return json.loads((DATA / name).read_text(encoding="utf-8"))
+
+
+@pytest.mark.examples
+@pytest.mark.parametrize("name", ["resource_types.json", "elements.json"])
+def test_committed_tables_match_the_package(name: str) -> None:
+    generated = _generate(_package())  # fails (not errors, not skips) without the package
+    assert _committed(name) == generated[name], f"{name} is stale: run `make r4-tables`"
+
+
+def test_no_other_tables_are_committed() -> None:
+    assert sorted(p.name for p in DATA.glob("*.json")) == ["elements.json", "resource_types.json"]
+
+
+def test_resource_types() -> None:
+    types = r4.resource_types()
+    assert len(types) == 146
+    assert {"Patient", "Observation", "Questionnaire", "Bundle", "Binary", "Parameters"} <= types
+    assert not types & {"Resource", "DomainResource", "HumanName", "BackboneElement"}
+    assert r4.is_resource_type("Patient") and not r4.is_resource_type("patient")
+    assert _committed("resource_types.json")["fhirVersion"] == r4.FHIR_VERSION == "4.0.1"
+
+
+def test_every_resource_type_has_elements() -> None:
+    for resource_type in r4.resource_types():
+        paths = r4.elements(resource_type)
+        assert f"{resource_type}.id" in paths, resource_type
+        assert all(p.startswith(resource_type + ".") for p in paths), resource_type
+    assert r4.elements("NotAType") == {}
+
+
+def test_patient_facts() -> None:
+    patient = r4.elements("Patient")
+    birth = patient["Patient.birthDate"]
+    assert (birth.min, birth.max, birth.is_summary, birth.types) == (0, "1", True, ("date",))
+    assert not birth.is_array and not birth.is_choice and birth.content_reference is None
+    assert patient["Patient.name"].is_array and patient["Patient.name"].types == ("HumanName",)
+    assert not patient["Patient.text"].is_summary
+    assert patient["Patient.link.other"].min == 1
+    # R4 tables, not folklore: modifierExtension is summary in backbones, not at resource level.
+    assert not patient["Patient.modifierExtension"].is_summary
+    assert patient["Patient.contact.modifierExtension"].is_summary
+
+
+def test_observation_facts() -> None:
+    observation = r4.elements("Observation")
+    assert observation["Observation.status"].min == 1
+    value = observation["Observation.value[x]"]
+    assert value.is_choice and value.name == "value[x]" and value.is_summary
+    assert value.types[:3] == ("Quantity", "CodeableConcept", "string")
+    assert observation["Observation.component"].types == ("BackboneElement",)
+    assert "Observation.component.value[x]" in observation
+
+
+def test_content_references() -> None:
+    nested = r4.elements("Questionnaire")["Questionnaire.item.item"]
+    assert nested.types == ("#Questionnaire.item",)
+    assert nested.content_reference == "Questionnaire.item"
+    assert r4.elements("Observation")["Observation.component.referenceRange"].content_reference == (
+        "Observation.referenceRange"
+    )
+
+
+def test_children() -> None:
+    top = r4.children("Patient", "Patient")
+    assert {"id", "meta", "name", "birthDate", "deceased[x]", "contact"} <= set(top)
+    assert "family" not in top  # data types are not expanded in resource snapshots
+    contact = r4.children("Patient", "Patient.contact")
+    assert {"name", "telecom", "relationship", "modifierExtension"} <= set(contact)
+    assert r4.children("Patient", "Patient.name") == {}
