@@ -69,7 +69,11 @@ def search_entry(base: str, v: ResourceVersion) -> dict[str, Any]:
 
 
 def bundle(
-    kind: str, timestamp: str, link: list[dict[str, str]], entries: list[Any]
+    kind: str,
+    timestamp: str,
+    link: list[dict[str, str]],
+    entries: list[Any],
+    total: int | None = None,
 ) -> dict[str, Any]:
     out: dict[str, Any] = {
         "resourceType": "Bundle",
@@ -77,8 +81,10 @@ def bundle(
         "meta": {"lastUpdated": timestamp},
         "type": kind,
         "timestamp": timestamp,
-        "link": link,
     }
+    if total is not None:
+        out["total"] = total
+    out["link"] = link
     if entries:
         out["entry"] = entries
     return out

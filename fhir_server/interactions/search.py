@@ -45,7 +45,5 @@ async def search_type(
     page = await store.search(query)
     entries = [bundles.search_entry(ctx.base_url, v) for v in page.entries]
     link = bundles.links(ctx.base_url, type, params, page)
-    result = bundles.bundle("searchset", to_instant(clock()), link, entries)
-    if total_mode != "none":
-        result["total"] = await store.count(query)
-    return result
+    total = await store.count(query) if total_mode != "none" else None
+    return bundles.bundle("searchset", to_instant(clock()), link, entries, total)

@@ -3,8 +3,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from fhir_server.core import fhirjson
 from fhir_server.core.context import RequestContext
@@ -21,6 +22,8 @@ from fhir_server.interactions.locks import KeyedLocks
 from fhir_server.interactions.pipeline import WritePipeline, WriteRequest
 from fhir_server.interactions.reading import check_id, check_type
 from fhir_server.storage.port import ResourceStore, ResourceVersion
+
+T = TypeVar("T")
 
 #: How often an update without If-Match is retried when a concurrent write got in first.
 UPDATE_RETRIES = 5
@@ -86,23 +89,13 @@ async def update(
         raise InvalidRequest(
             "The id in the body does not match the id in the URL", expression=[f"{type}.id"]
         )
-    for attempt in range(UPDATE_RETRIES):
-        try:
-            async with locks.hold(f"{type}/{id}"):
-                current = await store.read(type, id)
-                check_if_match(type, id, current, if_match)
-                request = WriteRequest("update", "PUT", type, id, body, current)
-                version = await pipeline.write(ctx, request)
-        except VersionConflict:
-            if if_match is not None:
-                raise PreconditionFailed(
-                    f"{type}/{id} was changed by another request; If-Match no longer holds"
-                ) from None
-            if attempt == UPDATE_RETRIES - 1:
-                raise
-            continue
+
+    async def put(current: ResourceVersion | None) -> Written:
+        request = WriteRequest("update", "PUT", type, id, body, current)
+        version = await pipeline.write(ctx, request)
         return Written(version, created=current is None or current.deleted)
-    raise AssertionError("unreachable")  # pragma: no cover
+
+    return await read_modify_write(store, locks, type, id, if_match, put)
 
 
 async def patch(
@@ -119,28 +112,19 @@ async def patch(
     check_type(type)
     check_id(type, id)
     operations = parse_patch(document)
-    for attempt in range(UPDATE_RETRIES):
-        try:
-            async with locks.hold(f"{type}/{id}"):
-                current = await store.read(type, id)
-                if current is None:
-                    raise ResourceNotFound(
-                        f"{type}/{id} is not known; a patch needs an existing resource"
-                    )
-                if current.body is None:
-                    raise ResourceGone(f"{type}/{id} was deleted; it cannot be patched")
-                check_if_match(type, id, current, if_match)
-                original = fhirjson.loads(current.body)
-                patched = apply_patch(original, operations)
-                check_identity(original, patched)
-                request = WriteRequest("patch", "PATCH", type, id, patched, current)
-                return Written(await pipeline.write(ctx, request), created=False)
-        except VersionConflict:
-            if if_match is not None or attempt == UPDATE_RETRIES - 1:
-                raise PreconditionFailed(
-                    f"{type}/{id} was changed by another request while it was being patched"
-                ) from None
-    raise AssertionError("unreachable")  # pragma: no cover
+
+    async def apply(current: ResourceVersion | None) -> Written:
+        if current is None:
+            raise ResourceNotFound(f"{type}/{id} is not known; a patch needs an existing resource")
+        if current.body is None:
+            raise ResourceGone(f"{type}/{id} was deleted; it cannot be patched")
+        original = fhirjson.loads(current.body)
+        patched = apply_patch(original, operations)
+        check_identity(original, patched)
+        request = WriteRequest("patch", "PATCH", type, id, patched, current)
+        return Written(await pipeline.write(ctx, request), created=False)
+
+    return await read_modify_write(store, locks, type, id, if_match, apply)
 
 
 async def delete(
@@ -156,15 +140,36 @@ async def delete(
     Deleting a deleted or unknown resource changes nothing and is not an error."""
     check_type(type)
     check_id(type, id)
+
+    async def tombstone(current: ResourceVersion | None) -> Deleted:
+        if current is None or current.deleted:
+            return Deleted(current)
+        request = WriteRequest("delete", "DELETE", type, id, None, current)
+        return Deleted(await pipeline.write(ctx, request))
+
+    return await read_modify_write(store, locks, type, id, if_match, tombstone)
+
+
+async def read_modify_write(
+    store: ResourceStore,
+    locks: KeyedLocks,
+    type: str,
+    id: str,
+    if_match: int | None,
+    step: Callable[[ResourceVersion | None], Awaitable[T]],
+) -> T:
+    """Read the current version, check If-Match and run ``step`` under the resource's lock.
+
+    Writers in this process queue on the lock; a writer in another process is caught by the
+    store's expected-version check, and then the whole step is retried from a fresh read —
+    unless If-Match pinned the version, which then no longer holds (412).
+    """
     for attempt in range(UPDATE_RETRIES):
         try:
             async with locks.hold(f"{type}/{id}"):
                 current = await store.read(type, id)
                 check_if_match(type, id, current, if_match)
-                if current is None or current.deleted:
-                    return Deleted(current)
-                request = WriteRequest("delete", "DELETE", type, id, None, current)
-                return Deleted(await pipeline.write(ctx, request))
+                return await step(current)
         except VersionConflict:
             if if_match is not None:
                 raise PreconditionFailed(

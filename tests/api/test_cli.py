@@ -65,7 +65,7 @@ def test_insecure_is_said_loudly(
     assert "WARNING: INSECURE" in capsys.readouterr().err
 
 
-def test_data_survives_restart(tmp_path: Path) -> None:
+def test_cn4_1_4_data_survives_restart(tmp_path: Path) -> None:
     data = tmp_path / "data"
     first = ServerProcess(data)
     try:
@@ -84,7 +84,7 @@ def test_data_survives_restart(tmp_path: Path) -> None:
         second.stop()
 
 
-def test_no_personal_data_in_the_log(tmp_path: Path) -> None:
+def test_ro1_4_no_personal_data_in_the_log(tmp_path: Path) -> None:
     proc = ServerProcess(tmp_path / "data")
     try:
         proc.wait_ready()
@@ -98,3 +98,19 @@ def test_no_personal_data_in_the_log(tmp_path: Path) -> None:
     log = proc.log.read_text()
     assert "Chalmers" not in log
     assert "create 201" in log
+
+
+def test_body_limit_from_environment_is_413_over_a_socket(tmp_path: Path) -> None:
+    proc = ServerProcess(tmp_path / "data", env={"FHIR_SERVER_MAX_BODY_BYTES": "200"})
+    try:
+        proc.wait_ready()
+        big = {**PATIENT, "name": [{"family": "x" * 300}]}
+        response = httpx.post(f"{proc.base}/fhir/Patient", json=big, timeout=10)
+        assert response.status_code == 413
+        assert response.json()["issue"][0]["code"] == "too-costly"
+        small = httpx.post(
+            f"{proc.base}/fhir/Patient", json={"resourceType": "Patient"}, timeout=10
+        )
+        assert small.status_code == 201
+    finally:
+        proc.stop()

@@ -52,7 +52,9 @@ async def test_update_body_id_must_match_the_url(client: httpx.AsyncClient) -> N
     assert json_of(await client.get(f"/fhir/Patient/{id}"))["meta"]["versionId"] == "1"
 
 
-async def test_structurally_invalid_is_422_naming_the_element(client: httpx.AsyncClient) -> None:
+async def test_ro1_4_invalid_is_422_naming_the_element_without_its_value(
+    client: httpx.AsyncClient,
+) -> None:
     response = await client.post("/fhir/Patient", json={**PATIENT, "birthDate": "25/12/1974"})
     issue = first_issue(response, 422)
     assert issue["expression"] == ["Patient.birthDate"]
@@ -64,7 +66,7 @@ async def test_structurally_invalid_is_422_naming_the_element(client: httpx.Asyn
     assert first_issue(nested, 422)["expression"] == ["Patient.name[0].given"]
 
 
-async def test_rejected_update_changes_nothing(client: httpx.AsyncClient) -> None:
+async def test_cn4_1_4_rejected_update_changes_nothing(client: httpx.AsyncClient) -> None:
     id = json_of(await create(client))["id"]
     bad = await client.put(f"/fhir/Patient/{id}", json={**PATIENT, "id": id, "gender": 5})
     outcome(bad, 422)

@@ -132,7 +132,7 @@ async def test_if_match_optimistic_locking(client: httpx.AsyncClient) -> None:
     assert json_of(await client.get(f"/fhir/Patient/{id}"))["meta"]["versionId"] == "2"
 
 
-async def test_delete_is_a_versioned_tombstone(client: httpx.AsyncClient) -> None:
+async def test_cn3_5_ro40c_delete_is_a_versioned_tombstone(client: httpx.AsyncClient) -> None:
     id = json_of(await create(client))["id"]
     deleted = await client.delete(f"/fhir/Patient/{id}")
     assert deleted.status_code == 204

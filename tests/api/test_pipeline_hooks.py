@@ -18,7 +18,7 @@ from fhir_server.core.context import RequestContext
 from fhir_server.core.errors import FhirError, HookVeto
 from fhir_server.events.hooks import Hooks, PendingWrite
 from fhir_server.settings import Settings
-from fhir_server.storage.port import OutboxEvent
+from fhir_server.storage.port import OutboxEvent, ResourceVersion
 from tests.api.test_http_read_write import PATIENT, json_of
 
 
@@ -166,3 +166,36 @@ async def test_post_commit_events_survive_a_restart(tmp_path: Path) -> None:
         assert healthy.post_commit == [(written.version.id, 1, "create")]
     finally:
         await clock_later.stop()
+
+
+async def test_persistent_conflict_from_another_writer_is_409(tmp_path: Path) -> None:
+    """A writer outside this process (simulated by writing to the store directly from a
+    PRE_STORE hook, past the in-process lock) gets in first on every retry: 409, nothing lost."""
+    hooks = Hooks()
+    application = build(Settings(data_dir=tmp_path / "d"), hooks=hooks)
+
+    async def other_writer(write: PendingWrite) -> None:
+        if write.interaction != "update":
+            return
+        current = await application.store.read(write.resource_type, write.id)
+        assert current is not None and current.body is not None
+        bumped = ResourceVersion(
+            current.resource_type, current.id, current.version + 1, current.last_updated,
+            "PUT", current.body,
+        )  # fmt: skip
+        async with application.store.unit_of_work() as uow:
+            uow.put(bumped, expected_version=current.version, interaction="update")
+
+    hooks.on_pre_store(other_writer)
+    await application.start()
+    try:
+        transport = httpx.ASGITransport(app=create_app(application.service, application))
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            id = json_of(await client.post("/fhir/Patient", json=PATIENT))["id"]
+            response = await client.put(f"/fhir/Patient/{id}", json={**PATIENT, "id": id})
+            assert response.status_code == 409
+            assert json_of(response)["issue"][0]["code"] == "conflict"
+            history = json_of(await client.get(f"/fhir/Patient/{id}/_history?_count=50"))
+            assert len(history["entry"]) == 1 + 5  # the other writer's versions are all kept
+    finally:
+        await application.stop()

@@ -70,7 +70,7 @@ async def test_expected_version_mismatch_stores_nothing(store: ResourceStore) ->
     assert current is not None and current.version == 1
 
 
-async def test_unit_of_work_is_atomic(store: ResourceStore) -> None:
+async def test_cn4_1_4_unit_of_work_is_atomic(store: ResourceStore) -> None:
     await put(store, version("Patient", "a", 1))
     hook_events = await store.pending_events("contract", 100, T0)
     with pytest.raises(VersionConflict):
@@ -90,7 +90,7 @@ async def test_exception_inside_unit_discards_everything(store: ResourceStore) -
     assert await store.read("Patient", "a") is None
 
 
-async def test_tombstone_keeps_history(store: ResourceStore) -> None:
+async def test_cn3_5_tombstone_keeps_history(store: ResourceStore) -> None:
     await put(store, version("Patient", "a", 1))
     await put(store, version("Patient", "a", 2, deleted=True))
     current = await store.read("Patient", "a")
