@@ -9,6 +9,7 @@ from fhir_server.core.errors import FhirError, Issue
 
 _STATUS: tuple[tuple[type[FhirError], int], ...] = (
     (errors.InvalidRequest, 400),
+    (errors.FeatureNotSupported, 400),
     (errors.ResourceNotFound, 404),
     (errors.UnknownResourceType, 404),
     (errors.InteractionNotSupported, 405),

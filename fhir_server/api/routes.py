@@ -105,7 +105,8 @@ def _shown(call: Call, version: ResourceVersion, body: bytes) -> Response:
 
 async def create(call: Call) -> Response:
     body = await call.resource_body()
-    result = await call.service.create(call.ctx, call.path("type"), body)
+    if_none_exist = call.request.headers.get("if-none-exist")
+    result = await call.service.create(call.ctx, call.path("type"), body, if_none_exist)
     return written(
         call.negotiated, call.ctx.base_url, result.version,
         created=True, preference=call.preference(), what="Created",

@@ -74,6 +74,12 @@ class UnknownResourceType(FhirError):
     code = "not-supported"
 
 
+class FeatureNotSupported(FhirError):
+    """The request asks for a FHIR feature this server does not offer yet (HTTP 400)."""
+
+    code = "not-supported"
+
+
 class InteractionNotSupported(FhirError):
     """The interaction is not supported on this path (HTTP 405)."""
 

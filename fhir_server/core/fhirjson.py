@@ -18,9 +18,12 @@ import orjson
 
 from fhir_server.core.errors import InvalidRequest
 
-# A JSON number with a fraction or an exponent always has a digit followed by '.', 'e' or 'E'.
+# A JSON number with a fraction or an exponent always has a digit followed by '.', 'e' or 'E';
+# orjson also turns integers beyond 64 bits into floats, and those have 19 digits or more.
 # No match means the document holds no such number and orjson alone is exact.
-_MAYBE_DECIMAL = re.compile(rb"[0-9][.eE]")
+_MAYBE_INEXACT = re.compile(rb"[0-9][.eE]|[0-9]{19}")
+_INT64 = range(-(2**63), 2**63)
+_BOM = b"\xef\xbb\xbf"
 
 
 class FhirDecimal(Decimal):
@@ -56,17 +59,27 @@ def _default(value: object) -> object:
     raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
+def _parse_int(text: str) -> int | FhirDecimal:
+    value = int(text)
+    return value if value in _INT64 else FhirDecimal(text)
+
+
 def loads(raw: bytes | str) -> Any:
-    """Parse JSON text; numbers with a fraction or exponent become :class:`FhirDecimal`."""
+    """Parse JSON text; numbers with a fraction or exponent, and integers beyond 64 bits, become
+    :class:`FhirDecimal`. A leading UTF-8 byte order mark is ignored (RFC 8259 §8.1)."""
     data = raw.encode() if isinstance(raw, str) else raw
+    if data.startswith(_BOM):
+        data = data[3:]
     try:
         value = orjson.loads(data)
     except orjson.JSONDecodeError as exc:
         raise InvalidRequest(f"The body is not valid JSON: {exc}") from None
-    if _MAYBE_DECIMAL.search(data) is None:
+    if _MAYBE_INEXACT.search(data) is None:
         return value
     try:
-        return json.loads(data, parse_float=FhirDecimal, parse_constant=_reject_constant)
+        return json.loads(
+            data, parse_float=FhirDecimal, parse_int=_parse_int, parse_constant=_reject_constant
+        )
     except ValueError as exc:  # pragma: no cover - orjson accepted it already
         raise InvalidRequest(f"The body is not valid JSON: {exc}") from None
 

@@ -41,8 +41,14 @@ class FhirService:
     ) -> Shown:
         return await reading.vread(self.store, self.hooks, ctx, type, id, vid, params)
 
-    async def create(self, ctx: RequestContext, type: str, body: dict[str, Any]) -> Written:
-        return await writing.create(self.pipeline, self.new_id, ctx, type, body)
+    async def create(
+        self,
+        ctx: RequestContext,
+        type: str,
+        body: dict[str, Any],
+        if_none_exist: str | None = None,
+    ) -> Written:
+        return await writing.create(self.pipeline, self.new_id, ctx, type, body, if_none_exist)
 
     async def update(
         self,

@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 from fhir_server.core import fhirjson
 from fhir_server.core.context import RequestContext
 from fhir_server.core.errors import (
+    FeatureNotSupported,
     InvalidRequest,
     PreconditionFailed,
     ResourceGone,
@@ -57,10 +58,24 @@ def check_body_type(body: dict[str, Any], resource_type: str) -> None:
 
 
 async def create(
-    pipeline: WritePipeline, new_id: IdFactory, ctx: RequestContext, type: str, body: dict[str, Any]
+    pipeline: WritePipeline,
+    new_id: IdFactory,
+    ctx: RequestContext,
+    type: str,
+    body: dict[str, Any],
+    if_none_exist: str | None = None,
 ) -> Written:
-    """POST [type]: any id in the body is ignored and a new one assigned (R4 http.html#create)."""
+    """POST [type]: any id in the body is ignored and a new one assigned (R4 http.html#create).
+
+    Conditional create is refused, not ignored, until the search engine brings it: ignoring
+    If-None-Exist would create the very duplicate the client asked the server to prevent.
+    """
     check_type(type)
+    if if_none_exist is not None:
+        raise FeatureNotSupported(
+            "Conditional create (If-None-Exist) is not supported yet "
+            "(CapabilityStatement: conditionalCreate false); nothing was created"
+        )
     check_body_type(body, type)
     request = WriteRequest("create", "POST", type, new_id(), body, None)
     return Written(await pipeline.write(ctx, request), created=True)

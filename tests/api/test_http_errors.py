@@ -144,3 +144,19 @@ async def test_payload_too_large_is_413(tmp_path: object) -> None:
             outcome(await c.post("/fhir/Patient", json=PATIENT), 413)
     finally:
         await application.stop()
+
+
+async def test_conditional_create_is_refused_not_ignored(client: httpx.AsyncClient) -> None:
+    marker = "urn:test|" + str(id(client))
+    body = {**PATIENT, "identifier": [{"system": "urn:test", "value": str(id(client))}]}
+    response = await client.post(
+        "/fhir/Patient", json=body, headers={"If-None-Exist": f"identifier={marker}"}
+    )
+    assert first_issue(response, 400)["code"] == "not-supported"
+    found = await client.get("/fhir/Patient?_total=accurate&_count=0")
+    before = found.json()["total"]
+    again = await client.post(
+        "/fhir/Patient", json=body, headers={"If-None-Exist": f"identifier={marker}"}
+    )
+    assert again.status_code == 400
+    assert (await client.get("/fhir/Patient?_total=accurate&_count=0")).json()["total"] == before
