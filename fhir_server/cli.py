@@ -53,10 +53,13 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _serve(settings: Settings) -> int:
+    import os
+
     from fhir_server.api.app import create_app
     from fhir_server.api.server import serve
     from fhir_server.bootstrap import build
 
+    os.umask(0o077)  # health data: the database and every file the server writes are private
     application = build(settings)
     app = create_app(
         application.service,

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from typing import Protocol
 
 from fastapi import FastAPI
@@ -26,6 +28,7 @@ from fhir_server.interactions.table import INTERACTIONS
 log = logging.getLogger("fhir_server.access")
 
 FHIR_PREFIX = "/fhir"
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{8,64}")
 
 
 class Lifecycle(Protocol):
@@ -66,6 +69,9 @@ def _endpoint(
     async def endpoint(request: Request) -> Response:
         started = time.perf_counter()
         ctx = RequestContext(channel="rest", base_url=base_url or _base_url(request))
+        given = request.headers.get("x-request-id", "")
+        if _REQUEST_ID.fullmatch(given):
+            ctx = replace(ctx, request_id=given)
         try:
             negotiated = _negotiate(request)
         except FhirError as error:
@@ -80,10 +86,11 @@ def _endpoint(
             except Exception:
                 log.exception("%s failed (request id %s)", interaction, ctx.request_id)
                 response = negotiated.json(internal_error(ctx.request_id), 500)
+        response.headers["X-Request-Id"] = ctx.request_id
         # Personal data stays out of the log: the interaction, never the URL or its query.
         log.info(
-            "%s %s %s %.1fms", request.method, interaction, response.status_code,
-            (time.perf_counter() - started) * 1000,
+            "%s %s %s %.1fms request-id=%s", request.method, interaction, response.status_code,
+            (time.perf_counter() - started) * 1000, ctx.request_id,
         )  # fmt: skip
         return response
 

@@ -100,6 +100,17 @@ def test_ro1_4_no_personal_data_in_the_log(tmp_path: Path) -> None:
     assert "create 201" in log
 
 
+def test_data_files_are_private(tmp_path: Path) -> None:
+    proc = ServerProcess(tmp_path / "data")
+    try:
+        proc.wait_ready()
+        assert httpx.post(f"{proc.base}/fhir/Patient", json=PATIENT, timeout=10).status_code == 201
+    finally:
+        proc.stop()
+    files = list((tmp_path / "data").iterdir())
+    assert files and all(f.stat().st_mode & 0o077 == 0 for f in files)
+
+
 def test_body_limit_from_environment_is_413_over_a_socket(tmp_path: Path) -> None:
     proc = ServerProcess(tmp_path / "data", env={"FHIR_SERVER_MAX_BODY_BYTES": "200"})
     try:

@@ -182,3 +182,12 @@ async def test_capability_statement(client: httpx.AsyncClient) -> None:
     assert len(rest["resource"]) == 146
     assert {i["code"] for i in rest["interaction"]} == {"history-system"}
     assert "application/json-patch+json" in cs["patchFormat"]
+
+
+async def test_request_id_is_returned_and_can_be_given(client: httpx.AsyncClient) -> None:
+    generated = await client.get("/fhir/metadata")
+    assert len(generated.headers["X-Request-Id"]) >= 8
+    given = await client.get("/fhir/Patient/nope", headers={"X-Request-Id": "ehr-trace-0001"})
+    assert given.headers["X-Request-Id"] == "ehr-trace-0001"
+    bad = await client.get("/fhir/metadata", headers={"X-Request-Id": "a b"})
+    assert bad.headers["X-Request-Id"] != "a b"
