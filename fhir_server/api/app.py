@@ -122,14 +122,21 @@ def _base_url(request: Request) -> str:
 
 async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
     """Unknown paths (404) and methods a path does not support (405), as OperationOutcome."""
-    if exc.status_code == 405:
+    status = exc.status_code
+    if status == 404 and request.url.path.rstrip("/") == FHIR_PREFIX:
+        status, code = 405, "not-supported"
+        message = (
+            "No interaction is served at the FHIR base yet (batch and transaction Bundles and "
+            "system search come in later releases); GET /fhir/metadata lists what is supported"
+        )
+    elif status == 405:
         message = f"{request.method} is not supported on this path"
         code = "not-supported"
-    elif exc.status_code == 404:
+    elif status == 404:
         message = "No FHIR interaction matches this path; the FHIR base is /fhir"
         code = "not-found"
     else:
         message, code = str(exc.detail), "exception"
     body = fhirjson.dumps(operation_outcome([Issue("error", code, message)]))
     headers = dict(exc.headers or {})
-    return Response(body, exc.status_code, headers, f"{negotiation.FHIR_JSON}; charset=utf-8")
+    return Response(body, status, headers, f"{negotiation.FHIR_JSON}; charset=utf-8")

@@ -160,3 +160,10 @@ async def test_conditional_create_is_refused_not_ignored(client: httpx.AsyncClie
     )
     assert again.status_code == 400
     assert (await client.get("/fhir/Patient?_total=accurate&_count=0")).json()["total"] == before
+
+
+async def test_base_says_what_is_not_served_yet(client: httpx.AsyncClient) -> None:
+    bundle = {"resourceType": "Bundle", "type": "transaction", "entry": []}
+    issue = first_issue(await client.post("/fhir", json=bundle), 405)
+    assert "transaction" in str(issue["diagnostics"])
+    outcome(await client.get("/fhir/"), 405)
