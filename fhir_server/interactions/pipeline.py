@@ -8,6 +8,7 @@ commit. POST_COMMIT hooks then run from the outbox. A rejected write changes not
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -18,6 +19,9 @@ from fhir_server.core.context import RequestContext
 from fhir_server.events.hooks import Hooks, PendingWrite
 from fhir_server.interactions.stored_form import build_stored_form
 from fhir_server.storage.port import ABSENT, ResourceStore, ResourceVersion, UnitOfWork
+
+#: Above this size a resource is validated in a worker thread (see ``_validate_off_loop_if_large``).
+INLINE_VALIDATION_BYTES = 64 * 1024
 
 #: Validates a stored form; raises UnprocessableResource listing every issue found.
 Validator = Callable[[dict[str, Any]], None]
@@ -88,8 +92,8 @@ class WritePipeline:
             stored = build_stored_form(
                 request.body, request.resource_type, request.id, number, moment
             )
-            self._validate(stored)
             body = fhirjson.dumps(stored)
+            await self._validate_off_loop_if_large(stored, len(body))
         version = ResourceVersion(
             request.resource_type, request.id, number, moment, request.method, body
         )
@@ -118,6 +122,15 @@ class WritePipeline:
                 expected_version=write.expected_version,
                 interaction=write.pending.interaction,
             )
+
+    async def _validate_off_loop_if_large(self, stored: dict[str, Any], size: int) -> None:
+        """The bridge for validation: a large resource (a Bundle of hundreds of entries takes
+        tens of milliseconds) is validated in a worker thread so the event loop keeps serving;
+        a small one inline, where a thread hop would cost more than the check."""
+        if size > INLINE_VALIDATION_BYTES:
+            await asyncio.to_thread(self._validate, stored)
+        else:
+            self._validate(stored)
 
     def _hooks_need_previous(self) -> bool:
         return self._hooks.has_write_hooks

@@ -167,3 +167,12 @@ async def test_base_says_what_is_not_served_yet(client: httpx.AsyncClient) -> No
     issue = first_issue(await client.post("/fhir", json=bundle), 405)
     assert "transaction" in str(issue["diagnostics"])
     outcome(await client.get("/fhir/"), 405)
+
+
+async def test_large_invalid_resource_is_422_too(client: httpx.AsyncClient) -> None:
+    """Large resources are validated in a worker thread; errors still name the element."""
+    names = [{"family": f"F{n}", "given": ["G" * 50]} for n in range(1500)]
+    names[1200]["given"] = "not-a-list"  # type: ignore[assignment]
+    response = await client.post("/fhir/Patient", json={**PATIENT, "name": names})
+    assert len(response.request.content) > 64 * 1024
+    assert first_issue(response, 422)["expression"] == ["Patient.name[1200].given"]
