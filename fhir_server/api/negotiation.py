@@ -11,9 +11,14 @@ JSON = "application/json"
 JSON_PATCH = "application/json-patch+json"
 FORM = "application/x-www-form-urlencoded"
 
-_FORMAT_JSON = {"json": FHIR_JSON, FHIR_JSON: FHIR_JSON, JSON: JSON, "text/json": JSON}
+#: ``application/json+fhir`` is the DSTU2 name that older client libraries still send.
+LEGACY_FHIR_JSON = "application/json+fhir"
+_FORMAT_JSON = {
+    "json": FHIR_JSON, FHIR_JSON: FHIR_JSON, LEGACY_FHIR_JSON: FHIR_JSON, JSON: JSON,
+    "text/json": JSON,
+}  # fmt: skip
 _FORMAT_KNOWN_UNSUPPORTED = {
-    "xml", "text/xml", "application/xml", "application/fhir+xml",
+    "xml", "text/xml", "application/xml", "application/fhir+xml", "application/xml+fhir",
     "ttl", "text/turtle", "application/fhir+turtle", "html", "text/html",
 }  # fmt: skip
 _FHIR_VERSIONS = {"4.0", "4.0.1"}
@@ -57,7 +62,15 @@ def response_media_type(format_param: str | None, accept: str | None) -> str:
         if quality > 0:
             ranked.append((-quality, order, media, params))
     for _, _, media, params in sorted(ranked):
-        if media in (FHIR_JSON, JSON, "text/json", "*/*", "application/*", "json"):
+        if media in (
+            FHIR_JSON,
+            LEGACY_FHIR_JSON,
+            JSON,
+            "text/json",
+            "*/*",
+            "application/*",
+            "json",
+        ):
             _check_fhir_version(params, NotAcceptable)
             return JSON if media in (JSON, "text/json") else FHIR_JSON
     raise NotAcceptable(
@@ -71,7 +84,7 @@ def check_resource_content_type(content_type: str | None) -> None:
     if not content_type:
         return
     media, params = _split(content_type)
-    if media in (FHIR_JSON, JSON, "text/json"):
+    if media in (FHIR_JSON, LEGACY_FHIR_JSON, JSON, "text/json"):
         _check_fhir_version(params, UnsupportedMediaType)
         return
     what = "XML is" if "xml" in media else f"'{media}' is"

@@ -191,3 +191,14 @@ async def test_request_id_is_returned_and_can_be_given(client: httpx.AsyncClient
     assert given.headers["X-Request-Id"] == "ehr-trace-0001"
     bad = await client.get("/fhir/metadata", headers={"X-Request-Id": "a b"})
     assert bad.headers["X-Request-Id"] != "a b"
+
+
+async def test_legacy_dstu2_json_media_type_is_understood(client: httpx.AsyncClient) -> None:
+    legacy = "application/json+fhir"
+    created = await client.post(
+        "/fhir/Patient", json=PATIENT, headers={"Content-Type": legacy, "Accept": legacy}
+    )
+    assert created.status_code == 201
+    assert created.headers["Content-Type"].startswith(FHIR_JSON)
+    xml = await client.get("/fhir/metadata", headers={"Accept": "application/xml+fhir"})
+    assert xml.status_code == 406
