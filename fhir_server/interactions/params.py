@@ -17,7 +17,7 @@ DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 1000
 
 _DATE_ONLY = re.compile(r"\d{4}(-\d{2}(-\d{2})?)?")
-_INSTANT = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})")
+_INSTANT = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})?")
 
 
 def single(params: Params, name: str) -> str | None:
@@ -49,7 +49,8 @@ def parse_count(value: str | None) -> int:
 
 
 def parse_instant(value: str | None, name: str) -> datetime | None:
-    """An instant (with time zone) or a date (taken as midnight UTC)."""
+    """An instant, or a date (midnight UTC). R4 wants a time zone on an instant; one without is
+    read as UTC rather than refused, as the servers clients know do."""
     if value is None:
         return None
     text = value.strip()
@@ -61,10 +62,12 @@ def parse_instant(value: str | None, name: str) -> datetime | None:
             pass
     elif _INSTANT.fullmatch(text):
         try:
-            return datetime.fromisoformat(text.replace("Z", "+00:00"))
+            moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
         except ValueError:
             pass
+        else:
+            return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
     raise InvalidRequest(
-        f"Parameter '{name}' must be an instant with a time zone "
-        "(e.g. 2026-01-31T10:00:00Z) or a date (YYYY, YYYY-MM or YYYY-MM-DD)"
+        f"Parameter '{name}' must be an instant (e.g. 2026-01-31T10:00:00Z; without a time zone "
+        "it is read as UTC) or a date (YYYY, YYYY-MM or YYYY-MM-DD)"
     )
