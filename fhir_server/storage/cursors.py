@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 
@@ -30,5 +30,16 @@ def decode_cursor(cursor: str) -> dict[str, Any]:
             "The paging cursor is not valid; follow the links of the last page"
         ) from None
     if not isinstance(value, dict):
+        raise InvalidRequest(_INVALID)
+    return value
+
+
+K = TypeVar("K", int, str)
+
+
+def cursor_key(cursor: str, name: str, kind: type[K]) -> K:
+    """The ``name`` key of a cursor, which must be of ``kind``; InvalidRequest otherwise."""
+    value = decode_cursor(cursor).get(name)
+    if not isinstance(value, kind) or isinstance(value, bool):
         raise InvalidRequest(_INVALID)
     return value

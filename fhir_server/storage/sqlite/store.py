@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from fhir_server.core.errors import VersionConflict
-from fhir_server.storage.cursors import decode_cursor, encode_cursor
+from fhir_server.storage.cursors import cursor_key, encode_cursor
 from fhir_server.storage.port import (
     ABSENT,
     HistoryQuery,
@@ -147,11 +147,8 @@ def _history_filter(query: HistoryQuery) -> tuple[str, list[Any]]:
         clauses.append("last_updated >= ?")
         params.append(to_text(query.since))
     if query.cursor is not None:
-        before = decode_cursor(query.cursor).get("before")
-        if not isinstance(before, int):
-            raise_invalid_cursor()
         clauses.append("seq < ?")
-        params.append(before)
+        params.append(cursor_key(query.cursor, "before", int))
     return ("WHERE " + " AND ".join(clauses)) if clauses else "", params
 
 
@@ -162,16 +159,9 @@ def _search_filter(query: SearchQuery) -> tuple[str, list[Any]]:
         clauses.append(f"r.id IN ({','.join('?' * len(query.ids))})")
         params.extend(query.ids)
     if query.cursor is not None:
-        after = decode_cursor(query.cursor).get("after")
-        if not isinstance(after, str):
-            raise_invalid_cursor()
         clauses.append("r.id > ?")
-        params.append(after)
+        params.append(cursor_key(query.cursor, "after", str))
     return "WHERE " + " AND ".join(clauses), params
-
-
-def raise_invalid_cursor() -> None:
-    decode_cursor("!")  # raises InvalidRequest with the standard message
 
 
 def _commit_writes(conn: sqlite3.Connection, pending: PendingWrites) -> None:
