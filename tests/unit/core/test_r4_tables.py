@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import os
 from functools import cache
 from pathlib import Path
 from types import ModuleType
@@ -17,6 +16,7 @@ from typing import Any
 import pytest
 
 from fhir_server.core import r4
+from tests.r4_examples import examples_dir
 
 ROOT = Path(__file__).resolve().parents[3]
 DATA = ROOT / "fhir_server" / "core" / "r4" / "data"
@@ -30,14 +30,6 @@ def _generator() -> ModuleType:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
-
-
-def _package() -> Path:
-    package = Path(os.environ.get("FHIR_R4_EXAMPLES", ".cache/r4/package"))
-    package = package if package.is_absolute() else ROOT / package
-    if not (package / "package.json").is_file():
-        pytest.fail(f"R4 example package not found at {package}: run `make r4-examples`")
-    return package
 
 
 @cache
@@ -58,7 +50,7 @@ def _committed(name: str) -> Any:
 @pytest.mark.examples
 @pytest.mark.parametrize("name", ["resource_types.json", "elements.json"])
 def test_committed_tables_match_the_package(name: str) -> None:
-    generated = _generate(_package())  # fails (not errors, not skips) without the package
+    generated = _generate(examples_dir())  # fails (not errors, not skips) without the package
     assert _committed(name) == generated[name], f"{name} is stale: run `make r4-tables`"
 
 

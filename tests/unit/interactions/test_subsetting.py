@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import copy
-import os
-from pathlib import Path
 from typing import Any
 
 import orjson
@@ -24,8 +22,8 @@ from fhir_server.interactions.subsetting import (
     parse_subsetting,
     parse_summary,
 )
+from tests.r4_examples import example_files
 
-ROOT = Path(__file__).resolve().parents[3]
 SUBSETTED = {"system": SUBSETTED_SYSTEM, "code": SUBSETTED_CODE, "display": "subsetted"}
 OTHER_TAG = {"system": "http://example.org/tags", "code": "vip"}
 Json = dict[str, Any]
@@ -445,14 +443,6 @@ def test_elements_never_mutates_the_input() -> None:
 # --- every official example -----------------------------------------------------------------------
 
 
-def _examples() -> Path:
-    package = Path(os.environ.get("FHIR_R4_EXAMPLES", ".cache/r4/package"))
-    package = package if package.is_absolute() else ROOT / package
-    if not (package / "package.json").is_file():
-        pytest.fail(f"R4 example package not found at {package}: run `make r4-examples`")
-    return package
-
-
 def _empties_created(out: Any, source: Any) -> bool:
     """Whether subsetting built an empty object or array (shared sub-objects are skipped)."""
     if out is source:
@@ -470,7 +460,7 @@ def _empties_created(out: Any, source: Any) -> bool:
 @pytest.mark.examples
 def test_summary_on_every_official_example() -> None:
     checked = 0
-    for path in sorted(_examples().glob("*.json")):
+    for path in example_files():
         resource = orjson.loads(path.read_bytes())  # floats are fine here, and fast
         if not is_resource_type(str(resource.get("resourceType"))):
             continue
