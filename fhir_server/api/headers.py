@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime
 from email.utils import parsedate_to_datetime
 
 from fhir_server.core.clock import to_http_date
@@ -12,10 +11,6 @@ from fhir_server.storage.port import ResourceVersion
 
 _ETAG = re.compile(r'\s*(?:W/)?"?([0-9]+)"?\s*')
 RETURN_PREFERENCES = ("minimal", "representation", "OperationOutcome")
-
-
-def etag(version: int) -> str:
-    return f'W/"{version}"'
 
 
 def parse_if_match(value: str | None) -> int | None:
@@ -64,12 +59,8 @@ def return_preference(header: str | None) -> str:
 
 
 def version_headers(version: ResourceVersion) -> dict[str, str]:
-    return {"ETag": etag(version.version), "Last-Modified": to_http_date(version.last_updated)}
+    return {"ETag": version.etag, "Last-Modified": to_http_date(version.last_updated)}
 
 
 def location(base_url: str, version: ResourceVersion) -> str:
     return f"{base_url}/{version.resource_type}/{version.id}/_history/{version.version}"
-
-
-def http_date(moment: datetime) -> str:
-    return to_http_date(moment)

@@ -41,10 +41,6 @@ def _current_cursor(params: Sequence[tuple[str, str]]) -> str | None:
     return next((value for key, value in params if key == "_cursor"), None)
 
 
-def etag(version: int) -> str:
-    return f'W/"{version}"'
-
-
 def history_entry(base: str, v: ResourceVersion) -> dict[str, Any]:
     url = f"{v.resource_type}/{v.id}"
     entry: dict[str, Any] = {"fullUrl": f"{base}/{url}"}
@@ -54,7 +50,7 @@ def history_entry(base: str, v: ResourceVersion) -> dict[str, Any]:
     entry["request"] = {"method": v.method, "url": v.resource_type if v.method == "POST" else url}
     entry["response"] = {
         "status": status,
-        "etag": etag(v.version),
+        "etag": v.etag,
         "lastModified": to_instant(v.last_updated),
     }
     return entry

@@ -34,6 +34,11 @@ class ResourceVersion:
     def deleted(self) -> bool:
         return self.body is None
 
+    @property
+    def etag(self) -> str:
+        """The weak ETag of this version, ``W/"<versionId>"`` (R4 http.html#versioning)."""
+        return f'W/"{self.version}"'
+
 
 @dataclass(frozen=True, slots=True)
 class OutboxEvent:
