@@ -40,6 +40,7 @@ class SqliteStore(ResourceStore):
         self.path = data_dir / "fhir.sqlite3"
         self._data_dir = data_dir
         self._connections = Connections(self.path, synchronous=synchronous, readers=readers)
+        self._hooks_with_cursor: set[str] = set()
 
     async def open(self) -> None:
         self._data_dir.mkdir(parents=True, exist_ok=True)
@@ -111,7 +112,9 @@ class SqliteStore(ResourceStore):
         self.notify_committed()
 
     async def pending_events(self, hook: str, limit: int, now: datetime) -> list[OutboxEvent]:
-        await self._connections.write(lambda conn: outbox.ensure_cursor(conn, hook))
+        if hook not in self._hooks_with_cursor:  # once per hook, not on every poll
+            await self._connections.write(lambda conn: outbox.ensure_cursor(conn, hook))
+            self._hooks_with_cursor.add(hook)
         return await self._connections.read(
             lambda conn: outbox.pending(conn, hook, limit, to_text(now))
         )
