@@ -47,6 +47,10 @@ bench: venv
 r4-tables: venv r4-examples
 	$(BIN)/python scripts/gen_r4_tables.py $(R4_EXAMPLES)
 
+# Regenerate the search tables shipped in fhir_server/search/data from the official package.
+search-tables: venv r4-examples
+	$(BIN)/python scripts/gen_search_tables.py $(R4_EXAMPLES)
+
 # Re-lock the dependencies (needs the network to PyPI).
 lock: venv
 	$(BIN)/python -m pip install --quiet pip-tools

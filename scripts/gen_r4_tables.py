@@ -28,6 +28,46 @@ def concrete_resource_definitions(package: Path) -> list[dict[str, Any]]:
     return found
 
 
+def datatype_definitions(package: Path) -> list[dict[str, Any]]:
+    """The R4 data types: every primitive and complex type (Element and BackboneElement
+    included), not the profiles on them (SimpleQuantity, MoneyQuantity: derivation constraint)."""
+    found = []
+    for path in sorted(package.glob("StructureDefinition-*.json")):
+        sd = json.loads(path.read_text(encoding="utf-8"))
+        if (
+            sd.get("kind") in ("primitive-type", "complex-type")
+            and sd.get("derivation", "specialization") == "specialization"
+            and sd.get("id") == sd.get("type")
+        ):
+            found.append(sd)
+    return found
+
+
+def build_datatypes(definitions: list[dict[str, Any]]) -> dict[str, Any]:
+    """Per complex data type, every element path of its snapshot (root excluded), the names of
+    the primitive types, and each type's base type (``Age`` -> ``Quantity``, ``code`` ->
+    ``string``), which FHIRPath ``is``/``as``/``ofType`` follow."""
+    elements: dict[str, dict[str, list[Any]]] = {}
+    primitives: list[str] = []
+    bases: dict[str, str] = {}
+    for sd in definitions:
+        base = sd.get("baseDefinition", "").rsplit("/", 1)[-1]
+        if base:
+            bases[sd["type"]] = base
+        if sd["kind"] == "primitive-type":
+            primitives.append(sd["type"])
+        else:
+            snapshot = sd["snapshot"]["element"][1:]
+            elements[sd["type"]] = {e["path"]: element_entry(e) for e in snapshot}
+    return {
+        "source": "npm hl7.fhir.r4.examples@4.0.1 (HL7 International, CC0-1.0)",
+        "columns": ["min", "max", "isSummary", "types"],
+        "elements": elements,
+        "primitiveTypes": sorted(primitives),
+        "baseTypes": bases,
+    }
+
+
 def build_resource_types(definitions: list[dict[str, Any]]) -> dict[str, Any]:
     return {
         "source": "npm hl7.fhir.r4.examples@4.0.1 (HL7 International, CC0-1.0)",
@@ -65,6 +105,7 @@ def main(argv: list[str]) -> int:
     tables = {
         "resource_types.json": build_resource_types(definitions),
         "elements.json": build_elements(definitions),
+        "datatypes.json": build_datatypes(datatype_definitions(package)),
     }
     for name, table in tables.items():
         indent = 1 if name == "resource_types.json" else None

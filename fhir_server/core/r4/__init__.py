@@ -85,3 +85,44 @@ def children(resource_type: str, parent_path: str) -> dict[str, ElementInfo]:
         for path, info in elements(resource_type).items()
         if path.startswith(prefix) and "." not in path[len(prefix) :]
     }
+
+
+# --- data types -----------------------------------------------------------------------------
+
+
+@cache
+def primitive_types() -> frozenset[str]:
+    """The R4 primitive types (``string``, ``code``, ``dateTime``...)."""
+    return frozenset(_table("datatypes.json")["primitiveTypes"])
+
+
+@cache
+def complex_types() -> frozenset[str]:
+    """The R4 complex data types (``HumanName``, ``Quantity``, ``Age``, ``Element``...)."""
+    return frozenset(_table("datatypes.json")["elements"])
+
+
+def base_type(type_name: str) -> str | None:
+    """The type a data type specialises (``Age`` -> ``Quantity``, ``code`` -> ``string``,
+    ``HumanName`` -> ``Element``); None for ``Element`` itself and for unknown names."""
+    base: str | None = _table("datatypes.json")["baseTypes"].get(type_name)
+    return base
+
+
+@cache
+def datatype_elements(type_name: str) -> dict[str, ElementInfo]:
+    """Every element path of a complex data type's snapshot, root excluded (``Timing.event``,
+    ``Timing.repeat.bounds[x]``...); {} for a primitive or unknown type."""
+    table = _table("datatypes.json")["elements"].get(type_name, {})
+    return {path: ElementInfo(path, entry) for path, entry in table.items()}
+
+
+@cache
+def datatype_children(type_name: str, parent_path: str) -> dict[str, ElementInfo]:
+    """Direct children of ``parent_path`` (``Timing`` or ``Timing.repeat``) by element name."""
+    prefix = parent_path + "."
+    return {
+        info.name: info
+        for path, info in datatype_elements(type_name).items()
+        if path.startswith(prefix) and "." not in path[len(prefix) :]
+    }

@@ -40,6 +40,7 @@ def _generate(package: Path) -> dict[str, Any]:
     return {
         "resource_types.json": gen.build_resource_types(definitions),
         "elements.json": gen.build_elements(definitions),
+        "datatypes.json": gen.build_datatypes(gen.datatype_definitions(package)),
     }
 
 
@@ -48,14 +49,18 @@ def _committed(name: str) -> Any:
 
 
 @pytest.mark.examples
-@pytest.mark.parametrize("name", ["resource_types.json", "elements.json"])
+@pytest.mark.parametrize("name", ["resource_types.json", "elements.json", "datatypes.json"])
 def test_committed_tables_match_the_package(name: str) -> None:
     generated = _generate(examples_dir())  # fails (not errors, not skips) without the package
     assert _committed(name) == generated[name], f"{name} is stale: run `make r4-tables`"
 
 
 def test_no_other_tables_are_committed() -> None:
-    assert sorted(p.name for p in DATA.glob("*.json")) == ["elements.json", "resource_types.json"]
+    assert sorted(p.name for p in DATA.glob("*.json")) == [
+        "datatypes.json",
+        "elements.json",
+        "resource_types.json",
+    ]
 
 
 def test_resource_types() -> None:
@@ -114,3 +119,27 @@ def test_children() -> None:
     contact = r4.children("Patient", "Patient.contact")
     assert {"name", "telecom", "relationship", "modifierExtension"} <= set(contact)
     assert r4.children("Patient", "Patient.name") == {}
+
+
+def test_datatype_facts() -> None:
+    assert {"string", "code", "dateTime", "decimal", "positiveInt", "uri"} <= r4.primitive_types()
+    assert {"HumanName", "Quantity", "Age", "Timing", "Element"} <= r4.complex_types()
+    assert not r4.complex_types() & (r4.primitive_types() | r4.resource_types())
+    assert "SimpleQuantity" not in r4.complex_types()  # a profile on Quantity, not a type
+    assert r4.datatype_elements("HumanName")["HumanName.given"].types == ("string",)
+    assert r4.datatype_elements("HumanName")["HumanName.given"].is_array
+    bounds = r4.datatype_children("Timing", "Timing.repeat")["bounds[x]"]
+    assert bounds.is_choice and bounds.types == ("Duration", "Range", "Period")
+    assert r4.datatype_children("Period", "Period").keys() == {"id", "extension", "start", "end"}
+    assert r4.datatype_elements("Age")["Age.value"].types == ("decimal",)
+    assert r4.datatype_elements("string") == {} == r4.datatype_elements("Patient")
+
+
+def test_base_types() -> None:
+    assert r4.base_type("Age") == "Quantity"
+    assert r4.base_type("code") == "string"
+    assert r4.base_type("canonical") == "uri"
+    assert r4.base_type("positiveInt") == "integer"
+    assert r4.base_type("HumanName") == "Element"
+    assert r4.base_type("Timing") == "BackboneElement"
+    assert r4.base_type("Element") is None and r4.base_type("Patient") is None
