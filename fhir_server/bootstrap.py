@@ -14,6 +14,8 @@ from fhir_server.events.relay import OutboxRelay
 from fhir_server.interactions.capabilities import Software
 from fhir_server.interactions.pipeline import WritePipeline
 from fhir_server.interactions.service import FhirService
+from fhir_server.search.extract import Indexer
+from fhir_server.search.registry import SearchRegistry
 from fhir_server.settings import Settings
 from fhir_server.storage.port import ResourceStore
 from fhir_server.storage.sqlite import SqliteStore
@@ -52,8 +54,12 @@ def build(
 ) -> Application:
     hooks = hooks or Hooks()
     store = SqliteStore(settings.data_dir, synchronous=settings.sqlite_synchronous.upper())
-    pipeline = WritePipeline(store, hooks, check_structure, clock)
+    registry = SearchRegistry.load()
+    indexer = Indexer(registry.params(), registry.compartments())
+    pipeline = WritePipeline(store, hooks, check_structure, clock, indexer=indexer.index)
     software = Software("fhir-server", __version__, datetime.now(UTC))
-    service = FhirService(store, pipeline, hooks, clock, id_factory, software)
+    service = FhirService(
+        store, pipeline, hooks, clock, id_factory, software, registry=registry, indexer=indexer
+    )
     relay = OutboxRelay(store, hooks, clock=clock, poll_interval=relay_poll_interval)
     return Application(settings, store, hooks, relay, service)

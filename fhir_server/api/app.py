@@ -55,10 +55,10 @@ def create_app(
         title="fhir-server", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None
     )
     for route in INTERACTIONS:
-        endpoint = _endpoint(service, route.code, HANDLERS[route.code], base_url, max_body_bytes)
-        app.router.add_route(
-            f"{FHIR_PREFIX}/{route.path}", endpoint, methods=[route.method], name=route.code
-        )
+        handler = HANDLERS[route.handler_name]
+        endpoint = _endpoint(service, route.code, handler, base_url, max_body_bytes)
+        path = f"{FHIR_PREFIX}/{route.path}" if route.path else FHIR_PREFIX
+        app.router.add_route(path, endpoint, methods=[route.method], name=route.handler_name)
     app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]
     return app
 
@@ -123,11 +123,11 @@ def _base_url(request: Request) -> str:
 async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
     """Unknown paths (404) and methods a path does not support (405), as OperationOutcome."""
     status = exc.status_code
-    if status == 404 and request.url.path.rstrip("/") == FHIR_PREFIX:
-        status, code = 405, "not-supported"
+    if status == 405 and request.url.path.rstrip("/") == FHIR_PREFIX:
+        code = "not-supported"
         message = (
-            "No interaction is served at the FHIR base yet (batch and transaction Bundles and "
-            "system search come in later releases); GET /fhir/metadata lists what is supported"
+            f"{request.method} is not served at the FHIR base yet (batch and transaction Bundles "
+            "come in a later release); GET /fhir/metadata lists what is supported"
         )
     elif status == 405:
         message = f"{request.method} is not supported on this path"

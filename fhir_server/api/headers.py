@@ -58,6 +58,12 @@ def return_preference(header: str | None) -> str:
     return value if value in RETURN_PREFERENCES else "representation"
 
 
+def lenient_handling(header: str | None) -> bool:
+    """``Prefer: handling=lenient`` (search.html#errors): drop unknown search parameters instead of
+    refusing them; strict is the default."""
+    return prefer(header).get("handling") == "lenient"
+
+
 def version_headers(version: ResourceVersion) -> dict[str, str]:
     return {"ETag": version.etag, "Last-Modified": to_http_date(version.last_updated)}
 

@@ -72,6 +72,22 @@ class Call:
     def preference(self) -> str:
         return h.return_preference(self.request.headers.get("prefer"))
 
+    def lenient(self) -> bool:
+        return h.lenient_handling(self.request.headers.get("prefer"))
+
+    async def search_params(self) -> Params:
+        """The query's parameters, plus the form body of ``POST …/_search`` (search.html#search)."""
+        params = list(self.params)
+        if self.request.method == "POST":
+            content_type = self.request.headers.get("content-type")
+            if negotiation.media_type_of(content_type) != negotiation.FORM:
+                raise UnsupportedMediaType(
+                    "POST _search: send the parameters as application/x-www-form-urlencoded"
+                )
+            form = parse_qsl((await self.body()).decode(), keep_blank_values=True)
+            params += [(k, v) for k, v in form if k not in DOOR_PARAMS]
+        return params
+
 
 Handler = Callable[[Call], Awaitable[Response]]
 
@@ -109,7 +125,8 @@ async def create(call: Call) -> Response:
     result = await call.service.create(call.ctx, call.path("type"), body, if_none_exist)
     return written(
         call.negotiated, call.ctx.base_url, result.version,
-        created=True, preference=call.preference(), what="Created",
+        created=result.created, preference=call.preference(),
+        what="Created" if result.created else "Matched the existing",
     )  # fmt: skip
 
 
@@ -141,25 +158,62 @@ async def patch(call: Call) -> Response:
 async def delete(call: Call) -> Response:
     type_, id_ = call.path("type"), call.path("id")
     result = await call.service.delete(call.ctx, type_, id_, call.if_match())
-    headers = h.version_headers(result.version) if result.version is not None else {}
+    return _deleted(call, result.version, f"{type_}/{id_}")
+
+
+def _deleted(call: Call, version: ResourceVersion | None, what: str) -> Response:
+    headers = h.version_headers(version) if version is not None else {}
     if call.preference() == "OperationOutcome":
-        deleted = result.version is not None and result.version.deleted
-        message = f"{'Deleted' if deleted else 'Nothing to delete:'} {type_}/{id_}"
+        deleted = version is not None and version.deleted
+        if deleted and version is not None:
+            what = f"{version.resource_type}/{version.id}"
+        message = f"{'Deleted' if deleted else 'Nothing to delete:'} {what}"
         outcome = operation_outcome([Issue("information", "informational", message)])
         return call.negotiated.json(outcome, 200, headers)
     return Response(status_code=204, headers=headers)
 
 
+async def update_conditional(call: Call) -> Response:
+    body = await call.resource_body()
+    result = await call.service.update_conditional(
+        call.ctx, call.path("type"), call.request.url.query, body, call.if_match()
+    )
+    return written(
+        call.negotiated, call.ctx.base_url, result.version,
+        created=result.created, preference=call.preference(),
+        what="Created" if result.created else "Updated",
+    )  # fmt: skip
+
+
+async def delete_conditional(call: Call) -> Response:
+    type_ = call.path("type")
+    result = await call.service.delete_conditional(
+        call.ctx, type_, call.request.url.query, call.if_match()
+    )
+    return _deleted(call, result.version, f"{type_}?…")
+
+
 async def search_type(call: Call) -> Response:
-    params = list(call.params)
-    if call.request.method == "POST":
-        if negotiation.media_type_of(call.request.headers.get("content-type")) != negotiation.FORM:
-            raise UnsupportedMediaType(
-                "POST _search: send the parameters as application/x-www-form-urlencoded"
-            )
-        form = parse_qsl((await call.body()).decode(), keep_blank_values=True)
-        params += [(k, v) for k, v in form if k not in DOOR_PARAMS]
-    return call.negotiated.json(await call.service.search_type(call.ctx, call.path("type"), params))
+    params = await call.search_params()
+    bundle = await call.service.search_type(
+        call.ctx, call.path("type"), params, lenient=call.lenient()
+    )
+    return call.negotiated.json(bundle)
+
+
+async def search_system(call: Call) -> Response:
+    params = await call.search_params()
+    return call.negotiated.json(
+        await call.service.search_system(call.ctx, params, lenient=call.lenient())
+    )
+
+
+async def search_compartment(call: Call) -> Response:
+    bundle = await call.service.search_compartment(
+        call.ctx, call.path("ctype"), call.path("cid"), call.path("type"), call.params,
+        lenient=call.lenient(),
+    )  # fmt: skip
+    return call.negotiated.json(bundle)
 
 
 async def history_system(call: Call) -> Response:
@@ -188,7 +242,11 @@ HANDLERS: dict[str, Handler] = {
     "update": update,
     "patch": patch,
     "delete": delete,
+    "update-conditional": update_conditional,
+    "delete-conditional": delete_conditional,
     "search-type": search_type,
+    "search-system": search_system,
+    "search-compartment": search_compartment,
     "history-system": history_system,
     "history-type": history_type,
     "history-instance": history_instance,

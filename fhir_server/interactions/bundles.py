@@ -25,15 +25,32 @@ def page_url(base: str, path: str, params: Sequence[tuple[str, str]], cursor: st
     if cursor is not None:
         kept.append(("_cursor", cursor))
     query = urlencode(kept)
-    return f"{base}/{path}" + (f"?{query}" if query else "")
+    url = f"{base}/{path}" if path else base
+    return url + (f"?{query}" if query else "")
 
 
 def links(
     base: str, path: str, params: Sequence[tuple[str, str]], page: Page
 ) -> list[dict[str, str]]:
-    out = [{"relation": "self", "url": page_url(base, path, params, _current_cursor(params))}]
-    if page.next_cursor is not None:
-        out.append({"relation": "next", "url": page_url(base, path, params, page.next_cursor)})
+    return search_links(
+        base, path, params, _current_cursor(params), page.next_cursor, page.previous_cursor
+    )
+
+
+def search_links(
+    base: str,
+    path: str,
+    params: Sequence[tuple[str, str]],
+    current: str | None,
+    next_cursor: str | None,
+    previous_cursor: str | None,
+) -> list[dict[str, str]]:
+    """self, then next and previous when there are such pages (R4 names: next, previous)."""
+    out = [{"relation": "self", "url": page_url(base, path, params, current)}]
+    if next_cursor is not None:
+        out.append({"relation": "next", "url": page_url(base, path, params, next_cursor)})
+    if previous_cursor is not None:
+        out.append({"relation": "previous", "url": page_url(base, path, params, previous_cursor)})
     return out
 
 
@@ -56,12 +73,20 @@ def history_entry(base: str, v: ResourceVersion) -> dict[str, Any]:
     return entry
 
 
-def search_entry(base: str, v: ResourceVersion) -> dict[str, Any]:
+def search_entry(
+    base: str, v: ResourceVersion, body: bytes | None = None, mode: str = "match"
+) -> dict[str, Any]:
+    """A searchset entry; ``body`` replaces the stored bytes when the resource was subset."""
     return {
         "fullUrl": f"{base}/{v.resource_type}/{v.id}",
-        "resource": orjson.Fragment(v.body or b"{}"),
-        "search": {"mode": "match"},
+        "resource": orjson.Fragment(body if body is not None else (v.body or b"{}")),
+        "search": {"mode": mode},
     }
+
+
+def outcome_entry(outcome: dict[str, Any]) -> dict[str, Any]:
+    """An OperationOutcome about the search itself (search.html#errors: mode ``outcome``)."""
+    return {"resource": outcome, "search": {"mode": "outcome"}}
 
 
 def bundle(

@@ -11,9 +11,22 @@ from fhir_server.core import r4
 from fhir_server.core.clock import to_instant
 from fhir_server.interactions.table import (
     PATCH_FORMATS,
-    SEARCH_PARAMETERS,
     SYSTEM_INTERACTIONS,
     TYPE_INTERACTIONS,
+)
+from fhir_server.search.model import SearchParamDef
+from fhir_server.search.registry import SearchRegistry
+
+#: Parameters every search accepts besides the type's own (search.html#all, #summary…).
+_RESULT_PARAMETERS = (
+    ("_sort", "string", "Sort order: comma-separated parameter names, '-' for descending"),
+    ("_count", "number", "Page size (at most 1000)"),
+    ("_total", "token", "none (default), estimate or accurate"),
+    ("_summary", "token", "true, text, data, count or false"),
+    ("_elements", "string", "Top-level elements to return"),
+    ("_include", "special", "Type:param[:target], '*'; with :iterate"),
+    ("_revinclude", "special", "Type:param[:target], '*'; with :iterate"),
+    ("_has", "special", "Reverse chaining: _has:Type:param:rest=value (nests)"),
 )
 
 
@@ -24,27 +37,54 @@ class Software:
     started: datetime
 
 
-def _resource(resource_type: str) -> dict[str, Any]:
-    return {
+def _search_param(param: SearchParamDef) -> dict[str, Any]:
+    out: dict[str, Any] = {"name": param.code, "type": param.type}
+    if param.url:
+        out["definition"] = param.url
+    if param.description:
+        out["documentation"] = param.description
+    return out
+
+
+def _searchable(param: SearchParamDef) -> bool:
+    """Parameters the engine answers (no ``_text``/``_content``, no special ``near``)."""
+    return param.code == "_id" or (param.expression is not None and param.type != "special")
+
+
+def _resource(resource_type: str, registry: SearchRegistry) -> dict[str, Any]:
+    params = sorted(registry.for_type(resource_type).values(), key=lambda p: p.code)
+    references = [p.code for p in params if p.type == "reference" and _searchable(p)]
+    revincludes = sorted(
+        f"{source}:{p.code}"
+        for source, by_code in registry.params().items()
+        for p in by_code.values()
+        if p.type == "reference" and _searchable(p) and resource_type in p.targets
+    )
+    out: dict[str, Any] = {
         "type": resource_type,
         "profile": f"http://hl7.org/fhir/StructureDefinition/{resource_type}",
         "interaction": [{"code": code} for code in TYPE_INTERACTIONS],
         "versioning": "versioned-update",
         "readHistory": True,
         "updateCreate": True,
-        "conditionalCreate": False,
+        "conditionalCreate": True,
         "conditionalRead": "not-supported",
-        "conditionalUpdate": False,
-        "conditionalDelete": "not-supported",
+        "conditionalUpdate": True,
+        "conditionalDelete": "single",
         "referencePolicy": ["literal", "logical"],
-        "searchParam": [
-            {"name": name, "type": kind, "documentation": doc}
-            for name, kind, doc in SEARCH_PARAMETERS
-        ],
+        "searchInclude": ["*"] + [f"{resource_type}:{code}" for code in references],
+        "searchRevInclude": revincludes,
+        "searchParam": [_search_param(p) for p in params if _searchable(p)]
+        + [{"name": n, "type": t, "documentation": d} for n, t, d in _RESULT_PARAMETERS],
     }
+    if not revincludes:
+        del out["searchRevInclude"]  # FHIR JSON has no empty arrays
+    return out
 
 
-def capability_statement(base_url: str, software: Software) -> dict[str, Any]:
+def capability_statement(
+    base_url: str, software: Software, registry: SearchRegistry
+) -> dict[str, Any]:
     return {
         "resourceType": "CapabilityStatement",
         "status": "active",
@@ -62,8 +102,22 @@ def capability_statement(base_url: str, software: Software) -> dict[str, Any]:
         "rest": [
             {
                 "mode": "server",
-                "resource": [_resource(t) for t in sorted(r4.resource_types())],
+                "resource": [_resource(t, registry) for t in sorted(r4.resource_types())],
                 "interaction": [{"code": code} for code in SYSTEM_INTERACTIONS],
+                "searchParam": [
+                    _search_param(p)
+                    for p in sorted(registry.for_type("Patient").values(), key=lambda p: p.code)
+                    if p.code.startswith("_") and _searchable(p)
+                ],
+                "compartment": [
+                    f"http://hl7.org/fhir/CompartmentDefinition/{_compartment_id(c)}"
+                    for c in sorted(registry.compartments())
+                ],
             }
         ],
     }
+
+
+def _compartment_id(compartment_type: str) -> str:
+    """CompartmentDefinition ids of R4: patient, encounter, relatedPerson, practitioner, device."""
+    return compartment_type[0].lower() + compartment_type[1:]

@@ -18,6 +18,7 @@ from fhir_server.core.clock import Clock
 from fhir_server.core.context import RequestContext
 from fhir_server.events.hooks import Hooks, PendingWrite
 from fhir_server.interactions.stored_form import build_stored_form
+from fhir_server.search.model import Criteria, ResourceIndex
 from fhir_server.storage.port import ABSENT, ResourceStore, ResourceVersion, UnitOfWork
 
 #: Above this size a resource is validated in a worker thread (see ``_validate_off_loop_if_large``).
@@ -25,6 +26,14 @@ INLINE_VALIDATION_BYTES = 64 * 1024
 
 #: Validates a stored form; raises UnprocessableResource listing every issue found.
 Validator = Callable[[dict[str, Any]], None]
+
+#: Extracts the search index of a stored form (fhir_server.search.extract.Indexer.index).
+IndexExtractor = Callable[[dict[str, Any]], ResourceIndex]
+
+
+def no_index(resource: dict[str, Any]) -> ResourceIndex:
+    """An extractor that indexes nothing (stores and tests that do not search)."""
+    return ResourceIndex()
 
 
 class Authorizer(Protocol):
@@ -39,7 +48,9 @@ def allow_all(context: RequestContext, interaction: str, resource_type: str) -> 
 
 @dataclass(frozen=True, slots=True)
 class WriteRequest:
-    """One resource write. ``body`` None means delete; ``current`` is the version it replaces."""
+    """One resource write. ``body`` None means delete; ``current`` is the version it replaces.
+    ``unless_exists``: store only if no current resource matches these criteria at commit
+    (conditional create, race-free: the store checks inside its write transaction)."""
 
     interaction: str
     method: str
@@ -47,6 +58,7 @@ class WriteRequest:
     id: str
     body: dict[str, Any] | None
     current: ResourceVersion | None
+    unless_exists: Criteria | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +66,8 @@ class StagedWrite:
     version: ResourceVersion
     expected_version: int
     pending: PendingWrite
+    index: ResourceIndex | None = None
+    unless_exists: Criteria | None = None
 
 
 class WritePipeline:
@@ -64,12 +78,14 @@ class WritePipeline:
         validator: Validator,
         clock: Clock,
         authorize: Authorizer = allow_all,
+        indexer: IndexExtractor = no_index,
     ) -> None:
         self._store = store
         self._hooks = hooks
         self._validate = validator
         self._clock = clock
         self._authorize = authorize
+        self._index = indexer
 
     async def write(self, context: RequestContext, request: WriteRequest) -> ResourceVersion:
         """Run one write through every step and commit it alone."""
@@ -79,7 +95,8 @@ class WritePipeline:
         return staged.version
 
     async def stage(self, context: RequestContext, request: WriteRequest) -> StagedWrite:
-        """Steps 1-4: authorize, stored form, validation, PRE_STORE. Nothing is stored yet."""
+        """Steps 1-4: authorize, stored form, validation, PRE_STORE, then the search index of
+        what PRE_STORE left. Nothing is stored yet."""
         self._authorize(context, request.interaction, request.resource_type)
         current = request.current
         number = 1 if current is None else current.version + 1
@@ -110,8 +127,9 @@ class WritePipeline:
             previous,
         )
         await self._hooks.pre_store(pending)
+        index = None if stored is None else self._index(stored)
         expected = ABSENT if current is None else current.version
-        return StagedWrite(version, expected, pending)
+        return StagedWrite(version, expected, pending, index, request.unless_exists)
 
     async def commit(self, uow: UnitOfWork, staged: Sequence[StagedWrite]) -> None:
         """Step 5: PRE_COMMIT sees the whole unit, then every version goes into it."""
@@ -121,6 +139,8 @@ class WritePipeline:
                 write.version,
                 expected_version=write.expected_version,
                 interaction=write.pending.interaction,
+                index=write.index,
+                unless_exists=write.unless_exists,
             )
 
     async def _validate_off_loop_if_large(self, stored: dict[str, Any], size: int) -> None:

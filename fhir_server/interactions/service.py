@@ -1,5 +1,5 @@
 """FhirService: the façade every door calls. It holds the dependencies; each interaction lives
-in its own module (reading, writing, history, search, capabilities)."""
+in its own module (reading, writing, conditional, history, search, capabilities)."""
 
 from __future__ import annotations
 
@@ -10,13 +10,16 @@ from fhir_server.core.clock import Clock
 from fhir_server.core.context import RequestContext
 from fhir_server.core.ids import IdFactory
 from fhir_server.events.hooks import Hooks
-from fhir_server.interactions import capabilities, history, reading, search, writing
+from fhir_server.interactions import capabilities, conditional, history, reading, search, writing
 from fhir_server.interactions.capabilities import Software
 from fhir_server.interactions.locks import KeyedLocks
 from fhir_server.interactions.params import Params
 from fhir_server.interactions.pipeline import WritePipeline
 from fhir_server.interactions.reading import Shown
+from fhir_server.interactions.search import Scope, SearchEngine
 from fhir_server.interactions.writing import Deleted, Written
+from fhir_server.search.extract import Indexer
+from fhir_server.search.registry import SearchRegistry
 from fhir_server.storage.port import ResourceStore
 
 
@@ -28,10 +31,16 @@ class FhirService:
     clock: Clock
     new_id: IdFactory
     software: Software
+    registry: SearchRegistry
+    indexer: Indexer
     locks: KeyedLocks = field(default_factory=KeyedLocks)
 
+    @property
+    def engine(self) -> SearchEngine:
+        return SearchEngine(self.store, self.registry, self.indexer, self.hooks, self.clock)
+
     async def capabilities(self, ctx: RequestContext) -> dict[str, Any]:
-        return capabilities.capability_statement(ctx.base_url, self.software)
+        return capabilities.capability_statement(ctx.base_url, self.software, self.registry)
 
     async def read(self, ctx: RequestContext, type: str, id: str, params: Params = ()) -> Shown:
         return await reading.read(self.store, self.hooks, ctx, type, id, params)
@@ -48,7 +57,32 @@ class FhirService:
         body: dict[str, Any],
         if_none_exist: str | None = None,
     ) -> Written:
-        return await writing.create(self.pipeline, self.new_id, ctx, type, body, if_none_exist)
+        if if_none_exist is not None:
+            return await conditional.create(
+                self.store, self.pipeline, self.new_id, self.registry, ctx, type, body,
+                if_none_exist,
+            )  # fmt: skip
+        return await writing.create(self.pipeline, self.new_id, ctx, type, body)
+
+    async def update_conditional(
+        self,
+        ctx: RequestContext,
+        type: str,
+        query: str,
+        body: dict[str, Any],
+        if_match: int | None = None,
+    ) -> Written:
+        return await conditional.update(
+            self.store, self.pipeline, self.locks, self.new_id, self.registry, ctx, type, query,
+            body, if_match,
+        )  # fmt: skip
+
+    async def delete_conditional(
+        self, ctx: RequestContext, type: str, query: str, if_match: int | None = None
+    ) -> Deleted:
+        return await conditional.delete(
+            self.store, self.pipeline, self.locks, self.registry, ctx, type, query, if_match
+        )
 
     async def update(
         self,
@@ -83,7 +117,30 @@ class FhirService:
     ) -> dict[str, Any]:
         return await history.history(self.store, self.clock, ctx, params, type, id)
 
-    async def search_type(
-        self, ctx: RequestContext, type: str, params: Params = ()
+    async def search(
+        self, ctx: RequestContext, scope: Scope, params: Params = (), *, lenient: bool = False
     ) -> dict[str, Any]:
-        return await search.search_type(self.store, self.clock, ctx, type, params)
+        return await search.search(self.engine, ctx, scope, params, lenient=lenient)
+
+    async def search_type(
+        self, ctx: RequestContext, type: str, params: Params = (), *, lenient: bool = False
+    ) -> dict[str, Any]:
+        return await self.search(ctx, search.type_scope(type), params, lenient=lenient)
+
+    async def search_system(
+        self, ctx: RequestContext, params: Params = (), *, lenient: bool = False
+    ) -> dict[str, Any]:
+        return await self.search(ctx, search.system_scope(), params, lenient=lenient)
+
+    async def search_compartment(
+        self,
+        ctx: RequestContext,
+        compartment_type: str,
+        compartment_id: str,
+        type: str,
+        params: Params = (),
+        *,
+        lenient: bool = False,
+    ) -> dict[str, Any]:
+        scope = search.compartment_scope(self.registry, compartment_type, compartment_id, type)
+        return await self.search(ctx, scope, params, lenient=lenient)

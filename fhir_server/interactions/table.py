@@ -13,18 +13,32 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True, slots=True)
 class InteractionRoute:
+    """``handler`` names the door's handler when one interaction code has several forms
+    (conditional update is ``update`` at type level, compartment search is ``search-type``)."""
+
     code: str
     level: str  # "instance", "type" or "system"
     method: str
     path: str
+    handler: str = ""
+
+    @property
+    def handler_name(self) -> str:
+        return self.handler or self.code
 
 
+# Order matters where paths overlap: literal segments (metadata, _history, _search) come before
+# the patterns that would also match them.
 INTERACTIONS: tuple[InteractionRoute, ...] = (
     InteractionRoute("capabilities", "system", "GET", "metadata"),
+    InteractionRoute("search-system", "system", "GET", ""),
+    InteractionRoute("search-system", "system", "POST", "_search"),
     InteractionRoute("history-system", "system", "GET", "_history"),
     InteractionRoute("search-type", "type", "GET", "{type}"),
     InteractionRoute("search-type", "type", "POST", "{type}/_search"),
     InteractionRoute("create", "type", "POST", "{type}"),
+    InteractionRoute("update", "type", "PUT", "{type}", "update-conditional"),
+    InteractionRoute("delete", "type", "DELETE", "{type}", "delete-conditional"),
     InteractionRoute("history-type", "type", "GET", "{type}/_history"),
     InteractionRoute("read", "instance", "GET", "{type}/{id}"),
     InteractionRoute("update", "instance", "PUT", "{type}/{id}"),
@@ -32,6 +46,7 @@ INTERACTIONS: tuple[InteractionRoute, ...] = (
     InteractionRoute("delete", "instance", "DELETE", "{type}/{id}"),
     InteractionRoute("history-instance", "instance", "GET", "{type}/{id}/_history"),
     InteractionRoute("vread", "instance", "GET", "{type}/{id}/_history/{vid}"),
+    InteractionRoute("search-type", "type", "GET", "{ctype}/{cid}/{type}", "search-compartment"),
 )
 
 #: Interactions listed per resource in CapabilityStatement.rest.resource.interaction.
@@ -46,8 +61,3 @@ SYSTEM_INTERACTIONS: tuple[str, ...] = tuple(
 
 #: Patch formats accepted by the patch interaction.
 PATCH_FORMATS: tuple[str, ...] = ("application/json-patch+json",)
-
-#: Search parameters the core's minimal search-type understands (the search engine adds more).
-SEARCH_PARAMETERS: tuple[tuple[str, str, str], ...] = (
-    ("_id", "token", "The logical id of the resource"),
-)

@@ -10,7 +10,6 @@ from typing import Any, TypeVar
 from fhir_server.core import fhirjson
 from fhir_server.core.context import RequestContext
 from fhir_server.core.errors import (
-    FeatureNotSupported,
     InvalidRequest,
     PreconditionFailed,
     ResourceGone,
@@ -22,6 +21,7 @@ from fhir_server.interactions.jsonpatch import apply_patch, check_identity, pars
 from fhir_server.interactions.locks import KeyedLocks
 from fhir_server.interactions.pipeline import WritePipeline, WriteRequest
 from fhir_server.interactions.reading import check_id, check_type
+from fhir_server.search.model import Criteria
 from fhir_server.storage.port import ResourceStore, ResourceVersion
 
 T = TypeVar("T")
@@ -63,21 +63,16 @@ async def create(
     ctx: RequestContext,
     type: str,
     body: dict[str, Any],
-    if_none_exist: str | None = None,
+    unless_exists: Criteria | None = None,
 ) -> Written:
     """POST [type]: any id in the body is ignored and a new one assigned (R4 http.html#create).
 
-    Conditional create is refused, not ignored, until the search engine brings it: ignoring
-    If-None-Exist would create the very duplicate the client asked the server to prevent.
+    ``unless_exists`` (conditional create, see conditional.py) makes the store refuse the write
+    at commit if a matching resource exists by then (ConditionalMatch).
     """
     check_type(type)
-    if if_none_exist is not None:
-        raise FeatureNotSupported(
-            "Conditional create (If-None-Exist) is not supported yet "
-            "(CapabilityStatement: conditionalCreate false); nothing was created"
-        )
     check_body_type(body, type)
-    request = WriteRequest("create", "POST", type, new_id(), body, None)
+    request = WriteRequest("create", "POST", type, new_id(), body, None, unless_exists)
     return Written(await pipeline.write(ctx, request), created=True)
 
 
@@ -90,8 +85,10 @@ async def update(
     id: str,
     body: dict[str, Any],
     if_match: int | None,
+    unless_exists: Criteria | None = None,
 ) -> Written:
-    """PUT [type]/[id], creating the resource with that id if it does not exist."""
+    """PUT [type]/[id], creating the resource with that id if it does not exist.
+    ``unless_exists``: see :func:`create` (used by conditional update)."""
     check_type(type)
     check_id(type, id)
     check_body_type(body, type)
@@ -106,7 +103,7 @@ async def update(
         )
 
     async def put(current: ResourceVersion | None) -> Written:
-        request = WriteRequest("update", "PUT", type, id, body, current)
+        request = WriteRequest("update", "PUT", type, id, body, current, unless_exists)
         version = await pipeline.write(ctx, request)
         return Written(version, created=current is None or current.deleted)
 

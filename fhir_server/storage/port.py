@@ -15,6 +15,8 @@ from datetime import datetime
 from types import TracebackType
 from typing import Self
 
+from fhir_server.search.model import Criteria, ResourceIndex, SortKey
+
 #: ``expected_version`` value meaning "the resource must not exist yet (no version at all)".
 ABSENT = 0
 
@@ -66,21 +68,36 @@ class HistoryQuery:
 
 @dataclass(frozen=True, slots=True)
 class SearchQuery:
-    """The minimal type-level search of the core; the search engine replaces it."""
+    """A search over current, non-deleted resources (the AST is :mod:`fhir_server.search.model`).
 
-    resource_type: str
-    ids: tuple[str, ...] | None = None
+    Results come in ``sort`` order, ties (and no sort) broken by a backend key that never changes
+    for a resource (creation order in SQLite), keyset-paged: ``cursor`` is an opaque token taken
+    from a previous :class:`Page` (``next_cursor`` or ``previous_cursor``) of the same query.
+    """
+
+    criteria: Criteria
+    sort: tuple[SortKey, ...] = ()
     count: int = 50
     cursor: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class Page:
-    """A page of versions and the opaque cursor of the next page, if any."""
+    """A page of versions and the opaque cursors of the next and previous pages, if any."""
 
     entries: Sequence[ResourceVersion]
     next_cursor: str | None = None
     total: int | None = None
+    previous_cursor: str | None = None
+
+
+class ConditionalMatch(Exception):
+    """A put with ``unless_exists`` found resources matching its criteria at commit time; nothing
+    of the unit of work was stored. ``matches`` holds (up to two of) those resources."""
+
+    def __init__(self, matches: Sequence[ResourceVersion]) -> None:
+        super().__init__(f"{len(matches)} resource(s) already match the condition")
+        self.matches = list(matches)
 
 
 @dataclass(slots=True)
@@ -90,6 +107,8 @@ class PendingPut:
     version: ResourceVersion
     expected_version: int | None
     interaction: str
+    index: ResourceIndex | None = None
+    unless_exists: Criteria | None = None
 
 
 @dataclass(slots=True)
@@ -111,12 +130,27 @@ class UnitOfWork(ABC):
         self.committed = False
 
     def put(
-        self, version: ResourceVersion, *, expected_version: int | None, interaction: str
+        self,
+        version: ResourceVersion,
+        *,
+        expected_version: int | None,
+        interaction: str,
+        index: ResourceIndex | None = None,
+        unless_exists: Criteria | None = None,
     ) -> None:
-        """Add a version (a tombstone when ``version.body`` is None) and its outbox row."""
+        """Add a version (a tombstone when ``version.body`` is None) and its outbox row.
+
+        ``index`` is the version's search index, stored with it (a tombstone has none; None on
+        a live version stores an empty index). ``unless_exists`` makes the put conditional, and
+        race-free: at commit, inside the same serialised transaction, the backend looks for
+        current resources matching these criteria (puts earlier in this unit included) and, if
+        any, raises :class:`ConditionalMatch` and stores nothing.
+        """
         if self.committed:
             raise RuntimeError("unit of work already committed")
-        self.pending.puts.append(PendingPut(version, expected_version, interaction))
+        self.pending.puts.append(
+            PendingPut(version, expected_version, interaction, index, unless_exists)
+        )
 
     async def commit(self) -> None:
         if self.committed:
@@ -174,10 +208,14 @@ class ResourceStore(ABC):
 
     @abstractmethod
     async def search(self, query: SearchQuery) -> Page:
-        """Current, non-deleted resources of a type, in a stable order, keyset-paged."""
+        """Current, non-deleted resources matching the criteria, in order, keyset-paged.
+
+        Raises :class:`~fhir_server.core.errors.InvalidRequest` for a cursor it did not issue.
+        """
 
     @abstractmethod
-    async def count(self, query: SearchQuery) -> int: ...
+    async def count(self, criteria: Criteria) -> int:
+        """The exact number of current resources matching the criteria."""
 
     @abstractmethod
     def unit_of_work(self) -> UnitOfWork: ...

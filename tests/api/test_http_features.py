@@ -164,8 +164,8 @@ async def test_minimal_search(client: httpx.AsyncClient) -> None:
         headers={"Content-Type": "application/x-www-form-urlencoded"},
     )  # fmt: skip
     assert [e["resource"]["id"] for e in json_of(post)["entry"]] == [ids[1]]
-    unknown = await client.get("/fhir/Patient?name=Chalmers")
-    assert unknown.status_code == 400 and "name" in unknown.text
+    unknown = await client.get("/fhir/Patient?nickname=Chalmers")
+    assert unknown.status_code == 400 and "nickname" in unknown.text
 
 
 async def test_capability_statement(client: httpx.AsyncClient) -> None:
@@ -180,7 +180,20 @@ async def test_capability_statement(client: httpx.AsyncClient) -> None:
         "create", "search-type",
     }  # fmt: skip
     assert len(rest["resource"]) == 146
-    assert {i["code"] for i in rest["interaction"]} == {"history-system"}
+    assert {i["code"] for i in rest["interaction"]} == {"history-system", "search-system"}
+    assert patient["conditionalCreate"] is True and patient["conditionalUpdate"] is True
+    assert patient["conditionalDelete"] == "single"
+    params = {p["name"]: p for p in patient["searchParam"]}
+    assert params["birthdate"]["type"] == "date"
+    assert params["identifier"]["definition"] == (
+        "http://hl7.org/fhir/SearchParameter/Patient-identifier"
+    )
+    assert params["identifier"]["documentation"]
+    assert {"_id", "_lastUpdated", "_tag", "_profile", "_security", "_source"} <= set(params)
+    assert {"_sort", "_count", "_include", "_revinclude"} <= set(params)
+    assert "Patient:general-practitioner" in patient["searchInclude"]
+    assert "Observation:subject" in patient["searchRevInclude"]
+    assert "http://hl7.org/fhir/CompartmentDefinition/patient" in rest["compartment"]
     assert "application/json-patch+json" in cs["patchFormat"]
 
 

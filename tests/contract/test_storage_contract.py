@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from fhir_server.core.errors import InvalidRequest, VersionConflict
+from fhir_server.search.model import Criteria, ParamTest, SearchParamDef, TokenValue
 from fhir_server.storage.port import (
     ABSENT,
     HistoryQuery,
@@ -23,6 +24,10 @@ from fhir_server.storage.port import (
 )
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
+ID = SearchParamDef(
+    "_id", "Patient", "token", None, "http://hl7.org/fhir/SearchParameter/Resource-id"
+)
+PATIENTS = Criteria(("Patient",))
 
 
 def version(
@@ -132,7 +137,7 @@ async def test_bad_cursor_is_a_clear_error(store: ResourceStore) -> None:
     with pytest.raises(InvalidRequest, match="cursor"):
         await store.history(HistoryQuery(cursor="not-a-cursor"))
     with pytest.raises(InvalidRequest, match="cursor"):
-        await store.search(SearchQuery("Patient", cursor="e30"))  # '{}' without a key
+        await store.search(SearchQuery(PATIENTS, cursor="e30"))  # '{}' without a key
 
 
 async def test_search_lists_current_resources_with_paging(store: ResourceStore) -> None:
@@ -140,14 +145,18 @@ async def test_search_lists_current_resources_with_paging(store: ResourceStore) 
         await put(store, version("Patient", id, 1))
     await put(store, version("Patient", "d", 2, deleted=True))
     await put(store, version("Observation", "x", 1))
-    first = await store.search(SearchQuery("Patient", count=2))
-    assert [v.id for v in first.entries] == ["a", "b"]
-    await put(store, version("Patient", "aa", 1))  # lands before the cursor: not repeated
-    second = await store.search(SearchQuery("Patient", count=2, cursor=first.next_cursor))
-    assert [v.id for v in second.entries] == ["c"] and second.next_cursor is None
-    by_id = await store.search(SearchQuery("Patient", ids=("b", "d", "zz")))
+    assert await store.count(PATIENTS) == 3
+    first = await store.search(SearchQuery(PATIENTS, count=2))
+    assert [v.id for v in first.entries] == ["c", "a"]  # creation order
+    assert first.previous_cursor is None
+    await put(store, version("Patient", "aa", 1))  # created after: shows up on a later page
+    await put(store, version("Patient", "c", 2, deleted=True))  # already shown: no shift
+    second = await store.search(SearchQuery(PATIENTS, count=2, cursor=first.next_cursor))
+    assert [v.id for v in second.entries] == ["b", "aa"] and second.next_cursor is None
+    ids = tuple(TokenValue(None, id) for id in ("b", "d", "zz"))
+    by_id = await store.search(SearchQuery(Criteria(("Patient",), (ParamTest(ID, None, ids),))))
     assert [v.id for v in by_id.entries] == ["b"]
-    assert await store.count(SearchQuery("Patient")) == 4
+    assert await store.count(PATIENTS) == 3
 
 
 async def test_outbox_delivers_each_committed_change_once_per_hook(store: ResourceStore) -> None:

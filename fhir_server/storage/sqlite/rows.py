@@ -6,10 +6,18 @@ from datetime import UTC, datetime
 
 from fhir_server.storage.port import OutboxEvent, ResourceVersion
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
 
 def to_text(moment: datetime) -> str:
     """Fixed-width UTC text with microseconds: sorts like the instants it encodes."""
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def to_micros(moment: datetime) -> int:
+    """Microseconds since the epoch, the unit of search index dates (search/model.py)."""
+    delta = moment.astimezone(UTC) - _EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
 
 
 def from_text(text: str) -> datetime:

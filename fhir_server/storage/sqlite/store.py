@@ -1,4 +1,8 @@
-"""SQLite implementation of the storage port (reads, history, minimal search, units of work)."""
+"""SQLite implementation of the storage port (reads, history, search, units of work).
+
+Search is compiled to SQL over per-type index tables (search_sql.py, sql_cursor.py); each put
+replaces the resource's index rows in the same transaction as its version (index_tables.py).
+"""
 
 from __future__ import annotations
 
@@ -7,10 +11,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from fhir_server.core.clock import Clock, system_clock
 from fhir_server.core.errors import VersionConflict
+from fhir_server.search.model import Criteria, ResourceIndex
 from fhir_server.storage.cursors import cursor_key, encode_cursor
 from fhir_server.storage.port import (
     ABSENT,
+    ConditionalMatch,
     HistoryQuery,
     OutboxEvent,
     Page,
@@ -21,10 +28,17 @@ from fhir_server.storage.port import (
     SearchQuery,
     UnitOfWork,
 )
-from fhir_server.storage.sqlite import outbox
+from fhir_server.storage.sqlite import outbox, sql_cursor
 from fhir_server.storage.sqlite.connections import Connections
-from fhir_server.storage.sqlite.rows import to_text, version_from_row
+from fhir_server.storage.sqlite.index_tables import (
+    ParamKey,
+    ParamKeys,
+    delete_index,
+    insert_index,
+)
+from fhir_server.storage.sqlite.rows import to_micros, to_text, version_from_row
 from fhir_server.storage.sqlite.schema import migrate
+from fhir_server.storage.sqlite.search_sql import SearchCompiler
 
 SYNCHRONOUS_MODES = ("OFF", "NORMAL", "FULL", "EXTRA")
 _HISTORY_COLUMNS = "seq, type, id, version, last_updated, method, body"
@@ -33,7 +47,14 @@ _HISTORY_COLUMNS = "seq, type, id, version, last_updated, method, body"
 class SqliteStore(ResourceStore):
     """Embedded store: one database file in ``data_dir``, WAL mode, durable commits."""
 
-    def __init__(self, data_dir: Path, *, synchronous: str = "FULL", readers: int = 4) -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        *,
+        synchronous: str = "FULL",
+        readers: int = 4,
+        clock: Clock = system_clock,
+    ) -> None:
         super().__init__()
         if synchronous not in SYNCHRONOUS_MODES:
             raise ValueError(f"synchronous must be one of {', '.join(SYNCHRONOUS_MODES)}")
@@ -41,6 +62,8 @@ class SqliteStore(ResourceStore):
         self._data_dir = data_dir
         self._connections = Connections(self.path, synchronous=synchronous, readers=readers)
         self._hooks_with_cursor: set[str] = set()
+        self._keys = ParamKeys()
+        self._clock = clock
 
     async def open(self) -> None:
         self._data_dir.mkdir(parents=True, exist_ok=True)
@@ -83,33 +106,57 @@ class SqliteStore(ResourceStore):
             next_cursor = encode_cursor({"before": rows[query.count - 1][0]})
         return Page(entries, next_cursor)
 
-    async def search(self, query: SearchQuery) -> Page:
-        where, params = _search_filter(query)
-        sql = (
-            "SELECT r.type, r.id, h.version, h.last_updated, h.method, h.body FROM resource r "
-            f"JOIN history h ON h.seq = r.seq {where} ORDER BY r.id LIMIT ?"
-        )
-        rows = await self._connections.read(
-            lambda conn: conn.execute(sql, (*params, query.count + 1)).fetchall()
-        )
-        entries = [version_from_row(*row) for row in rows[: query.count]]
-        next_cursor = None
-        if len(rows) > query.count and query.count > 0:
-            next_cursor = encode_cursor({"after": rows[query.count - 1][1]})
-        return Page(entries, next_cursor)
+    def _compiler(self, conn: sqlite3.Connection, *, cache: bool) -> SearchCompiler:
+        """A compiler resolving parameter keys on ``conn`` (cached unless inside a write)."""
 
-    async def count(self, query: SearchQuery) -> int:
-        where, params = _search_filter(SearchQuery(query.resource_type, query.ids))
-        sql = f"SELECT count(*) FROM resource r {where}"
-        row = await self._connections.read(lambda conn: conn.execute(sql, params).fetchone())
-        return int(row[0])
+        def pids(types: tuple[str, ...], code: str) -> list[int]:
+            if not types:
+                return self._keys.for_code(conn, code)
+            found = (self._keys.find(conn, (t, code), cache=cache) for t in types)
+            return [pid for pid in found if pid is not None]
+
+        return SearchCompiler(pids, to_micros(self._clock()))
+
+    async def search(self, query: SearchQuery) -> Page:
+        def run(conn: sqlite3.Connection) -> Page:
+            conn.execute("BEGIN")  # one snapshot for keys, pages and bodies
+            try:
+                return sql_cursor.search_page(conn, self._compiler(conn, cache=True), query)
+            finally:
+                conn.execute("COMMIT")
+
+        return await self._connections.read(run)
+
+    async def count(self, criteria: Criteria) -> int:
+        return await self._connections.read(
+            lambda conn: sql_cursor.count(conn, self._compiler(conn, cache=True), criteria)
+        )
 
     def unit_of_work(self) -> UnitOfWork:
         return _SqliteUnitOfWork(self)
 
     async def _commit(self, pending: PendingWrites) -> None:
-        await self._connections.write(lambda conn: _commit_writes(conn, pending))
+        await self._connections.write(lambda conn: self._commit_writes(conn, pending))
         self.notify_committed()
+
+    def _commit_writes(self, conn: sqlite3.Connection, pending: PendingWrites) -> None:
+        """Apply every put in one ``BEGIN IMMEDIATE`` transaction (serialised across processes,
+        so conditional checks and version checks see every earlier commit)."""
+        created: dict[ParamKey, int] = {}
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for put in pending.puts:
+                if put.unless_exists is not None:
+                    compiler = self._compiler(conn, cache=False)
+                    matches = sql_cursor.first_matches(conn, compiler, put.unless_exists, 2)
+                    if matches:
+                        raise ConditionalMatch(matches)
+                _apply_put(conn, put, self._keys, created)
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        self._keys.remember(created)
 
     async def pending_events(self, hook: str, limit: int, now: datetime) -> list[OutboxEvent]:
         if hook not in self._hooks_with_cursor:  # once per hook, not on every poll
@@ -155,33 +202,12 @@ def _history_filter(query: HistoryQuery) -> tuple[str, list[Any]]:
     return ("WHERE " + " AND ".join(clauses)) if clauses else "", params
 
 
-def _search_filter(query: SearchQuery) -> tuple[str, list[Any]]:
-    clauses = ["r.type = ?", "r.deleted = 0"]
-    params: list[Any] = [query.resource_type]
-    if query.ids is not None:
-        clauses.append(f"r.id IN ({','.join('?' * len(query.ids))})")
-        params.extend(query.ids)
-    if query.cursor is not None:
-        clauses.append("r.id > ?")
-        params.append(cursor_key(query.cursor, "after", str))
-    return "WHERE " + " AND ".join(clauses), params
-
-
-def _commit_writes(conn: sqlite3.Connection, pending: PendingWrites) -> None:
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        for put in pending.puts:
-            _apply_put(conn, put)
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-
-
-def _apply_put(conn: sqlite3.Connection, put: PendingPut) -> None:
+def _apply_put(
+    conn: sqlite3.Connection, put: PendingPut, keys: ParamKeys, created: dict[ParamKey, int]
+) -> None:
     v = put.version
     row = conn.execute(
-        "SELECT version FROM resource WHERE type = ? AND id = ?", (v.resource_type, v.id)
+        "SELECT version, deleted FROM resource WHERE type = ? AND id = ?", (v.resource_type, v.id)
     ).fetchone()
     current = ABSENT if row is None else int(row[0])
     if put.expected_version is not None and put.expected_version != current:
@@ -201,10 +227,19 @@ def _apply_put(conn: sqlite3.Connection, put: PendingPut) -> None:
         "VALUES (?, ?, ?, ?, ?, ?)",
         (v.resource_type, v.id, v.version, stamp, v.method, v.body),
     )
-    conn.execute(
-        "INSERT OR REPLACE INTO resource (type, id, version, seq, deleted) VALUES (?, ?, ?, ?, ?)",
-        (v.resource_type, v.id, v.version, cursor.lastrowid, int(v.deleted)),
+    rid = int(
+        conn.execute(
+            "INSERT INTO resource (type, id, version, seq, deleted) VALUES (?, ?, ?, ?, ?) "
+            "ON CONFLICT (type, id) DO UPDATE SET version = excluded.version, "
+            "seq = excluded.seq, deleted = excluded.deleted RETURNING rid",
+            (v.resource_type, v.id, v.version, cursor.lastrowid, int(v.deleted)),
+        ).fetchone()[0]
     )
+    if row is not None and not row[1]:  # a live previous version has index rows
+        delete_index(conn, rid)
+    if not v.deleted:
+        index = put.index or ResourceIndex()
+        insert_index(conn, keys, created, v.resource_type, rid, index, to_micros(v.last_updated))
     conn.execute(
         "INSERT INTO outbox (type, id, version, interaction, occurred) VALUES (?, ?, ?, ?, ?)",
         (v.resource_type, v.id, v.version, put.interaction, stamp),
