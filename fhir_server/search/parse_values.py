@@ -38,7 +38,9 @@ _HISTORY = re.compile(r"^(?P<path>[^/]+/[^/]+)/_history/[^/]+$")
 
 
 def shown(text: str) -> str:
-    """``text`` quoted for an error message, cut to :data:`SHOWN` characters."""
+    """``text`` quoted for an error message, cut to :data:`SHOWN` characters. Only for names
+    (parameters, modifiers, types): search values may be personal data and are never echoed
+    (RO-1.4), the message says what is wrong with "the value" instead."""
     return repr(text if len(text) <= SHOWN else text[:SHOWN] + "…")
 
 
@@ -122,7 +124,7 @@ def parse_token(param: SearchParamDef, modifier: str | None, raw: str, name: str
     parts = [unescape(p) for p in split_escaped(raw, "|")]
     if param.code == "_id":
         if len(parts) != 1 or not _ID.fullmatch(parts[0]):
-            raise bad_value(name, f"{shown(parts[0])} is not a resource id")
+            raise bad_value(name, "the value is not a resource id")
         return TokenValue(None, parts[0])
     if modifier == "of-type":
         if len(parts) != 3 or not all(parts):
@@ -143,7 +145,7 @@ def parse_date(raw: str, name: str) -> DateValue:
     try:
         low, high = date_bounds(text)
     except ValueError as error:
-        raise bad_value(name, f"{shown(text)} is not a date: {error}") from None
+        raise bad_value(name, f"the value is not a date: {error}") from None
     return DateValue(prefix, low, high)
 
 
@@ -152,7 +154,7 @@ def parse_number(raw: str, name: str) -> NumberValue:
     try:
         value, low, high = number_bounds(text)
     except ValueError as error:
-        raise bad_value(name, f"{shown(text)} is not a number: {error}") from None
+        raise bad_value(name, f"the value is not a number: {error}") from None
     return NumberValue(prefix, value, low, high)
 
 
@@ -166,7 +168,7 @@ def parse_quantity(raw: str, name: str) -> QuantityValue:
     try:
         value, low, high = number_bounds(text)
     except ValueError as error:
-        raise bad_value(name, f"{shown(text)} is not a number: {error}") from None
+        raise bad_value(name, f"the value is not a number: {error}") from None
     system, code = (parts[1] or None, parts[2] or None) if len(parts) == 3 else (None, None)
     return QuantityValue(prefix, value, low, high, system, code)
 
@@ -213,13 +215,13 @@ def _relative_reference(
     if "/" in text:
         target_type, _, target_id = text.partition("/")
         if not r4.is_resource_type(target_type):
-            raise bad_value(name, f"{shown(target_type)} is not a resource type")
+            raise bad_value(name, "the type in the value (Type/id) is not a resource type")
         if modifier is not None and target_type != modifier:
             raise bad_value(name, f"the value names {target_type} but the modifier :{modifier}")
     elif modifier is not None:
         target_type = modifier
     if not _ID.fullmatch(target_id):
-        raise bad_value(name, f"{shown(target_id)} is not a resource id (or Type/id, or a URL)")
+        raise bad_value(name, "the value is not a resource id (nor Type/id, nor a URL)")
     # A type outside the parameter's declared targets is accepted: stored data does hold such
     # references (three official R4 examples do), and refusing the search would hide them.
     return ReferenceValue(target_type, target_id)

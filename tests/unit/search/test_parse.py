@@ -332,7 +332,7 @@ def test_reference_identifier(registry: SearchRegistry) -> None:
 @pytest.mark.parametrize(
     ("name", "raw", "says"),
     [
-        ("subject", "Nope/1", "'Nope' is not a resource type"),
+        ("subject", "Nope/1", "is not a resource type"),
         ("subject", "a b", "not a resource id"),
         ("subject:Patient", "Group/1", "names Group but the modifier :Patient"),
         ("subject:Medication", "1", "Medication is not a target of subject"),
@@ -788,3 +788,24 @@ def test_a_reference_value_outside_the_declared_targets_is_still_searched(
     (test,) = parsed.criteria.tests
     assert isinstance(test, ParamTest)
     assert test.values == (ReferenceValue("Medication", "1"),)
+
+
+@pytest.mark.parametrize(
+    ("name", "raw"),
+    [
+        ("birthdate", "Popescu-Ionescu"),
+        ("general-practitioner", "Popescu-Ionescu/1"),
+        ("general-practitioner", "Popescu Ionescu"),
+        ("_id", "Popescu Ionescu"),
+        ("death-date", "geIonescu"),
+    ],
+)
+def test_ro1_4_search_errors_never_echo_values(
+    registry: SearchRegistry, name: str, raw: str
+) -> None:
+    """Search values may be personal data: errors name the parameter, never the value."""
+    with pytest.raises(InvalidRequest) as caught:
+        parse_search(registry, ("Patient",), [(name, raw)])
+    message = str(caught.value)
+    assert name in message
+    assert "Popescu" not in message and "Ionescu" not in message
