@@ -51,15 +51,24 @@ def _searchable(param: SearchParamDef) -> bool:
     return param.code == "_id" or (param.expression is not None and param.type != "special")
 
 
-def _resource(resource_type: str, registry: SearchRegistry) -> dict[str, Any]:
+def _revincludes(registry: SearchRegistry) -> dict[str, list[str]]:
+    """For each target type, the ``Source:param`` reverse includes that can reach it (one pass
+    over the registry, not one per type)."""
+    out: dict[str, list[str]] = {}
+    for source, by_code in registry.params().items():
+        for p in by_code.values():
+            if p.type == "reference" and _searchable(p):
+                for target in p.targets:
+                    out.setdefault(target, []).append(f"{source}:{p.code}")
+    return {target: sorted(found) for target, found in out.items()}
+
+
+def _resource(
+    resource_type: str, registry: SearchRegistry, revincludes: dict[str, list[str]]
+) -> dict[str, Any]:
     params = sorted(registry.for_type(resource_type).values(), key=lambda p: p.code)
     references = [p.code for p in params if p.type == "reference" and _searchable(p)]
-    revincludes = sorted(
-        f"{source}:{p.code}"
-        for source, by_code in registry.params().items()
-        for p in by_code.values()
-        if p.type == "reference" and _searchable(p) and resource_type in p.targets
-    )
+    revinclude = revincludes.get(resource_type, [])
     out: dict[str, Any] = {
         "type": resource_type,
         "profile": f"http://hl7.org/fhir/StructureDefinition/{resource_type}",
@@ -73,11 +82,11 @@ def _resource(resource_type: str, registry: SearchRegistry) -> dict[str, Any]:
         "conditionalDelete": "single",
         "referencePolicy": ["literal", "logical"],
         "searchInclude": ["*"] + [f"{resource_type}:{code}" for code in references],
-        "searchRevInclude": revincludes,
+        "searchRevInclude": revinclude,
         "searchParam": [_search_param(p) for p in params if _searchable(p)]
         + [{"name": n, "type": t, "documentation": d} for n, t, d in _RESULT_PARAMETERS],
     }
-    if not revincludes:
+    if not revinclude:
         del out["searchRevInclude"]  # FHIR JSON has no empty arrays
     return out
 
@@ -85,6 +94,7 @@ def _resource(resource_type: str, registry: SearchRegistry) -> dict[str, Any]:
 def capability_statement(
     base_url: str, software: Software, registry: SearchRegistry
 ) -> dict[str, Any]:
+    revincludes = _revincludes(registry)
     return {
         "resourceType": "CapabilityStatement",
         "status": "active",
@@ -102,7 +112,9 @@ def capability_statement(
         "rest": [
             {
                 "mode": "server",
-                "resource": [_resource(t, registry) for t in sorted(r4.resource_types())],
+                "resource": [
+                    _resource(t, registry, revincludes) for t in sorted(r4.resource_types())
+                ],
                 "interaction": [{"code": code} for code in SYSTEM_INTERACTIONS],
                 "searchParam": [
                     _search_param(p)
