@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 R4_EXAMPLES := .cache/r4/package
 R4_EXAMPLES_VERSION := 4.0.1
 
-.PHONY: run test venv bench lint typecheck lock r4-examples r4-tables clean
+.PHONY: run test venv bench lint typecheck lock r4-examples r4-tables search-tables clean
 
 $(BIN)/.installed: pyproject.toml requirements.lock requirements-test.lock
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python >= 3.11 is required")'
