@@ -36,9 +36,9 @@ class Resolved:
     node: Node | None  # kind of the JSON object at the location, if it is one
 
 
-def _nested(value: object) -> Node | None:
+def _nested(value: object, engine: schema.Engine) -> Node | None:
     kind = value.get("resourceType") if isinstance(value, dict) else None
-    return schema.resource_node(kind) if isinstance(kind, str) else None
+    return schema.resource_node(kind, engine) if isinstance(kind, str) else None
 
 
 def _lookup(node: Node | None, key: str) -> tuple[Element | None, bool]:
@@ -74,7 +74,7 @@ def resolve(root: Node, data: object, loc: Loc) -> Resolved:
             value = value[item] if ok else None  # type: ignore[index]
             continue
         if node is None and element is not None and element.is_resource:
-            node = _nested(value)
+            node = _nested(value, root.engine)
         parent, key = node, item
         element, is_extension = _lookup(node, item)
         value = value.get(item) if isinstance(value, dict) else None
@@ -83,7 +83,7 @@ def resolve(root: Node, data: object, loc: Loc) -> Resolved:
             node = None
             continue
         parts.append(_segment(element))
-        node = schema.PRIMITIVE_EXTENSION if is_extension else element.node
+        node = schema.primitive_extension(root.engine) if is_extension else element.node
     if node is None and element is not None and element.is_resource:
-        node = _nested(value)
+        node = _nested(value, root.engine)
     return Resolved("".join(parts), element, parent, key, node)

@@ -110,7 +110,14 @@ def _calendar_ok(text: str) -> bool:
     return True
 
 
+def _non_empty(value: object) -> bool:
+    """string, markdown and xhtml: ``(?s:.)+``, i.e. any non-empty string."""
+    return type(value) is str and value != ""
+
+
 def _text(code: str) -> Callable[[object], bool]:
+    if _PATTERNS[code] == r"(?s:.)+":
+        return _non_empty
     match = re.compile(_PATTERNS[code]).fullmatch
     dated = code in ("date", "dateTime", "instant")
 

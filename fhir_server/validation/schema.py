@@ -1,7 +1,10 @@
-"""The R4 view of an object's allowed JSON properties, from an R4B model or the R4 snapshot.
+"""The R4 view of an object's allowed JSON properties, from the R4 snapshot or an R4B model.
 
-A :class:`Node` is a kind of JSON object: an R4B model (resource, datatype, backbone element) or,
-for the types in :data:`r4_gaps.FALLBACK_TYPES`, an element path of the R4 snapshot. Its
+A :class:`Node` is a kind of JSON object. With the ``"r4"`` engine (the server's), every node is an
+element path of the R4 StructureDefinition snapshots (resources from ``core/r4`` elements, data
+types from its datatype tables), and the walk checks everything itself. With the ``"r4b"`` engine
+(the cross-check the tests run against, see walk.py), a node is an R4B model (resource, datatype,
+backbone element) or, for the types in :data:`r4_gaps.FALLBACK_TYPES`, an R4 snapshot path. Its
 :attr:`Node.elements` map each allowed JSON name to an :class:`Element`, with choice types expanded
 (``value[x]`` -> ``valueString``, ``valueQuantity``...; http://hl7.org/fhir/R4/formats.html#choice)
 and the R4/R4B differences of :mod:`r4_gaps` applied, so that it always describes R4.
@@ -13,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
+from typing import Literal
 
 from fhir_server.core import models, r4
 from fhir_server.validation import r4_gaps
@@ -22,19 +26,23 @@ _ELEMENT_ID = "http://hl7.org/fhirpath/System.String"
 # R4 primitives without a `_name` sibling: ids and Extension.url are XML attributes in R4.
 _NOT_EXTENSIBLE = frozenset({("Extension", "url")})
 
+#: "r4": R4 snapshots only (the server); "r4b": R4B models where faithful (the cross-check).
+Engine = Literal["r4", "r4b"]
+
 
 class Node:
-    """A kind of JSON object. ``path`` is set for R4-snapshot nodes (fallback types) only.
+    """A kind of JSON object. ``path`` is set for R4-snapshot nodes, None for R4B models.
 
     Nodes are interned by :func:`node` and compared by identity, so the walk's lookups hash
     cheaply; their elements and rules are computed on first use.
     """
 
-    __slots__ = ("_elements", "_rules", "from_snapshot", "model", "path")
+    __slots__ = ("_elements", "_rules", "engine", "from_snapshot", "model", "path")
 
-    def __init__(self, model: str, path: str | None) -> None:
+    def __init__(self, model: str, path: str | None, engine: Engine) -> None:
         self.model = model
         self.path = path
+        self.engine: Engine = engine
         # True when R4B cannot validate this object: the walk checks everything itself.
         self.from_snapshot = path is not None
         self._elements: Mapping[str, Element] | None = None
@@ -57,16 +65,19 @@ class Node:
         return self._rules
 
     def __repr__(self) -> str:
-        return f"Node({self.model!r}, {self.path!r})"
+        return f"Node({self.model!r}, {self.path!r}, {self.engine!r})"
 
 
 @cache
-def node(model: str, path: str | None = None) -> Node:
-    """The node of an R4B model (``path`` None) or of an R4 snapshot element path."""
-    return Node(model, path)
+def node(model: str, path: str | None = None, engine: Engine = "r4b") -> Node:
+    """The node of an R4B model (``path`` None) or of an R4 snapshot element path (a resource
+    type or a complex data type as ``model``)."""
+    return Node(model, path, engine)
 
 
-PRIMITIVE_EXTENSION = node("FHIRPrimitiveExtension")
+def primitive_extension(engine: Engine) -> Node:
+    """The kind of a primitive's ``_name`` object (id and extensions, json.html#primitive)."""
+    return node("Element", "Element", "r4") if engine == "r4" else node("FHIRPrimitiveExtension")
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,10 +109,12 @@ class Rules:
     choices: tuple[tuple[str, tuple[str, ...]], ...]  # (label, JSON names of its variants)
 
 
-def resource_node(resource_type: str) -> Node | None:
+def resource_node(resource_type: str, engine: Engine = "r4") -> Node | None:
     """Node of an R4 resource type, None if the type is not R4."""
     if not r4.is_resource_type(resource_type):
         return None
+    if engine == "r4":
+        return node(resource_type, resource_type, "r4")
     if resource_type in r4_gaps.FALLBACK_TYPES:
         return node(resource_type, resource_type)
     return node(resource_type) if models.model_class(resource_type) else None
@@ -156,7 +169,11 @@ def _model_elements(owner: Node) -> dict[str, Element]:
 def _snapshot_elements(owner: Node) -> dict[str, Element]:
     assert owner.path is not None
     out: dict[str, Element] = {}
-    for info in r4.children(owner.model, owner.path).values():
+    if owner.model in r4.complex_types():
+        infos = r4.datatype_children(owner.model, owner.path)
+    else:
+        infos = r4.children(owner.model, owner.path)
+    for info in infos.values():
         if info.is_choice:
             stem = info.name[:-3]
             for code in info.types:
@@ -174,16 +191,31 @@ def _snapshot_element(
     if code is None:
         code = "BackboneElement" if ref else info.types[0]
     content: Node | None = None
+    engine = owner.engine
     if ref is not None:
-        content = node(owner.model, ref)
+        content = node(owner.model, ref, engine)
     elif code in ("BackboneElement", "Element"):
-        content = node(owner.model, info.path)
+        content = node(owner.model, info.path, engine)
     elif code == _ELEMENT_ID:
-        code = "id" if info.path == f"{owner.model}.id" else "string"
-    elif primitive(code) is None and code != "Resource" and models.has_model(code):
-        content = node(code)
+        code = _system_string(owner, info)
+    elif primitive(code) is None and code != "Resource":
+        if engine == "r4" and code in r4.complex_types():
+            content = node(code, code, "r4")
+        elif engine == "r4b" and models.has_model(code):
+            content = node(code)
     prim = primitive(code)
     extensible = prim is not None and info.types[0] != _ELEMENT_ID
     return Element(
         json_name, name, code, info.is_array, info.min, choice, content, prim, extensible
     )
+
+
+def _system_string(owner: Node, info: r4.ElementInfo) -> str:
+    """The FHIR type of an element the snapshot types as System.String: a resource's ``id`` is
+    an ``id``, ``Extension.url`` a ``uri``, every element id a ``string`` (all without a ``_name``
+    sibling: they are XML attributes)."""
+    if info.path == "Extension.url":
+        return "uri"
+    if info.path == f"{owner.model}.id" and r4.is_resource_type(owner.model):
+        return "id"
+    return "string"

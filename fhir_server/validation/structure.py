@@ -20,17 +20,18 @@ def _root_issue(code: str, detail: str) -> list[Issue]:
     return [Issue("error", code, f"resourceType: {detail}", ("resourceType",))]
 
 
-def validate_structure(resource: dict[str, Any]) -> list[Issue]:
-    """Every structural error of the resource (and the resources it contains); [] if valid."""
+def validate_structure(resource: dict[str, Any], engine: schema.Engine = "r4") -> list[Issue]:
+    """Every structural error of the resource (and the resources it contains); [] if valid.
+    ``engine`` "r4b" runs the fhir.resources cross-check as well (tests only: much slower)."""
     if not isinstance(resource, dict):
         return [Issue("error", "structure", "a resource must be a JSON object")]
     kind = resource.get("resourceType")
-    node = schema.resource_node(kind) if isinstance(kind, str) else None
+    node = schema.resource_node(kind, engine) if isinstance(kind, str) else None
     if node is None:
         if kind is None:
             return _root_issue("required", report.MISSING_TYPE)
         return _root_issue("invalid", report.UNKNOWN_TYPE)
-    walker = Walker()
+    walker = Walker(engine)
     try:
         walker.resource(resource, node, ())
     except RecursionError:

@@ -1,11 +1,15 @@
-"""One pass over a resource's JSON, checking what FHIR JSON requires and running R4B where apt.
+"""One pass over a resource's JSON, checking everything FHIR R4 requires of its structure.
 
 The walk follows the R4 view of :mod:`schema` and checks, everywhere: known property names,
 array versus single value, the JSON kind and lexical form of primitives, no ``null`` (except as
 a placeholder in a primitive array, aligned with its ``_name`` array), no empty object, array or
 string, and nested resources (known R4 ``resourceType``). See http://hl7.org/fhir/R4/json.html.
+With the ``"r4"`` engine (the server's) every node comes from the R4 snapshots, and the walk
+also checks minimum cardinality and one value per choice itself: nothing else runs.
 
-Objects whose kind R4B models faithfully are also validated by R4B, once per *unit* (a resource,
+With the ``"r4b"`` engine, kept as an independent cross-check for the tests (the server used it
+until the ingest fast path: it builds the full fhir.resources object graph, about 20x slower),
+objects whose kind R4B models faithfully are also validated by R4B, once per *unit* (a resource,
 or a datatype inside a fallback resource). R4B alone checks there what the walk does not:
 cardinality minimums, one value per choice, calendar and range details. Its errors at locations
 the walk already reported, or matching :data:`r4_gaps.R4B_ERROR_FILTERS`, are dropped. Nested
@@ -34,7 +38,8 @@ EMPTY_OBJECT = "an empty object is not allowed"
 class Walker:
     """Collects the problems of one resource."""
 
-    def __init__(self) -> None:
+    def __init__(self, engine: schema.Engine = "r4") -> None:
+        self.engine: schema.Engine = engine
         self.problems: list[Problem] = []
         self._reported: set[Loc] = set()
         self._standins: list[list[Loc]] = []
@@ -105,7 +110,10 @@ class Walker:
             elif not el.primitive.is_valid(value):
                 self.bad_primitive(el, value, (*loc, key))
         if node.from_snapshot:
-            self.cardinality(data, node, loc)
+            rules = node.rules
+            if rules.required or rules.choices:
+                self.cardinality(data, node, loc)
+            return
         lax = r4_gaps.R4B_LAX_REQUIRED.get(node.model)
         if lax is not None:
             for name in lax[0]:
@@ -175,7 +183,7 @@ class Walker:
     def nested(self, value: object, loc: Loc, parent: Node) -> None:
         """A resource inside another (contained, Bundle.entry.resource, Parameters...)."""
         kind = value.get("resourceType") if isinstance(value, dict) else None
-        node = schema.resource_node(kind) if isinstance(kind, str) else None
+        node = schema.resource_node(kind, self.engine) if isinstance(kind, str) else None
         if not isinstance(value, dict) or node is None:
             if not isinstance(value, dict):
                 self.report(loc, "structure", "expected a resource (JSON object)")
@@ -226,10 +234,12 @@ class Walker:
             self.report(loc, "structure", "expected a JSON object")
         elif not value:
             self.report(loc, "structure", EMPTY_OBJECT)
+        elif self.engine == "r4":
+            self.walk_object(value, schema.primitive_extension("r4"), loc)
         elif parent.from_snapshot or base.r4b_extension_gap:
-            self.r4b_unit(value, schema.PRIMITIVE_EXTENSION, loc)
+            self.r4b_unit(value, schema.primitive_extension("r4b"), loc)
         else:
-            self.walk_object(value, schema.PRIMITIVE_EXTENSION, loc)
+            self.walk_object(value, schema.primitive_extension("r4b"), loc)
 
     def opaque(self, value: object, loc: Loc) -> None:
         """Content of a datatype no model describes: only the JSON shape rules."""

@@ -304,8 +304,8 @@ def test_nested_resources_are_validated_with_their_own_type() -> None:
     }
     assert found(bundle) == [
         ("value", "Bundle.entry[1].resource.active"),
-        ("structure", "Bundle.entry[3].resource.foo"),
         ("required", "Bundle.entry[2].resource.status"),
+        ("structure", "Bundle.entry[3].resource.foo"),
     ]
 
 
