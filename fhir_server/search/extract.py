@@ -14,106 +14,68 @@ own compartment (``Patient/1`` is in ``("Patient", "1")``), whether or not the d
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
+from itertools import repeat
 from typing import Any
 
-from fhir_server.search.fhirpath import CompiledPath, UnsupportedExpression, compile_path
-from fhir_server.search.model import (
-    CompositeEntry,
-    IndexEntry,
-    ReferenceEntry,
-    ResourceIndex,
-    SearchParamDef,
-)
-from fhir_server.search.normalize import Normalizer, normalizer
+from fhir_server.search.extract_plans import Entries, Memo, Plan, compile_param, needs_of
+from fhir_server.search.fhirpath_needs import Needs
+from fhir_server.search.model import ReferenceEntry, ResourceIndex, SearchParamDef
 
 DEF = "{def}"
 
-Entries = tuple[IndexEntry | CompositeEntry, ...]
+__all__ = ["Entries", "Indexer", "compile_param"]
 
 
-# Entries are deduplicated in first-seen order (``dict.fromkeys``): a union like ``a | a`` or a
-# CodeableConcept repeating a coding must not count twice.
-
-
-@dataclass(frozen=True, slots=True)
-class _Simple:
-    path: CompiledPath
-    normalize: Normalizer
-
-    def entries(self, resource: dict[str, Any]) -> Entries:
-        nodes = self.path.select(resource)
-        return tuple(dict.fromkeys(e for v, ctx in nodes for e in self.normalize(v, ctx.type)))
+_Gate = int | tuple[tuple[int, ...], ...] | None
+_MAX_RUNS = 512  # per resource type
 
 
 @dataclass(frozen=True, slots=True)
-class _Composite:
-    path: CompiledPath
-    components: tuple[tuple[CompiledPath, Normalizer], ...]
+class _TypePlan:
+    """Everything :meth:`Indexer.index` needs for one resource type, computed once.
 
-    def entries(self, resource: dict[str, Any]) -> Entries:
-        found: list[CompositeEntry] = []
-        for node in self.path.select(resource):
-            parts: list[tuple[IndexEntry, ...]] = []
-            for component, normalize in self.components:
-                nodes = component.evaluate([node], resource)
-                part = tuple(dict.fromkeys(e for v, ctx in nodes for e in normalize(v, ctx.type)))
-                if not part:
-                    break
-                parts.append(part)
-            else:
-                found.append(CompositeEntry(tuple(parts)))
-        return tuple(dict.fromkeys(found))
+    ``bits`` gives each top-level JSON key some parameter needs a bit; ``steps`` lists, in
+    definition order, each parameter that has a plan with its gate over those bits: None (always
+    evaluated), a mask (evaluated when the resource has one of its keys) or, for the general
+    condition of :mod:`fhirpath_needs`, alternatives of masks that must all be met.
+    ``compartments``: per compartment, the reference parameters putting the type in it.
+    """
+
+    bits: dict[str, int]
+    steps: tuple[tuple[str, Plan, _Gate], ...]
+    compartments: tuple[tuple[str, tuple[str, ...]], ...]
+    own_compartment: bool
+    runs: dict[int, tuple[tuple[str, Plan], ...]]
+
+    def run(self, present: int) -> tuple[tuple[str, Plan], ...]:
+        """The parameters to evaluate on a resource having the keys ``present``: remembered
+        per set of keys (resources of a type tend to have the same few), up to a bound."""
+        found = self.runs.get(present)
+        if found is None:
+            found = tuple((code, plan) for code, plan, gate in self.steps if _open(gate, present))
+            if len(self.runs) < _MAX_RUNS:
+                self.runs[present] = found
+        return found
 
 
-_Plan = _Simple | _Composite | None
-
-
-def compile_param(definition: SearchParamDef) -> _Plan:
-    """The extraction plan of a parameter, None when it has none (``special``, ``_id``,
-    ``_text``...). Raises :class:`UnsupportedExpression` for an expression outside the
-    supported FHIRPath subset: a registry accepting custom SearchParameters should call this
-    first and turn the error into an InvalidRequest."""
-    if definition.expression is None or definition.type == "special":
+def _gate(needs: Needs | None, bits: dict[str, int]) -> _Gate:
+    if needs is None or () in needs:
         return None
-    path = compile_path(definition.expression, definition.resource_type)
-    if definition.type != "composite":
-        normalize = normalizer(definition.type)
-        if normalize is None:
-            return None
-        inline = "Resource" in path.output_types
-        if definition.type == "reference" and definition.targets and inline:
-            normalize = _inline_of(normalize, frozenset(definition.targets))
-        return _Simple(path, normalize)
-    components = []
-    for component in definition.components:
-        normalize = normalizer(component.param.type)
-        if normalize is None:
-            raise UnsupportedExpression(
-                f"composite {definition.code}: component {component.param.code} has type "
-                f"{component.param.type}, which has no index entries"
-            )
-        relative = compile_path(component.expression, definition.resource_type, path.contexts)
-        components.append((relative, normalize))
-    if not components:
-        raise UnsupportedExpression(f"composite {definition.code} has no components")
-    return _Composite(path, tuple(components))
+    masks = tuple(
+        tuple(sum(bits.setdefault(k, 1 << len(bits)) for k in keys) for keys in alternative)
+        for alternative in needs
+    )
+    return masks[0][0] if len(masks) == 1 and len(masks[0]) == 1 else masks
 
 
-def _inline_of(normalize: Normalizer, targets: frozenset[str]) -> Normalizer:
-    """An inline resource (``Bundle.composition`` is ``Bundle.entry[0].resource``) is a
-    reference to itself only when its type is a target of the parameter: the first entry of a
-    Bundle is its Composition only in a document."""
-
-    def inline(value: Any, fhir_type: str) -> Iterator[IndexEntry]:
-        for entry in normalize(value, fhir_type):
-            if fhir_type != "Resource" or (
-                isinstance(entry, ReferenceEntry) and entry.target_type in targets
-            ):
-                yield entry
-
-    return inline
+def _open(gate: _Gate, present: int) -> bool:
+    if gate is None:
+        return True
+    if isinstance(gate, int):
+        return gate & present != 0
+    return any(all(mask & present for mask in alternative) for alternative in gate)
 
 
 class Indexer:
@@ -132,9 +94,10 @@ class Indexer:
     ) -> None:
         self._params = params
         self._compartments = compartments
-        self._plans: dict[tuple[str, str], _Plan] = {}
+        self._plans: dict[tuple[str, str], Plan | None] = {}
+        self._types: dict[str, _TypePlan] = {}
 
-    def _plan(self, resource_type: str, code: str) -> _Plan:
+    def _plan(self, resource_type: str, code: str) -> Plan | None:
         key = (resource_type, code)
         try:
             return self._plans[key]
@@ -145,18 +108,40 @@ class Indexer:
         self._plans[key] = plan
         return plan
 
+    def _type_plan(self, resource_type: str) -> _TypePlan:
+        try:
+            return self._types[resource_type]
+        except KeyError:
+            pass
+        bits: dict[str, int] = {}
+        steps = tuple(
+            (code, plan, _gate(needs_of(plan), bits))
+            for code in self._params.get(resource_type, {})
+            if (plan := self._plan(resource_type, code)) is not None
+        )
+        compartments = tuple(
+            (compartment, codes)
+            for compartment, members in self._compartments.items()
+            if (codes := tuple(c for c in members.get(resource_type, ()) if c != DEF))
+        )
+        own = resource_type in self._compartments
+        self._types[resource_type] = found = _TypePlan(bits, steps, compartments, own, {})
+        return found
+
     def index(self, resource: dict[str, Any]) -> ResourceIndex:
         """Every parameter's entries (parameters without any are absent) and the compartments
         the resource belongs to. Contained resources are not indexed."""
         resource_type = resource.get("resourceType")
         if not isinstance(resource_type, str):
             return ResourceIndex()
+        plan = self._type_plan(resource_type)
+        present = sum(map(plan.bits.get, resource, repeat(0)))  # distinct bits: a sum is an or
         entries: dict[str, Entries] = {}
-        for code in self._params.get(resource_type, {}):
-            plan = self._plan(resource_type, code)
-            if plan is not None and (found := plan.entries(resource)):
+        memo: Memo = {}
+        for code, step in plan.run(present):
+            if found := step.entries(resource, memo):
                 entries[code] = found
-        return ResourceIndex(entries, self._compartments_of(resource, resource_type, entries))
+        return ResourceIndex(entries, _compartments_of(resource, plan, entries))
 
     def entries(self, resource: dict[str, Any], code: str) -> Entries:
         """The entries of one parameter (empty for an unknown code or a parameter without)."""
@@ -166,22 +151,24 @@ class Indexer:
         plan = self._plan(resource_type, code)
         return () if plan is None else plan.entries(resource)
 
-    def _compartments_of(
-        self, resource: dict[str, Any], resource_type: str, entries: Mapping[str, Entries]
-    ) -> tuple[tuple[str, str], ...]:
-        found: set[tuple[str, str]] = set()
+
+def _compartments_of(
+    resource: dict[str, Any], plan: _TypePlan, entries: Mapping[str, Entries]
+) -> tuple[tuple[str, str], ...]:
+    """The compartments ``(type, id)``: its own (a Patient is in its own compartment, whether or
+    not the definition says ``{def}``) and those its compartment references point to."""
+    found: set[tuple[str, str]] = set()
+    if plan.own_compartment:
         own_id = resource.get("id")
-        for compartment, members in self._compartments.items():
-            if compartment == resource_type and isinstance(own_id, str) and own_id:
-                found.add((compartment, own_id))
-            for code in members.get(resource_type, ()):
-                if code == DEF:
-                    continue  # the resource itself: added above when it is of that type
-                for entry in entries.get(code, ()):
-                    if (
-                        isinstance(entry, ReferenceEntry)
-                        and entry.target_type == compartment
-                        and entry.target_id is not None
-                    ):
-                        found.add((compartment, entry.target_id))
-        return tuple(sorted(found))
+        if isinstance(own_id, str) and own_id:
+            found.add((resource["resourceType"], own_id))
+    for compartment, codes in plan.compartments:
+        for code in codes:
+            for entry in entries.get(code, ()):
+                if (
+                    isinstance(entry, ReferenceEntry)
+                    and entry.target_type == compartment
+                    and entry.target_id is not None
+                ):
+                    found.add((compartment, entry.target_id))
+    return tuple(sorted(found)) if len(found) > 1 else tuple(found)

@@ -16,10 +16,12 @@ the type (a misspelt element, ``value.as(Reference)`` where no such choice exist
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from fhir_server.core import r4
+from fhir_server.search.fhirpath_chains import Chain, chains_by_focus
+from fhir_server.search.fhirpath_needs import Needs, needs
 from fhir_server.search.fhirpath_parse import (
     Binary,
     Call,
@@ -35,6 +37,15 @@ from fhir_server.search.fhirpath_parse import (
     parse,
     split_union,
 )
+from fhir_server.search.fhirpath_steps import (
+    child_of_one,
+    comparison,
+    conjunction,
+    exists,
+    fast_where,
+    negation,
+    raise_multiple,
+)
 from fhir_server.search.fhirpath_types import (
     ANY_RESOURCE,
     BOOLEAN,
@@ -42,7 +53,6 @@ from fhir_server.search.fhirpath_types import (
     Fn,
     MultipleItems,
     Node,
-    equal,
     fhir_type,
     is_a,
     is_known_type,
@@ -60,13 +70,28 @@ class CompiledPath:
     """A compiled expression: call it on a resource for ``(value, fhir_type)`` pairs, or use
     :meth:`select` / :meth:`evaluate` for typed nodes (composite components need those)."""
 
-    __slots__ = ("_fn", "contexts", "expression", "resource_type")
+    __slots__ = ("_fn", "_root", "chains", "contexts", "expression", "needs", "resource_type")
 
-    def __init__(self, fn: Fn, contexts: frozenset[Ctx], expression: str, resource_type: str):
+    def __init__(
+        self,
+        fn: Fn,
+        contexts: frozenset[Ctx],
+        expression: str,
+        resource_type: str,
+        needs: Needs | None = None,
+        chains: Mapping[Ctx, tuple[Chain, ...]] | None = None,
+    ):
         self._fn = fn
+        self._root = resource_ctx(resource_type)
         self.contexts = contexts
         self.expression = expression
         self.resource_type = resource_type
+        #: The JSON keys the focus must have for the expression to select anything
+        #: (:mod:`fhirpath_needs`); None when unknown.
+        self.needs = needs
+        #: Per focus type, the expression as plain key paths (:mod:`fhirpath_chains`); None
+        #: when it is not one.
+        self.chains = chains
 
     @property
     def output_types(self) -> frozenset[str]:
@@ -75,7 +100,10 @@ class CompiledPath:
 
     def select(self, resource: dict[str, Any]) -> list[Node]:
         """The nodes the expression selects on ``resource``."""
-        return self.evaluate([(resource, resource_ctx(self.resource_type))], resource)
+        try:
+            return self._fn([(resource, self._root)], resource)
+        except MultipleItems:
+            return []
 
     def evaluate(self, focus: list[Node], resource: dict[str, Any]) -> list[Node]:
         """Evaluate relative to ``focus`` (for a path compiled with :func:`compile_path`'s
@@ -108,10 +136,12 @@ def compile_path(
         raise UnsupportedExpression(f"{_short(resource_type)} is not an R4 resource type")
     contexts = frozenset(focus) if focus is not None else frozenset({resource_ctx(resource_type)})
     compiler = _Compiler(resource_type)
-    fn, out = compiler.compile(parse(expression), contexts)
+    ast = parse(expression)
+    fn, out = compiler.compile(ast, contexts)
     if not out:
         raise UnsupportedExpression(f"the expression selects nothing on {resource_type}")
-    return CompiledPath(fn, out, expression, resource_type)
+    direct = chains_by_focus(ast, contexts)
+    return CompiledPath(fn, out, expression, resource_type, needs(ast, contexts), direct)
 
 
 # --- the compiler ----------------------------------------------------------------------------
@@ -202,6 +232,8 @@ class _Compiler:
             types = ", ".join(sorted({c.path or c.type for c in base_out}))
             raise UnsupportedExpression(f"'{_short(name)}' is not an element of {types}")
         out = frozenset(child for found in table.values() for _, child in found)
+        if len(base_out) == 1:  # every node has the one static type: no lookup per node
+            return child_of_one(base_fn, next(iter(table.values()))), out
 
         def child(nodes: list[Node], root: Any) -> list[Node]:
             result: list[Node] = []
@@ -231,6 +263,8 @@ class _Compiler:
         dynamic = ANY_RESOURCE in base_out and (
             r4.is_resource_type(wanted) or wanted in ("Resource", "DomainResource")
         )
+        if not dynamic and kept == base_out:
+            return base_fn, base_out  # keeps every node: nothing to filter
         out = set(kept)
         if dynamic:
             out.add(resource_ctx(wanted) if r4.is_resource_type(wanted) else ANY_RESOURCE)
@@ -261,7 +295,7 @@ class _Compiler:
             def resolves_to(nodes: list[Node], root: Any) -> list[Node]:
                 found = ref_fn(nodes, root)
                 if len(found) != 1:
-                    return [] if not found else _raise_multiple()
+                    return [] if not found else raise_multiple()
                 kind = target_type(found[0][0], root)
                 return [(kind is not None and is_a(kind, wanted), BOOLEAN)]
 
@@ -271,7 +305,7 @@ class _Compiler:
         def is_type(nodes: list[Node], root: Any) -> list[Node]:
             found = base_fn(nodes, root)
             if len(found) != 1:
-                return [] if not found else _raise_multiple()
+                return [] if not found else raise_multiple()
             value, ctx = found[0]
             kind = ctx.type
             if ctx == ANY_RESOURCE and isinstance(value, dict):
@@ -303,17 +337,20 @@ class _Compiler:
         if name == "exists":
             if call.args:
                 base_fn, base_out = self._where(base_fn, base_out, call.args[0])
-            return _exists(base_fn, True), frozenset({BOOLEAN})
+            return exists(base_fn, True), frozenset({BOOLEAN})
         if name == "empty":
-            return _exists(base_fn, False), frozenset({BOOLEAN})
+            return exists(base_fn, False), frozenset({BOOLEAN})
         if name == "first":
             return (lambda nodes, root: base_fn(nodes, root)[:1]), base_out
         if name == "not":
-            return _negation(base_fn), frozenset({BOOLEAN})
+            return negation(base_fn), frozenset({BOOLEAN})
         raise UnsupportedExpression(f"function {_short(name)}() is not supported")
 
     def _where(self, base_fn: Fn, base_out: frozenset[Ctx], criteria: Expr) -> Compiled:
         test, _ = self.compile(criteria, base_out)
+        fast = fast_where(base_fn, base_out, criteria)
+        if fast is not None:
+            return fast, base_out
 
         def where(nodes: list[Node], root: Any) -> list[Node]:
             result: list[Node] = []
@@ -355,34 +392,5 @@ class _Compiler:
         left, _ = self.compile(expr.left, ctxs)
         right, _ = self.compile(expr.right, ctxs)
         if expr.op == "and":
-
-            def conjunction(nodes: list[Node], root: Any) -> list[Node]:
-                a, b = truth(left(nodes, root)), truth(right(nodes, root))
-                if a is False or b is False:
-                    return [(False, BOOLEAN)]
-                return [(True, BOOLEAN)] if a and b else []
-
-            return conjunction, frozenset({BOOLEAN})
-        negate = expr.op == "!="
-
-        def comparison(nodes: list[Node], root: Any) -> list[Node]:
-            same = equal(left(nodes, root), right(nodes, root))
-            return [] if same is None else [(same != negate, BOOLEAN)]
-
-        return comparison, frozenset({BOOLEAN})
-
-
-def _raise_multiple() -> list[Node]:
-    raise MultipleItems
-
-
-def _exists(base_fn: Fn, wanted: bool) -> Fn:
-    return lambda nodes, root: [(bool(base_fn(nodes, root)) == wanted, BOOLEAN)]
-
-
-def _negation(base_fn: Fn) -> Fn:
-    def negation(nodes: list[Node], root: Any) -> list[Node]:
-        value = truth(base_fn(nodes, root))
-        return [] if value is None else [(not value, BOOLEAN)]
-
-    return negation
+            return conjunction(left, right), frozenset({BOOLEAN})
+        return comparison(left, right, expr.op == "!="), frozenset({BOOLEAN})

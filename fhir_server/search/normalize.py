@@ -1,71 +1,123 @@
 """Index entries from the typed nodes a search parameter's expression selects.
 
-One function per search parameter type, each dispatching on the node's FHIR type as the tables of
-http://hl7.org/fhir/R4/search.html ("Search parameter types") say. An element of a type a
-parameter type cannot use (a ``string`` in a date parameter, a SampledData in a quantity one), or
-a malformed value, gives no entry: indexing must never fail the write of a stored resource, and
-such values can never match a search of that type anyway.
+One table per search parameter type, from the node's FHIR type to the function giving its
+entries (a *leaf*), as the tables of http://hl7.org/fhir/R4/search.html ("Search parameter
+types") say; the indexer resolves the leaf once per static type when it compiles a parameter.
+An element of a type a parameter type cannot use (a ``string`` in a date parameter, a
+SampledData in a quantity one), or a malformed value, gives no entry: indexing must never fail
+the write of a stored resource, and such values can never match a search of that type anyway.
+Dates, numbers and quantities are in :mod:`normalize_measures`.
 
-Choices recorded here: a Range in a number parameter gives one entry per bound present; a
-quantity comparator opens the range on its side (``<5`` is ``[-inf, 5]``); Money is a quantity
-whose code is the currency (system ``urn:iso:std:iso:4217``); an Extension node is indexed by its
-``value[x]``; an inline resource (``Bundle.entry[0].resource``) is a reference to its type and id.
+Choices recorded here: an Extension node is indexed by its ``value[x]``; an inline resource
+(``Bundle.entry[0].resource``) is a reference to its type and id.
+
+Entries are immutable, and the same code, coding, name or reference recurs across resources
+(statuses, LOINC codes, a patient's subject): those built from strings alone are memoised in
+bounded caches, so the recurring ones are built (and their text folded) once.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Mapping
+from functools import cache, lru_cache
 from typing import Any
 
 from fhir_server.core import r4
+from fhir_server.search import normalize_measures as measures
 from fhir_server.search.model import (
-    MAX_INSTANT,
-    MIN_INSTANT,
-    DateEntry,
     IndexEntry,
-    NumberEntry,
     ParamType,
-    QuantityEntry,
     ReferenceEntry,
     StringEntry,
     TokenEntry,
     UriEntry,
 )
-from fhir_server.search.ucum import canonical
-from fhir_server.search.values import (
-    date_bounds,
-    decimal_value,
-    is_id,
-    normalize_string,
-    split_reference,
-)
-
-UCUM = "http://unitsofmeasure.org"
-CURRENCY = "urn:iso:std:iso:4217"
+from fhir_server.search.values import is_id, normalize_string, split_reference
 
 _STRINGS = frozenset({"string", "markdown", "code", "id", "uri", "url", "canonical", "oid", "uuid"})
-_NUMBERS = frozenset({"decimal", "integer", "positiveInt", "unsignedInt"})
-_DATES = frozenset({"date", "dateTime", "instant"})
-_QUANTITIES = frozenset({"Quantity", "Age", "Duration", "Distance", "Count", "SimpleQuantity"})
 _URIS = frozenset({"uri", "url", "canonical", "oid", "uuid"})
 _HUMAN_NAME = ("family", "given", "prefix", "suffix", "text")
 _ADDRESS = ("line", "city", "district", "state", "postalCode", "country", "text")
+_CACHED = 4096  # entries per cache
 
-Normalizer = Callable[[Any, str], Iterator[IndexEntry]]
+#: The entries of one value of a known FHIR type (never fails: a malformed value gives none).
+Leaf = Callable[[Any], list[IndexEntry]]
+#: The entries of one ``(value, fhir_type)`` node.
+Normalizer = Callable[[Any, str], Iterable[IndexEntry]]
+
+
+def leaves(param_type: ParamType) -> Mapping[str, Leaf] | None:
+    """FHIR type -> leaf for a parameter type, None for a type that is never indexed
+    (``special``; ``composite`` is assembled from its components). A type that is absent gives
+    no entries. An ``Extension`` is indexed by its ``value[x]``."""
+    return _tables().get(param_type)
 
 
 def normalizer(param_type: ParamType) -> Normalizer | None:
-    """The function turning one ``(value, fhir_type)`` node into entries, None for a type that
-    is never indexed (``special``; ``composite`` is assembled from its components)."""
-    return {
-        "string": string_entries,
-        "token": token_entries,
-        "date": date_entries,
-        "number": number_entries,
-        "quantity": quantity_entries,
-        "reference": reference_entries,
-        "uri": uri_entries,
-    }.get(param_type)
+    """The function turning one ``(value, fhir_type)`` node into entries (see :func:`leaves`)."""
+    table = leaves(param_type)
+    if table is None:
+        return None
+    get = table.get
+
+    def normalize(value: Any, fhir_type: str) -> list[IndexEntry]:
+        leaf = get(fhir_type)
+        return leaf(value) if leaf is not None else []
+
+    return normalize
+
+
+@cache
+def _tables() -> dict[str, dict[str, Leaf]]:
+    tables: dict[str, dict[str, Leaf]] = {
+        "string": {
+            **dict.fromkeys(_STRINGS, _string),
+            "HumanName": _parts(_HUMAN_NAME),
+            "Address": _parts(_ADDRESS),
+        },
+        "token": {
+            "Coding": _coding,
+            "CodeableConcept": _codeable_concept,
+            "Identifier": _identifier,
+            "ContactPoint": _contact_point,
+            "boolean": _boolean,
+            **dict.fromkeys(_STRINGS, _code),
+        },
+        "date": {
+            **dict.fromkeys(measures.DATES, measures.date),
+            "Period": measures.period_entry,
+            "Timing": measures.timing,
+        },
+        "number": {
+            **dict.fromkeys(measures.NUMBERS, measures.number),
+            **dict.fromkeys((*measures.QUANTITIES, "Money"), measures.number_of_value),
+            "Range": measures.number_range,
+        },
+        "quantity": {
+            **dict.fromkeys(measures.NUMBERS, measures.quantity_number),
+            **dict.fromkeys(measures.QUANTITIES, measures.quantity),
+            "Money": measures.money,
+            "Range": measures.range_entry,
+        },
+        "reference": {
+            "Reference": _reference_entry,
+            **dict.fromkeys(_URIS, _canonical_entry),
+            "Resource": _inline_resource,
+        },
+        "uri": dict.fromkeys(_URIS, _uri),
+    }
+    for table in tables.values():
+        table["Extension"] = _extension_of(table)
+    return tables
+
+
+def _extension_of(table: dict[str, Leaf]) -> Leaf:
+    def extension(value: Any) -> list[IndexEntry]:
+        value, fhir_type = unwrap_extension(value, "Extension")
+        leaf = table.get(fhir_type)
+        return leaf(value) if leaf is not None else []
+
+    return extension
 
 
 def unwrap_extension(value: Any, fhir_type: str) -> tuple[Any, str]:
@@ -95,18 +147,35 @@ def _list(value: Any) -> list[Any]:
 # --- string ----------------------------------------------------------------------------------
 
 
-def string_entries(value: Any, fhir_type: str) -> Iterator[IndexEntry]:
-    value, fhir_type = unwrap_extension(value, fhir_type)
-    if fhir_type in _STRINGS:
-        texts = [value]
-    elif fhir_type in ("HumanName", "Address") and isinstance(value, dict):
-        names = _HUMAN_NAME if fhir_type == "HumanName" else _ADDRESS
-        texts = [part for name in names for part in _list(value.get(name))]
-    else:
-        return
-    for text in texts:
-        if (exact := _text(text)) is not None and (folded := normalize_string(exact)):
-            yield StringEntry(folded, exact)
+def _string(value: Any) -> list[IndexEntry]:
+    if isinstance(value, str) and value and (entry := _string_entry(value)) is not None:
+        return [entry]
+    return []
+
+
+@lru_cache(maxsize=_CACHED)
+def _string_entry(text: str) -> StringEntry | None:
+    folded = normalize_string(text)
+    return StringEntry(folded, text) if folded else None
+
+
+def _parts(names: tuple[str, ...]) -> Leaf:
+    """A HumanName or an Address: one entry per part (each ``given``, each ``line``...)."""
+
+    def parts(value: Any) -> list[IndexEntry]:
+        if not isinstance(value, dict):
+            return []
+        found: list[IndexEntry] = []
+        for name in names:
+            part = value.get(name)
+            if part is None:
+                continue
+            for text in part if isinstance(part, list) else (part,):
+                if isinstance(text, str) and text and (entry := _string_entry(text)) is not None:
+                    found.append(entry)
+        return found
+
+    return parts
 
 
 # --- token -----------------------------------------------------------------------------------
@@ -117,189 +186,112 @@ def _folded(value: Any) -> str | None:
     return normalize_string(text) or None if text is not None else None
 
 
-def _coding(coding: Any) -> Iterator[IndexEntry]:
+def _coding(coding: Any) -> list[IndexEntry]:
     if isinstance(coding, dict):
-        code, text = _text(coding.get("code")), _folded(coding.get("display"))
-        if code is not None or text is not None:
-            yield TokenEntry(_text(coding.get("system")), code, text)
+        get = coding.get
+        entry = _coding_entry(_text(get("system")), _text(get("code")), _text(get("display")))
+        if entry is not None:
+            return [entry]
+    return []
 
 
-def token_entries(value: Any, fhir_type: str) -> Iterator[IndexEntry]:
-    value, fhir_type = unwrap_extension(value, fhir_type)
-    if fhir_type == "Coding":
-        yield from _coding(value)
-    elif fhir_type == "CodeableConcept" and isinstance(value, dict):
-        for coding in _list(value.get("coding")):
-            yield from _coding(coding)
-        if (text := _folded(value.get("text"))) is not None:
-            yield TokenEntry(None, None, text)
-    elif fhir_type == "Identifier" and isinstance(value, dict):
-        yield from _identifier(value)
-    elif fhir_type == "ContactPoint" and isinstance(value, dict):
-        if (code := _text(value.get("value"))) is not None:
-            yield TokenEntry(None, code)
-    elif fhir_type == "boolean" and isinstance(value, bool):
-        yield TokenEntry(None, "true" if value else "false")
-    elif fhir_type in _STRINGS and (code := _text(value)) is not None:
-        yield TokenEntry(None, code)
+@lru_cache(maxsize=_CACHED)
+def _coding_entry(system: str | None, code: str | None, display: str | None) -> TokenEntry | None:
+    text = _folded(display)
+    if code is None and text is None:
+        return None
+    return TokenEntry(system, code, text)
 
 
-def _identifier(identifier: dict[str, Any]) -> Iterator[IndexEntry]:
+def _codeable_concept(value: Any) -> list[IndexEntry]:
+    if not isinstance(value, dict):
+        return []
+    found: list[IndexEntry] = []
+    codings = value.get("coding")
+    if codings is not None:
+        for coding in codings if isinstance(codings, list) else (codings,):
+            found.extend(_coding(coding))
+    if (text := _folded(value.get("text"))) is not None:
+        found.append(TokenEntry(None, None, text))
+    return found
+
+
+def _contact_point(value: Any) -> list[IndexEntry]:
+    if isinstance(value, dict) and (code := _text(value.get("value"))) is not None:
+        return [TokenEntry(None, code)]
+    return []
+
+
+def _boolean(value: Any) -> list[IndexEntry]:
+    return [TokenEntry(None, "true" if value else "false")] if isinstance(value, bool) else []
+
+
+def _code(value: Any) -> list[IndexEntry]:
+    return [_code_entry(value)] if isinstance(value, str) and value else []
+
+
+@lru_cache(maxsize=_CACHED)
+def _code_entry(code: str) -> TokenEntry:
+    return TokenEntry(None, code)
+
+
+def _identifier(identifier: Any) -> list[IndexEntry]:
+    if not isinstance(identifier, dict):
+        return []
     system, code = _text(identifier.get("system")), _text(identifier.get("value"))
     kind = identifier.get("type")
     text = _folded(kind.get("text")) if isinstance(kind, dict) else None
     if code is None and text is None:
-        return
+        return []
     types = [
         (_text(c.get("system")), _text(c.get("code")))
         for c in _list(kind.get("coding") if isinstance(kind, dict) else None)
         if isinstance(c, dict) and _text(c.get("code")) is not None
     ]
     if not types:
-        yield TokenEntry(system, code, text)
-    for type_system, type_code in types:
-        yield TokenEntry(system, code, text, type_system, type_code)
-
-
-# --- date ------------------------------------------------------------------------------------
-
-
-def _bounds(value: Any) -> tuple[int, int] | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        return date_bounds(value)
-    except ValueError:
-        return None
-
-
-def _period(period: Any) -> tuple[int, int] | None:
-    if not isinstance(period, dict):
-        return None
-    start, end = _bounds(period.get("start")), _bounds(period.get("end"))
-    if start is None and end is None:
-        return None
-    return (start[0] if start else MIN_INSTANT), (end[1] if end else MAX_INSTANT)
-
-
-def date_entries(value: Any, fhir_type: str) -> Iterator[IndexEntry]:
-    value, fhir_type = unwrap_extension(value, fhir_type)
-    span: tuple[int, int] | None = None
-    if fhir_type in _DATES:
-        span = _bounds(value)
-    elif fhir_type == "Period":
-        span = _period(value)
-    elif fhir_type == "Timing" and isinstance(value, dict):
-        spans = [b for b in map(_bounds, _list(value.get("event"))) if b is not None]
-        repeat = value.get("repeat")
-        if isinstance(repeat, dict) and (bounds := _period(repeat.get("boundsPeriod"))):
-            spans.append(bounds)
-        if spans:
-            span = min(s[0] for s in spans), max(s[1] for s in spans)
-    if span is not None:
-        yield DateEntry(*span)
-
-
-# --- number and quantity ---------------------------------------------------------------------
-
-
-def number_entries(value: Any, fhir_type: str) -> Iterator[IndexEntry]:
-    value, fhir_type = unwrap_extension(value, fhir_type)
-    numbers: list[Any] = []
-    if fhir_type in _NUMBERS:
-        numbers = [value]
-    elif isinstance(value, dict) and (fhir_type in _QUANTITIES or fhir_type == "Money"):
-        numbers = [value.get("value")]
-    elif fhir_type == "Range" and isinstance(value, dict):
-        numbers = [b.get("value") for b in (value.get("low"), value.get("high")) if b]
-    for number in numbers:
-        if (as_float := decimal_value(number)) is not None:
-            yield NumberEntry(as_float)
-
-
-def _with_canonical(
-    low: float, high: float, system: str | None, code: str | None, unit: str | None
-) -> QuantityEntry:
-    """The entry, with its UCUM canonical form when the unit is UCUM: the code of a UCUM
-    quantity, or (no system) its code or else its unit text when that parses as UCUM, as in
-    ``{"value": 12, "unit": "a"}``. A code of another system is never read as UCUM."""
-    ucum_code = code or unit if system == UCUM or system is None else None
-    if ucum_code is not None:
-        low_c, high_c = canonical(low, ucum_code), canonical(high, ucum_code)
-        if low_c is not None and high_c is not None:
-            return QuantityEntry(low, high, system, code, unit, low_c[0], high_c[0], low_c[1])
-    return QuantityEntry(low, high, system, code, unit)
-
-
-def quantity_entries(value: Any, fhir_type: str) -> Iterator[IndexEntry]:
-    value, fhir_type = unwrap_extension(value, fhir_type)
-    if fhir_type in _NUMBERS:
-        if (number := decimal_value(value)) is not None:
-            yield QuantityEntry(number, number, None, None, None)
-    elif not isinstance(value, dict):
-        return
-    elif fhir_type in _QUANTITIES:
-        number = decimal_value(value.get("value"))
-        if number is None:
-            return
-        low = high = number
-        comparator = value.get("comparator")
-        if comparator in ("<", "<="):
-            low = float("-inf")
-        elif comparator in (">", ">="):
-            high = float("inf")
-        system, code = _text(value.get("system")), _text(value.get("code"))
-        yield _with_canonical(low, high, system, code, _text(value.get("unit")))
-    elif fhir_type == "Money":
-        number, currency = decimal_value(value.get("value")), _text(value.get("currency"))
-        if number is not None:
-            yield QuantityEntry(number, number, CURRENCY if currency else None, currency, currency)
-    elif fhir_type == "Range":
-        yield from _range(value)
-
-
-def _range(value: dict[str, Any]) -> Iterator[IndexEntry]:
-    low_q, high_q = value.get("low"), value.get("high")
-    low_q = low_q if isinstance(low_q, dict) else {}
-    high_q = high_q if isinstance(high_q, dict) else {}
-    low, high = decimal_value(low_q.get("value")), decimal_value(high_q.get("value"))
-    if low is None and high is None:
-        return
-    unit_of = low_q if low is not None else high_q
-    system, code = _text(unit_of.get("system")), _text(unit_of.get("code"))
-    entry = _with_canonical(
-        float("-inf") if low is None else low,
-        float("inf") if high is None else high,
-        system,
-        code,
-        _text(unit_of.get("unit")),
-    )
-    other = high_q if low is not None else low_q
-    if (_text(other.get("system")), _text(other.get("code"))) not in ((None, None), (system, code)):
-        entry = QuantityEntry(entry.low, entry.high, system, code, entry.unit)  # mixed units
-    yield entry
+        return [TokenEntry(system, code, text)]
+    return [TokenEntry(system, code, text, t_system, t_code) for t_system, t_code in types]
 
 
 # --- reference and uri -----------------------------------------------------------------------
 
 
-def reference_entries(value: Any, fhir_type: str) -> Iterator[IndexEntry]:
-    value, fhir_type = unwrap_extension(value, fhir_type)
-    if fhir_type == "Reference" and isinstance(value, dict):
-        entry = _reference(value)
-        if entry is not None:
-            yield entry
-    elif fhir_type in _URIS and (text := _text(value)) is not None and not text.startswith("#"):
-        yield _canonical(text)  # "#id": a contained resource, not indexed (as for Reference)
-    elif fhir_type == "Resource" and isinstance(value, dict):
+def _reference_entry(value: Any) -> list[IndexEntry]:
+    entry = _reference(value) if isinstance(value, dict) else None
+    return [] if entry is None else [entry]
+
+
+def _canonical_entry(value: Any) -> list[IndexEntry]:
+    """A canonical or uri; ``#id`` is a contained resource, not indexed (as for Reference)."""
+    if isinstance(value, str) and value and not value.startswith("#"):
+        return [_canonical(value)]
+    return []
+
+
+def _inline_resource(value: Any) -> list[IndexEntry]:
+    if isinstance(value, dict):
         kind, id_ = _text(value.get("resourceType")), _text(value.get("id"))
         if kind is not None and id_ is not None:
-            yield ReferenceEntry(kind, id_)
+            return [ReferenceEntry(kind, id_)]
+    return []
 
 
 def _reference(value: dict[str, Any]) -> ReferenceEntry | None:
+    identifier = value.get("identifier")
+    id_system = id_value = None
+    if isinstance(identifier, dict):
+        id_system, id_value = _text(identifier.get("system")), _text(identifier.get("value"))
+    kind = _text(value.get("type")) if id_value is not None else None
+    return _reference_of(_text(value.get("reference")), id_system, id_value, kind)
+
+
+@lru_cache(maxsize=_CACHED)
+def _reference_of(
+    text: str | None, id_system: str | None, id_value: str | None, kind: str | None
+) -> ReferenceEntry | None:
+    """The entry of a Reference from its ``reference``, its identifier's ``system`` and
+    ``value``, and (read only with an identifier) its ``type``."""
     target_type = target_id = url = None
-    text = _text(value.get("reference"))
     if text is not None and not text.startswith("#"):
         parts = split_reference(text)
         if parts is not None:
@@ -308,14 +300,9 @@ def _reference(value: dict[str, Any]) -> ReferenceEntry | None:
             target_id = text
         if parts is None or ":" in text:  # absolute URL, urn:uuid:..., or an odd relative one
             url = text
-    identifier = value.get("identifier")
-    id_system = id_value = None
-    if isinstance(identifier, dict):
-        id_system, id_value = _text(identifier.get("system")), _text(identifier.get("value"))
     if target_id is None and url is None and id_value is None:
         return None
     if target_type is None and id_value is not None:
-        kind = _text(value.get("type"))
         target_type = kind if kind is not None and r4.is_resource_type(kind) else None
     return ReferenceEntry(target_type, target_id, url, None, id_system, id_value)
 
@@ -331,7 +318,5 @@ def _canonical(text: str) -> ReferenceEntry:
     return ReferenceEntry(None, None, url, version or None)
 
 
-def uri_entries(value: Any, fhir_type: str) -> Iterator[IndexEntry]:
-    value, fhir_type = unwrap_extension(value, fhir_type)
-    if fhir_type in _URIS and (text := _text(value)) is not None:
-        yield UriEntry(text)
+def _uri(value: Any) -> list[IndexEntry]:
+    return [UriEntry(value)] if isinstance(value, str) and value else []

@@ -31,7 +31,6 @@ _HOUR = 60 * _MINUTE
 _DAY = 24 * _HOUR
 _EPOCH_ORDINAL = 719_163  # date(1970, 1, 1).toordinal()
 
-_WHITESPACE = re.compile(r"\s+")
 
 # FHIR date / dateTime / instant, plus hh:mm (minute precision) which search values may use.
 _DATE_TIME = re.compile(
@@ -56,9 +55,11 @@ def normalize_string(text: str) -> str:
     ``"Émilie  Dürr"`` becomes ``"emilie durr"``. NFKD also splits ligatures and compatibility
     characters (``"ﬁ"`` -> ``"fi"``), so what a user types matches what was stored.
     """
+    if text.isascii():  # the common case: NFKD changes nothing, casefold is lower
+        return " ".join(text.lower().split())
     decomposed = unicodedata.normalize("NFKD", text)
     stripped = "".join(c for c in decomposed if not unicodedata.combining(c))
-    return _WHITESPACE.sub(" ", stripped.casefold()).strip()
+    return " ".join(stripped.casefold().split())
 
 
 def date_bounds(text: str) -> tuple[int, int]:
@@ -72,10 +73,12 @@ def date_bounds(text: str) -> tuple[int, int]:
     match = _DATE_TIME.fullmatch(text)
     if match is None:
         raise ValueError("not a FHIR date or dateTime (YYYY, YYYY-MM, YYYY-MM-DD or with a time)")
-    year = int(match["year"])
+    year_text, month_text, day_text, hour_text, minute_text, second_text, fraction, zone = (
+        match.groups()
+    )
+    year = int(year_text)
     if year == 0:
         raise ValueError("there is no year zero")
-    month_text, day_text = match["month"], match["day"]
     if month_text is None:
         low = _day_micros(year, 1, 1)
         return low, _day_micros(year + 1, 1, 1) - 1 if year < 9999 else MAX_INSTANT
@@ -88,31 +91,31 @@ def date_bounds(text: str) -> tuple[int, int]:
         high = _day_micros(*following, 1) - 1 if following[0] <= 9999 else MAX_INSTANT
         return low, high
     day_start = _day_micros(year, month, int(day_text))
-    if match["hour"] is None:
+    if hour_text is None:
         return day_start, day_start + _DAY - 1
-    hour, minute = int(match["hour"]), int(match["minute"])
+    hour, minute = int(hour_text), int(minute_text)
     if hour > 23 or minute > 59:
         raise ValueError("time out of range")
-    low = day_start + hour * _HOUR + minute * _MINUTE
+    seconds = hour * 3600 + minute * 60  # small ints until the end: cheaper arithmetic
     width = _MINUTE
-    if match["second"] is not None:
-        second = int(match["second"])
+    micros = 0
+    if second_text is not None:
+        second = int(second_text)
         if second > 60:
             raise ValueError("seconds out of range")
-        low += min(second, 59) * _SECOND
+        seconds += min(second, 59)
         width = _SECOND
-        fraction = match["fraction"]
         if fraction is not None:
             digits = fraction[:6]
             width = 10 ** (6 - len(digits))
-            low += int(digits) * width
-    zone = match["zone"]
+            micros = int(digits) * width
     if zone is not None and zone != "Z":
         zone_hours, zone_minutes = int(zone[1:3]), int(zone[4:6])
         if zone_hours > 14 or zone_minutes > 59:
             raise ValueError("time-zone offset out of range")
-        offset = zone_hours * _HOUR + zone_minutes * _MINUTE
-        low -= offset if zone[0] == "+" else -offset
+        offset = zone_hours * 3600 + zone_minutes * 60
+        seconds -= offset if zone[0] == "+" else -offset
+    low = day_start + seconds * _SECOND + micros
     high = low + width - 1
     return max(low, MIN_INSTANT), min(high, MAX_INSTANT)
 
@@ -170,7 +173,7 @@ def split_reference(text: str) -> tuple[str, str] | None:
     ``http://other.org/fhir/Patient/1/_history/2``. None for anything else (``#contained``,
     ``urn:uuid:...``, a conditional ``Patient?identifier=...``, a canonical without that shape).
     """
-    path = _HISTORY.sub("", text)
+    path = _HISTORY.sub("", text) if "/_history/" in text else text
     parts = path.rsplit("/", 2)
     if len(parts) < 2:
         return None
