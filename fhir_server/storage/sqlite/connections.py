@@ -3,22 +3,25 @@
 sqlite3 is blocking, so every call runs in a thread: one writer thread (SQLite allows one writer
 at a time; a single thread also keeps commit order equal to sequence order) and a small pool of
 reader threads, each with its own connection (WAL lets them read while the writer writes).
-This is the one bridge from the event loop into sqlite3.
+This is the one bridge from the event loop into sqlite3; :meth:`Connections.submit_write` is
+its one door that does not wait (the group commit resolves its own futures, group_commit.py).
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import sqlite3
 import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import TypeVar
 
-from fhir_server.storage.sqlite.schema import configure
+from fhir_server.storage.sqlite.schema import Role, configure
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 
 class Connections:
@@ -31,26 +34,34 @@ class Connections:
         self._opened: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
 
-    def _connection(self) -> sqlite3.Connection:
+    def _connection(self, role: Role) -> sqlite3.Connection:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is None:
             conn = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
-            configure(conn, self._synchronous)
+            configure(conn, self._synchronous, role)
             self._local.conn = conn
             with self._lock:
                 self._opened.append(conn)
         return conn
 
-    def _run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        return fn(self._connection())
+    def _read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        return fn(self._connection("reader"))
+
+    def _write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        return fn(self._connection("writer"))
 
     async def read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._readers, self._run, fn)
+        return await loop.run_in_executor(self._readers, self._read, fn)
 
     async def write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._writer, self._run, fn)
+        return await loop.run_in_executor(self._writer, self._write, fn)
+
+    def submit_write(self, fn: Callable[[sqlite3.Connection], None]) -> None:
+        """Queue ``fn`` on the writer thread without waiting; ``fn`` reports its own outcome
+        (an exception escaping it is a bug, logged here)."""
+        self._writer.submit(self._write, fn).add_done_callback(_log_failure)
 
     def close(self) -> None:
         self._writer.shutdown(wait=True)
@@ -59,3 +70,8 @@ class Connections:
             for conn in self._opened:
                 conn.close()
             self._opened.clear()
+
+
+def _log_failure(done: Future[None]) -> None:
+    if not done.cancelled() and done.exception() is not None:
+        log.error("SQLite writer job failed", exc_info=done.exception())

@@ -180,3 +180,11 @@ def _insert_compartments(
         "INSERT INTO idx_compartment (rid, comp_type, comp_id) VALUES (?, ?, ?)",
         [(rid, comp_type, comp_id) for comp_type, comp_id in unique],
     )
+
+
+def index_rows(
+    index: ResourceIndex, pid_of: Callable[[str], int], rid: int
+) -> dict[str, list[tuple[Any, ...]]]:
+    """The rows :func:`insert_index` writes for ``index``, per table (the benchmarks' raw-insert
+    baseline inserts exactly these)."""
+    return _rows(index, pid_of, rid)

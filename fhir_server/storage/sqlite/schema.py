@@ -16,6 +16,8 @@ that start with ``pid`` so every search test is an index range scan.
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Mapping
+from typing import Literal
 
 SCHEMA_VERSION = 2
 
@@ -163,12 +165,29 @@ def _search_ddl() -> list[str]:
     return statements
 
 
-def configure(conn: sqlite3.Connection, synchronous: str) -> None:
+Role = Literal["writer", "reader"]
+
+#: Settings per connection role, each kept because it measurably helped writes or reads:
+#: the writer keeps temporary data (statement and savepoint journals) in memory instead of
+#: files, a page cache large enough for a whole group commit without spilling (64 MiB), and
+#: checkpoints every 10,000 WAL pages instead of 1,000 (pages written again and again by
+#: successive commits are copied to the database once; the checkpoint stays passive, so it
+#: never blocks readers). Readers keep SQLite's defaults: a larger cache and ``mmap_size``
+#: showed no measurable gain on search.
+PRAGMAS: Mapping[Role, tuple[str, ...]] = {
+    "writer": ("temp_store = MEMORY", "cache_size = -65536", "wal_autocheckpoint = 10000"),
+    "reader": (),
+}
+
+
+def configure(conn: sqlite3.Connection, synchronous: str, role: Role) -> None:
     """Per-connection settings: WAL for concurrent readers, durable commits by default."""
     conn.execute("PRAGMA journal_mode = WAL")
     conn.execute(f"PRAGMA synchronous = {synchronous}")
     conn.execute("PRAGMA busy_timeout = 10000")
     conn.execute("PRAGMA foreign_keys = OFF")
+    for pragma in PRAGMAS[role]:
+        conn.execute(f"PRAGMA {pragma}")
 
 
 def _stored_version(conn: sqlite3.Connection) -> int:

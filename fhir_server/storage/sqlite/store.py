@@ -2,6 +2,7 @@
 
 Search is compiled to SQL over per-type index tables (search_sql.py, sql_cursor.py); each put
 replaces the resource's index rows in the same transaction as its version (index_tables.py).
+Units of work committed concurrently share one transaction (group_commit.py).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from fhir_server.storage.port import (
 )
 from fhir_server.storage.sqlite import outbox, sql_cursor
 from fhir_server.storage.sqlite.connections import Connections
+from fhir_server.storage.sqlite.group_commit import GroupCommit
 from fhir_server.storage.sqlite.index_tables import (
     ParamKey,
     ParamKeys,
@@ -64,6 +66,9 @@ class SqliteStore(ResourceStore):
         self._hooks_with_cursor: set[str] = set()
         self._keys = ParamKeys()
         self._clock = clock
+        self._group = GroupCommit(
+            self._connections, self._apply_unit, self._keys, self.notify_committed
+        )
 
     async def open(self) -> None:
         self._data_dir.mkdir(parents=True, exist_ok=True)
@@ -136,27 +141,22 @@ class SqliteStore(ResourceStore):
         return _SqliteUnitOfWork(self)
 
     async def _commit(self, pending: PendingWrites) -> None:
-        await self._connections.write(lambda conn: self._commit_writes(conn, pending))
-        self.notify_committed()
+        await self._group.commit(pending)
 
-    def _commit_writes(self, conn: sqlite3.Connection, pending: PendingWrites) -> None:
-        """Apply every put in one ``BEGIN IMMEDIATE`` transaction (serialised across processes,
-        so conditional checks and version checks see every earlier commit)."""
-        created: dict[ParamKey, int] = {}
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            for put in pending.puts:
-                if put.unless_exists is not None:
-                    compiler = self._compiler(conn, cache=False)
-                    matches = sql_cursor.first_matches(conn, compiler, put.unless_exists, 2)
-                    if matches:
-                        raise ConditionalMatch(matches)
-                _apply_put(conn, put, self._keys, created)
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        self._keys.remember(created)
+    def _apply_unit(
+        self, conn: sqlite3.Connection, pending: PendingWrites, created: dict[ParamKey, int]
+    ) -> None:
+        """Apply one unit's puts inside the group's ``BEGIN IMMEDIATE`` transaction (serialised
+        across processes, so conditional and version checks see every earlier unit). Each put
+        refuses (condition, version) before it writes anything, which spares a one-put unit
+        its savepoint (group_commit.py)."""
+        for put in pending.puts:
+            if put.unless_exists is not None:
+                compiler = self._compiler(conn, cache=False)
+                matches = sql_cursor.first_matches(conn, compiler, put.unless_exists, 2)
+                if matches:
+                    raise ConditionalMatch(matches)
+            _apply_put(conn, put, self._keys, created)
 
     async def pending_events(self, hook: str, limit: int, now: datetime) -> list[OutboxEvent]:
         if hook not in self._hooks_with_cursor:  # once per hook, not on every poll
