@@ -3,10 +3,11 @@
 The corpus (seeded, reproducible): Organizations, Patients and Observations (1 : 10 : 89) with
 realistic value spreads — 50 LOINC codes, ten years of effective dates, family names from a list
 of 200, one subject per Observation. It is indexed by the real Indexer and loaded through the
-storage port in large units of work (validation and HTTP are not what this measures).
+storage port in large units of work (loading is not what this measures).
 
-Each workload runs ``--queries`` searches with random values through ``FhirService.search_type``
-(parser, store, Bundle; no HTTP), first page of 50, and reports p50/p95. The baseline, measured in
+Then a server is started on that data (loopback, its own process) and one client sends
+``--queries`` searches of each workload with random values, shuffled, over HTTP (first page of
+50), reporting p50/p95 per workload. The baseline, measured in
 the same run on the same machine: a plain SQLite table with the same number of rows and one index,
 answering ``SELECT body … WHERE code = ? LIMIT 50`` — the physical floor of an indexed lookup.
 Goal (issue 3): p95 < 50 ms at 1M resources for the single-parameter indexed searches.
@@ -14,19 +15,22 @@ Goal (issue 3): p95 < 50 ms at 1M resources for the single-parameter indexed sea
 
 from __future__ import annotations
 
+import asyncio
 import random
 import sqlite3
 import statistics
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
+from bench.harness import ServerProcess
+from bench.loadgen import Request, Workload, run_load
 from fhir_server.bootstrap import build
 from fhir_server.core import fhirjson
-from fhir_server.core.context import RequestContext
 from fhir_server.settings import Settings
 from fhir_server.storage.port import ResourceVersion
 
@@ -93,63 +97,64 @@ def percentiles(samples: list[float]) -> tuple[float, float]:
     return statistics.median(ordered), p95
 
 
-async def _timed(queries: int, call: Callable[[], Awaitable[object]]) -> tuple[float, float]:
-    samples = []
-    for _ in range(queries):
-        started = time.perf_counter()
-        await call()
-        samples.append((time.perf_counter() - started) * 1000)
-    return percentiles(samples)
-
-
-async def run(sizes: list[int], queries: int) -> None:
+def run(sizes: list[int], queries: int) -> None:
     for n in sizes:
-        await _run_one(n, queries)
+        _run_one(n, queries)
 
 
-async def _run_one(n: int, queries: int) -> None:
+def _run_one(n: int, queries: int) -> None:
     rng = random.Random(n)
     with tempfile.TemporaryDirectory() as tmp:
         directory = Path(tmp)
-        app = build(Settings(data_dir=directory / "data", sqlite_synchronous="normal"))
-        await app.start()
-        try:
-            started = time.perf_counter()
-            await _load(app, corpus(n, rng))
-            load_s = time.perf_counter() - started
-            conn = baseline_table(directory, n, rng)
-            base = []
-            for _ in range(queries):
-                t = time.perf_counter()
-                conn.execute(
-                    "SELECT body FROM t WHERE code = ? ORDER BY rid LIMIT 50", (rng.choice(CODES),)
-                ).fetchall()
-                base.append((time.perf_counter() - t) * 1000)
-            conn.close()
-            b50, b95 = percentiles(base)
-            print(f"\nsearch, {n:,} resources (loaded and indexed in {load_s:.0f} s)")
-            print(f"  {'workload':44} {'p50 ms':>8} {'p95 ms':>8} {'p95 / raw SQLite':>17}")
-            print(f"  {'baseline: raw SQLite indexed lookup':44} {b50:8.2f} {b95:8.2f} {1:17.0f}")
-            ctx = RequestContext(channel="bench", base_url=BASE)
-            for name, make in _workloads(n, rng):
-                p50, p95 = await _timed(queries, _searcher(app.service, ctx, make))
-                print(f"  {name:44} {p50:8.2f} {p95:8.2f} {p95 / b95 if b95 else 0:17.0f}")
-        finally:
-            await app.stop()
+        started = time.perf_counter()
+        asyncio.run(_prepare(directory / "data", corpus(n, rng)))
+        load_s = time.perf_counter() - started
+        conn = baseline_table(directory, n, rng)
+        base = []
+        for _ in range(queries):
+            t = time.perf_counter()
+            conn.execute(
+                "SELECT body FROM t WHERE code = ? ORDER BY rid LIMIT 50", (rng.choice(CODES),)
+            ).fetchall()
+            base.append((time.perf_counter() - t) * 1000)
+        conn.close()
+        b50, b95 = percentiles(base)
+        workloads = _workloads(n, rng)
+        requests = [
+            Request.get(f"/fhir/{kind}?{urlencode(query)}", label=name)
+            for name, make in workloads
+            for kind, query in (make() for _ in range(queries))
+        ]
+        rng.shuffle(requests)
+        with ServerProcess(data_dir=directory / "data") as server:
+            result = run_load(server, Workload.requests(requests), workers=1, connections=1)
+        result.raise_for_errors()
+    print(f"\nsearch, {n:,} resources (loaded and indexed through the port in {load_s:.0f} s)")
+    print("  over HTTP to a server on loopback, one client, first page of 50")
+    print(f"  {'workload':44} {'p50 ms':>8} {'p95 ms':>8} {'p95 / raw SQLite':>17}")
+    print(f"  {'baseline: raw SQLite indexed lookup':44} {b50:8.2f} {b95:8.2f} {1:17.0f}")
+    for name, _ in workloads:
+        stats = result.labels[name].latency
+        ratio = stats.p95 / b95 if b95 else 0
+        print(f"  {name:44} {stats.p50:8.2f} {stats.p95:8.2f} {ratio:17.0f}")
+    rss = (result.server_rss_peak or 0) / 2**20
+    cpu = result.server_cpu_ms_per_request or 0
+    print(f"  server RSS at peak {rss:.0f} MiB, {cpu:.2f} ms server CPU per search")
 
 
-Workload = Callable[[], tuple[str, list[tuple[str, str]]]]
+async def _prepare(data_dir: Path, resources: list[dict[str, Any]]) -> None:
+    app = build(Settings(data_dir=data_dir, sqlite_synchronous="normal"))
+    await app.start()
+    try:
+        await _load(app, resources)
+    finally:
+        await app.stop()
 
 
-def _searcher(service: Any, ctx: RequestContext, make: Workload) -> Callable[[], Awaitable[object]]:
-    async def call() -> object:
-        resource_type, query = make()
-        return await service.search_type(ctx, resource_type, query)
-
-    return call
+Query = Callable[[], tuple[str, list[tuple[str, str]]]]
 
 
-def _workloads(n: int, rng: random.Random) -> list[tuple[str, Workload]]:
+def _workloads(n: int, rng: random.Random) -> list[tuple[str, Query]]:
     patients = max(1, n // 10)
 
     def code() -> tuple[str, str]:

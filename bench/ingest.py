@@ -1,0 +1,123 @@
+"""Ingest: the synthetic telemedicine stream POSTed to a fresh server, beside its physical limit.
+
+For each size, a server is started on loopback with a fresh data dir (``synchronous=FULL``: every
+201 is on disk). The shared reference data is POSTed first, then the patients' cases by
+``workers`` load processes x ``connections`` connections, each case in dependency order with its
+references rewritten to the ids the server assigned (:mod:`bench.workloads`). Transaction
+Bundles of 100 entries are sent too once the server serves transactions (it says so in its
+CapabilityStatement); until then that line says why it is missing.
+
+Printed beside each rate: ``orjson.loads`` of the same payloads, the raw SQLite insert of the
+same rows (:mod:`bench.baselines`), the server's CPU seconds per resource and its rate per
+CPU-second (per core), its RSS idle and at peak.
+"""
+
+from __future__ import annotations
+
+import urllib.request
+from dataclasses import dataclass
+
+import orjson
+
+from bench import datagen, workloads
+from bench.baselines import parse_rate, raw_insert
+from bench.harness import ServerProcess
+from bench.loadgen import LoadResult, Workload, run_load
+from bench.profiling import Profiler
+
+#: The raw-insert baseline uses at most this many resources (all rows are held in memory).
+BASELINE_CAP = 50_000
+MIB = 2**20
+
+
+@dataclass(frozen=True, slots=True)
+class IngestFigures:
+    size: int
+    rate: float  # resources/s, wall
+    per_cpu_second: float  # resources per server CPU-second (per core)
+    parse: float
+    raw_limit: float
+    rss_idle: int
+    rss_peak: int
+
+
+def run(
+    sizes: list[int], seed: int, workers: int, connections: int, profile: bool
+) -> list[IngestFigures]:
+    figures = [_one(size, seed, workers, connections, profile) for size in sizes]
+    if len(figures) > 1:
+        small, large = figures[0], figures[-1]
+        print(
+            f"scale: {large.size:,} resources ingest at {large.rate:,.0f}/s = "
+            f"{large.rate / small.rate:.2f} x the rate at {small.size:,} (goal >= 0.70)"
+        )
+    return figures
+
+
+def _one(size: int, seed: int, workers: int, connections: int, profile: bool) -> IngestFigures:
+    sample = list(datagen.resources(min(size, BASELINE_CAP), seed))
+    parse = parse_rate([orjson.dumps(r) for r in sample])
+    raw = raw_insert(sample)
+    del sample
+    with ServerProcess() as server:
+        idle = server.rss_bytes()
+        shared = run_load(
+            server, Workload.of(workloads.reference_data, size, seed), workers=1, connections=1
+        )
+        shared.raise_for_errors()
+        mapping = shared.outputs[0]
+        with Profiler(server.pid, enabled=profile) as profiler:
+            cases = run_load(
+                server,
+                Workload.of(workloads.cases, size, seed, mapping),
+                workers=workers,
+                connections=connections,
+                ready_timeout=1800,
+                timeout=7200,
+            )
+        cases.raise_for_errors()
+        bundles = _transactions(server, size, seed)
+    total = shared.requests + cases.requests
+    wall = shared.wall_seconds + cases.wall_seconds
+    cpu = (shared.server_cpu_seconds or 0) + (cases.server_cpu_seconds or 0)
+    rate, per_cpu = total / wall, total / cpu if cpu else 0.0
+    peak = max(cases.server_rss_peak or 0, shared.server_rss_peak or 0)
+    print(f"ingest  {size:,} resources, POST per resource, {workers} x {connections} clients")
+    print(f"  baseline orjson.loads        {parse:12,.0f} resources/s")
+    print(
+        f"  baseline raw SQLite insert   {raw.same_rows_per_second:12,.0f} resources/s "
+        f"({raw.rows_per_resource:.1f} rows each, batches of 100; bodies alone "
+        f"{raw.bodies_per_second:,.0f}/s)"
+    )
+    print(
+        f"  POST ingest                  {rate:12,.0f} resources/s = {rate / parse:.4f} x parse, "
+        f"{rate / raw.same_rows_per_second:.3f} x raw insert (goal >= 0.25)"
+    )
+    print(
+        f"  server CPU                   {cpu * 1000 / total:12.3f} ms/resource = "
+        f"{per_cpu:,.0f} resources per CPU-second (goal >= 1,000)"
+    )
+    print(f"  latency                      {cases.latency.line()}")
+    print(f"  server RSS                   idle {idle / MIB:.0f} MiB, peak {peak / MIB:.0f} MiB")
+    print(f"  load generators              busiest worker {cases.loadgen_busiest:.0%} of a core")
+    print(f"  transaction Bundles          {bundles}")
+    if profiler.report:
+        print(profiler.report)
+    return IngestFigures(size, rate, per_cpu, parse, raw.same_rows_per_second, idle, peak)
+
+
+def _transactions(server: ServerProcess, size: int, seed: int) -> str:
+    """Bundle ingest on a second fresh server, when the server serves transactions."""
+    with urllib.request.urlopen(f"{server.base_url}/fhir/metadata") as answer:
+        capabilities = orjson.loads(answer.read())
+    served = {i.get("code") for r in capabilities.get("rest", []) for i in r.get("interaction", [])}
+    if "transaction" not in served:
+        return "not measured: the server does not serve transactions yet (issue 5)"
+    with ServerProcess() as fresh:
+        result: LoadResult = run_load(
+            fresh, Workload.of(workloads.bundles, size, seed, 100), workers=1, connections=1
+        )
+        result.raise_for_errors()
+    rate = size / result.wall_seconds
+    per_cpu = size / result.server_cpu_seconds if result.server_cpu_seconds else 0.0
+    return f"{rate:,.0f} resources/s, {per_cpu:,.0f} per server CPU-second (100 per Bundle)"

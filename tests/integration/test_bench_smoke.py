@@ -1,0 +1,42 @@
+"""``make bench`` keeps working: the ingest and CRUD benchmarks run end to end at a tiny size.
+
+They start real servers on loopback, load them from separate processes and print every figure
+beside its same-run baseline; a benchmark that errors (a non-2xx answer, a dead worker) fails.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _bench(*args: str) -> str:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run(
+        [sys.executable, "-m", "bench", *args],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done.stdout
+
+
+def test_ingest_prints_each_figure_with_its_baselines() -> None:
+    out = _bench("--only", "ingest", "--ingest-sizes", "400,800", "--connections", "4")
+    assert "baseline orjson.loads" in out
+    assert "baseline raw SQLite insert" in out
+    assert "x parse" in out and "x raw insert" in out
+    assert "resources per CPU-second" in out
+    assert "server RSS" in out
+    assert "scale: 800 resources ingest" in out
+
+
+def test_crud_mix_runs_against_a_loaded_server() -> None:
+    out = _bench("--only", "crud", "--crud-size", "400", "--duration", "2", "--connections", "4")
+    for label in ("read", "create", "update", "delete"):
+        assert f"  {label} " in out
+    assert "requests per CPU-second" in out
+    assert "peak under load" in out
