@@ -15,6 +15,7 @@ import orjson
 from bench import datagen, workloads
 from bench.baselines import parse_rate
 from bench.harness import ServerProcess
+from bench.ingest import post_stream
 from bench.loadgen import Workload, run_load
 
 MIB = 2**20
@@ -29,20 +30,8 @@ def run(size: int, seed: int, workers: int, connections: int, duration: float) -
     parse = parse_rate(sample)
     with ServerProcess() as server:
         idle = server.rss_bytes()
-        shared = run_load(
-            server, Workload.of(workloads.reference_data, size, seed), workers=1, connections=1
-        )
-        shared.raise_for_errors()
+        shared, loaded = post_stream(server, size, seed, workers, connections)
         mapping = shared.outputs[0]
-        loaded = run_load(
-            server,
-            Workload.of(workloads.cases, size, seed, mapping),
-            workers=workers,
-            connections=connections,
-            ready_timeout=1800,
-            timeout=7200,
-        )
-        loaded.raise_for_errors()
         pool = [server_ref for _, server_ref in mapping]
         for created in loaded.outputs:
             pool.extend(created)

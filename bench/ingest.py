@@ -61,21 +61,8 @@ def _one(size: int, seed: int, workers: int, connections: int, profile: bool) ->
     del sample
     with ServerProcess() as server:
         idle = server.rss_bytes()
-        shared = run_load(
-            server, Workload.of(workloads.reference_data, size, seed), workers=1, connections=1
-        )
-        shared.raise_for_errors()
-        mapping = shared.outputs[0]
         with Profiler(server.pid, enabled=profile) as profiler:
-            cases = run_load(
-                server,
-                Workload.of(workloads.cases, size, seed, mapping),
-                workers=workers,
-                connections=connections,
-                ready_timeout=1800,
-                timeout=7200,
-            )
-        cases.raise_for_errors()
+            shared, cases = post_stream(server, size, seed, workers, connections)
         bundles = _transactions(server, size, seed)
     total = shared.requests + cases.requests
     wall = shared.wall_seconds + cases.wall_seconds
@@ -104,6 +91,27 @@ def _one(size: int, seed: int, workers: int, connections: int, profile: bool) ->
     if profiler.report:
         print(profiler.report)
     return IngestFigures(size, rate, per_cpu, parse, raw.same_rows_per_second, idle, peak)
+
+
+def post_stream(
+    server: ServerProcess, size: int, seed: int, workers: int, connections: int
+) -> tuple[LoadResult, LoadResult]:
+    """POST the stream: the shared reference data (one client), then the cases. Both results;
+    the second's ``outputs`` hold the server refs each worker created."""
+    shared = run_load(
+        server, Workload.of(workloads.reference_data, size, seed), workers=1, connections=1
+    )
+    shared.raise_for_errors()
+    cases = run_load(
+        server,
+        Workload.of(workloads.cases, size, seed, shared.outputs[0]),
+        workers=workers,
+        connections=connections,
+        ready_timeout=1800,
+        timeout=7200,
+    )
+    cases.raise_for_errors()
+    return shared, cases
 
 
 def _transactions(server: ServerProcess, size: int, seed: int) -> str:
