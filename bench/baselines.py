@@ -27,8 +27,8 @@ import orjson
 from fhir_server.search.extract import Indexer
 from fhir_server.search.model import DateEntry, ResourceIndex
 from fhir_server.search.registry import SearchRegistry
-from fhir_server.storage.sqlite.index_tables import LAST_UPDATED, index_rows
-from fhir_server.storage.sqlite.schema import INDEX_COLUMNS, configure, migrate
+from fhir_server.storage.sqlite.index_tables import INSERT_INDEX_ROW, LAST_UPDATED, index_rows
+from fhir_server.storage.sqlite.schema import configure, migrate
 
 Resource = dict[str, Any]
 
@@ -118,10 +118,7 @@ class _Rows:
             "idx_compartment": "INSERT INTO idx_compartment (rid, comp_type, comp_id) "
             "VALUES (?, ?, ?)",
         }
-        for table, columns in INDEX_COLUMNS.items():
-            names = ("rid", "pid", "grp", *columns)
-            marks = ", ".join("?" * len(names))
-            statements[table] = f"INSERT INTO {table} ({', '.join(names)}) VALUES ({marks})"
+        statements.update(INSERT_INDEX_ROW)
         grouped = [_group(self._tables[i : i + batch]) for i in range(0, len(self._tables), batch)]
         started = time.perf_counter()
         for tables in grouped:

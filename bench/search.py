@@ -40,7 +40,6 @@ _STEMS = ("Chen", "Popescu", "Wang", "Ionescu", "Li", "Smith", "Garcia", "Dumitr
 _ENDS = ("", "ova", "escu", "berg", "son", "ini", "ez", "ic", "ak", "uk", "ar", "el", "ov", "an")
 FAMILIES = [f"{a}{b}" for a in _STEMS for b in _ENDS]
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
-BASE = "http://bench/fhir"
 
 
 def corpus(n: int, rng: random.Random) -> list[dict[str, Any]]:

@@ -46,6 +46,15 @@ ParamKey = tuple[str, str]  # (resource type, code)
 LAST_UPDATED = "_lastUpdated"
 
 
+def _insert_statement(table: str) -> str:
+    columns = ("rid", "pid", "grp", *INDEX_COLUMNS[table])
+    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
+
+
+#: The INSERT of one index row, per index table (built once, not per write).
+INSERT_INDEX_ROW: dict[str, str] = {table: _insert_statement(table) for table in INDEX_COLUMNS}
+
+
 def component_code(code: str, index: int) -> str:
     """The key under which component ``index`` of composite ``code`` is stored."""
     return f"{code}${index}"
@@ -166,9 +175,7 @@ def insert_index(
         return keys.ensure(conn, (resource_type, code), created)
 
     for table, rows in _rows(index, pid_of, rid).items():
-        columns = ("rid", "pid", "grp", *INDEX_COLUMNS[table])
-        marks = ", ".join("?" * len(columns))
-        conn.executemany(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})", rows)
+        conn.executemany(INSERT_INDEX_ROW[table], rows)
     _insert_compartments(conn, rid, index.compartments)
 
 
