@@ -98,17 +98,56 @@ def build_elements(definitions: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+def reference_targets(element: dict[str, Any]) -> list[str] | None:
+    """The resource types a Reference element may point at, from ``type[].targetProfile``
+    (``.../StructureDefinition/Patient`` -> ``Patient``); None when any type is allowed (no
+    targetProfile, or ``Resource``/``Any`` among them)."""
+    names: set[str] = set()
+    for kind in element.get("type", []):
+        if kind.get("code") != "Reference":
+            continue
+        profiles = kind.get("targetProfile") or []
+        if not profiles:
+            return None
+        for profile in profiles:
+            name = profile.rsplit("/", 1)[-1]
+            if name in ("Resource", "Any", "DomainResource"):
+                return None
+            names.add(name)
+    return sorted(names)
+
+
+def build_references(
+    resources: list[dict[str, Any]], datatypes: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """Every element of type Reference (resources and complex data types, choices included),
+    by element path, with its allowed target resource types (null: any type)."""
+    targets: dict[str, list[str] | None] = {}
+    for sd in [*resources, *datatypes]:
+        if sd["kind"] == "primitive-type":
+            continue
+        for element in sd["snapshot"]["element"][1:]:
+            if any(t.get("code") == "Reference" for t in element.get("type", [])):
+                targets[element["path"]] = reference_targets(element)
+    return {
+        "source": "npm hl7.fhir.r4.examples@4.0.1 (HL7 International, CC0-1.0)",
+        "targets": targets,
+    }
+
+
 def main(argv: list[str]) -> int:
     package = Path(argv[1]) if len(argv) > 1 else Path(".cache/r4/package")
     definitions = concrete_resource_definitions(package)
+    datatypes = datatype_definitions(package)
     OUT.mkdir(parents=True, exist_ok=True)
     tables = {
         "resource_types.json": build_resource_types(definitions),
         "elements.json": build_elements(definitions),
-        "datatypes.json": build_datatypes(datatype_definitions(package)),
+        "datatypes.json": build_datatypes(datatypes),
+        "references.json": build_references(definitions, datatypes),
     }
     for name, table in tables.items():
-        indent = 1 if name == "resource_types.json" else None
+        indent = 1 if name in ("resource_types.json", "references.json") else None
         text = json.dumps(table, indent=indent, sort_keys=True, ensure_ascii=False) + "\n"
         (OUT / name).write_text(text, encoding="utf-8")
     print(f"wrote {len(tables)} tables for {len(definitions)} resource types to {OUT}")

@@ -126,3 +126,26 @@ def datatype_children(type_name: str, parent_path: str) -> dict[str, ElementInfo
         for path, info in datatype_elements(type_name).items()
         if path.startswith(prefix) and "." not in path[len(prefix) :]
     }
+
+
+# --- reference targets ----------------------------------------------------------------------
+
+
+@cache
+def _reference_targets() -> dict[str, frozenset[str] | None]:
+    table: dict[str, list[str] | None] = _table("references.json")["targets"]
+    return {path: None if names is None else frozenset(names) for path, names in table.items()}
+
+
+def is_reference_element(path: str) -> bool:
+    """True if the element (``Observation.subject``, ``Annotation.author[x]``) may hold a
+    Reference, in a resource or in a complex data type."""
+    return path in _reference_targets()
+
+
+def reference_targets(path: str) -> frozenset[str] | None:
+    """The resource types the Reference element at ``path`` may point at, from the snapshot's
+    ``targetProfile`` (``Observation.subject`` -> Patient, Group, Device, Location); None when
+    any type is allowed (``Extension.value[x]``, ``Provenance.target``) or when ``path`` is not
+    a Reference element (see :func:`is_reference_element`)."""
+    return _reference_targets().get(path)

@@ -37,10 +37,12 @@ def _generate(package: Path) -> dict[str, Any]:
     """What ``make r4-tables`` would write, by table name (built once per test run)."""
     gen = _generator()
     definitions = gen.concrete_resource_definitions(package)
+    datatypes = gen.datatype_definitions(package)
     return {
         "resource_types.json": gen.build_resource_types(definitions),
         "elements.json": gen.build_elements(definitions),
-        "datatypes.json": gen.build_datatypes(gen.datatype_definitions(package)),
+        "datatypes.json": gen.build_datatypes(datatypes),
+        "references.json": gen.build_references(definitions, datatypes),
     }
 
 
@@ -49,7 +51,9 @@ def _committed(name: str) -> Any:
 
 
 @pytest.mark.examples
-@pytest.mark.parametrize("name", ["resource_types.json", "elements.json", "datatypes.json"])
+@pytest.mark.parametrize(
+    "name", ["resource_types.json", "elements.json", "datatypes.json", "references.json"]
+)
 def test_committed_tables_match_the_package(name: str) -> None:
     generated = _generate(examples_dir())  # fails (not errors, not skips) without the package
     assert _committed(name) == generated[name], f"{name} is stale: run `make r4-tables`"
@@ -59,6 +63,7 @@ def test_no_other_tables_are_committed() -> None:
     assert sorted(p.name for p in DATA.glob("*.json")) == [
         "datatypes.json",
         "elements.json",
+        "references.json",
         "resource_types.json",
     ]
 
@@ -143,3 +148,19 @@ def test_base_types() -> None:
     assert r4.base_type("HumanName") == "Element"
     assert r4.base_type("Timing") == "BackboneElement"
     assert r4.base_type("Element") is None and r4.base_type("Patient") is None
+
+
+def test_reference_targets() -> None:
+    assert r4.reference_targets("Observation.subject") == {"Patient", "Group", "Device", "Location"}
+    # no SearchParameter covers it, the snapshot still says where it may point
+    assert r4.reference_targets("DiagnosticReport.imagingStudy") == {"ImagingStudy"}
+    assert r4.reference_targets("Annotation.author[x]") == {
+        "Practitioner", "Patient", "RelatedPerson", "Organization"
+    }  # fmt: skip
+    assert r4.reference_targets("Identifier.assigner") == {"Organization"}
+    assert r4.is_reference_element("Questionnaire.item.answerOption.value[x]")
+    # any type: no targetProfile, or Resource among them
+    for path in ("Extension.value[x]", "Provenance.target", "Parameters.parameter.value[x]"):
+        assert r4.is_reference_element(path) and r4.reference_targets(path) is None, path
+    assert not r4.is_reference_element("Patient.birthDate")
+    assert r4.reference_targets("Patient.birthDate") is None
