@@ -29,6 +29,10 @@ def main() -> None:
         "--ingest-sizes", default="10000,100000",
         help="comma-separated stream sizes for ingest (e.g. 10000,100000,1000000)",
     )  # fmt: skip
+    parser.add_argument(
+        "--bundle-sizes", default="100,1000",
+        help="comma-separated entries per transaction Bundle for ingest (e.g. 100,1000)",
+    )  # fmt: skip
     parser.add_argument("--crud-size", type=int, default=10_000, help="resources loaded first")
     parser.add_argument("--duration", type=float, default=20.0, help="seconds of CRUD mix")
     parser.add_argument("--workers", type=int, default=1, help="load generator processes")
@@ -46,8 +50,9 @@ def main() -> None:
     chosen = [args.only] if args.only else list(BENCHMARKS)
     if "ingest" in chosen:
         ingest.run(
-            _sizes(args.ingest_sizes), args.seed, args.workers, args.connections, args.profile
-        )
+            _sizes(args.ingest_sizes), args.seed, args.workers, args.connections, args.profile,
+            _sizes(args.bundle_sizes),
+        )  # fmt: skip
     if "crud" in chosen:
         crud.run(args.crud_size, args.seed, args.workers, args.connections, args.duration)
     if "search" in chosen:

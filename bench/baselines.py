@@ -7,7 +7,9 @@
   compartments, outbox), in the server's own schema and durability (WAL,
   ``synchronous=FULL``), inserted with one ``executemany`` per table in transactions of
   ``batch`` resources, with everything computed beforehand: no validation, no index
-  extraction, no HTTP, no Python per row. Also the bodies alone into a one-key table.
+  extraction, no HTTP, no Python per row; optionally again in transactions of other sizes
+  (the transaction Bundle sizes of the ingest benchmark). Also the bodies alone into a one-key
+  table.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import tempfile
 import time
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -51,15 +53,21 @@ class RawInsert:
     same_rows_per_second: float  # resources/s, every row the server writes
     bodies_per_second: float  # resources/s, the bodies alone
     rows_per_resource: float
+    #: resources/s, every row, in transactions of each of the ``also`` sizes asked for
+    same_rows_by_batch: dict[int, float] = field(default_factory=dict)
 
 
-def raw_insert(resources: Sequence[Resource], batch: int = 100) -> RawInsert:
-    """Insert the rows of ``resources`` as the server would store them, timed."""
+def raw_insert(
+    resources: Sequence[Resource], batch: int = 100, also: Sequence[int] = ()
+) -> RawInsert:
+    """Insert the rows of ``resources`` as the server would store them, timed, in transactions
+    of ``batch`` resources (and again, into a fresh database each, of each size in ``also``)."""
     rows = _Rows(resources)
     with tempfile.TemporaryDirectory(prefix="fhir-bench-raw-") as tmp:
         same = rows.insert(Path(tmp) / "same.sqlite3", batch)
         bodies = _insert_bodies(Path(tmp) / "bodies.sqlite3", rows.bodies, batch)
-    return RawInsert(same, bodies, rows.count / max(len(resources), 1))
+        by_batch = {size: rows.insert(Path(tmp) / f"same-{size}.sqlite3", size) for size in also}
+    return RawInsert(same, bodies, rows.count / max(len(resources), 1), {batch: same, **by_batch})
 
 
 class _Rows:

@@ -115,10 +115,14 @@ def crud_mix(worker: WorkerContext, pool: Sequence[str], size: int, seed: int) -
     """60 % read, 20 % create, 15 % update, 5 % delete over ``pool`` (server refs), endless.
 
     Creates and updates send resources of :data:`CRUD_TYPES` from a fresh synthetic stream,
-    their references pointed at patients of the pool; deleted refs leave the pool first.
+    their references pointed at resources of the pool. Deletes remove resources the mix created
+    (nothing refers to them; the server refuses to delete a resource others refer to, and the
+    loaded ones are referred to), a create taking their place until there is one; deleted refs
+    leave the pool first.
     """
     rng = random.Random(seed * 1_000 + worker.index)
     refs = [ref for ref in worker.shard(pool) if ref.split("/", 1)[0] in CRUD_TYPES]
+    mine: list[str] = []  # created by this worker's mix, not deleted yet
     known: dict[str, list[str]] = {}
     for ref in pool:
         known.setdefault(ref.split("/", 1)[0], []).append(ref)
@@ -144,9 +148,14 @@ def crud_mix(worker: WorkerContext, pool: Sequence[str], size: int, seed: int) -
         answer = await session.request("POST", f"/fhir/{kind}", body, _JSON, label="create")
         if answer.status == 201:
             refs.append(f"{kind}/{answer.resource_id()}")
+            mine.append(refs[-1])
 
     async def delete(session: Session) -> None:
-        ref = refs.pop(rng.randrange(len(refs)))
+        if not mine:  # another lane took the last one since this delete was chosen
+            await create(session)
+            return
+        ref = mine.pop(rng.randrange(len(mine)))
+        refs.remove(ref)
         await session.request("DELETE", f"/fhir/{ref}", label="delete")
 
     while refs:
@@ -161,4 +170,4 @@ def crud_mix(worker: WorkerContext, pool: Sequence[str], size: int, seed: int) -
             body = orjson.dumps({**fresh(kind), "id": id})
             yield Request.put(f"/fhir/{ref}", body, label="update")
         else:
-            yield delete
+            yield delete if mine else create
