@@ -5,6 +5,7 @@ the client asked for); XML and RDF are refused with 406 until they are implement
 from __future__ import annotations
 
 from fhir_server.core.errors import NotAcceptable, UnsupportedMediaType
+from fhir_server.interactions.patching import patch_format
 
 FHIR_JSON = "application/fhir+json"
 JSON = "application/json"
@@ -92,15 +93,12 @@ def check_resource_content_type(content_type: str | None) -> None:
 
 
 def patch_content_type(content_type: str | None) -> str:
-    media, _ = _split(content_type or "")
-    if media == JSON_PATCH:
-        return media
-    if media in (FHIR_JSON, JSON):
-        raise UnsupportedMediaType(
-            "PATCH: FHIRPath Patch (a Parameters body) is not supported yet; "
-            "send a JSON Patch with Content-Type application/json-patch+json"
-        )
-    raise UnsupportedMediaType("PATCH: send a JSON Patch as application/json-patch+json")
+    """The patch format of a PATCH body (``interactions.patching.patch_format``: JSON Patch, or
+    FHIRPath Patch as FHIR JSON), checked before the body is read; any other media type, or a
+    fhirVersion other than R4, is 415."""
+    media, params = _split(content_type or "")
+    _check_fhir_version(params, UnsupportedMediaType)
+    return patch_format(media)
 
 
 def media_type_of(content_type: str | None) -> str:

@@ -19,6 +19,7 @@ from fhir_server.core import fhirjson
 from fhir_server.core.context import RequestContext
 from fhir_server.core.errors import Issue, PayloadTooLarge, UnsupportedMediaType
 from fhir_server.interactions.params import Params
+from fhir_server.interactions.patching import parse_http_patch
 from fhir_server.interactions.service import FhirService
 from fhir_server.storage.port import ResourceVersion
 
@@ -143,11 +144,12 @@ async def update(call: Call) -> Response:
 
 
 async def patch(call: Call) -> Response:
-    negotiation.patch_content_type(call.request.headers.get("content-type"))
+    content_type = negotiation.patch_content_type(call.request.headers.get("content-type"))
     raw = await call.body()
     document = fhirjson.loads(raw) if raw.strip() else None
+    patch = parse_http_patch(content_type, document)
     result = await call.service.patch(
-        call.ctx, call.path("type"), call.path("id"), document, call.if_match()
+        call.ctx, call.path("type"), call.path("id"), patch, call.if_match()
     )
     return written(
         call.negotiated, call.ctx.base_url, result.version,

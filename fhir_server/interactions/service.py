@@ -14,6 +14,7 @@ from fhir_server.interactions import capabilities, conditional, history, reading
 from fhir_server.interactions.capabilities import Software
 from fhir_server.interactions.locks import KeyedLocks
 from fhir_server.interactions.params import Params
+from fhir_server.interactions.patching import Patch
 from fhir_server.interactions.pipeline import WritePipeline
 from fhir_server.interactions.reading import Shown
 from fhir_server.interactions.search import Scope, SearchEngine
@@ -97,10 +98,10 @@ class FhirService:
         )
 
     async def patch(
-        self, ctx: RequestContext, type: str, id: str, document: object, if_match: int | None = None
+        self, ctx: RequestContext, type: str, id: str, patch: Patch, if_match: int | None = None
     ) -> Written:
         return await writing.patch(
-            self.store, self.pipeline, self.locks, ctx, type, id, document, if_match
+            self.store, self.pipeline, self.locks, ctx, type, id, patch, if_match
         )
 
     async def delete(

@@ -60,4 +60,4 @@ SYSTEM_INTERACTIONS: tuple[str, ...] = tuple(
 )
 
 #: Patch formats accepted by the patch interaction.
-PATCH_FORMATS: tuple[str, ...] = ("application/json-patch+json",)
+PATCH_FORMATS: tuple[str, ...] = ("application/json-patch+json", "application/fhir+json")

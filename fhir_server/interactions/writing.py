@@ -17,8 +17,9 @@ from fhir_server.core.errors import (
     VersionConflict,
 )
 from fhir_server.core.ids import IdFactory
-from fhir_server.interactions.jsonpatch import apply_patch, check_identity, parse_patch
+from fhir_server.interactions.jsonpatch import check_identity
 from fhir_server.interactions.locks import KeyedLocks
+from fhir_server.interactions.patching import Patch
 from fhir_server.interactions.pipeline import WritePipeline, WriteRequest
 from fhir_server.interactions.reading import check_id, check_type
 from fhir_server.search.model import Criteria
@@ -117,13 +118,13 @@ async def patch(
     ctx: RequestContext,
     type: str,
     id: str,
-    document: object,
+    patch: Patch,
     if_match: int | None,
 ) -> Written:
-    """PATCH [type]/[id] with a JSON Patch document (RFC 6902); the result is validated."""
+    """PATCH [type]/[id] with a parsed JSON Patch or FHIRPath Patch (patching.py); the patched
+    resource keeps its resourceType and id and is validated like an update."""
     check_type(type)
     check_id(type, id)
-    operations = parse_patch(document)
 
     async def apply(current: ResourceVersion | None) -> Written:
         if current is None:
@@ -131,7 +132,7 @@ async def patch(
         if current.body is None:
             raise ResourceGone(f"{type}/{id} was deleted; it cannot be patched")
         original = fhirjson.loads(current.body)
-        patched = apply_patch(original, operations)
+        patched = patch.apply(original)
         check_identity(original, patched)
         request = WriteRequest("patch", "PATCH", type, id, patched, current)
         return Written(await pipeline.write(ctx, request), created=False)
