@@ -9,7 +9,6 @@ from fhir_server.interactions.patching import patch_format
 
 FHIR_JSON = "application/fhir+json"
 JSON = "application/json"
-JSON_PATCH = "application/json-patch+json"
 FORM = "application/x-www-form-urlencoded"
 
 #: ``application/json+fhir`` is the DSTU2 name that older client libraries still send.
