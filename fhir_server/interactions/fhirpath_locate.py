@@ -153,10 +153,17 @@ def shadow_at(location: Location) -> Any:
 
 
 def child_nodes(node: Node, name: str) -> Iterator[Node]:
-    """The values of element ``name`` of ``node``, in document order."""
+    """The values of element ``name`` of ``node``, in document order. An unknown name is a
+    PathError, except in a resource held by an element of type Resource (``contained``): its
+    type is known only here, and another resource of the same list may have that element."""
     primitive = is_primitive(node.ctx)
     owner = shadow_at(node.location) if primitive and node.location else node.value
-    keys = element_keys(node.ctx, name)
+    try:
+        keys = element_keys(node.ctx, name)
+    except PathError:
+        if node.location is not None and r4.is_resource_type(node.ctx.type):
+            return
+        raise
     if not isinstance(owner, dict):
         return
     for key, info, ctx in keys:

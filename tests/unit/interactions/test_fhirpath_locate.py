@@ -106,6 +106,8 @@ def test_types_choices_and_contained_resources() -> None:
     assert values("Patient.deceased is Boolean") == [True]
     assert values("Patient.contained.ofType(Organization).name") == ["Org"]
     assert values("Patient.contained.where(id = 'o').name") == ["Org"]
+    mixed = {**PATIENT, "contained": [*PATIENT["contained"], {"resourceType": "Medication"}]}
+    assert values("Patient.contained.name", mixed) == ["Org"]  # a Medication has no name
     assert values("Observation.status") == []  # a type test on the focus
     assert values("DomainResource.active") == [True]
     assert values("Patient.text.div") == [PATIENT["text"]["div"]]
