@@ -56,7 +56,14 @@ def build(
     store = SqliteStore(settings.data_dir, synchronous=settings.sqlite_synchronous.upper())
     registry = SearchRegistry.load()
     indexer = Indexer(registry.params(), registry.compartments())
-    pipeline = WritePipeline(store, hooks, check_structure, clock, indexer=indexer.index)
+    pipeline = WritePipeline(
+        store,
+        hooks,
+        check_structure,
+        clock,
+        indexer=indexer.index,
+        referential_integrity=settings.referential_integrity,
+    )
     software = Software("fhir-server", __version__, datetime.now(UTC))
     service = FhirService(
         store, pipeline, hooks, clock, id_factory, software, registry=registry, indexer=indexer

@@ -29,6 +29,11 @@ def _parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     serve.add_argument("--base-url", help="public FHIR base URL, if behind a proxy")
     serve.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
+    serve.add_argument(
+        "--referential-integrity", choices=["on", "off"],
+        help="local references must point to existing resources, and referenced resources "
+        "cannot be deleted (default on)",
+    )  # fmt: skip
     return parser
 
 
@@ -37,6 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     settings = Settings.from_env().with_overrides(
         host=args.host, port=args.port, data_dir=args.data_dir, auth=args.auth,
         insecure=args.insecure, base_url=args.base_url, log_level=args.log_level,
+        referential_integrity=_switch(args.referential_integrity),
     )  # fmt: skip
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
@@ -50,6 +56,10 @@ def main(argv: list[str] | None = None) -> int:
         logging.getLogger("fhir_server").warning("%s", warning)
         print(f"WARNING: {warning}", file=sys.stderr)
     return _serve(settings)
+
+
+def _switch(value: str | None) -> bool | None:
+    return None if value is None else value == "on"
 
 
 def _serve(settings: Settings) -> int:

@@ -25,6 +25,7 @@ class Settings:
     base_url: str | None = None
     log_level: str = "info"
     sqlite_synchronous: str = "FULL"
+    referential_integrity: bool = True
     max_body_bytes: int = 50 * 1024 * 1024
 
     @classmethod
@@ -69,11 +70,23 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def _switch(name: str, raw: str) -> bool:
+    """An on/off option: a typo must not silently switch a safeguard off."""
+    value = raw.strip().lower()
+    if value in ("on", "true", "1", "yes"):
+        return True
+    if value in ("off", "false", "0", "no"):
+        return False
+    raise ValueError(f"{PREFIX}{name.upper()} must be on or off")
+
+
 def _convert(name: str, raw: str) -> Any:
     if name in ("port", "max_body_bytes"):
         return int(raw)
     if name == "insecure":
         return raw.strip().lower() in ("1", "true", "yes", "on")
+    if name == "referential_integrity":
+        return _switch(name, raw)
     if name == "data_dir":
         return Path(raw)
     return raw

@@ -14,6 +14,7 @@ import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -77,8 +78,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
 
 
 @asynccontextmanager
-async def running_application(data_dir: Path) -> AsyncIterator[Application]:
-    app = build(Settings(data_dir=data_dir), relay_poll_interval=0.05)
+async def running_application(data_dir: Path, **settings: Any) -> AsyncIterator[Application]:
+    """An application on ``data_dir``; ``settings``: other Settings fields than the defaults."""
+    app = build(Settings(data_dir=data_dir, **settings), relay_poll_interval=0.05)
     await app.start()
     try:
         yield app

@@ -120,3 +120,30 @@ class HookVeto(FhirError):
     """A PRE_STORE / PRE_COMMIT rule refused the write (business rule, HTTP 422)."""
 
     code = "business-rule"
+
+
+class DanglingReference(UnprocessableResource):
+    """A local reference of the resource names no current resource of the server (unknown or
+    deleted), or a version that is not stored or is a deletion (referential integrity, HTTP 422
+    like every unprocessable resource; HAPI answers 400). One issue per reference, whose
+    ``expression`` is the referring element."""
+
+    code = "not-found"
+
+
+class DeleteConflict(ResourceConflict):
+    """A deletion refused because other current resources refer to the resource (referential
+    integrity, HTTP 409 as HAPI). ``referrers`` holds (type, id, element path) of the first
+    ones found, ``total`` how many references there are in all."""
+
+    def __init__(
+        self,
+        diagnostics: str,
+        *,
+        referrers: Sequence[tuple[str, str, str]],
+        total: int,
+        issues: Sequence[Issue] = (),
+    ) -> None:
+        super().__init__(diagnostics, issues=issues)
+        self.referrers = tuple(referrers)
+        self.total = total

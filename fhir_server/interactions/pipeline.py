@@ -20,6 +20,7 @@ from fhir_server.events.hooks import Hooks, PendingWrite
 from fhir_server.interactions.stored_form import build_stored_form
 from fhir_server.search.model import Criteria, ResourceIndex
 from fhir_server.storage.port import ABSENT, ResourceStore, ResourceVersion, UnitOfWork
+from fhir_server.validation.references import LocalReference, local_references
 
 #: Above this size a resource is validated in a worker thread (see ``_validate_off_loop_if_large``).
 INLINE_VALIDATION_BYTES = 64 * 1024
@@ -63,14 +64,24 @@ class WriteRequest:
 
 @dataclass(frozen=True, slots=True)
 class StagedWrite:
+    """A write ready for a unit of work; ``references``: the local references of the stored
+    form (none for a deletion), which the store keeps and, under the integrity policy, checks."""
+
     version: ResourceVersion
     expected_version: int
     pending: PendingWrite
     index: ResourceIndex | None = None
     unless_exists: Criteria | None = None
+    references: tuple[LocalReference, ...] = ()
 
 
 class WritePipeline:
+    """``referential_integrity`` (on by default): local references must point to existing,
+    non-deleted resources of an allowed type, and a referenced resource cannot be deleted.
+    Types and conditional references are checked in :meth:`stage` (422), existence and
+    deletions by the store inside its write transaction (storage/port.py). Off, references
+    are still recorded, so the policy can be switched on later."""
+
     def __init__(
         self,
         store: ResourceStore,
@@ -79,6 +90,8 @@ class WritePipeline:
         clock: Clock,
         authorize: Authorizer = allow_all,
         indexer: IndexExtractor = no_index,
+        *,
+        referential_integrity: bool = True,
     ) -> None:
         self._store = store
         self._hooks = hooks
@@ -86,17 +99,20 @@ class WritePipeline:
         self._clock = clock
         self._authorize = authorize
         self._index = indexer
+        self._integrity = referential_integrity
 
     async def write(self, context: RequestContext, request: WriteRequest) -> ResourceVersion:
         """Run one write through every step and commit it alone."""
         staged = await self.stage(context, request)
-        async with self._store.unit_of_work() as uow:
+        async with self._store.unit_of_work(check_references=self._integrity) as uow:
             await self.commit(uow, [staged])
         return staged.version
 
     async def stage(self, context: RequestContext, request: WriteRequest) -> StagedWrite:
-        """Steps 1-4: authorize, stored form, validation, PRE_STORE, then the search index of
-        what PRE_STORE left. Nothing is stored yet."""
+        """Steps 1-4: authorize, stored form, validation, PRE_STORE, then the search index and
+        the local references of what PRE_STORE left (with integrity on, a reference to a type
+        the element does not allow, or a conditional one, is refused here: 422). Nothing is
+        stored yet."""
         self._authorize(context, request.interaction, request.resource_type)
         current = request.current
         number = 1 if current is None else current.version + 1
@@ -128,12 +144,20 @@ class WritePipeline:
         )
         await self._hooks.pre_store(pending)
         index = None if stored is None else self._index(stored)
+        references: tuple[LocalReference, ...] = ()
+        if stored is not None:
+            found = local_references(stored, context.base_url, strict=self._integrity, body=body)
+            references = tuple(found)
         expected = ABSENT if current is None else current.version
-        return StagedWrite(version, expected, pending, index, request.unless_exists)
+        return StagedWrite(version, expected, pending, index, request.unless_exists, references)
 
     async def commit(self, uow: UnitOfWork, staged: Sequence[StagedWrite]) -> None:
-        """Step 5: PRE_COMMIT sees the whole unit, then every version goes into it."""
+        """Step 5: PRE_COMMIT sees the whole unit, then every version goes into it. With
+        integrity on, the unit enforces it (whoever opened it), as one whole: its writes may
+        refer to one another."""
         await self._hooks.pre_commit([s.pending for s in staged])
+        if self._integrity:
+            uow.check_references = True
         for write in staged:
             uow.put(
                 write.version,
@@ -141,6 +165,7 @@ class WritePipeline:
                 interaction=write.pending.interaction,
                 index=write.index,
                 unless_exists=write.unless_exists,
+                references=write.references,
             )
 
     async def _validate_off_loop_if_large(self, stored: dict[str, Any], size: int) -> None:

@@ -4,6 +4,25 @@ A resource's history is append-only; the current version of each resource is a p
 Writes happen only through a :class:`UnitOfWork`: every put carries the version the writer expects
 to replace (optimistic locking) and the whole unit commits atomically together with its outbox
 rows, which the relay later hands to POST_COMMIT hooks. No backend-only parameter enters here.
+
+Referential integrity: each put carries the local references of the version it stores
+(:class:`~fhir_server.validation.references.LocalReference`: element path, target type, id and
+optional version). A backend always keeps them for the current version of each resource (so
+integrity can be switched on later over existing data), and enforces them only in a unit of work
+asked to (``unit_of_work(check_references=True)``, or :attr:`UnitOfWork.check_references` set
+before commit), inside its serialised write transaction so that a delete and a concurrent write
+referring to the deleted resource can never both succeed:
+
+- every reference of every live put names a current, non-deleted resource (a resource put in the
+  same unit counts: a unit is checked as a whole, after all its puts; a reference to the
+  resource itself is fine), and a versioned reference a stored version that is not a deletion,
+  else :class:`~fhir_server.core.errors.DanglingReference`;
+- a deletion (tombstone put) is refused with :class:`~fhir_server.core.errors.DeleteConflict`
+  while another current resource refers to the deleted one by an unversioned reference. A
+  versioned reference pins a version, which a deletion keeps readable (vread), so it does not
+  block the deletion (as HAPI FHIR).
+
+Either refusal stores nothing of the unit.
 """
 
 from __future__ import annotations
@@ -16,6 +35,7 @@ from types import TracebackType
 from typing import Self
 
 from fhir_server.search.model import Criteria, ResourceIndex, SortKey
+from fhir_server.validation.references import LocalReference
 
 #: ``expected_version`` value meaning "the resource must not exist yet (no version at all)".
 ABSENT = 0
@@ -102,18 +122,23 @@ class ConditionalMatch(Exception):
 
 @dataclass(slots=True)
 class PendingPut:
-    """A version to store, with the version it must replace (``ABSENT``: none; None: any)."""
+    """A version to store, with the version it must replace (``ABSENT``: none; None: any), its
+    search index and its local references (none for a tombstone)."""
 
     version: ResourceVersion
     expected_version: int | None
     interaction: str
     index: ResourceIndex | None = None
     unless_exists: Criteria | None = None
+    references: Sequence[LocalReference] = ()
 
 
 @dataclass(slots=True)
 class PendingWrites:
+    """The puts of one unit of work; ``check_references``: enforce referential integrity."""
+
     puts: list[PendingPut] = field(default_factory=list)
+    check_references: bool = False
 
 
 class UnitOfWork(ABC):
@@ -122,12 +147,24 @@ class UnitOfWork(ABC):
     Used as ``async with store.unit_of_work() as uow: uow.put(...)``: leaving the block without an
     exception commits, an exception discards everything. ``commit`` raises
     :class:`~fhir_server.core.errors.VersionConflict` when an expected version no longer holds,
-    and then nothing is stored.
+    and then nothing is stored. With :attr:`check_references`, it also enforces referential
+    integrity (see the module docstring) and raises
+    :class:`~fhir_server.core.errors.DanglingReference` or
+    :class:`~fhir_server.core.errors.DeleteConflict`, storing nothing.
     """
 
-    def __init__(self) -> None:
-        self.pending = PendingWrites()
+    def __init__(self, *, check_references: bool = False) -> None:
+        self.pending = PendingWrites(check_references=check_references)
         self.committed = False
+
+    @property
+    def check_references(self) -> bool:
+        """Enforce referential integrity at commit (may be switched on until then)."""
+        return self.pending.check_references
+
+    @check_references.setter
+    def check_references(self, value: bool) -> None:
+        self.pending.check_references = value
 
     def put(
         self,
@@ -137,6 +174,7 @@ class UnitOfWork(ABC):
         interaction: str,
         index: ResourceIndex | None = None,
         unless_exists: Criteria | None = None,
+        references: Sequence[LocalReference] = (),
     ) -> None:
         """Add a version (a tombstone when ``version.body`` is None) and its outbox row.
 
@@ -144,12 +182,15 @@ class UnitOfWork(ABC):
         a live version stores an empty index). ``unless_exists`` makes the put conditional, and
         race-free: at commit, inside the same serialised transaction, the backend looks for
         current resources matching these criteria (puts earlier in this unit included) and, if
-        any, raises :class:`ConditionalMatch` and stores nothing.
+        any, raises :class:`ConditionalMatch` and stores nothing. ``references``: the local
+        references of the version (ignored for a tombstone), kept as the resource's current
+        outgoing references and checked when :attr:`check_references` is on.
         """
         if self.committed:
             raise RuntimeError("unit of work already committed")
+        refs = () if version.body is None else tuple(references)
         self.pending.puts.append(
-            PendingPut(version, expected_version, interaction, index, unless_exists)
+            PendingPut(version, expected_version, interaction, index, unless_exists, refs)
         )
 
     async def commit(self) -> None:
@@ -218,7 +259,8 @@ class ResourceStore(ABC):
         """The exact number of current resources matching the criteria."""
 
     @abstractmethod
-    def unit_of_work(self) -> UnitOfWork: ...
+    def unit_of_work(self, *, check_references: bool = False) -> UnitOfWork:
+        """A new unit of work; ``check_references`` enforces referential integrity in it."""
 
     @abstractmethod
     async def pending_events(self, hook: str, limit: int, now: datetime) -> list[OutboxEvent]:

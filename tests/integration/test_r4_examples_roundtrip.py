@@ -6,16 +6,29 @@ element instead (their list is in tests/r4_examples.py, with the reason for each
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
+from fhir_server.bootstrap import Application
 from fhir_server.core import fhirjson
 from fhir_server.core.fhirjson import FhirDecimal
+from tests.conftest import running_application
 from tests.r4_examples import INVALID_R4_EXAMPLES, iter_examples
 
 pytestmark = pytest.mark.examples
+
+
+@pytest.fixture
+async def application(tmp_path: Path) -> AsyncIterator[Application]:
+    """Referential integrity off: the examples refer to resources the package does not contain
+    (``Patient/example`` is one of many, others are on no server at all), and this test is
+    about the JSON round trip. Integrity has its own tests (test_http_referential_integrity)."""
+    async with running_application(tmp_path / "data", referential_integrity=False) as app:
+        yield app
 
 
 def comparable(value: Any) -> Any:

@@ -11,6 +11,11 @@ small integer ``pid``; one table per entry type holds ``(rid, pid, grp, value co
 ``grp`` numbers the composite element a row belongs to (0 outside composites). Each table has a
 ``(rid, pid, grp)`` index (delete on update, composite joins, sort values) and covering indexes
 that start with ``pid`` so every search test is an index range scan.
+
+Referential integrity (version 3): ``ref_link`` holds the local references of the current
+version of each live resource (source ``rid``, element ``path``, target type, id and version),
+replaced on every put like the index rows, and indexed by target so that a deletion finds its
+referrers with one range scan (storage/sqlite/integrity.py).
 """
 
 from __future__ import annotations
@@ -19,7 +24,9 @@ import sqlite3
 from collections.abc import Mapping
 from typing import Literal
 
-SCHEMA_VERSION = 2
+from fhir_server.storage.sqlite.integrity import insert_references, references_of_body
+
+SCHEMA_VERSION = 3
 
 _BASE = (
     """CREATE TABLE IF NOT EXISTS history (
@@ -132,6 +139,19 @@ _SEARCH_INDEXES: dict[str, tuple[tuple[str, str, str], ...]] = {
 }
 
 
+_REFERENCES = (
+    """CREATE TABLE IF NOT EXISTS ref_link (
+    rid            INTEGER NOT NULL,
+    path           TEXT    NOT NULL,
+    target_type    TEXT    NOT NULL,
+    target_id      TEXT    NOT NULL,
+    target_version INTEGER
+)""",
+    "CREATE INDEX IF NOT EXISTS ref_link_target ON ref_link (target_type, target_id, rid)",
+    "CREATE INDEX IF NOT EXISTS ref_link_rid ON ref_link (rid)",
+)
+
+
 def _search_ddl() -> list[str]:
     statements = [
         """CREATE TABLE IF NOT EXISTS search_param (
@@ -213,6 +233,18 @@ def _from_1_to_2(conn: sqlite3.Connection) -> None:
     conn.execute("DROP TABLE resource_v1")
 
 
+def _from_2_to_3(conn: sqlite3.Connection) -> None:
+    """Fill ``ref_link`` from the current body of every live resource, walked as the write path
+    walks it (validation/references.py). The server's base URL is unknown here, so only
+    relative references (``Type/id``) are counted; absolute ones to this server are counted
+    when their resource is next written."""
+    rows = conn.execute(
+        "SELECT r.rid, h.body FROM resource r JOIN history h ON h.seq = r.seq WHERE r.deleted = 0"
+    )
+    for rid, body in rows.fetchall():
+        insert_references(conn, int(rid), references_of_body(body))
+
+
 def migrate(conn: sqlite3.Connection) -> None:
     """Create or upgrade the schema in one transaction, or refuse a newer database.
 
@@ -232,8 +264,10 @@ def migrate(conn: sqlite3.Connection) -> None:
         if stored == 1:
             _from_1_to_2(conn)
         conn.execute(_RESOURCE)
-        for statement in _search_ddl():
+        for statement in (*_search_ddl(), *_REFERENCES):
             conn.execute(statement)
+        if 0 < stored < 3:
+            _from_2_to_3(conn)
         conn.execute(
             "INSERT INTO schema_info (key, value) VALUES ('version', ?) "
             "ON CONFLICT (key) DO UPDATE SET value = excluded.value",

@@ -2,7 +2,9 @@
 
 Search is compiled to SQL over per-type index tables (search_sql.py, sql_cursor.py); each put
 replaces the resource's index rows in the same transaction as its version (index_tables.py).
-Units of work committed concurrently share one transaction (group_commit.py).
+Units of work committed concurrently share one transaction (group_commit.py). Each put also
+replaces the resource's outgoing local references, which referential integrity checks in the
+same transaction when the unit asks for it (integrity.py).
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from fhir_server.storage.port import (
     SearchQuery,
     UnitOfWork,
 )
-from fhir_server.storage.sqlite import outbox, sql_cursor
+from fhir_server.storage.sqlite import integrity, outbox, sql_cursor
 from fhir_server.storage.sqlite.connections import Connections
 from fhir_server.storage.sqlite.group_commit import GroupCommit
 from fhir_server.storage.sqlite.index_tables import (
@@ -137,8 +139,8 @@ class SqliteStore(ResourceStore):
             lambda conn: sql_cursor.count(conn, self._compiler(conn, cache=True), criteria)
         )
 
-    def unit_of_work(self) -> UnitOfWork:
-        return _SqliteUnitOfWork(self)
+    def unit_of_work(self, *, check_references: bool = False) -> UnitOfWork:
+        return _SqliteUnitOfWork(self, check_references)
 
     async def _commit(self, pending: PendingWrites) -> None:
         await self._group.commit(pending)
@@ -147,16 +149,22 @@ class SqliteStore(ResourceStore):
         self, conn: sqlite3.Connection, pending: PendingWrites, created: dict[ParamKey, int]
     ) -> None:
         """Apply one unit's puts inside the group's ``BEGIN IMMEDIATE`` transaction (serialised
-        across processes, so conditional and version checks see every earlier unit). Each put
-        refuses (condition, version) before it writes anything, which spares a one-put unit
-        its savepoint (group_commit.py)."""
+        across processes, so conditional, version and integrity checks see every earlier unit).
+        Each put refuses (condition, version) before it writes anything, which spares a one-put
+        unit its savepoint (group_commit.py); so does the integrity check of a one-put unit. A
+        unit of several puts (in a savepoint) is checked as a whole once all are applied, so
+        its puts may refer to one another."""
+        check = pending.check_references
+        alone = len(pending.puts) == 1
         for put in pending.puts:
             if put.unless_exists is not None:
                 compiler = self._compiler(conn, cache=False)
                 matches = sql_cursor.first_matches(conn, compiler, put.unless_exists, 2)
                 if matches:
                     raise ConditionalMatch(matches)
-            _apply_put(conn, put, self._keys, created)
+            _apply_put(conn, put, self._keys, created, check_first=check and alone)
+        if check and not alone:
+            integrity.check_unit(conn, pending.puts)
 
     async def pending_events(self, hook: str, limit: int, now: datetime) -> list[OutboxEvent]:
         if hook not in self._hooks_with_cursor:  # once per hook, not on every poll
@@ -176,8 +184,8 @@ class SqliteStore(ResourceStore):
 
 
 class _SqliteUnitOfWork(UnitOfWork):
-    def __init__(self, store: SqliteStore) -> None:
-        super().__init__()
+    def __init__(self, store: SqliteStore, check_references: bool) -> None:
+        super().__init__(check_references=check_references)
         self._store = store
 
     async def _commit(self, pending: PendingWrites) -> None:
@@ -203,11 +211,20 @@ def _history_filter(query: HistoryQuery) -> tuple[str, list[Any]]:
 
 
 def _apply_put(
-    conn: sqlite3.Connection, put: PendingPut, keys: ParamKeys, created: dict[ParamKey, int]
+    conn: sqlite3.Connection,
+    put: PendingPut,
+    keys: ParamKeys,
+    created: dict[ParamKey, int],
+    *,
+    check_first: bool = False,
 ) -> None:
+    """Write one put (version, current pointer, index rows, references, outbox row) after its
+    version checks and, with ``check_first``, its integrity checks: nothing is written if any
+    fails."""
     v = put.version
     row = conn.execute(
-        "SELECT version, deleted FROM resource WHERE type = ? AND id = ?", (v.resource_type, v.id)
+        "SELECT version, deleted, rid FROM resource WHERE type = ? AND id = ?",
+        (v.resource_type, v.id),
     ).fetchone()
     current = ABSENT if row is None else int(row[0])
     if put.expected_version is not None and put.expected_version != current:
@@ -221,6 +238,8 @@ def _apply_put(
         raise VersionConflict(
             f"{v.resource_type}/{v.id}: version {v.version} does not follow version {current}"
         )
+    if check_first:
+        integrity.check_put(conn, put, None if row is None else int(row[2]))
     stamp = to_text(v.last_updated)
     cursor = conn.execute(
         "INSERT INTO history (type, id, version, last_updated, method, body) "
@@ -235,11 +254,13 @@ def _apply_put(
             (v.resource_type, v.id, v.version, cursor.lastrowid, int(v.deleted)),
         ).fetchone()[0]
     )
-    if row is not None and not row[1]:  # a live previous version has index rows
+    if row is not None and not row[1]:  # a live previous version has index and reference rows
         delete_index(conn, rid)
+        integrity.delete_references(conn, rid)
     if not v.deleted:
         index = put.index or ResourceIndex()
         insert_index(conn, keys, created, v.resource_type, rid, index, to_micros(v.last_updated))
+        integrity.insert_references(conn, rid, put.references)
     conn.execute(
         "INSERT INTO outbox (type, id, version, interaction, occurred) VALUES (?, ?, ?, ?, ?)",
         (v.resource_type, v.id, v.version, put.interaction, stamp),
