@@ -129,7 +129,7 @@ def _one(
     if not served:
         print("  transaction Bundles          not measured: the server does not serve them")
     for entries in bundle_sizes if served else ():
-        transactions.append(_transactions(size, seed, entries, parse, raw))
+        transactions.append(_transactions(size, seed, entries, parse, raw, profile))
     return IngestFigures(
         size, rate, per_cpu, parse, raw.same_rows_per_second, idle, peak, tuple(transactions)
     )
@@ -165,11 +165,11 @@ def _serves_transactions(server: ServerProcess) -> bool:
 
 
 def _transactions(
-    size: int, seed: int, entries: int, parse: float, raw: RawInsert
+    size: int, seed: int, entries: int, parse: float, raw: RawInsert, profile: bool
 ) -> TransactionFigures:
     """The stream as transaction Bundles of ``entries`` PUT entries, one client, sent in order
     to a fresh server; the figures printed beside the same baselines as POST ingest."""
-    with ServerProcess() as fresh:
+    with ServerProcess() as fresh, Profiler(fresh.pid, enabled=profile) as profiler:
         result = run_load(
             fresh,
             Workload.of(workloads.bundles, size, seed, entries),
@@ -178,7 +178,7 @@ def _transactions(
             ready_timeout=600,
             timeout=7200,
         )
-        result.raise_for_errors()
+    result.raise_for_errors()
     cpu = result.server_cpu_seconds or 0.0
     rate, per_cpu = size / result.wall_seconds, size / cpu if cpu else 0.0
     limit = raw.same_rows_per_second
@@ -196,4 +196,6 @@ def _transactions(
     )
     print(f"    latency per Bundle         {result.latency.line()}")
     print(f"    server RSS                 peak {peak / MIB:.0f} MiB")
+    if profiler.report:
+        print(profiler.report)
     return TransactionFigures(entries, rate, per_cpu, rate / limit, peak)
