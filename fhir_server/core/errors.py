@@ -126,24 +126,38 @@ class DanglingReference(UnprocessableResource):
     """A local reference of the resource names no current resource of the server (unknown or
     deleted), or a version that is not stored or is a deletion (referential integrity, HTTP 422
     like every unprocessable resource; HAPI answers 400). One issue per reference, whose
-    ``expression`` is the referring element."""
+    ``expression`` is the referring element; ``sources`` holds, in the same order, the
+    (type, id) of the resource each one is in (a unit of several writes: which write failed)."""
 
     code = "not-found"
-
-
-class DeleteConflict(ResourceConflict):
-    """A deletion refused because other current resources refer to the resource (referential
-    integrity, HTTP 409 as HAPI). ``referrers`` holds (type, id, element path) of the first
-    ones found, ``total`` how many references there are in all."""
 
     def __init__(
         self,
         diagnostics: str,
         *,
+        sources: Sequence[tuple[str, str]] = (),
+        issues: Sequence[Issue] = (),
+    ) -> None:
+        super().__init__(diagnostics, issues=issues)
+        self.sources = tuple(sources)
+
+
+class DeleteConflict(ResourceConflict):
+    """A deletion refused because other current resources refer to the resource (referential
+    integrity, HTTP 409 as HAPI). ``target`` is the (type, id) whose deletion was refused,
+    ``referrers`` the (type, id, element path) of the first references found, ``total`` how
+    many references there are in all."""
+
+    def __init__(
+        self,
+        diagnostics: str,
+        *,
+        target: tuple[str, str],
         referrers: Sequence[tuple[str, str, str]],
         total: int,
         issues: Sequence[Issue] = (),
     ) -> None:
         super().__init__(diagnostics, issues=issues)
+        self.target = target
         self.referrers = tuple(referrers)
         self.total = total

@@ -74,6 +74,7 @@ async def test_every_dangling_reference_is_listed(store: ResourceStore) -> None:
         await put(store, live("Observation", "o"), refs)
     expressions = [i.expression for i in caught.value.issues]
     assert expressions == [("Observation.encounter",), ("Observation.performer[1]",)]
+    assert caught.value.sources == (("Observation", "o"), ("Observation", "o"))
 
 
 async def test_a_reference_to_a_deleted_resource_is_refused(store: ResourceStore) -> None:
@@ -110,7 +111,7 @@ async def test_deleting_a_referenced_resource_is_refused_and_lists_the_referrers
     with pytest.raises(DeleteConflict) as caught:
         await put(store, tombstone("Patient", "p", 2))
     error = caught.value
-    assert error.code == "conflict"
+    assert error.code == "conflict" and error.target == ("Patient", "p")
     assert error.total == 2
     assert sorted(error.referrers) == [
         ("Encounter", "e1", "Encounter.subject"),
@@ -203,12 +204,13 @@ async def test_a_unit_is_checked_in_its_final_state(store: ResourceStore) -> Non
 
 async def test_nothing_of_a_refused_unit_is_stored(store: ResourceStore) -> None:
     before = await store.pending_events("contract", 100, T0)
-    with pytest.raises(DanglingReference):
+    with pytest.raises(DanglingReference) as caught:
         async with store.unit_of_work(check_references=True) as uow:
             uow.put(live("Patient", "p"), expected_version=ABSENT, interaction="create")
             refs = [ref("Patient/p"), ref("Group/g", "Observation.focus[0]")]
             uow.put(live("Observation", "o"), expected_version=ABSENT, interaction="create",
                     references=refs)  # fmt: skip
+    assert caught.value.sources == (("Observation", "o"),)  # which write of the unit
     assert await store.read("Patient", "p") is None
     assert await store.read("Observation", "o") is None
     assert await store.pending_events("contract", 100, T0) == before

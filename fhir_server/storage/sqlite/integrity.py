@@ -70,6 +70,7 @@ def check_targets(conn: sqlite3.Connection, puts: Sequence[PendingPut]) -> None:
     versioned one: a stored version that is not a deletion); else DanglingReference listing
     each one that does not, by element path (never the id: it is a value of the resource)."""
     issues: list[Issue] = []
+    sources: list[tuple[str, str]] = []
     for put in puts:
         for ref in put.references:
             if _is_itself(ref, put):
@@ -77,11 +78,13 @@ def check_targets(conn: sqlite3.Connection, puts: Sequence[PendingPut]) -> None:
             problem = _target_problem(conn, ref)
             if problem is not None:
                 issues.append(Issue("error", "not-found", f"{ref.path} {problem}", (ref.path,)))
+                sources.append((put.version.resource_type, put.version.id))
     if issues:
         count = f"{len(issues)} reference{'s' if len(issues) > 1 else ''}"
         raise DanglingReference(
             f"{count} of the resource cannot be resolved on this server "
             f"(referential integrity); first: {issues[0].diagnostics}",
+            sources=sources,
             issues=issues,
         )
 
@@ -146,4 +149,5 @@ def check_unreferenced(
         Issue("information", "conflict", f"{t}/{i} refers to {resource_type}/{id} at {p}")
         for t, i, p in listed
     ]
-    raise DeleteConflict(summary, referrers=listed, total=total, issues=issues)
+    target = (resource_type, id)
+    raise DeleteConflict(summary, target=target, referrers=listed, total=total, issues=issues)
