@@ -240,7 +240,35 @@ def _raw_sites(resource: dict[str, Any], mode: int) -> list[_Raw]:
 def reference_sites(resource: dict[str, Any]) -> Iterator[ReferenceSite]:
     """Every Reference, uri, url, canonical, oid and uuid string of the resource, in document
     order (nested resources included); nothing for an object that is not an R4 resource."""
-    return (ReferenceSite(*raw) for raw in _raw_sites(resource, _ALL))
+    return (_site(*raw) for raw in _raw_sites(resource, _ALL))
+
+
+_SETTERS = tuple(getattr(ReferenceSite, name).__set__ for name in ReferenceSite.__slots__)
+_SET_PATH, _SET_HOLDER, _SET_KEY, _SET_INDEX, _SET_KIND, _SET_TARGETS, _SET_VALUE = _SETTERS
+assert ReferenceSite.__slots__ == ("path", "holder", "key", "index", "kind", "targets", "value")
+
+
+def _site(
+    path: str,
+    holder: dict[str, Any],
+    key: str,
+    index: int | None,
+    kind: str,
+    targets: frozenset[str] | None,
+    value: str,
+) -> ReferenceSite:
+    """``ReferenceSite(...)`` in half the time: a frozen dataclass's ``__init__`` goes through
+    ``object.__setattr__`` for each field, the slots' own setters do not (a resource has
+    dozens of sites: every Coding.system, Identifier.system, Extension.url...)."""
+    site: ReferenceSite = object.__new__(ReferenceSite)
+    _SET_PATH(site, path)
+    _SET_HOLDER(site, holder)
+    _SET_KEY(site, key)
+    _SET_INDEX(site, index)
+    _SET_KIND(site, kind)
+    _SET_TARGETS(site, targets)
+    _SET_VALUE(site, value)
+    return site
 
 
 # --- local references -----------------------------------------------------------------------
