@@ -66,7 +66,8 @@ def build(
     )
     software = Software("fhir-server", __version__, datetime.now(UTC))
     service = FhirService(
-        store, pipeline, hooks, clock, id_factory, software, registry=registry, indexer=indexer
-    )
+        store, pipeline, hooks, clock, id_factory, software, registry=registry, indexer=indexer,
+        max_bundle_entries=settings.max_bundle_entries,
+    )  # fmt: skip
     relay = OutboxRelay(store, hooks, clock=clock, poll_interval=relay_poll_interval)
     return Application(settings, store, hooks, relay, service)

@@ -27,6 +27,7 @@ class Settings:
     sqlite_synchronous: str = "FULL"
     referential_integrity: bool = True
     max_body_bytes: int = 50 * 1024 * 1024
+    max_bundle_entries: int = 10_000
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -81,7 +82,7 @@ def _switch(name: str, raw: str) -> bool:
 
 
 def _convert(name: str, raw: str) -> Any:
-    if name in ("port", "max_body_bytes"):
+    if name in ("port", "max_body_bytes", "max_bundle_entries"):
         return int(raw)
     if name == "insecure":
         return raw.strip().lower() in ("1", "true", "yes", "on")

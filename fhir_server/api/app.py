@@ -54,7 +54,11 @@ def create_app(
     app = FastAPI(
         title="fhir-server", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None
     )
+    served: set[tuple[str, str]] = set()
     for route in INTERACTIONS:
+        if (route.method, route.path) in served:
+            continue  # one route serves several interactions (batch and transaction)
+        served.add((route.method, route.path))
         handler = HANDLERS[route.handler_name]
         endpoint = _endpoint(service, route.code, handler, base_url, max_body_bytes)
         path = f"{FHIR_PREFIX}/{route.path}" if route.path else FHIR_PREFIX
@@ -123,13 +127,7 @@ def _base_url(request: Request) -> str:
 async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
     """Unknown paths (404) and methods a path does not support (405), as OperationOutcome."""
     status = exc.status_code
-    if status == 405 and request.url.path.rstrip("/") == FHIR_PREFIX:
-        code = "not-supported"
-        message = (
-            f"{request.method} is not served at the FHIR base yet (batch and transaction Bundles "
-            "come in a later release); GET /fhir/metadata lists what is supported"
-        )
-    elif status == 405:
+    if status == 405:
         message = f"{request.method} is not supported on this path"
         code = "not-supported"
     elif status == 404:

@@ -4,32 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from fhir_server.core import errors
-from fhir_server.core.errors import FhirError, Issue
-
-_STATUS: tuple[tuple[type[FhirError], int], ...] = (
-    (errors.InvalidRequest, 400),
-    (errors.FeatureNotSupported, 400),
-    (errors.ResourceNotFound, 404),
-    (errors.UnknownResourceType, 404),
-    (errors.InteractionNotSupported, 405),
-    (errors.NotAcceptable, 406),
-    (errors.VersionConflict, 409),
-    (errors.ResourceConflict, 409),
-    (errors.ResourceGone, 410),
-    (errors.PreconditionFailed, 412),
-    (errors.PayloadTooLarge, 413),
-    (errors.UnsupportedMediaType, 415),
-    (errors.UnprocessableResource, 422),
-    (errors.HookVeto, 422),
-)
+from fhir_server.core.errors import FhirError, Issue, http_status
 
 
 def status_of(error: FhirError) -> int:
-    for kind, status in _STATUS:
-        if isinstance(error, kind):
-            return status
-    return 500
+    """The HTTP status of a core error (one table, in the core: batch and transaction responses
+    carry the same statuses in ``entry.response.status``)."""
+    return http_status(error)
 
 
 def operation_outcome(issues: tuple[Issue, ...] | list[Issue]) -> dict[str, Any]:

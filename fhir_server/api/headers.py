@@ -2,44 +2,13 @@
 
 from __future__ import annotations
 
-import re
-from email.utils import parsedate_to_datetime
-
 from fhir_server.core.clock import to_http_date
-from fhir_server.core.errors import InvalidRequest
+from fhir_server.interactions.preconditions import not_modified, parse_if_match
 from fhir_server.storage.port import ResourceVersion
 
-_ETAG = re.compile(r'\s*(?:W/)?"?([0-9]+)"?\s*')
+__all__ = ["not_modified", "parse_if_match"]
+
 RETURN_PREFERENCES = ("minimal", "representation", "OperationOutcome")
-
-
-def parse_if_match(value: str | None) -> int | None:
-    """``If-Match: W/"3"`` → 3 (http.html#concurrency)."""
-    if value is None:
-        return None
-    match = _ETAG.fullmatch(value)
-    if match is None:
-        raise InvalidRequest('If-Match must be the ETag of a version, e.g. W/"3"')
-    return int(match.group(1))
-
-
-def not_modified(
-    version: ResourceVersion, if_none_match: str | None, if_modified_since: str | None
-) -> bool:
-    """Conditional read (http.html#cread): the client's copy is current."""
-    if if_none_match is not None:
-        tags = [tag.strip() for tag in if_none_match.split(",")]
-        return "*" in tags or any(
-            (m := _ETAG.fullmatch(tag)) is not None and int(m.group(1)) == version.version
-            for tag in tags
-        )
-    if if_modified_since is not None:
-        try:
-            since = parsedate_to_datetime(if_modified_since)
-        except (TypeError, ValueError):
-            return False
-        return version.last_updated.replace(microsecond=0) <= since
-    return False
 
 
 def prefer(header: str | None) -> dict[str, str]:

@@ -236,7 +236,16 @@ async def history_instance(call: Call) -> Response:
     )
 
 
+async def batch_transaction(call: Call) -> Response:
+    bundle = await call.resource_body()
+    answer = await call.service.batch_or_transaction(
+        call.ctx, bundle, preference=call.preference(), lenient=call.lenient()
+    )
+    return call.negotiated.json(answer)
+
+
 HANDLERS: dict[str, Handler] = {
+    "batch-transaction": batch_transaction,
     "capabilities": capabilities,
     "read": read,
     "vread": vread,

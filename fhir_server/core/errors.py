@@ -161,3 +161,30 @@ class DeleteConflict(ResourceConflict):
         self.target = target
         self.referrers = tuple(referrers)
         self.total = total
+
+
+#: The HTTP status of each error kind (http://hl7.org/fhir/R4/http.html#Status). The REST door
+#: answers with it, and batch/transaction responses carry it in ``entry.response.status``.
+HTTP_STATUS: tuple[tuple[type[FhirError], int], ...] = (
+    (InvalidRequest, 400),
+    (FeatureNotSupported, 400),
+    (ResourceNotFound, 404),
+    (UnknownResourceType, 404),
+    (InteractionNotSupported, 405),
+    (NotAcceptable, 406),
+    (VersionConflict, 409),
+    (ResourceConflict, 409),
+    (ResourceGone, 410),
+    (PreconditionFailed, 412),
+    (PayloadTooLarge, 413),
+    (UnsupportedMediaType, 415),
+    (UnprocessableResource, 422),
+    (HookVeto, 422),
+)
+
+
+def http_status(error: FhirError) -> int:
+    for kind, status in HTTP_STATUS:
+        if isinstance(error, kind):
+            return status
+    return 500

@@ -105,7 +105,8 @@ def bundle(
     }
     if total is not None:
         out["total"] = total
-    out["link"] = link
+    if link:
+        out["link"] = link
     if entries:
         out["entry"] = entries
     return out

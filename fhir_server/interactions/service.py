@@ -18,6 +18,8 @@ from fhir_server.interactions.patching import Patch
 from fhir_server.interactions.pipeline import WritePipeline
 from fhir_server.interactions.reading import Shown
 from fhir_server.interactions.search import Scope, SearchEngine
+from fhir_server.interactions.transaction import processor
+from fhir_server.interactions.transaction.entries import DEFAULT_MAX_ENTRIES
 from fhir_server.interactions.writing import Deleted, Written
 from fhir_server.search.extract import Indexer
 from fhir_server.search.registry import SearchRegistry
@@ -35,6 +37,7 @@ class FhirService:
     registry: SearchRegistry
     indexer: Indexer
     locks: KeyedLocks = field(default_factory=KeyedLocks)
+    max_bundle_entries: int = DEFAULT_MAX_ENTRIES
 
     @property
     def engine(self) -> SearchEngine:
@@ -145,3 +148,17 @@ class FhirService:
     ) -> dict[str, Any]:
         scope = search.compartment_scope(self.registry, compartment_type, compartment_id, type)
         return await self.search(ctx, scope, params, lenient=lenient)
+
+    async def batch_or_transaction(
+        self,
+        ctx: RequestContext,
+        bundle: object,
+        *,
+        preference: str = "representation",
+        lenient: bool = False,
+    ) -> dict[str, Any]:
+        """POST [base] with a batch or transaction Bundle: the response Bundle."""
+        return await processor.process(
+            self, ctx, bundle, preference=preference, lenient=lenient,
+            max_entries=self.max_bundle_entries,
+        )  # fmt: skip

@@ -32,6 +32,8 @@ class InteractionRoute:
 INTERACTIONS: tuple[InteractionRoute, ...] = (
     InteractionRoute("capabilities", "system", "GET", "metadata"),
     InteractionRoute("search-system", "system", "GET", ""),
+    InteractionRoute("transaction", "system", "POST", "", "batch-transaction"),
+    InteractionRoute("batch", "system", "POST", "", "batch-transaction"),
     InteractionRoute("search-system", "system", "POST", "_search"),
     InteractionRoute("history-system", "system", "GET", "_history"),
     InteractionRoute("search-type", "type", "GET", "{type}"),

@@ -146,10 +146,12 @@ async def test_payload_too_large_is_413(tmp_path: object) -> None:
         await application.stop()
 
 
-async def test_base_says_what_is_not_served_yet(client: httpx.AsyncClient) -> None:
-    bundle = {"resourceType": "Bundle", "type": "transaction", "entry": []}
-    issue = first_issue(await client.post("/fhir", json=bundle), 405)
-    assert "transaction" in str(issue["diagnostics"])
+async def test_base_processes_only_batch_and_transaction(client: httpx.AsyncClient) -> None:
+    bundle = {"resourceType": "Bundle", "type": "document", "entry": []}
+    issue = first_issue(await client.post("/fhir", json=bundle), 400)
+    assert issue["expression"] == ["Bundle.type"]
+    issue = first_issue(await client.post("/fhir", json=PATIENT), 400)
+    assert "Bundle" in str(issue["diagnostics"])
 
 
 async def test_large_invalid_resource_is_422_too(client: httpx.AsyncClient) -> None:

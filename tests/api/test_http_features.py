@@ -103,11 +103,11 @@ async def test_json_patch(client: httpx.AsyncClient) -> None:
         headers=JSON_PATCH,
     )  # fmt: skip
     assert id_change.status_code == 422
-    fhirpath_patch = await client.patch(
-        f"/fhir/Patient/{id}", json={"resourceType": "Parameters"},
-        headers={"Content-Type": FHIR_JSON},
+    xml_patch = await client.patch(
+        f"/fhir/Patient/{id}", content=b"<Parameters/>",
+        headers={"Content-Type": "application/fhir+xml"},
     )  # fmt: skip
-    assert fhirpath_patch.status_code == 415
+    assert xml_patch.status_code == 415
     assert json_of(await client.get(f"/fhir/Patient/{id}"))["meta"]["versionId"] == "2"
     unknown = await client.patch(f"/fhir/Patient/nope-{id_suffix()}", json=ops, headers=JSON_PATCH)
     assert unknown.status_code == 404
@@ -180,7 +180,12 @@ async def test_capability_statement(client: httpx.AsyncClient) -> None:
         "create", "search-type",
     }  # fmt: skip
     assert len(rest["resource"]) == 146
-    assert {i["code"] for i in rest["interaction"]} == {"history-system", "search-system"}
+    assert {i["code"] for i in rest["interaction"]} == {
+        "history-system",
+        "search-system",
+        "transaction",
+        "batch",
+    }
     assert patient["conditionalCreate"] is True and patient["conditionalUpdate"] is True
     assert patient["conditionalDelete"] == "single"
     params = {p["name"]: p for p in patient["searchParam"]}
