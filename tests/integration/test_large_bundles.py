@@ -14,9 +14,9 @@ in-process (ASGI) and over a real socket to ``fhir-server serve``.
   (``Bundle.entry[N]…``, or ``Bundle.entry`` for the count) and nothing of the Bundle is stored
   (the server's whole history is unchanged); then the clean Bundle goes through.
 
-Two tests are marked ``xfail(strict=True)`` for server bugs found here (they fail loudly once
-fixed, so the mark is removed): a dangling reference's OperationOutcome does not name its entry,
-and a reference to a ``urn:uuid:`` no entry has is stored instead of failing the transaction.
+Two tests were written as strict xfails for server bugs found here, and pass since the fixes: a
+dangling reference's OperationOutcome names its entry, and a reference to a ``urn:uuid:`` that
+no entry has fails the transaction.
 """
 
 from __future__ import annotations
@@ -294,12 +294,7 @@ def unknown_full_url(bundle: Resource) -> tuple[int, str]:
     return index, f"Bundle.entry[{index}].resource.subject"
 
 
-DEFECTS = [deep_invalid, missing_required, unknown_target]
-
-#: SERVER BUG (referential integrity in a transaction): the 422 names ``Observation.subject``,
-#: not ``Bundle.entry[N].resource.subject``, nor the entry in its diagnostics; see
-#: ``test_dangling_reference_names_its_entry`` (xfail, strict).
-UNLOCATED = (unknown_target,)
+DEFECTS = [deep_invalid, missing_required, unknown_target, unknown_full_url]
 
 
 async def assert_unchanged(
@@ -347,8 +342,7 @@ async def test_defects_in_a_large_transaction_store_nothing(mode: str, tmp_path:
             index, where = defect(broken)
             issues = outcome_of(await post(client, broken), 422)
             await assert_unchanged(client, before, ENTRIES, second)
-            if defect not in UNLOCATED:
-                assert_names_entry(issues, index, where, defect.__name__)
+            assert_names_entry(issues, index, where, defect.__name__)
 
         # One entry over the limit of entries (413), whatever the entries hold.
         extra = copy.deepcopy(second)
@@ -370,12 +364,6 @@ async def test_defects_in_a_large_transaction_store_nothing(mode: str, tmp_path:
         assert await versions(client) == SIZE
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="SERVER BUG: a dangling reference in a transaction entry is reported as "
-    "'Observation.subject', without the entry (Bundle.entry[N]...): the referential integrity "
-    "check runs in the store at commit and its error is not relocated to the entry",
-)
 async def test_dangling_reference_names_its_entry(tmp_path: Path) -> None:
     first, _ = stream_bundles()
     index, where = unknown_target(first)
@@ -385,11 +373,6 @@ async def test_dangling_reference_names_its_entry(tmp_path: Path) -> None:
         assert_names_entry(issues, index, where, "unknown_target")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="SERVER BUG: a reference to a urn:uuid that no entry of the transaction has as its "
-    "fullUrl is stored as it is (200) instead of failing the transaction: it can never resolve",
-)
 async def test_unresolved_urn_uuid_reference_fails_the_transaction(tmp_path: Path) -> None:
     first, _ = stream_bundles()
     index, where = unknown_full_url(first)
