@@ -260,7 +260,7 @@ def all_versions(client: httpx.Client) -> int:
 # -- the test ---------------------------------------------------------------------------------
 
 
-def test_sigkill_during_a_large_transaction_keeps_all_or_nothing(tmp_path: Path) -> None:
+def test_cn4_1_4_sigkill_during_a_large_transaction_keeps_all_or_nothing(tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
     server = start(data_dir)
     outcomes: list[tuple[str, Run, int]] = []
