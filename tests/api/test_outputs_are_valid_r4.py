@@ -33,3 +33,31 @@ async def test_answers_are_valid_r4(inproc: httpx.AsyncClient) -> None:
     )
     summary = await inproc.post("/fhir/Patient", json=PATIENT)
     assert_valid(await inproc.get(f"/fhir/Patient/{json_of(summary)['id']}?_summary=true"))
+
+
+async def test_batch_and_transaction_responses_are_valid_r4(inproc: httpx.AsyncClient) -> None:
+    made = json_of(await inproc.post("/fhir/Patient", json=PATIENT))
+    entries = [
+        {"fullUrl": "urn:uuid:5e1f6b2a-0000-4000-8000-000000000001", "resource": PATIENT,
+         "request": {"method": "POST", "url": "Patient"}},
+        {"request": {"method": "GET", "url": f"Patient/{made['id']}", "ifNoneMatch": 'W/"1"'}},
+        {"request": {"method": "GET", "url": "Patient?_count=1"}},
+        {"request": {"method": "DELETE", "url": "Patient/never-there"}},
+    ]  # fmt: skip
+    for kind in ("transaction", "batch"):
+        bundle = {"resourceType": "Bundle", "type": kind, "entry": entries}
+        for prefer in ("representation", "minimal", "OperationOutcome"):
+            headers = {"Prefer": f"return={prefer}"}
+            assert_valid(await inproc.post("/fhir", json=bundle, headers=headers))
+    invalid = {"resource": {**PATIENT, "birthDate": "x"}, "request": entries[0]["request"]}
+    failing = [*entries, {"request": {"method": "GET", "url": "Patient/unknown"}}, invalid]
+    assert_valid(
+        await inproc.post(
+            "/fhir", json={"resourceType": "Bundle", "type": "batch", "entry": failing}
+        )
+    )
+    assert_valid(
+        await inproc.post(
+            "/fhir", json={"resourceType": "Bundle", "type": "transaction", "entry": failing}
+        )
+    )
