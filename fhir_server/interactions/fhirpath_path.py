@@ -16,7 +16,12 @@ from dataclasses import dataclass
 from decimal import Decimal
 from types import MappingProxyType
 
-from fhir_server.search.fhirpath_parse import Token, UnsupportedExpression, tokenize
+from fhir_server.search.fhirpath_parse import (
+    TokenCursor,
+    UnsupportedExpression,
+    tokenize,
+    unescape,
+)
 
 
 class PathSyntaxError(ValueError):
@@ -105,56 +110,13 @@ FUNCTIONS = MappingProxyType(
     }
 )
 TYPE_FUNCTIONS = frozenset({"ofType", "as", "is"})
-_ESCAPES = MappingProxyType({"f": "\f", "n": "\n", "r": "\r", "t": "\t"})  # others: the char
 _LOGICAL = (("implies",), ("or", "xor"), ("and",))  # loosest first
 
 
-def _unescape(quoted: str) -> str:
-    """The value of a FHIRPath string literal (``'...'`` with ``\\`` escapes)."""
-    body, out, i = quoted[1:-1], [], 0
-    while i < len(body):
-        char = body[i]
-        if char == "\\" and i + 1 < len(body):
-            following = body[i + 1]
-            if following == "u" and i + 5 < len(body):
-                try:
-                    out.append(chr(int(body[i + 2 : i + 6], 16)))
-                except ValueError:
-                    raise PathSyntaxError("a \\u escape needs four hexadecimal digits") from None
-                i += 6
-                continue
-            out.append(_ESCAPES.get(following, following))
-            i += 2
-            continue
-        out.append(char)
-        i += 1
-    return "".join(out)
-
-
-class _Parser:
+class _Parser(TokenCursor):
     """Recursive descent over the tokens, one method per precedence level."""
 
-    def __init__(self, tokens: list[Token]) -> None:
-        self.tokens = tokens
-        self.position = 0
-
-    def peek(self) -> Token | None:
-        return self.tokens[self.position] if self.position < len(self.tokens) else None
-
-    def take(self) -> Token:
-        token = self.peek()
-        if token is None:
-            raise PathSyntaxError("the path ends too early")
-        self.position += 1
-        return token
-
-    def at(self, *texts: str) -> bool:
-        token = self.peek()
-        return token is not None and token[0] in ("op", "ident") and token[1] in texts
-
-    def expect(self, text: str) -> None:
-        if self.take()[1] != text:
-            raise PathSyntaxError(f"expected '{text}' at token {self.position}")
+    error = PathSyntaxError
 
     def parse(self) -> Expr:
         expr = self.logical(0)
@@ -245,7 +207,10 @@ class _Parser:
     def term(self) -> Expr:
         kind, text = self.take()
         if kind == "string":
-            return Literal(_unescape(text))
+            try:
+                return Literal(unescape(text))
+            except UnsupportedExpression as bad:
+                raise PathSyntaxError(str(bad)) from None
         if kind == "number":
             return Literal(Decimal(text))
         if kind == "variable":

@@ -129,22 +129,26 @@ def tokenize(expression: str) -> list[Token]:
     return tokens
 
 
-def _unescape(quoted: str) -> str:
-    body = quoted[1:-1]
-    out: list[str] = []
-    i = 0
+def unescape(quoted: str) -> str:
+    """The value of a FHIRPath string literal (``'...'`` with ``\\`` escapes)."""
+    body, out, i = quoted[1:-1], [], 0
     while i < len(body):
-        c = body[i]
-        if c == "\\" and i + 1 < len(body):
-            nxt = body[i + 1]
-            if nxt == "u" and i + 5 < len(body):
-                out.append(chr(int(body[i + 2 : i + 6], 16)))
+        char = body[i]
+        if char == "\\" and i + 1 < len(body):
+            following = body[i + 1]
+            if following == "u" and i + 5 < len(body):
+                try:
+                    out.append(chr(int(body[i + 2 : i + 6], 16)))
+                except ValueError:
+                    raise UnsupportedExpression(
+                        "a \\u escape needs four hexadecimal digits"
+                    ) from None
                 i += 6
                 continue
-            out.append(_ESCAPES.get(nxt, nxt))
+            out.append(_ESCAPES.get(following, following))
             i += 2
             continue
-        out.append(c)
+        out.append(char)
         i += 1
     return "".join(out)
 
@@ -152,8 +156,10 @@ def _unescape(quoted: str) -> str:
 # --- parser ----------------------------------------------------------------------------------
 
 
-class _Parser:
-    """Recursive descent over the tokens, one method per precedence level."""
+class TokenCursor:
+    """Walks a token list for a recursive-descent parser; ``error`` is raised on bad syntax."""
+
+    error: type[ValueError] = UnsupportedExpression
 
     def __init__(self, tokens: list[Token]) -> None:
         self.tokens = tokens
@@ -165,18 +171,21 @@ class _Parser:
     def take(self) -> Token:
         token = self.peek()
         if token is None:
-            raise UnsupportedExpression("the expression ends too early")
+            raise self.error("the expression ends too early")
         self.position += 1
         return token
 
     def expect(self, text: str) -> None:
-        token = self.take()
-        if token[1] != text:
-            raise UnsupportedExpression(f"expected '{text}' at token {self.position}")
+        if self.take()[1] != text:
+            raise self.error(f"expected '{text}' at token {self.position}")
 
-    def at(self, text: str) -> bool:
+    def at(self, *texts: str) -> bool:
         token = self.peek()
-        return token is not None and token[0] in ("op", "ident") and token[1] == text
+        return token is not None and token[0] in ("op", "ident") and token[1] in texts
+
+
+class _Parser(TokenCursor):
+    """Recursive descent over the tokens, one method per precedence level."""
 
     def parse(self) -> Expr:
         expr = self.and_expr()
@@ -213,7 +222,7 @@ class _Parser:
 
     def type_expr(self) -> Expr:
         expr = self.postfix()
-        while self.at("is") or self.at("as"):
+        while self.at("is", "as"):
             op = self.take()[1]
             expr = TypeOp(expr, op, self.type_name())
         return expr
@@ -268,7 +277,7 @@ class _Parser:
     def term(self) -> Expr:
         kind, text = self.take()
         if kind == "string":
-            return Literal(_unescape(text))
+            return Literal(unescape(text))
         if kind == "number":
             return Literal(Decimal(text))
         if kind == "variable":
