@@ -246,14 +246,21 @@ def _apply_put(
         "VALUES (?, ?, ?, ?, ?, ?)",
         (v.resource_type, v.id, v.version, stamp, v.method, v.body),
     )
-    rid = int(
-        conn.execute(
-            "INSERT INTO resource (type, id, version, seq, deleted) VALUES (?, ?, ?, ?, ?) "
-            "ON CONFLICT (type, id) DO UPDATE SET version = excluded.version, "
-            "seq = excluded.seq, deleted = excluded.deleted RETURNING rid",
+    # The SELECT above tells whether the resource exists: an INSERT or an UPDATE by rid, never
+    # an upsert (INSERT … ON CONFLICT … RETURNING made a put 2.5x slower at 20k resources).
+    if row is None:
+        inserted = conn.execute(
+            "INSERT INTO resource (type, id, version, seq, deleted) VALUES (?, ?, ?, ?, ?)",
             (v.resource_type, v.id, v.version, cursor.lastrowid, int(v.deleted)),
-        ).fetchone()[0]
-    )
+        ).lastrowid
+        assert inserted is not None
+        rid = inserted
+    else:
+        rid = int(row[2])
+        conn.execute(
+            "UPDATE resource SET version = ?, seq = ?, deleted = ? WHERE rid = ?",
+            (v.version, cursor.lastrowid, int(v.deleted), rid),
+        )
     if row is not None and not row[1]:  # a live previous version has index and reference rows
         delete_index(conn, rid)
         integrity.delete_references(conn, rid)
