@@ -150,16 +150,6 @@ class _Parser(TokenCursor):
             expr = TypeOp(expr, op, self.type_name())
         return expr
 
-    def type_name(self) -> str:
-        """``Quantity``, ``FHIR.Quantity`` or ``System.String`` (the last name is kept)."""
-        kind, text = self.take()
-        while kind == "ident" and self.at("."):
-            self.take()
-            kind, text = self.take()
-        if kind != "ident":
-            raise PathSyntaxError(f"expected a type name at token {self.position}")
-        return text.strip("`")
-
     def postfix(self) -> Expr:
         expr = self.term()
         while True:

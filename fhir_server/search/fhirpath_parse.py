@@ -183,6 +183,16 @@ class TokenCursor:
         token = self.peek()
         return token is not None and token[0] in ("op", "ident") and token[1] in texts
 
+    def type_name(self) -> str:
+        """``Quantity``, ``FHIR.Patient`` or ``System.String`` (the last name is kept)."""
+        kind, text = self.take()
+        while kind == "ident" and self.at("."):
+            self.take()
+            kind, text = self.take()
+        if kind != "ident":
+            raise self.error(f"expected a type name at token {self.position}")
+        return text.strip("`")
+
 
 class _Parser(TokenCursor):
     """Recursive descent over the tokens, one method per precedence level."""
@@ -226,17 +236,6 @@ class _Parser(TokenCursor):
             op = self.take()[1]
             expr = TypeOp(expr, op, self.type_name())
         return expr
-
-    def type_name(self) -> str:
-        kind, text = self.take()
-        if kind != "ident":
-            raise UnsupportedExpression(f"expected a type name at token {self.position}")
-        while self.at("."):  # FHIR.Patient, System.String
-            self.take()
-            kind, text = self.take()
-            if kind != "ident":
-                raise UnsupportedExpression(f"expected a type name at token {self.position}")
-        return text.strip("`")
 
     def postfix(self) -> Expr:
         expr = self.term()
