@@ -9,27 +9,9 @@ from typing import Any
 import httpx
 
 from tests.api.test_http_read_write import FHIR_JSON, create_raw, id_suffix, json_of
+from tests.unit.interactions.test_fhirpath_patch import operation, parameters
 
 FHIRPATH_PATCH = {"Content-Type": FHIR_JSON}
-
-
-def operation(type_: str, path: str, **parts: Any) -> dict[str, Any]:
-    out: list[dict[str, Any]] = [
-        {"name": "type", "valueCode": type_},
-        {"name": "path", "valueString": path},
-    ]
-    for name, content in parts.items():
-        if name == "name":
-            out.append({"name": "name", "valueString": content})
-        elif name in ("index", "source", "destination"):
-            out.append({"name": name, "valueInteger": content})
-        else:
-            out.append({"name": name, **content})
-    return {"name": "operation", "part": out}
-
-
-def parameters(*operations: dict[str, Any]) -> dict[str, Any]:
-    return {"resourceType": "Parameters", "parameter": list(operations)}
 
 
 def issue(response: httpx.Response, status: int) -> dict[str, Any]:
