@@ -16,12 +16,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from fhir_server.api import negotiation
-from fhir_server.api.errors import internal_error, operation_outcome, status_of
+from fhir_server.api.errors import internal_error, operation_outcome
 from fhir_server.api.responses import Negotiated
 from fhir_server.api.routes import HANDLERS, Call, Handler
 from fhir_server.core import fhirjson
 from fhir_server.core.context import RequestContext
-from fhir_server.core.errors import FhirError, Issue
+from fhir_server.core.errors import FhirError, Issue, http_status
 from fhir_server.interactions.service import FhirService
 from fhir_server.interactions.table import INTERACTIONS
 
@@ -117,7 +117,7 @@ async def _failure(
     negotiated: Negotiated,
 ) -> Response:
     await service.hooks.interaction_failed(ctx, interaction, error)
-    return negotiated.json(operation_outcome(list(error.issues)), status_of(error))
+    return negotiated.json(operation_outcome(list(error.issues)), http_status(error))
 
 
 def _base_url(request: Request) -> str:

@@ -1,16 +1,10 @@
-"""Core errors → HTTP status + OperationOutcome (http://hl7.org/fhir/R4/http.html#Status)."""
+"""OperationOutcomes of the REST door (the HTTP status of each error: core/errors.py http_status)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from fhir_server.core.errors import FhirError, Issue, http_status
-
-
-def status_of(error: FhirError) -> int:
-    """The HTTP status of a core error (one table, in the core: batch and transaction responses
-    carry the same statuses in ``entry.response.status``)."""
-    return http_status(error)
+from fhir_server.core.errors import Issue
 
 
 def operation_outcome(issues: tuple[Issue, ...] | list[Issue]) -> dict[str, Any]:

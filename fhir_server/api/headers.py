@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 from fhir_server.core.clock import to_http_date
-from fhir_server.interactions.preconditions import not_modified, parse_if_match
 from fhir_server.storage.port import ResourceVersion
-
-__all__ = ["not_modified", "parse_if_match"]
 
 RETURN_PREFERENCES = ("minimal", "representation", "OperationOutcome")
 

@@ -20,6 +20,7 @@ from fhir_server.core.context import RequestContext
 from fhir_server.core.errors import Issue, PayloadTooLarge, UnsupportedMediaType
 from fhir_server.interactions.params import Params
 from fhir_server.interactions.patching import parse_http_patch
+from fhir_server.interactions.preconditions import not_modified, parse_if_match
 from fhir_server.interactions.service import FhirService
 from fhir_server.storage.port import ResourceVersion
 
@@ -68,7 +69,7 @@ class Call:
         return fhirjson.loads_object(await self.body(), "body")
 
     def if_match(self) -> int | None:
-        return h.parse_if_match(self.request.headers.get("if-match"))
+        return parse_if_match(self.request.headers.get("if-match"))
 
     def preference(self) -> str:
         return h.return_preference(self.request.headers.get("prefer"))
@@ -111,7 +112,7 @@ async def vread(call: Call) -> Response:
 
 def _shown(call: Call, version: ResourceVersion, body: bytes) -> Response:
     headers = h.version_headers(version)
-    if h.not_modified(
+    if not_modified(
         version,
         call.request.headers.get("if-none-match"),
         call.request.headers.get("if-modified-since"),
