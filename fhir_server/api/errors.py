@@ -1,4 +1,4 @@
-"""OperationOutcomes of the REST door (the HTTP status of each error: core/errors.py http_status)."""
+"""OperationOutcomes of the REST door (HTTP statuses: core/errors.py http_status)."""
 
 from __future__ import annotations
 

@@ -110,5 +110,7 @@ def _match(method: str, path: str, query: str) -> Target | None:
             continue
         if handler in ("search-type", "search-system") and method == "POST":
             continue  # POST …/_search takes a form body, which an entry cannot carry
+        if handler == "batch-transaction":
+            continue  # a Bundle to process inside a Bundle: not an interaction of an entry
         return Target(handler, values, query)
     return None

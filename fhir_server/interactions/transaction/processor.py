@@ -82,12 +82,9 @@ async def process(
 
 def _target(ctx: RequestContext, entry: Entry) -> Target:
     try:
-        target = route(entry.method, entry.url, ctx.base_url)
+        return route(entry.method, entry.url, ctx.base_url)
     except FhirError as error:
         raise relocated(entry, error) from None
-    if target.handler in ("search-system",) and entry.method != "GET":
-        raise relocated(entry, PreconditionFailed("A Bundle cannot hold a Bundle to process"))
-    return target
 
 
 async def _batch_entry(

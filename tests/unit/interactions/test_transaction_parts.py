@@ -51,7 +51,13 @@ def test_route(method: str, url: str, handler: str, path: dict[str, str], query:
 
 @pytest.mark.parametrize(
     ("method", "url"),
-    [("GET", "NotAType/1"), ("PATCH", "Patient"), ("POST", "Patient/1"), ("PUT", "metadata")],
+    [
+        ("GET", "NotAType/1"),
+        ("PATCH", "Patient"),
+        ("POST", "Patient/1"),
+        ("PUT", "metadata"),
+        ("POST", ""),  # a nested batch/transaction
+    ],
 )
 def test_route_refuses_what_no_interaction_serves(method: str, url: str) -> None:
     with pytest.raises(InvalidRequest) as caught:
