@@ -18,24 +18,26 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-from fhir_server.core import r4
-from fhir_server.validation.references import ReferenceSite, reference_sites
+from fhir_server.validation.references import (
+    CONDITIONAL,
+    ReferenceSite,
+    parse_local,
+    reference_sites,
+)
 
 #: Kinds whose values are replaced; ``canonical`` is not (bundle.html#references).
 REPLACED_KINDS = frozenset({"Reference", "uri", "url", "oid", "uuid"})
 
-_CONDITIONAL = re.compile(r"([A-Z][A-Za-z]+)\?(.+)", re.DOTALL)
-_RELATIVE = re.compile(r"[A-Z][A-Za-z]+/[A-Za-z0-9\-.]{1,64}")
 _ABSOLUTE_RESOURCE_URL = re.compile(r"(.+)/[A-Z][A-Za-z]+/[A-Za-z0-9\-.]{1,64}(/_history/.+)?")
 _NARRATIVE_LINK = re.compile(r'(\s(?:href|src)\s*=\s*")([^"]*)(")')
 
 
 def conditional_reference(value: str) -> tuple[str, str] | None:
     """``Patient?identifier=x`` → ("Patient", "identifier=x"); None for any other reference."""
-    found = _CONDITIONAL.fullmatch(value)
-    if found is None or not r4.is_resource_type(found.group(1)):
+    if parse_local(value) != CONDITIONAL:
         return None
-    return found.group(1), found.group(2)
+    type_, _, query = value.partition("?")
+    return type_, query
 
 
 def base_of(full_url: str | None) -> str | None:
@@ -83,7 +85,11 @@ def rewrite(resource: dict[str, Any], full_url: str | None, mapping: dict[str, s
     base = base_of(full_url)
     for site in _sites(resource):
         replacement = mapping.get(site.value)
-        relative = base is not None and site.kind == "Reference" and _RELATIVE.fullmatch(site.value)
+        relative = (
+            base is not None
+            and site.kind == "Reference"
+            and isinstance(parse_local(site.value), tuple)
+        )
         if replacement is None and relative:
             replacement = mapping.get(f"{base}/{site.value}")
         if replacement is None:
