@@ -85,12 +85,7 @@ def rewrite(resource: dict[str, Any], full_url: str | None, mapping: dict[str, s
     base = base_of(full_url)
     for site in _sites(resource):
         replacement = mapping.get(site.value)
-        relative = (
-            base is not None
-            and site.kind == "Reference"
-            and isinstance(parse_local(site.value), tuple)
-        )
-        if replacement is None and relative:
+        if replacement is None and base is not None and _relative(site):
             replacement = mapping.get(f"{base}/{site.value}")
         if replacement is None:
             continue
@@ -99,6 +94,11 @@ def rewrite(resource: dict[str, Any], full_url: str | None, mapping: dict[str, s
         else:
             site.holder[site.key][site.index] = replacement
     _rewrite_narratives(resource, mapping)
+
+
+def _relative(site: ReferenceSite) -> bool:
+    """A Reference written ``Type/id`` (or versioned): relative to its entry's base."""
+    return site.kind == "Reference" and isinstance(parse_local(site.value), tuple)
 
 
 def _rewrite_narratives(resource: dict[str, Any], mapping: dict[str, str]) -> None:
