@@ -17,6 +17,7 @@ from fhir_server.interactions.transaction.dispatch import Target
 from fhir_server.interactions.transaction.entries import Entry
 from fhir_server.interactions.transaction.plan import PlannedWrite
 from fhir_server.interactions.writing import Deleted, Written
+from fhir_server.storage.port import ResourceVersion
 
 if TYPE_CHECKING:
     from fhir_server.interactions.service import FhirService
@@ -67,7 +68,7 @@ def response_of(ctx: RequestContext, plan: PlannedWrite, preference: str) -> dic
     return r.written_entry(ctx.base_url, version, status, preference, _message(verb, version))
 
 
-def _message(verb: str, version: Any) -> str:
+def _message(verb: str, version: ResourceVersion) -> str:
     return f"{verb} {version.resource_type}/{version.id} (version {version.version})"
 
 
