@@ -13,12 +13,9 @@ import sqlite3
 from collections.abc import Iterable, Sequence
 
 from fhir_server.core import fhirjson
-from fhir_server.core.errors import DanglingReference, DeleteConflict, Issue
+from fhir_server.storage import integrity as rules
 from fhir_server.storage.port import PendingPut
 from fhir_server.validation.references import LocalReference, local_references
-
-#: How many referrers a refused deletion lists.
-MAX_LISTED_REFERRERS = 20
 
 
 def insert_references(
@@ -56,73 +53,45 @@ def check_put(conn: sqlite3.Connection, put: PendingPut, own_rid: int | None) ->
 
 def check_unit(conn: sqlite3.Connection, puts: Sequence[PendingPut]) -> None:
     """A unit of several puts, after all of them are applied: its final state is checked."""
-    last: dict[tuple[str, str], PendingPut] = {}
-    for put in puts:
-        last[put.version.resource_type, put.version.id] = put
-    check_targets(conn, [put for put in last.values() if not put.version.deleted])
+    last = rules.final_puts(puts)
+    check_targets(conn, list(last.values()))
     for (resource_type, id), put in last.items():
         if put.version.deleted:
             check_unreferenced(conn, resource_type, id, None)
 
 
 def check_targets(conn: sqlite3.Connection, puts: Sequence[PendingPut]) -> None:
-    """Every local reference of ``puts`` names a current resource that is not deleted (a
-    versioned one: a stored version that is not a deletion); else DanglingReference listing
-    each one that does not, by element path (never the id: it is a value of the resource)."""
-    issues: list[Issue] = []
-    sources: list[tuple[str, str]] = []
-    for put in puts:
-        for ref in put.references:
-            if _is_itself(ref, put):
-                continue
-            problem = _target_problem(conn, ref)
-            if problem is not None:
-                issues.append(Issue("error", "not-found", f"{ref.path} {problem}", (ref.path,)))
-                sources.append((put.version.resource_type, put.version.id))
-    if issues:
-        count = f"{len(issues)} reference{'s' if len(issues) > 1 else ''}"
-        raise DanglingReference(
-            f"{count} of the resource cannot be resolved on this server "
-            f"(referential integrity); first: {issues[0].diagnostics}",
-            sources=sources,
-            issues=issues,
-        )
+    """Every local reference of the live ``puts`` names a current resource that is not deleted
+    (a versioned one: a stored version that is not a deletion); else DanglingReference."""
+    found: list[rules.Dangling] = []
+    for put, ref in rules.checked_references(puts):
+        state = _target_state(conn, ref)
+        if state is not None:
+            found.append(rules.Dangling(put, ref, state))
+    rules.raise_dangling(found)
 
 
-def _is_itself(ref: LocalReference, put: PendingPut) -> bool:
-    """A reference to the resource of the put, as this put stores it."""
-    v = put.version
-    return (
-        ref.target_type == v.resource_type
-        and ref.target_id == v.id
-        and ref.target_version in (None, v.version)
-    )
-
-
-def _target_problem(conn: sqlite3.Connection, ref: LocalReference) -> str | None:
-    kind = ref.target_type
+def _target_state(conn: sqlite3.Connection, ref: LocalReference) -> rules.TargetState | None:
     if ref.target_version is None:
         row = conn.execute(
-            "SELECT deleted FROM resource WHERE type = ? AND id = ?", (kind, ref.target_id)
+            "SELECT deleted FROM resource WHERE type = ? AND id = ?",
+            (ref.target_type, ref.target_id),
         ).fetchone()
-        if row is None:
-            return f"refers to a {kind} that does not exist on this server"
-        return f"refers to a {kind} that was deleted" if row[0] else None
-    row = conn.execute(
-        "SELECT body IS NULL FROM history WHERE type = ? AND id = ? AND version = ?",
-        (kind, ref.target_id, ref.target_version),
-    ).fetchone()
+    else:
+        row = conn.execute(
+            "SELECT body IS NULL FROM history WHERE type = ? AND id = ? AND version = ?",
+            (ref.target_type, ref.target_id, ref.target_version),
+        ).fetchone()
     if row is None:
-        return f"refers to a version of a {kind} that does not exist on this server"
-    return f"refers to a version of a {kind} that is a deletion" if row[0] else None
+        return "missing"
+    return "deleted" if row[0] else None
 
 
 def check_unreferenced(
     conn: sqlite3.Connection, resource_type: str, id: str, own_rid: int | None
 ) -> None:
     """No current resource but the deleted one refers to it by an unversioned reference; else
-    DeleteConflict listing the first referrers (type/id and element path: ids are not personal
-    data, and no value of the referring resources is quoted)."""
+    DeleteConflict listing the first referrers."""
     where = (
         "FROM ref_link l JOIN resource r ON r.rid = l.rid WHERE l.target_type = ? "
         "AND l.target_id = ? AND l.target_version IS NULL AND l.rid IS NOT ?"
@@ -130,24 +99,10 @@ def check_unreferenced(
     params = (resource_type, id, own_rid)
     rows = conn.execute(
         f"SELECT r.type, r.id, l.path {where} ORDER BY l.rid, l.path LIMIT ?",
-        (*params, MAX_LISTED_REFERRERS + 1),
+        (*params, rules.MAX_LISTED_REFERRERS + 1),
     ).fetchall()
-    if not rows:
-        return
     total = len(rows)
-    if total > MAX_LISTED_REFERRERS:
+    if total > rules.MAX_LISTED_REFERRERS:
         total = int(conn.execute(f"SELECT count(*) {where}", params).fetchone()[0])
-    listed = [(str(t), str(i), str(p)) for t, i, p in rows[:MAX_LISTED_REFERRERS]]
-    shown = "; ".join(f"{t}/{i} at {p}" for t, i, p in listed)
-    more = f"; and {total - len(listed)} more" if total > len(listed) else ""
-    summary = (
-        f"{resource_type}/{id} cannot be deleted: {total} reference{'s' if total > 1 else ''} "
-        f"from other resources point{'s' if total == 1 else ''} to it (referential integrity): "
-        f"{shown}{more}"
-    )
-    issues = [Issue("error", "conflict", summary)] + [
-        Issue("information", "conflict", f"{t}/{i} refers to {resource_type}/{id} at {p}")
-        for t, i, p in listed
-    ]
-    target = (resource_type, id)
-    raise DeleteConflict(summary, target=target, referrers=listed, total=total, issues=issues)
+    listed = [(str(t), str(i), str(p)) for t, i, p in rows]
+    rules.raise_delete_conflict(resource_type, id, listed, total)
