@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 R4_EXAMPLES := .cache/r4/package
 R4_EXAMPLES_VERSION := 4.0.1
 
-.PHONY: run test venv bench lint typecheck lock r4-examples r4-tables search-tables clean
+.PHONY: run test test-mongo mongoeco venv bench lint typecheck lock r4-examples r4-tables search-tables clean
 
 $(BIN)/.installed: pyproject.toml requirements.lock requirements-test.lock
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python >= 3.11 is required")'
@@ -17,6 +17,24 @@ $(BIN)/.installed: pyproject.toml requirements.lock requirements-test.lock
 	@touch $@
 
 venv: $(BIN)/.installed
+
+# mongoeco, the MongoDB wire-protocol imitation the Mongo backend's tests start, needs Python 3.13:
+# its own environment, from python3.13 on PATH or pyenv's. Without one the Mongo tests skip
+# (outside CI); FHIR_SERVER_TEST_MONGODB_URL points them at a real MongoDB instead.
+PYTHON313 ?= $(shell for p in $$(command -v python3.13) $(HOME)/.pyenv/versions/3.13*/bin/python3.13; do \
+	"$$p" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 13))' 2>/dev/null && { echo "$$p"; break; }; done)
+MONGOECO_VENV := .venv-mongoeco
+
+$(MONGOECO_VENV)/.installed: tests/mongoeco/requirements.lock
+	@test -n "$(PYTHON313)" || { echo "mongoeco needs Python 3.13 (python3.13 on PATH or pyenv)"; exit 1; }
+	$(PYTHON313) -m venv $(MONGOECO_VENV)
+	$(MONGOECO_VENV)/bin/python -m pip install --quiet --require-hashes -r tests/mongoeco/requirements.lock
+	@touch $@
+
+mongoeco: $(MONGOECO_VENV)/.installed
+
+# `make test` builds the mongoeco environment too when a Python 3.13 is there.
+MONGO_TEST_DEPS := $(if $(PYTHON313),mongoeco,)
 
 run: venv
 	$(BIN)/fhir-server serve $(ARGS)
@@ -30,8 +48,12 @@ $(R4_EXAMPLES)/package.json:
 
 r4-examples: $(R4_EXAMPLES)/package.json
 
-test: venv r4-examples
+test: venv r4-examples $(MONGO_TEST_DEPS)
 	FHIR_R4_EXAMPLES=$(R4_EXAMPLES) $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# Only the suites that run on MongoDB (storage contract, search congruence, Mongo-specific tests).
+test-mongo: venv mongoeco
+	$(BIN)/python -m pytest -m mongo $(PYTEST_ARGS)
 
 lint: venv
 	$(BIN)/ruff check fhir_server tests scripts bench
@@ -58,4 +80,4 @@ lock: venv
 	$(BIN)/pip-compile --quiet --generate-hashes --strip-extras --extra test -o requirements-test.lock pyproject.toml
 
 clean:
-	rm -rf $(VENV) .cache .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(MONGOECO_VENV) .cache .pytest_cache .mypy_cache .ruff_cache
