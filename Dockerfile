@@ -1,0 +1,49 @@
+# fhir-server: FHIR R4 at http://HOST:8080/fhir. Used by docker-compose.yml (with MongoDB).
+#
+#   docker build -t fhir-server .
+#   docker run --rm -p 127.0.0.1:8080:8080 -e FHIR_SERVER_INSECURE=true -v fhir-data:/var/lib/fhir-server fhir-server
+#
+# Until SMART authorization lands the server runs with --auth off, and it refuses to listen on
+# 0.0.0.0 (as it must inside a container) unless FHIR_SERVER_INSECURE=true says that its port is
+# published on the host's loopback only. The image does not set it: whoever publishes the port
+# decides (docker-compose.yml does, with a 127.0.0.1 binding).
+
+ARG PYTHON_IMAGE=python:3.11-slim-bookworm
+
+# --- build: wheels of the locked dependencies (hash-checked) and of the server, into a venv -----
+FROM ${PYTHON_IMAGE} AS build
+ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_ROOT_USER_ACTION=ignore
+WORKDIR /src
+COPY requirements.lock ./
+RUN python -m pip wheel --require-hashes --wheel-dir /wheels -r requirements.lock
+COPY pyproject.toml README.md ./
+COPY fhir_server ./fhir_server
+RUN python -m pip wheel --no-deps --wheel-dir /wheels . \
+ && python -m venv /opt/fhir-server \
+ && /opt/fhir-server/bin/pip install --no-index --no-deps /wheels/*.whl \
+ && /opt/fhir-server/bin/pip check
+
+# --- runtime: the venv only, no compiler, no pip cache, a non-root user ------------------------
+FROM ${PYTHON_IMAGE} AS runtime
+RUN groupadd --system --gid 10001 fhir \
+ && useradd --system --uid 10001 --gid fhir --home-dir /var/lib/fhir-server \
+            --no-create-home --shell /usr/sbin/nologin fhir \
+ && mkdir -p /var/lib/fhir-server \
+ && chown fhir:fhir /var/lib/fhir-server \
+ && chmod 0700 /var/lib/fhir-server
+COPY --from=build /opt/fhir-server /opt/fhir-server
+ENV PATH=/opt/fhir-server/bin:$PATH \
+    PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    FHIR_SERVER_DATA_DIR=/var/lib/fhir-server \
+    FHIR_SERVER_PORT=8080
+VOLUME ["/var/lib/fhir-server"]
+WORKDIR /var/lib/fhir-server
+USER 10001:10001
+EXPOSE 8080
+# No curl in the slim image: the check is Python's urllib (any error or non-2xx status fails).
+HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
+  CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:' + os.environ.get('FHIR_SERVER_PORT', '8080') + '/fhir/metadata', timeout=4).close()"]
+CMD ["fhir-server", "serve", "--host", "0.0.0.0"]
