@@ -64,6 +64,15 @@ class ResourceNotFound(FhirError):
     code = "not-found"
 
 
+class BlobNotFound(ResourceNotFound):
+    """No blob is stored under ``key`` (a DICOM instance, an attachment), or the version being
+    streamed was deleted part way. HTTP 404 like any resource not found."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__("no blob is stored under the requested key")
+        self.key = key
+
+
 class ResourceGone(FhirError):
     """The resource was deleted; its history is kept."""
 
