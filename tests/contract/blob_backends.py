@@ -1,0 +1,117 @@
+"""Blob store backends the blob contract (test_blob_contract.py) runs against.
+
+A backend makes stores over one place (a directory, a database): a new store over the same place
+stands for a restart. It also lists its *leftovers*: whatever it holds that no current blob
+accounts for (a temporary or unreferenced file, a superseded GridFS version, an orphan chunk), so
+the suite can check that failed, cancelled and replacing puts clean up after themselves.
+
+The fixtures ``blob_backend`` (one per adapter; GridFS is marked ``mongo`` and needs the session
+fixture ``mongo_server``) and ``blob_store`` (an opened store of it) are imported by the test
+module under their function names.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from pymongo import AsyncMongoClient
+
+from fhir_server.storage.blobs import BlobStore
+from fhir_server.storage.filesystem_blobs import FilesystemBlobStore
+from fhir_server.storage.mongo.blobs import GridFSBlobStore
+from tests.mongoeco.fixture import database_url
+
+
+class BlobBackend(ABC):
+    def __init__(self) -> None:
+        self._stores: list[BlobStore] = []
+
+    async def new_store(self) -> BlobStore:
+        """A new, opened store over this backend's place."""
+        store = self._make()
+        await store.open()
+        self._stores.append(store)
+        return store
+
+    @abstractmethod
+    def _make(self) -> BlobStore: ...
+
+    @abstractmethod
+    async def leftovers(self) -> list[str]: ...
+
+    async def aclose(self) -> None:
+        for store in self._stores:
+            await store.close()
+
+
+class FilesystemBackend(BlobBackend):
+    def __init__(self, base: Path) -> None:
+        super().__init__()
+        self.base = base
+
+    def _make(self) -> BlobStore:
+        return FilesystemBlobStore(self.base, chunk_size=64 * 1024)
+
+    async def leftovers(self) -> list[str]:
+        files = sorted(p for p in self.base.rglob("*") if p.is_file())
+        records = [p for p in files if p.name.count(".") == 1 and p.suffix == ".json"]
+        referenced = {r.parent / orjson.loads(r.read_bytes())["data"] for r in records}
+        return [str(p.relative_to(self.base)) for p in files if p not in {*records, *referenced}]
+
+
+class GridFSBackend(BlobBackend):
+    def __init__(self, url: str) -> None:
+        super().__init__()
+        self.url = url
+        self._clients: list[AsyncMongoClient[dict[str, Any]]] = []
+
+    def _make(self) -> BlobStore:
+        client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(self.url)
+        self._clients.append(client)
+        return GridFSBlobStore(client.get_default_database())
+
+    async def leftovers(self) -> list[str]:
+        database = self._clients[0].get_default_database()
+        files = await database["blobs.files"].find({}, {"filename": 1}).to_list()
+        ids = {f["_id"] for f in files}
+        names = [f["filename"] for f in files]
+        extra = sorted({f"version of {n}" for n in names if names.count(n) > 1})
+        chunks = await database["blobs.chunks"].find({}, {"files_id": 1}).to_list()
+        orphans = sorted({f"chunk of {c['files_id']}" for c in chunks if c["files_id"] not in ids})
+        return extra + orphans
+
+    async def aclose(self) -> None:
+        await super().aclose()
+        if self._clients:
+            await self._clients[0].drop_database(self._clients[0].get_default_database().name)
+        for client in self._clients:
+            await client.close()
+
+
+@pytest.fixture(
+    name="blob_backend",
+    params=["filesystem", pytest.param("gridfs", marks=pytest.mark.mongo)],
+)
+async def blob_backend_fixture(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> AsyncIterator[BlobBackend]:
+    backend: BlobBackend
+    if request.param == "gridfs":
+        server = request.getfixturevalue("mongo_server")
+        backend = GridFSBackend(database_url(server, "blobs " + request.node.nodeid))
+    else:
+        backend = FilesystemBackend(tmp_path / "blobs")
+    try:
+        yield backend
+    finally:
+        await backend.aclose()
+
+
+@pytest.fixture(name="blob_store")
+async def blob_store_fixture(blob_backend: BlobBackend) -> BlobStore:
+    return await blob_backend.new_store()
