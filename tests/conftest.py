@@ -23,6 +23,8 @@ from fhir_server.api.app import create_app
 from fhir_server.bootstrap import Application, build
 from fhir_server.settings import Settings
 
+pytest_plugins = ("tests.mongoeco.fixture",)
+
 
 def free_port() -> int:
     with socket.socket() as s:

@@ -29,7 +29,7 @@ def _missing(reason: str) -> None:
 
 
 @pytest.fixture(scope="session")
-def mongo_server() -> Iterator[str]:
+def mongo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The URL of the MongoDB deployment the session's tests use (no database in it)."""
     real = os.environ.get(URL_VARIABLE)
     if real:
@@ -37,29 +37,31 @@ def mongo_server() -> Iterator[str]:
         return
     if not MONGOECO_PYTHON.exists():
         _missing(f"mongoeco is not installed: run `make mongoeco` or set {URL_VARIABLE}")
-    process = subprocess.Popen(
-        [str(MONGOECO_PYTHON), str(SERVER)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    assert process.stdout is not None
-    line = process.stdout.readline().strip()
-    if not line.startswith("mongodb://"):
-        process.kill()
-        _, err = process.communicate(timeout=10)
-        raise RuntimeError(f"mongoeco did not start: {line}{err}")
+    log = tmp_path_factory.mktemp("mongoeco") / "server.log"
+    with log.open("wb") as errors:
+        process = subprocess.Popen(
+            [str(MONGOECO_PYTHON), str(SERVER)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=errors,
+            text=True,
+        )
+    assert process.stdin is not None and process.stdout is not None
     try:
+        line = process.stdout.readline().strip()
+        if not line.startswith("mongodb://"):
+            process.kill()
+            process.wait()
+            raise RuntimeError(f"mongoeco did not start: {line} {log.read_text()}")
         yield line
     finally:
-        assert process.stdin is not None
         process.stdin.close()  # the server stops when its standard input closes
         try:
             process.wait(timeout=10)
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+        process.stdout.close()
 
 
 def database_url(server: str, key: str) -> str:

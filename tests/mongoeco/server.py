@@ -14,6 +14,24 @@ import signal
 import sys
 
 
+def behave_as_standalone() -> None:
+    """Refuse transactions the way a standalone mongod does (IllegalOperation, code 20), so the
+    tests can see the store refuse such a server; mongoeco itself always offers transactions."""
+    from typing import Any
+
+    from mongoeco.errors import OperationFailure
+    from mongoeco.wire.sessions import WireSessionStore
+
+    def refuse(session: Any, body: dict[str, Any]) -> None:
+        if body.get("startTransaction") is True or body.get("txnNumber") is not None:
+            raise OperationFailure(
+                "Transaction numbers are only allowed on a replica set member or mongos",
+                code=20,
+            )
+
+    WireSessionStore._apply_transaction_metadata = staticmethod(refuse)  # type: ignore[method-assign]
+
+
 async def serve(sqlite: str | None) -> None:
     from mongoeco.engines import MemoryEngine, SQLiteEngine
     from mongoeco.wire import AsyncMongoEcoProxyServer
@@ -31,7 +49,13 @@ async def serve(sqlite: str | None) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--sqlite", help="keep the data in this SQLite file (default: memory)")
-    asyncio.run(serve(parser.parse_args().sqlite))
+    parser.add_argument(
+        "--standalone", action="store_true", help="refuse transactions like a standalone mongod"
+    )
+    args = parser.parse_args()
+    if args.standalone:
+        behave_as_standalone()
+    asyncio.run(serve(args.sqlite))
 
 
 if __name__ == "__main__":
