@@ -56,7 +56,11 @@ THIRD_PARTY_RULES: tuple[LibraryRule, ...] = (
         "the HTTP framework lives in the FHIR REST door",
     ),
     LibraryRule(("sqlite3",), ("fhir_server/storage/sqlite/",), "the SQLite storage adapter"),
-    LibraryRule(("pymongo", "motor"), ("fhir_server/storage/mongo/",), "the MongoDB adapter"),
+    LibraryRule(
+        ("pymongo", "motor", "gridfs", "bson"),
+        ("fhir_server/storage/mongo/",),
+        "the MongoDB adapter",
+    ),
     LibraryRule(("pynetdicom",), ("fhir_server/dicom/",), "the DICOM network door"),
     LibraryRule(
         ("pydicom",),
@@ -103,6 +107,7 @@ LAYERS: dict[str, int] = {
     "cli": 5,
     "settings": 5,
     "bootstrap": 5,
+    "migrate": 5,
     "__main__": 5,
 }
 
@@ -118,7 +123,7 @@ ROOT_LAYER = 0
 # - storage <-> events: a storage unit of work appends outbox rows (events' port) and the outbox
 #   relay reads them back through the storage port; both are L2 ports.
 # - the L5 composition modules form one composition root (cli -> bootstrap -> settings).
-_COMPOSITION = ("cli", "settings", "bootstrap", "__main__")
+_COMPOSITION = ("cli", "settings", "bootstrap", "migrate", "__main__")
 SAME_LAYER_ALLOWED: frozenset[tuple[str, str]] = frozenset(
     {("storage", "events"), ("events", "storage")}
     | {(a, b) for a in _COMPOSITION for b in _COMPOSITION if a != b}
