@@ -38,7 +38,7 @@ LIVE = {"deleted": False}
 #: (name, keys): each index's key pattern.
 _KEYS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("search_type_rid", ("type", "rid")),  # a type in creation order (unsorted pages)
-    ("search_type_id", ("type", "id")),  # _id searches
+    ("search_id", ("id",)),  # _id across every type (with types: the documents' _id)
     ("search_present", (PRESENT, "type")),  # :missing=false
     ("search_token", (TOKENS, "type")),  # token forms and :of-type (equality)
     ("search_token_text", (TOKEN_TEXTS,)),  # :text (anchored prefix)

@@ -148,7 +148,7 @@ class FilterCompiler:
     async def test(self, test: Test, types: tuple[str, ...]) -> Filter:
         match test:
             case ParamTest():
-                return self._param(test)
+                return self._param(test, types)
             case ChainTest():
                 return await self._chain(test)
             case HasTest():
@@ -159,9 +159,9 @@ class FilterCompiler:
 
     # --- parameters ------------------------------------------------------------------------
 
-    def _param(self, test: ParamTest) -> Filter:
+    def _param(self, test: ParamTest, types: tuple[str, ...]) -> Filter:
         if test.param.code == ID_PARAM:
-            return _id_test(test)
+            return _id_test(test, types)
         if test.param.type == "special":
             raise FeatureNotSupported(
                 f"The parameter '{test.param.code}' cannot be searched on this server",
@@ -297,8 +297,9 @@ def _missing(test: ParamTest) -> Filter:
     return {PRESENT: test.param.code}
 
 
-def _id_test(test: ParamTest) -> Filter:
-    """``_id`` compares the resource id itself (every resource has one)."""
+def _id_test(test: ParamTest, types: tuple[str, ...]) -> Filter:
+    """``_id`` compares the resource id itself (every resource has one): through the
+    documents' own ``_id`` (``Type/id``) when the types are known."""
     if test.modifier == "missing" or test.missing is not None:
         if test.missing is None:
             raise InvalidRequest("Parameter _id:missing needs the value true or false")
@@ -312,5 +313,9 @@ def _id_test(test: ParamTest) -> Filter:
         if not isinstance(value, TokenValue) or value.code is None:
             raise InvalidRequest("Parameter '_id' needs ids as values", expression=["_id"])
         ids.append(value.code)
-    found: Filter = {"id": {"$in": ids}} if ids else NEVER
+    found: Filter = NEVER
+    if ids and types:
+        found = {"_id": {"$in": [f"{t}/{id}" for t in types for id in ids]}}
+    elif ids:
+        found = {"id": {"$in": ids}}
     return negate(found) if test.modifier == "not" else found
