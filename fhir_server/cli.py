@@ -34,11 +34,35 @@ def _parser() -> argparse.ArgumentParser:
         help="local references must point to existing resources, and referenced resources "
         "cannot be deleted (default on)",
     )  # fmt: skip
+    _add_migrate(commands)
     return parser
+
+
+def _add_migrate(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    migrate = commands.add_parser(
+        "migrate", help="copy a SQLite data dir, every version, into MongoDB or another data dir",
+        description="Copies every version of every resource in order, recomputing search "
+        "indexes; run it again after an interruption to resume; verifies the copy at the end.",
+    )  # fmt: skip
+    migrate.add_argument(
+        "--from", dest="source", type=Path, required=True, metavar="DATA_DIR",
+        help="the SQLite data dir to copy (as given to serve --data-dir); only read",
+    )  # fmt: skip
+    migrate.add_argument(
+        "--to", dest="target", required=True, metavar="URL|DIR",
+        help="a MongoDB URL (mongodb://host/db?replicaSet=rs0) or another data dir",
+    )  # fmt: skip
+    migrate.add_argument("--batch-size", type=int, default=500, help="puts per unit of work")
+    migrate.add_argument(
+        "--base-url", help="the server's public FHIR base URL (FHIR_SERVER_BASE_URL), if set: "
+        "absolute references under it are local references",
+    )  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command == "migrate":
+        return _migrate(args)
     settings = Settings.from_env().with_overrides(
         host=args.host, port=args.port, data_dir=args.data_dir, auth=args.auth,
         insecure=args.insecure, base_url=args.base_url, log_level=args.log_level,
@@ -56,6 +80,13 @@ def main(argv: list[str] | None = None) -> int:
         logging.getLogger("fhir_server").warning("%s", warning)
         print(f"WARNING: {warning}", file=sys.stderr)
     return _serve(settings)
+
+
+def _migrate(args: argparse.Namespace) -> int:
+    from fhir_server.migrate import main as migrate
+
+    base_url = args.base_url or Settings.from_env().base_url or ""
+    return migrate(args.source, args.target, batch_size=args.batch_size, base_url=base_url)
 
 
 def _switch(value: str | None) -> bool | None:

@@ -1,0 +1,431 @@
+"""``fhir-server migrate --from DATA_DIR --to TARGET``: copy a whole SQLite store into another
+store (a MongoDB URL, or another SQLite data dir), every version of every resource, in order.
+
+How it works:
+
+- **Source**: the SQLite data dir, read-only, oldest version first (``history.seq``, the commit
+  order: storage/sqlite/export.py; the port's ``history`` pages newest first). What the source
+  holds when the migration starts is what is copied; a server may keep writing to it (run the
+  migration again to copy the rest, e.g. once more after stopping it).
+- **Target**: written only through the storage port: units of work of ``batch_size`` puts, each
+  version with ``expected_version = version - 1``, its stored body, ``lastUpdated`` and method
+  unchanged. The current version of each resource gets its search index and local references
+  recomputed by the server's own indexer and reference walker (from ``bootstrap.build``), so
+  search on the target behaves as on a server that stored it; older versions are only ever
+  read by vread and history, so they are stored without an index (the next put replaces it).
+  A unit never holds two versions of one resource (a new unit starts instead).
+- **Resumable**: before copying, the target's history is read through the port. A version the
+  target already holds (not above its current version of that resource) is skipped, so a run
+  that was interrupted (killed, or the network lost) continues where its last committed unit
+  ended, without duplicates. The target is refused, before anything is written, when it holds
+  data the source does not: a resource with a higher version than the source's, a version whose
+  content differs, or a resource the source does not have.
+- **Outbox**: every put appends an outbox row (the port has no other way to write), but the
+  migrated history already had its side effects (audit, subscriptions, messages) on the source
+  server. A POST_COMMIT hook the target sees for the first time starts after the events already
+  in its outbox (both backends), so hooks registered later never see them; for a hook that
+  already had a cursor in the target (a server ran on it before), the migration moves the
+  cursor past the migrated events at the end. Events the source's hooks had not delivered are
+  not carried over: they are counted and reported.
+- **Verified** at the end: per resource type, the resources, the versions and a checksum of
+  every version (type, id, version, method, ``lastUpdated`` to the millisecond, body bytes)
+  must be equal in the source snapshot and in the target, read back through the port.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import re
+import sys
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+from fhir_server.core import fhirjson
+from fhir_server.core.errors import VersionConflict
+from fhir_server.search.model import ResourceIndex
+from fhir_server.storage.port import HistoryQuery, ResourceStore, ResourceVersion
+from fhir_server.storage.sqlite import SqliteStore
+from fhir_server.storage.sqlite.export import HistoryExport, NotADataDir
+from fhir_server.validation.references import local_references
+
+BATCH_SIZE = 500  # puts per unit of work
+READ_SIZE = 2_000  # source versions read at a time
+HISTORY_PAGE = 1_000  # target versions per history page (inventory, verification)
+INTERACTIONS = {"POST": "create", "PUT": "update", "PATCH": "patch", "DELETE": "delete"}
+_MASK = (1 << 64) - 1
+
+Key = tuple[str, str]
+
+
+class MigrationRefused(Exception):
+    """The migration cannot run as asked (conflicting target, bad source); nothing was written
+    by the refusing step. The message says what to do."""
+
+
+def open_store(target: str) -> ResourceStore:
+    """The store ``target`` names: a ``mongodb://``/``mongodb+srv://`` URL, else a SQLite data
+    dir (created if missing)."""
+    if target.startswith(("mongodb://", "mongodb+srv://")):
+        from fhir_server.storage.mongo.store import MongoStore  # pymongo only when asked for
+
+        return MongoStore(target)
+    return SqliteStore(Path(target), synchronous="NORMAL")  # WAL: a kill loses no commit
+
+
+def describe(target: str) -> str:
+    """``target`` for people: a URL without its password."""
+    return re.sub(r"//[^/@]*@", "//", target)
+
+
+def _digest(version: ResourceVersion) -> int:
+    moment = version.last_updated.replace(microsecond=version.last_updated.microsecond // 1000)
+    h = hashlib.blake2b(digest_size=8)
+    for part in (version.resource_type, version.id, str(version.version), version.method):
+        h.update(part.encode())
+        h.update(b"\0")
+    h.update(moment.isoformat().encode())
+    h.update(b"\1" if version.body is None else b"\0" + version.body)
+    return int.from_bytes(h.digest(), "big")
+
+
+@dataclass(slots=True)
+class TypeTally:
+    resources: int = 0
+    versions: int = 0
+    checksum: int = 0
+
+
+@dataclass(slots=True)
+class Inventory:
+    """What a store holds: each resource's current (version, digest), tallies per type."""
+
+    current: dict[Key, tuple[int, int]] = field(default_factory=dict)
+    types: dict[str, TypeTally] = field(default_factory=dict)
+
+    def add(self, version: ResourceVersion) -> None:
+        key = (version.resource_type, version.id)
+        tally = self.types.setdefault(version.resource_type, TypeTally())
+        known = self.current.get(key)
+        if known is None:
+            tally.resources += 1
+        tally.versions += 1
+        digest = _digest(version)
+        tally.checksum = (tally.checksum + digest) & _MASK
+        if known is None or version.version > known[0]:
+            self.current[key] = (version.version, digest)
+
+
+async def inventory(store: ResourceStore) -> Inventory:
+    """Every version ``store`` holds, read through the port's system history."""
+    found = Inventory()
+    cursor: str | None = None
+    while True:
+        page = await store.history(HistoryQuery(count=HISTORY_PAGE, cursor=cursor))
+        for version in page.entries:
+            found.add(version)
+        if page.next_cursor is None or not page.entries:
+            return found
+        cursor = page.next_cursor
+
+
+def check_target(target: Inventory, latest: dict[Key, int], export: HistoryExport) -> None:
+    """Refuse a target holding data the source does not (see the module docstring)."""
+    problems: list[str] = []
+    same = [(k[0], k[1], v) for k, (v, _) in target.current.items() if v <= latest.get(k, 0)]
+    source = export.versions(same)
+    for key, (version, digest) in target.current.items():
+        name = f"{key[0]}/{key[1]}"
+        if key not in latest:
+            problems.append(f"{name} is in the target but not in the source")
+        elif version > latest[key]:
+            problems.append(
+                f"{name} is at version {version} in the target but {latest[key]} in the source"
+            )
+        elif (found := source.get((*key, version))) is None or _digest(found) != digest:
+            problems.append(f"{name} version {version} differs between source and target")
+    if problems:
+        more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
+        raise MigrationRefused(
+            "the target holds data that conflicts with the source: "
+            + "; ".join(problems[:3])
+            + more
+            + ". Migrate into an empty database, or into the one an earlier run of this "
+            "migration from the same source filled."
+        )
+
+
+class Progress:
+    """Versions done / total, rate and ETA on ``stream``: one line redrawn on a terminal, a
+    plain line every ``interval`` seconds otherwise."""
+
+    def __init__(
+        self, total: int, stream: TextIO, *, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.total = total
+        self.done = 0
+        self.copied = 0
+        self._stream = stream
+        self._tty = stream.isatty()
+        self._interval = 0.2 if self._tty else 5.0
+        self._clock = clock
+        self._start = self._last = clock()
+
+    def advance(self, *, copied: int = 0, skipped: int = 0) -> None:
+        self.done += copied + skipped
+        self.copied += copied
+        now = self._clock()
+        if now - self._last >= self._interval:
+            self._last = now
+            self._draw(now)
+
+    def finish(self) -> None:
+        self._draw(self._clock())
+        if self._tty:
+            self._stream.write("\n")
+            self._stream.flush()
+
+    def _draw(self, now: float) -> None:
+        elapsed = max(now - self._start, 1e-9)
+        rate = self.copied / elapsed
+        left = self.total - self.done
+        eta = _clock_time(0) if left <= 0 else "--:--:--" if rate <= 0 else _clock_time(left / rate)
+        share = self.done / self.total if self.total else 1.0
+        text = (
+            f"{self.done:,}/{self.total:,} versions ({share:.1%}), {rate:,.0f} copied/s, ETA {eta}"
+        )
+        if self._tty:
+            filled = int(share * 30)
+            self._stream.write(f"\r[{'#' * filled}{'.' * (30 - filled)}] {text}\x1b[K")
+        else:
+            self._stream.write(f"migrate: {text}\n")
+        self._stream.flush()
+
+
+def _clock_time(seconds: float) -> str:
+    whole = int(seconds)
+    return f"{whole // 3600}:{whole % 3600 // 60:02d}:{whole % 60:02d}"
+
+
+@dataclass(frozen=True, slots=True)
+class Tools:
+    """What the server computes for each stored version (from ``bootstrap.build``)."""
+
+    index: Callable[[dict[str, Any]], ResourceIndex]
+    post_commit_hooks: tuple[str, ...]
+    base_url: str = ""
+
+
+@dataclass(slots=True)
+class Copier:
+    target: ResourceStore
+    tools: Tools
+    latest: dict[Key, int]
+    present: dict[Key, int]
+    progress: Progress
+    batch_size: int = BATCH_SIZE
+    source: Inventory = field(default_factory=Inventory)
+    skipped: int = 0
+    _unit: list[ResourceVersion] = field(default_factory=list)
+    _keys: set[Key] = field(default_factory=set)
+
+    async def run(self, export: HistoryExport) -> None:
+        seq = 0
+        while rows := await asyncio.to_thread(export.versions_after, seq, READ_SIZE):
+            seq = rows[-1][0]
+            for _, version in rows:
+                await self._take(version)
+        await self._flush()
+
+    async def _take(self, version: ResourceVersion) -> None:
+        self.source.add(version)
+        key = (version.resource_type, version.id)
+        if version.version <= self.present.get(key, 0):
+            self.skipped += 1
+            self.progress.advance(skipped=1)
+            return
+        if key in self._keys or len(self._unit) >= self.batch_size:
+            await self._flush()
+        self._unit.append(version)
+        self._keys.add(key)
+
+    async def _flush(self) -> None:
+        if not self._unit:
+            return
+        try:
+            async with self.target.unit_of_work() as uow:
+                for version in self._unit:
+                    index, references = self._derived(version)
+                    uow.put(
+                        version,
+                        expected_version=version.version - 1,
+                        interaction=INTERACTIONS.get(version.method, "update"),
+                        index=index,
+                        references=references,
+                    )
+        except VersionConflict as exc:
+            raise MigrationRefused(
+                f"the target changed during the migration ({exc}); is a server writing to it? "
+                "Stop it and run the migration again"
+            ) from None
+        self.progress.advance(copied=len(self._unit))
+        self._unit, self._keys = [], set()
+
+    def _derived(self, version: ResourceVersion) -> tuple[ResourceIndex | None, list[Any]]:
+        key = (version.resource_type, version.id)
+        if version.body is None or version.version != self.latest[key]:
+            return None, []
+        resource = fhirjson.loads(version.body)
+        found = local_references(resource, self.tools.base_url, body=version.body)
+        return self.tools.index(resource), found
+
+
+async def settle_outbox(target: ResourceStore, hooks: Iterable[str]) -> None:
+    """Move each hook's cursor past the events in the target's outbox (a hook seen for the
+    first time starts there anyway), so no POST_COMMIT side effect runs for migrated history."""
+    from datetime import UTC, datetime
+
+    for hook in hooks:
+        while events := await target.pending_events(hook, HISTORY_PAGE, datetime.now(UTC)):
+            for retry in (e for e in events if e.attempts > 0):
+                await target.mark_handled(hook, retry.seq)
+            await target.mark_handled(hook, max(e.seq for e in events))
+
+
+@dataclass(frozen=True, slots=True)
+class Summary:
+    source: Inventory  # the snapshot copied
+    target: Inventory  # read back from the target afterwards
+    copied: int
+    skipped: int
+    seconds: float
+    undelivered: int  # outbox events of the source its hooks had not handled
+
+    def mismatches(self) -> list[str]:
+        found = []
+        for name in sorted(self.source.types.keys() | self.target.types.keys()):
+            mine = self.source.types.get(name, TypeTally())
+            theirs = self.target.types.get(name, TypeTally())
+            if mine != theirs:
+                found.append(
+                    f"{name}: source {mine.resources:,} resources, {mine.versions:,} versions; "
+                    f"target {theirs.resources:,} resources, {theirs.versions:,} versions"
+                    + ("" if mine.checksum == theirs.checksum else ", contents differ")
+                )
+        return found
+
+
+def server_tools(source_dir: Path, base_url: str = "") -> Tools:
+    """The server's indexer and POST_COMMIT hook names, from the composition root itself (its
+    store is built but never opened)."""
+    from fhir_server.bootstrap import build
+    from fhir_server.settings import Settings
+
+    application = build(Settings(data_dir=source_dir))
+    hooks = tuple(application.hooks.post_commit)
+    return Tools(application.service.indexer.index, hooks, base_url)
+
+
+async def migrate(
+    source_dir: Path,
+    target: str,
+    *,
+    tools: Tools,
+    batch_size: int = BATCH_SIZE,
+    stream: TextIO = sys.stderr,
+) -> Summary:
+    """Copy, resume or refuse, settle the outbox, then read the target back (module docstring)."""
+    export = await asyncio.to_thread(_open_source, source_dir, target, batch_size)
+    store = open_store(target)
+    try:
+        try:
+            await store.open()
+        except Exception as exc:
+            raise MigrationRefused(f"cannot open the target {describe(target)}: {exc}") from None
+        return await _copy_and_verify(export, store, tools, batch_size, stream)
+    finally:
+        await store.close()
+        export.close()
+
+
+def _open_source(source_dir: Path, target: str, batch_size: int) -> HistoryExport:
+    if batch_size < 1:
+        raise MigrationRefused("--batch-size must be at least 1")
+    if not target.startswith("mongodb") and Path(target).resolve() == source_dir.resolve():
+        raise MigrationRefused("--from and --to name the same data dir")
+    try:
+        return HistoryExport(source_dir)
+    except NotADataDir as exc:
+        raise MigrationRefused(str(exc)) from None
+
+
+async def _copy_and_verify(
+    export: HistoryExport, store: ResourceStore, tools: Tools, batch_size: int, stream: TextIO
+) -> Summary:
+    started = time.monotonic()
+    latest = await asyncio.to_thread(export.latest_versions)
+    total = await asyncio.to_thread(export.total)
+    before = await inventory(store)
+    await asyncio.to_thread(check_target, before, latest, export)
+    present = {key: version for key, (version, _) in before.current.items()}
+    progress = Progress(total, stream)
+    copier = Copier(store, tools, latest, present, progress, batch_size)
+    await copier.run(export)
+    progress.finish()
+    await settle_outbox(store, tools.post_commit_hooks)
+    after = await inventory(store)
+    undelivered = await asyncio.to_thread(export.undelivered_events)
+    seconds = time.monotonic() - started
+    return Summary(copier.source, after, progress.copied, copier.skipped, seconds, undelivered)
+
+
+def report(summary: Summary, source: Path, target: str) -> str:
+    rate = summary.copied / summary.seconds if summary.seconds > 0 else 0.0
+    lines = [
+        f"fhir-server migrate: {source} -> {describe(target)}",
+        f"  copied {summary.copied:,} versions ({summary.skipped:,} already in the target) "
+        f"in {summary.seconds:.1f} s ({rate:,.0f}/s)",
+        f"  {'type':<32} {'resources':>10} {'versions':>10}  in target",
+    ]
+    for name in sorted(summary.source.types.keys() | summary.target.types.keys()):
+        mine = summary.source.types.get(name, TypeTally())
+        same = mine == summary.target.types.get(name, TypeTally())
+        lines.append(
+            f"  {name:<32} {mine.resources:>10,} {mine.versions:>10,}  "
+            + ("equal" if same else "DIFFERENT")
+        )
+    mismatches = summary.mismatches()
+    if mismatches:
+        lines.append("VERIFICATION FAILED: " + "; ".join(mismatches))
+    else:
+        resources = sum(t.resources for t in summary.source.types.values())
+        versions = sum(t.versions for t in summary.source.types.values())
+        lines.append(
+            f"verified: the target holds the {resources:,} resources and {versions:,} versions "
+            "of the source, with the same content"
+        )
+    if summary.undelivered:
+        lines.append(
+            f"warning: {summary.undelivered:,} outbox event(s) of the source had not been "
+            "handled by its POST_COMMIT hooks; they were not carried over"
+        )
+    return "\n".join(lines)
+
+
+def main(source: Path, target: str, *, batch_size: int = BATCH_SIZE, base_url: str = "") -> int:
+    """The ``fhir-server migrate`` command: 0 copied and verified, 1 verification failed,
+    2 refused (nothing more written)."""
+    import os
+
+    os.umask(0o077)  # health data: a SQLite target is private, as the server's own files
+    try:
+        tools = server_tools(source, base_url)
+        summary = asyncio.run(migrate(source, target, tools=tools, batch_size=batch_size))
+    except MigrationRefused as exc:
+        print(f"fhir-server migrate: {exc}", file=sys.stderr)
+        return 2
+    print(report(summary, source, target))
+    return 1 if summary.mismatches() else 0
