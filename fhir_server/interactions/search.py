@@ -107,8 +107,10 @@ async def search(
     extra = await included(engine.store, engine.registry, engine.indexer, ctx, page.entries, parsed)
     entries = await _entries(engine, ctx, parsed, page.entries, extra)
     total: int | None = None
-    if parsed.total in ("accurate", "estimate"):
+    if parsed.total == "accurate":
         total = await engine.store.count(criteria)
+    elif parsed.total == "estimate":
+        total = await engine.store.estimate(criteria)
     link = bundles.search_links(
         ctx.base_url,
         scope.path,

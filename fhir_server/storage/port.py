@@ -111,6 +111,11 @@ class Page:
     previous_cursor: str | None = None
 
 
+class StoreConfigurationError(Exception):
+    """The store cannot run as configured (raised by ``open``): e.g. a standalone MongoDB, which
+    cannot make a unit of work atomic, or an unreachable one. The message says what to change."""
+
+
 class ConditionalMatch(Exception):
     """A put with ``unless_exists`` found resources matching its criteria at commit time; nothing
     of the unit of work was stored. ``matches`` holds (up to two of) those resources."""
@@ -257,6 +262,11 @@ class ResourceStore(ABC):
     @abstractmethod
     async def count(self, criteria: Criteria) -> int:
         """The exact number of current resources matching the criteria."""
+
+    async def estimate(self, criteria: Criteria) -> int:
+        """About how many current resources match (``_total=estimate``); a backend for which
+        an exact count is cheap enough answers it (this default)."""
+        return await self.count(criteria)
 
     @abstractmethod
     def unit_of_work(self, *, check_references: bool = False) -> UnitOfWork:
