@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 
 from fhir_server import __version__
 from fhir_server.core.clock import Clock, system_clock
@@ -16,8 +17,8 @@ from fhir_server.interactions.pipeline import WritePipeline
 from fhir_server.interactions.service import FhirService
 from fhir_server.search.extract import Indexer
 from fhir_server.search.registry import SearchRegistry
-from fhir_server.settings import Settings
-from fhir_server.storage.port import ResourceStore
+from fhir_server.settings import Settings, is_mongodb_url
+from fhir_server.storage.port import ResourceStore, StoreConfigurationError
 from fhir_server.storage.sqlite import SqliteStore
 from fhir_server.validation import check_structure
 
@@ -35,13 +36,37 @@ class Application:
     service: FhirService
 
     async def start(self) -> None:
-        await self.store.open()
+        try:
+            await self.store.open()
+        except StoreConfigurationError as exc:
+            log.critical("the store cannot be opened: %s", exc)
+            raise
         await self.relay.start()
-        log.info("FHIR store ready in %s", self.settings.data_dir)
+        log.info("FHIR store ready: %s", describe_store(self.settings))
 
     async def stop(self) -> None:
         await self.relay.stop()
         await self.store.close()
+
+
+def make_store(
+    location: str | None, data_dir: Path, *, synchronous: str = "FULL", clock: Clock = system_clock
+) -> ResourceStore:
+    """The store ``location`` names: a MongoDB URL, else SQLite in ``data_dir``."""
+    if is_mongodb_url(location):
+        assert location is not None
+        from fhir_server.storage.mongo.store import MongoStore  # pymongo only when asked for
+
+        return MongoStore(location, clock=clock)
+    return SqliteStore(data_dir, synchronous=synchronous.upper(), clock=clock)
+
+
+def describe_store(settings: Settings) -> str:
+    """Where the data lives, for people (no password)."""
+    if is_mongodb_url(settings.store):
+        assert settings.store is not None
+        return "MongoDB " + settings.store.split("@")[-1].split("?")[0]
+    return f"SQLite in {settings.data_dir.resolve()}"
 
 
 def build(
@@ -53,7 +78,9 @@ def build(
     relay_poll_interval: float = 1.0,
 ) -> Application:
     hooks = hooks or Hooks()
-    store = SqliteStore(settings.data_dir, synchronous=settings.sqlite_synchronous.upper())
+    store = make_store(
+        settings.store, settings.data_dir, synchronous=settings.sqlite_synchronous, clock=clock
+    )
     registry = SearchRegistry.load()
     indexer = Indexer(registry.params(), registry.compartments())
     pipeline = WritePipeline(

@@ -22,6 +22,11 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", help="address to bind (default 127.0.0.1)")
     serve.add_argument("--port", type=int, help="TCP port (default 8080)")
     serve.add_argument("--data-dir", type=Path, help="where the data lives (default ./var)")
+    serve.add_argument(
+        "--store", metavar="sqlite|mongodb://…",
+        help="where resources live: 'sqlite' (default, in --data-dir) or a MongoDB replica set "
+        "or mongos URL, e.g. mongodb://db1,db2/fhir?replicaSet=rs0",
+    )  # fmt: skip
     serve.add_argument("--auth", choices=["off"], help="authorization mode (only 'off' for now)")
     serve.add_argument(
         "--insecure", action="store_true", default=None,
@@ -64,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "migrate":
         return _migrate(args)
     settings = Settings.from_env().with_overrides(
-        host=args.host, port=args.port, data_dir=args.data_dir, auth=args.auth,
+        host=args.host, port=args.port, data_dir=args.data_dir, store=args.store, auth=args.auth,
         insecure=args.insecure, base_url=args.base_url, log_level=args.log_level,
         referential_integrity=_switch(args.referential_integrity),
     )  # fmt: skip
@@ -98,7 +103,7 @@ def _serve(settings: Settings) -> int:
 
     from fhir_server.api.app import create_app
     from fhir_server.api.server import serve
-    from fhir_server.bootstrap import build
+    from fhir_server.bootstrap import build, describe_store
 
     os.umask(0o077)  # health data: the database and every file the server writes are private
     application = build(settings)
@@ -110,7 +115,7 @@ def _serve(settings: Settings) -> int:
     )
     print(
         f"fhir-server {__version__}: FHIR R4 at http://{settings.host}:{settings.port}/fhir "
-        f"(data in {settings.data_dir.resolve()})",
+        f"(data: {describe_store(settings)})",
         file=sys.stderr,
     )
     serve(app, settings.host, settings.port, settings.log_level)

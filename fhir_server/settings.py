@@ -20,6 +20,9 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 8080
     data_dir: Path = field(default_factory=lambda: Path("./var"))
+    #: Where resources live: None (or "sqlite") for the embedded SQLite store in ``data_dir``,
+    #: or a MongoDB connection string (``mongodb://…`` / ``mongodb+srv://…``).
+    store: str | None = None
     auth: str = "off"
     insecure: bool = False
     base_url: str | None = None
@@ -46,6 +49,11 @@ class Settings:
         """Refuse unsafe combinations; returns the warnings to log loudly."""
         if self.auth != "off":
             raise ValueError("--auth: only 'off' is available until SMART authorization lands")
+        if self.store not in (None, "sqlite") and not is_mongodb_url(self.store):
+            raise ValueError(
+                "--store must be 'sqlite' (the default, in --data-dir) or a MongoDB connection "
+                f"string (mongodb://host/database?replicaSet=name), not {self.store!r}"
+            )
         if self.sqlite_synchronous.upper() not in ("OFF", "NORMAL", "FULL", "EXTRA"):
             raise ValueError("sqlite_synchronous must be OFF, NORMAL, FULL or EXTRA")
         if is_loopback(self.host):
@@ -60,6 +68,10 @@ class Settings:
             f"INSECURE: serving FHIR without any authorization on {self.host}:{self.port}; "
             "anyone who can reach this port can read and change every resource"
         ]
+
+
+def is_mongodb_url(store: str | None) -> bool:
+    return store is not None and store.startswith(("mongodb://", "mongodb+srv://"))
 
 
 def is_loopback(host: str) -> bool:
