@@ -13,9 +13,9 @@ import asyncio
 import subprocess
 from datetime import UTC, datetime
 
-from bench import crud, ingest, rest_core, search
+from bench import crud, ingest, mongo_store, rest_core, search
 
-BENCHMARKS = ("ingest", "crud", "search", "rest_core")
+BENCHMARKS = ("ingest", "crud", "search", "rest_core", "mongo")
 
 
 def _sizes(text: str) -> list[int]:
@@ -45,6 +45,10 @@ def main() -> None:
     )  # fmt: skip
     parser.add_argument("--queries", type=int, default=200, help="searches per search workload")
     parser.add_argument("--n", type=int, default=2000, help="resources per rest_core workload")
+    parser.add_argument("--mongo-n", type=int, default=1000, help="resources of the mongo bench")
+    parser.add_argument(
+        "--mongo-url", help="MongoDB for the mongo bench (default: mongoeco on loopback)"
+    )
     args = parser.parse_args()
     print(f"bench  {datetime.now(UTC):%Y-%m-%d %H:%M} UTC  commit {_commit()}")
     chosen = [args.only] if args.only else list(BENCHMARKS)
@@ -59,6 +63,8 @@ def main() -> None:
         search.run(_sizes(args.search_sizes), args.queries)
     if "rest_core" in chosen:
         asyncio.run(rest_core.run(args.n))
+    if "mongo" in chosen:
+        mongo_store.run(args.mongo_n, args.mongo_url)
 
 
 def _commit() -> str:
