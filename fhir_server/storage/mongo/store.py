@@ -64,6 +64,13 @@ _RESOURCE_INDEXES = [
 _RETRY_INDEXES = [IndexModel([("hook", 1), ("retry_at", 1)], name="hook_retry_at")]
 
 
+async def create_indexes(db: AsyncDatabase[Document]) -> None:
+    """Every index of the store's collections (idempotent: existing ones are kept)."""
+    await db[d.RESOURCES].create_indexes(_RESOURCE_INDEXES + index_models())
+    await db[d.HISTORY].create_indexes(_HISTORY_INDEXES)
+    await db[d.OUTBOX_RETRY].create_indexes(_RETRY_INDEXES)
+
+
 class MongoStore(ResourceStore):
     """The store in one MongoDB database (``mongodb://host/db?replicaSet=…``)."""
 
@@ -90,9 +97,7 @@ class MongoStore(ResourceStore):
     async def open(self) -> None:
         try:
             await self._require_transactions()
-            await self.db[d.RESOURCES].create_indexes(_RESOURCE_INDEXES + index_models())
-            await self.db[d.HISTORY].create_indexes(_HISTORY_INDEXES)
-            await self.db[d.OUTBOX_RETRY].create_indexes(_RETRY_INDEXES)
+            await create_indexes(self.db)
             await self.db[d.META].update_one(
                 {"_id": "schema"}, {"$max": {"version": SCHEMA_VERSION}}, upsert=True
             )
