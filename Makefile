@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 R4_EXAMPLES := .cache/r4/package
 R4_EXAMPLES_VERSION := 4.0.1
 
-.PHONY: run test test-mongo mongoeco venv bench lint typecheck lock r4-examples r4-tables search-tables clean
+.PHONY: run test test-mongo mongoeco print-python313 venv bench lint typecheck lock r4-examples r4-tables search-tables clean
 
 $(BIN)/.installed: pyproject.toml requirements.lock requirements-test.lock
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python >= 3.11 is required")'
@@ -32,6 +32,9 @@ $(MONGOECO_VENV)/.installed: tests/mongoeco/requirements.lock
 	@touch $@
 
 mongoeco: $(MONGOECO_VENV)/.installed
+
+print-python313:
+	@echo $(PYTHON313)
 
 # `make test` builds the mongoeco environment too when a Python 3.13 is there.
 MONGO_TEST_DEPS := $(if $(PYTHON313),mongoeco,)
