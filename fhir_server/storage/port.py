@@ -34,6 +34,7 @@ from datetime import datetime
 from types import TracebackType
 from typing import Self
 
+from fhir_server.core.errors import VersionConflict
 from fhir_server.search.model import Criteria, ResourceIndex, SortKey
 from fhir_server.validation.references import LocalReference
 
@@ -136,6 +137,24 @@ class PendingPut:
     index: ResourceIndex | None = None
     unless_exists: Criteria | None = None
     references: Sequence[LocalReference] = ()
+
+
+def check_version(put: PendingPut, current: int) -> None:
+    """Optimistic locking, the same on every backend: ``current`` (the stored version, ABSENT if
+    none) must be the one the put expects, and the put's version must follow it; else
+    VersionConflict, before anything of the put is written."""
+    v = put.version
+    if put.expected_version is not None and put.expected_version != current:
+        raise VersionConflict(
+            f"{v.resource_type}/{v.id} was changed by another request "
+            f"(expected version {put.expected_version}, found {current}); "
+            "retry with the current version",
+            expression=[v.resource_type],
+        )
+    if v.version != current + 1:
+        raise VersionConflict(
+            f"{v.resource_type}/{v.id}: version {v.version} does not follow version {current}"
+        )
 
 
 @dataclass(slots=True)

@@ -22,13 +22,18 @@ from pymongo import InsertOne, ReplaceOne, ReturnDocument
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
 
-from fhir_server.core.errors import VersionConflict
 from fhir_server.search.model import Criteria, ResourceIndex
 from fhir_server.storage.mongo import documents as d
 from fhir_server.storage.mongo import integrity
 from fhir_server.storage.mongo.search import MongoSearch
 from fhir_server.storage.mongo.search_index import index_fields
-from fhir_server.storage.port import ABSENT, ConditionalMatch, PendingPut, PendingWrites
+from fhir_server.storage.port import (
+    ABSENT,
+    ConditionalMatch,
+    PendingPut,
+    PendingWrites,
+    check_version,
+)
 
 Document = dict[str, Any]
 
@@ -107,18 +112,7 @@ class UnitWriter:
         v = put.version
         key = d.resource_key(v.resource_type, v.id)
         current = self._current[key]
-        found = ABSENT if current is None else current.version
-        if put.expected_version is not None and put.expected_version != found:
-            raise VersionConflict(
-                f"{v.resource_type}/{v.id} was changed by another request "
-                f"(expected version {put.expected_version}, found {found}); "
-                "retry with the current version",
-                expression=[v.resource_type],
-            )
-        if v.version != found + 1:
-            raise VersionConflict(
-                f"{v.resource_type}/{v.id}: version {v.version} does not follow version {found}"
-            )
+        check_version(put, ABSENT if current is None else current.version)
         rid = seq if current is None else current.rid
         stamp = d.to_micros(v.last_updated)
         base = {"type": v.resource_type, "id": v.id, "version": v.version, "lastUpdated": stamp}

@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 from fhir_server.core.clock import Clock, system_clock
-from fhir_server.core.errors import VersionConflict
 from fhir_server.search.model import Criteria, ResourceIndex
 from fhir_server.storage.cursors import cursor_key, encode_cursor
 from fhir_server.storage.port import (
@@ -30,6 +29,7 @@ from fhir_server.storage.port import (
     ResourceVersion,
     SearchQuery,
     UnitOfWork,
+    check_version,
 )
 from fhir_server.storage.sqlite import integrity, outbox, sql_cursor
 from fhir_server.storage.sqlite.connections import Connections
@@ -226,18 +226,7 @@ def _apply_put(
         "SELECT version, deleted, rid FROM resource WHERE type = ? AND id = ?",
         (v.resource_type, v.id),
     ).fetchone()
-    current = ABSENT if row is None else int(row[0])
-    if put.expected_version is not None and put.expected_version != current:
-        raise VersionConflict(
-            f"{v.resource_type}/{v.id} was changed by another request "
-            f"(expected version {put.expected_version}, found {current}); "
-            "retry with the current version",
-            expression=[v.resource_type],
-        )
-    if v.version != current + 1:
-        raise VersionConflict(
-            f"{v.resource_type}/{v.id}: version {v.version} does not follow version {current}"
-        )
+    check_version(put, ABSENT if row is None else int(row[0]))
     if check_first:
         integrity.check_put(conn, put, None if row is None else int(row[2]))
     stamp = to_text(v.last_updated)
