@@ -93,23 +93,7 @@ def test_serve_refuses_a_standalone_mongodb(tmp_path: Path) -> None:
     assert standalone.stdin is not None and standalone.stdout is not None
     try:
         url = database_url(standalone.stdout.readline().strip(), "standalone")
-        run = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "fhir_server",
-                "serve",
-                "--store",
-                url,
-                "--port",
-                str(free_port()),
-                "--data-dir",
-                str(tmp_path),
-            ],
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+        run = serve_until_exit(url, tmp_path)
     finally:
         standalone.stdin.close()
         standalone.wait(timeout=10)
@@ -120,20 +104,14 @@ def test_serve_refuses_a_standalone_mongodb(tmp_path: Path) -> None:
 
 
 def test_serve_refuses_a_store_that_is_not_a_url(tmp_path: Path) -> None:
-    run = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "fhir_server",
-            "serve",
-            "--store",
-            "postgres://x/y",
-            "--data-dir",
-            str(tmp_path),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    run = serve_until_exit("postgres://x/y", tmp_path)
     assert run.returncode == 2
     assert "--store must be 'sqlite'" in run.stderr
+
+
+def serve_until_exit(store: str, data_dir: Path) -> subprocess.CompletedProcess[str]:
+    """``fhir-server serve --store STORE``, expected to give up at start."""
+    args = ["serve", "--store", store, "--port", str(free_port()), "--data-dir", str(data_dir)]
+    return subprocess.run(
+        [sys.executable, "-m", "fhir_server", *args], capture_output=True, text=True, timeout=60
+    )
