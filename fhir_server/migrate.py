@@ -44,11 +44,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
+from fhir_server.bootstrap import make_store
 from fhir_server.core import fhirjson
 from fhir_server.core.errors import VersionConflict
+from fhir_server.progress import Progress
 from fhir_server.search.model import ResourceIndex
 from fhir_server.storage.port import HistoryQuery, ResourceStore, ResourceVersion
-from fhir_server.storage.sqlite import SqliteStore
 from fhir_server.storage.sqlite.export import HistoryExport, NotADataDir
 from fhir_server.validation.references import local_references
 
@@ -68,12 +69,8 @@ class MigrationRefused(Exception):
 
 def open_store(target: str) -> ResourceStore:
     """The store ``target`` names: a ``mongodb://``/``mongodb+srv://`` URL, else a SQLite data
-    dir (created if missing)."""
-    if target.startswith(("mongodb://", "mongodb+srv://")):
-        from fhir_server.storage.mongo.store import MongoStore  # pymongo only when asked for
-
-        return MongoStore(target)
-    return SqliteStore(Path(target), synchronous="NORMAL")  # WAL: a kill loses no commit
+    dir (created if missing; WAL with synchronous NORMAL: a killed migration loses no commit)."""
+    return make_store(target, Path(target), synchronous="NORMAL")
 
 
 def describe(target: str) -> str:
@@ -156,58 +153,6 @@ def check_target(target: Inventory, latest: dict[Key, int], export: HistoryExpor
             + ". Migrate into an empty database, or into the one an earlier run of this "
             "migration from the same source filled."
         )
-
-
-class Progress:
-    """Versions done / total, rate and ETA on ``stream``: one line redrawn on a terminal, a
-    plain line every ``interval`` seconds otherwise."""
-
-    def __init__(
-        self, total: int, stream: TextIO, *, clock: Callable[[], float] = time.monotonic
-    ) -> None:
-        self.total = total
-        self.done = 0
-        self.copied = 0
-        self._stream = stream
-        self._tty = stream.isatty()
-        self._interval = 0.2 if self._tty else 5.0
-        self._clock = clock
-        self._start = self._last = clock()
-
-    def advance(self, *, copied: int = 0, skipped: int = 0) -> None:
-        self.done += copied + skipped
-        self.copied += copied
-        now = self._clock()
-        if now - self._last >= self._interval:
-            self._last = now
-            self._draw(now)
-
-    def finish(self) -> None:
-        self._draw(self._clock())
-        if self._tty:
-            self._stream.write("\n")
-            self._stream.flush()
-
-    def _draw(self, now: float) -> None:
-        elapsed = max(now - self._start, 1e-9)
-        rate = self.copied / elapsed
-        left = self.total - self.done
-        eta = _clock_time(0) if left <= 0 else "--:--:--" if rate <= 0 else _clock_time(left / rate)
-        share = self.done / self.total if self.total else 1.0
-        text = (
-            f"{self.done:,}/{self.total:,} versions ({share:.1%}), {rate:,.0f} copied/s, ETA {eta}"
-        )
-        if self._tty:
-            filled = int(share * 30)
-            self._stream.write(f"\r[{'#' * filled}{'.' * (30 - filled)}] {text}\x1b[K")
-        else:
-            self._stream.write(f"migrate: {text}\n")
-        self._stream.flush()
-
-
-def _clock_time(seconds: float) -> str:
-    whole = int(seconds)
-    return f"{whole // 3600}:{whole % 3600 // 60:02d}:{whole % 60:02d}"
 
 
 @dataclass(frozen=True, slots=True)

@@ -412,7 +412,7 @@ async def with_hooks(data_dir: Path, hooks: Hooks) -> AsyncIterator[Application]
 
 
 def test_progress_redraws_one_line_on_a_terminal() -> None:
-    from fhir_server.migrate import Progress
+    from fhir_server.progress import Progress
 
     class Terminal(io.StringIO):
         def isatty(self) -> bool:
