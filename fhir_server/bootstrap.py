@@ -18,6 +18,8 @@ from fhir_server.interactions.service import FhirService
 from fhir_server.search.extract import Indexer
 from fhir_server.search.registry import SearchRegistry
 from fhir_server.settings import Settings, is_mongodb_url
+from fhir_server.storage.blobs import BlobStore
+from fhir_server.storage.filesystem_blobs import FilesystemBlobStore
 from fhir_server.storage.port import ResourceStore, StoreConfigurationError
 from fhir_server.storage.sqlite import SqliteStore
 from fhir_server.validation import check_structure
@@ -31,6 +33,7 @@ class Application:
 
     settings: Settings
     store: ResourceStore
+    blobs: BlobStore  # DICOM instances, attachments: beside the resources, on the same backend
     hooks: Hooks
     relay: OutboxRelay
     service: FhirService
@@ -41,11 +44,13 @@ class Application:
         except StoreConfigurationError as exc:
             log.critical("the store cannot be opened: %s", exc)
             raise
+        await self.blobs.open()
         await self.relay.start()
         log.info("FHIR store ready: %s", describe_store(self.settings))
 
     async def stop(self) -> None:
         await self.relay.stop()
+        await self.blobs.close()
         await self.store.close()
 
 
@@ -59,6 +64,18 @@ def make_store(
 
         return MongoStore(location, clock=clock)
     return SqliteStore(data_dir, synchronous=synchronous.upper(), clock=clock)
+
+
+def make_blob_store(location: str | None, data_dir: Path, store: ResourceStore) -> BlobStore:
+    """Blobs where the resources are: GridFS in the MongoDB database of ``store`` (sharing its
+    client), else files under ``data_dir/blobs``."""
+    if is_mongodb_url(location):
+        from fhir_server.storage.mongo.blobs import GridFSBlobStore
+        from fhir_server.storage.mongo.store import MongoStore
+
+        assert isinstance(store, MongoStore)
+        return GridFSBlobStore(store.db)
+    return FilesystemBlobStore(data_dir / "blobs")
 
 
 def describe_store(settings: Settings) -> str:
@@ -97,4 +114,5 @@ def build(
         max_bundle_entries=settings.max_bundle_entries,
     )  # fmt: skip
     relay = OutboxRelay(store, hooks, clock=clock, poll_interval=relay_poll_interval)
-    return Application(settings, store, hooks, relay, service)
+    blobs = make_blob_store(settings.store, settings.data_dir, store)
+    return Application(settings, store, blobs, hooks, relay, service)

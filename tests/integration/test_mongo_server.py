@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import ServerProcess, free_port
+from tests.conftest import ServerProcess, free_port, running_application
 from tests.mongoeco.fixture import MONGOECO_PYTHON, SERVER, database_url
 
 pytestmark = [pytest.mark.mongo, pytest.mark.socket]
@@ -115,3 +115,19 @@ def serve_until_exit(store: str, data_dir: Path) -> subprocess.CompletedProcess[
     return subprocess.run(
         [sys.executable, "-m", "fhir_server", *args], capture_output=True, text=True, timeout=60
     )
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "mongodb"])
+async def test_application_keeps_blobs_beside_its_store(
+    backend: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    store = None
+    if backend == "mongodb":
+        store = database_url(request.getfixturevalue("mongo_server"), str(tmp_path))
+    async with running_application(tmp_path / "data", store=store) as app:
+        info = await app.blobs.put("instance-1", b"DICM" * 1000, content_type="application/dicom")
+        async with await app.blobs.stream("instance-1") as stream:
+            assert await stream.read_all() == b"DICM" * 1000
+    assert info.size == 4000
+    on_disk = (tmp_path / "data" / "blobs").exists()
+    assert on_disk == (backend == "sqlite")  # MongoDB keeps them in GridFS, not on disk
