@@ -26,6 +26,7 @@ from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.collection import AsyncCollection
 
 from fhir_server.core.errors import FeatureNotSupported, InvalidRequest
+from fhir_server.search.comparisons import id_comparison
 from fhir_server.search.model import (
     ID_PARAM,
     ChainTest,
@@ -36,7 +37,6 @@ from fhir_server.search.model import (
     HasTest,
     ParamTest,
     Test,
-    TokenValue,
 )
 from fhir_server.storage.mongo.search_index import (
     COMPARTMENTS,
@@ -300,22 +300,12 @@ def _missing(test: ParamTest) -> Filter:
 def _id_test(test: ParamTest, types: tuple[str, ...]) -> Filter:
     """``_id`` compares the resource id itself (every resource has one): through the
     documents' own ``_id`` (``Type/id``) when the types are known."""
-    if test.modifier == "missing" or test.missing is not None:
-        if test.missing is None:
-            raise InvalidRequest("Parameter _id:missing needs the value true or false")
-        return NEVER if test.missing else ALWAYS
-    if test.modifier not in (None, "not"):
-        raise FeatureNotSupported(
-            f"The modifier ':{test.modifier}' is not supported on '_id'", expression=["_id"]
-        )
-    ids: list[str] = []
-    for value in test.values:
-        if not isinstance(value, TokenValue) or value.code is None:
-            raise InvalidRequest("Parameter '_id' needs ids as values", expression=["_id"])
-        ids.append(value.code)
+    wanted = id_comparison(test)
+    if wanted.constant is not None:
+        return ALWAYS if wanted.constant else NEVER
     found: Filter = NEVER
-    if ids and types:
-        found = {"_id": {"$in": [f"{t}/{id}" for t in types for id in ids]}}
-    elif ids:
-        found = {"id": {"$in": ids}}
-    return negate(found) if test.modifier == "not" else found
+    if wanted.ids and types:
+        found = {"_id": {"$in": [f"{t}/{id}" for t in types for id in wanted.ids]}}
+    elif wanted.ids:
+        found = {"id": {"$in": list(wanted.ids)}}
+    return negate(found) if wanted.negated else found

@@ -1,27 +1,38 @@
 """Value terms of MongoDB search: one search value against the stored values of one kind.
 
-The MongoDB twin of ``storage/sqlite/search_values.py``, with the same semantics
-(docs/search.md, the in-memory matcher's rules). Each function returns the *alternatives* (OR)
-under which one stored value matches a search value, as :class:`Term`\\ s: the kind of value
-(the letter of :data:`~fhir_server.storage.mongo.search_index.KIND_FIELDS`) and a condition on
-it. For the string kinds (``t``, ``x``, ``s``, ``e``, ``u``) the condition is the query of the
-string itself (a plain string means equality); for the sub-document kinds (``d``, ``n``, ``q``,
-``r``) it is the field conditions of one sub-document, which the caller puts in an
-``$elemMatch`` (so a range's two ends hold on the same value, never across two values of an
-array). ``prefix`` is the parameter code and separator at the top level, empty inside a
-composite element. A term never holds a logical operator: mongoeco refuses ``$or``/``$and``
-inside ``$elemMatch`` (MongoDB accepts them), so alternatives are always ORed by the caller.
+The MongoDB twin of ``storage/sqlite/search_values.py``, with the same semantics (docs/search.md,
+the in-memory matcher's rules); the date, number and quantity prefix rules are those of
+search/comparisons.py, rendered as field conditions. Each function returns the *alternatives* (OR)
+under which one stored value matches a search value, as :class:`Term`\\ s: the kind of value (the
+letter of :data:`~fhir_server.storage.mongo.search_index.KIND_FIELDS`) and a condition on it. For
+the string kinds (``t``, ``x``, ``s``, ``e``, ``u``) the condition is the query of the string itself
+(a plain string means equality); for the sub-document kinds (``d``, ``n``, ``q``, ``r``) it is the
+field conditions of one sub-document, which the caller puts in an ``$elemMatch`` (so a range's two
+ends hold on the same value, never across two values of an array). ``prefix`` is the parameter code
+and separator at the top level, empty inside a composite element. A term never holds a logical
+operator: mongoeco refuses ``$or``/``$and`` inside ``$elemMatch`` (MongoDB accepts them), so
+alternatives are always ORed by the caller.
 """
 
 from __future__ import annotations
 
 import math
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from fhir_server.core.errors import FeatureNotSupported, InvalidRequest
-from fhir_server.search import ucum
+from fhir_server.search.comparisons import (
+    Alternative,
+    Bound,
+    End,
+    Near,
+    Op,
+    date_alternatives,
+    number_alternatives,
+    quantity_comparison,
+)
 from fhir_server.search.model import (
     DateValue,
     NumberValue,
@@ -46,8 +57,6 @@ from fhir_server.storage.mongo.search_index import (
     reference_key,
 )
 
-ONE_DAY = 86_400_000_000  # microseconds
-UCUM = "http://unitsofmeasure.org"
 #: Longest uri ``:above`` answers with one ``$in`` of its prefixes; longer ones use ``$expr``.
 MAX_ABOVE_PREFIXES = 1000
 
@@ -147,39 +156,28 @@ def string_term(modifier: str | None, value: StringValue, prefix: str) -> Term:
     return Term("s", starts_with(prefix + normalize_string(value.value)))
 
 
-def approximate_margin(low: int, high: int, now: int) -> int:
-    """How far ``ap`` widens a date range on each side: 10 % of the distance between the range
-    and now (0 when now lies inside it), at least one day."""
-    distance = low - now if low > now else (now - high if high < now else 0)
-    return max(ONE_DAY, distance // 10)
+_OPERATORS: dict[Op, str] = {"<": "$lt", "<=": "$lte", ">": "$gt", ">=": "$gte"}
+
+
+def bounds_condition(alternative: Alternative, fields: Mapping[End, str]) -> dict[str, Any]:
+    """One alternative of search/comparisons.py as the field conditions of one sub-document."""
+    condition: dict[str, Any] = {}
+    for part in alternative:
+        match part:
+            case Bound(end, op, limit):
+                condition.setdefault(fields[end], {})[_OPERATORS[op]] = limit
+            case Near(center, margin):
+                if not math.isfinite(center):
+                    condition[fields["value"]] = center
+                else:
+                    low, high = _approximate_bounds(center, margin)
+                    condition[fields["value"]] = {"$gte": low, "$lte": high}
+    return condition
 
 
 def date_conditions(value: DateValue, now: int) -> list[dict[str, Any]]:
     """Alternatives on a stored ``{l, h}`` range (both inclusive)."""
-    s_low, s_high = value.low, value.high
-    within = {"l": {"$gte": s_low, "$lte": s_high}, "h": {"$lte": s_high}}
-    after = {"h": {"$gt": s_high}}
-    before = {"l": {"$lt": s_low}}
-    match value.prefix:
-        case "eq":
-            return [within]
-        case "ne":
-            return [before, after]
-        case "gt":
-            return [after]
-        case "lt":
-            return [before]
-        case "ge":
-            return [after, within]
-        case "le":
-            return [before, within]
-        case "sa":
-            return [{"l": {"$gt": s_high}}]
-        case "eb":
-            return [{"h": {"$lt": s_low}}]
-        case "ap":
-            margin = approximate_margin(s_low, s_high, now)
-            return [{"l": {"$lte": s_high + margin}, "h": {"$gte": s_low - margin}}]
+    return [bounds_condition(a, {"low": "l", "high": "h"}) for a in date_alternatives(value, now)]
 
 
 def _approximate_bounds(v: float, margin: float) -> tuple[float, float]:
@@ -208,61 +206,22 @@ def _approximate_bounds(v: float, margin: float) -> tuple[float, float]:
 
 
 def number_conditions(value: NumberValue) -> list[dict[str, Any]]:
-    v = value.value
-    match value.prefix:
-        case "eq":
-            return [{"v": {"$gte": value.low, "$lt": value.high}}]
-        case "ne":
-            return [{"v": {"$lt": value.low}}, {"v": {"$gte": value.high}}]
-        case "gt" | "sa":
-            return [{"v": {"$gt": v}}]
-        case "lt" | "eb":
-            return [{"v": {"$lt": v}}]
-        case "ge":
-            return [{"v": {"$gte": v}}]
-        case "le":
-            return [{"v": {"$lte": v}}]
-        case "ap":
-            if not math.isfinite(v):
-                return [{"v": v}]
-            low, high = _approximate_bounds(v, 0.1 * abs(v))
-            return [{"v": {"$gte": low, "$lte": high}}]
-
-
-def _range_conditions(
-    prefix: str, v: float, s_low: float, s_high: float, lo: str, hi: str
-) -> list[dict[str, Any]]:
-    """Quantity rule on a stored range [lo, hi] (docs/search.md): eq when it meets
-    [s_low, s_high); gt/sa, ge on its high end; lt/eb, le on its low end; ap within 10 %."""
-    match prefix:
-        case "eq":
-            return [{lo: {"$lt": s_high}, hi: {"$gte": s_low}}]
-        case "ne":
-            return [{hi: {"$lt": s_low}}, {lo: {"$gte": s_high}}]
-        case "gt" | "sa":
-            return [{hi: {"$gt": v}}]
-        case "lt" | "eb":
-            return [{lo: {"$lt": v}}]
-        case "ge":
-            return [{hi: {"$gte": v}}]
-        case "le":
-            return [{lo: {"$lte": v}}]
-    margin = 0.1 * abs(v)  # ap
-    return [{lo: {"$lte": v + margin}, hi: {"$gte": v - margin}}]
+    return [bounds_condition(a, {"value": "v"}) for a in number_alternatives(value)]
 
 
 def quantity_conditions(value: QuantityValue) -> list[dict[str, Any]]:
-    """With a UCUM unit the engine knows, compare canonical forms (the unit decides, whatever
-    system the entry names); otherwise the unit must equal the entry's code or unit."""
+    """search/comparisons.py's rule: the canonical range and unit, or the range as written with
+    its system and its code or unit."""
+    comparison = quantity_comparison(value)
+    if comparison.canonical is not None:
+        canonical: dict[End, str] = {"low": "cl", "high": "ch"}
+        return [
+            {"cc": comparison.canonical, **bounds_condition(a, canonical)}
+            for a in comparison.alternatives
+        ]
+    written: dict[End, str] = {"low": "l", "high": "h"}
+    ranges = [bounds_condition(a, written) for a in comparison.alternatives]
     system = {"s": value.system} if value.system is not None else {}
-    if value.code is not None and value.system in (None, UCUM):
-        middle = ucum.canonical(value.value, value.code)
-        low = ucum.canonical(value.low, value.code)
-        high = ucum.canonical(value.high, value.code)
-        if middle is not None and low is not None and high is not None:
-            ranges = _range_conditions(value.prefix, middle[0], low[0], high[0], "cl", "ch")
-            return [{"cc": middle[1], **term} for term in ranges]
-    ranges = _range_conditions(value.prefix, value.value, value.low, value.high, "l", "h")
     if value.code is None:
         return [{**system, **term} for term in ranges]
     return [{**system, unit: value.code, **term} for unit in ("c", "u") for term in ranges]

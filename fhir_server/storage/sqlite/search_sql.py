@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from fhir_server.core.errors import FeatureNotSupported, InvalidRequest
+from fhir_server.search.comparisons import id_comparison
 from fhir_server.search.model import (
     ID_PARAM,
     ChainTest,
@@ -27,7 +28,6 @@ from fhir_server.search.model import (
     ParamTest,
     SearchParamDef,
     Test,
-    TokenValue,
 )
 from fhir_server.storage.sqlite import search_joins
 from fhir_server.storage.sqlite.index_tables import TABLE_OF_TYPE, component_code
@@ -256,23 +256,13 @@ class SearchCompiler:
 
 def _id_test(test: ParamTest, alias: str, types: tuple[str, ...]) -> CompiledTest:
     """``_id`` compares the resource id itself (every resource has one)."""
-    if test.modifier == "missing" or test.missing is not None:
-        if test.missing is None:
-            raise InvalidRequest("Parameter _id:missing needs the value true or false")
-        return CompiledTest(Sql("0" if test.missing else "1"))
-    if test.modifier not in (None, "not"):
-        raise FeatureNotSupported(
-            f"The modifier ':{test.modifier}' is not supported on '_id'", expression=["_id"]
-        )
-    ids: list[str] = []
-    for value in test.values:
-        if not isinstance(value, TokenValue) or value.code is None:
-            raise InvalidRequest("Parameter '_id' needs ids as values", expression=["_id"])
-        ids.append(value.code)
-    found = in_list(f"{alias}.id", ids)
-    if test.modifier == "not":
+    wanted = id_comparison(test)
+    if wanted.constant is not None:
+        return CompiledTest(Sql("1" if wanted.constant else "0"))
+    found = in_list(f"{alias}.id", wanted.ids)
+    if wanted.negated:
         return CompiledTest(negate(found))
     if not types:  # ids alone are not indexed: let the other tests (or a scan) drive
         return CompiledTest(found)
-    lookup = all_of([in_list("type", types), in_list("id", ids)])
+    lookup = all_of([in_list("type", types), in_list("id", wanted.ids)])
     return CompiledTest(found, Sql(f"SELECT rid FROM resource WHERE {lookup.text}", lookup.params))

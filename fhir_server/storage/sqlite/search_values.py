@@ -4,15 +4,24 @@ Each function returns the *alternatives* (OR) under which a row of the parameter
 matches a value, following docs/search.md. Alternatives stay separate so a standalone test can
 run each as its own index range scan (``UNION ALL``), while a composite ORs them on a joined row.
 ``col`` names a column of the row (bare in index scans, aliased in correlated checks).
-Values are always bound parameters, never interpolated.
+Values are always bound parameters, never interpolated. The date, number and quantity prefix
+rules are those of search/comparisons.py (shared with the MongoDB backend), rendered as SQL.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from fhir_server.core.errors import FeatureNotSupported, InvalidRequest
-from fhir_server.search import ucum
+from fhir_server.search.comparisons import (
+    Alternative,
+    Bound,
+    End,
+    Near,
+    date_alternatives,
+    number_alternatives,
+    quantity_comparison,
+)
 from fhir_server.search.model import (
     DateValue,
     NumberValue,
@@ -29,8 +38,6 @@ from fhir_server.storage.sqlite.sql_fragments import Sql, all_of
 
 #: Upper bound appended to a prefix for a range scan: sorts after every continuation.
 PREFIX_END = "\U0010ffff"
-ONE_DAY = 86_400_000_000  # microseconds
-UCUM = "http://unitsofmeasure.org"
 _MAX_ABOVE_PREFIXES = 1000
 
 Column = Callable[[str], str]
@@ -117,103 +124,43 @@ def string_term(modifier: str | None, value: StringValue, col: Column) -> Sql:
     return prefix_match(col("normalized"), normalize_string(value.value))
 
 
-def approximate_margin(low: int, high: int, now: int) -> int:
-    """How far ``ap`` widens a date range on each side: 10 % of the distance between the range
-    and now (0 when now lies inside it), at least one day."""
-    distance = low - now if low > now else (now - high if high < now else 0)
-    return max(ONE_DAY, distance // 10)
+def bounds_sql(alternative: Alternative, columns: Mapping[End, str]) -> Sql:
+    """One alternative of search/comparisons.py as a condition on ``columns``."""
+    parts: list[str] = []
+    params: list[float] = []
+    for condition in alternative:
+        match condition:
+            case Bound(end, op, limit):
+                parts.append(f"{columns[end]} {op} ?")
+                params.append(limit)
+            case Near(center, margin):  # the range serves the index, abs() is the exact rule
+                column = columns["value"]
+                slack = margin * 1e-9 + 1e-300
+                parts.append(f"{column} >= ? AND {column} <= ? AND abs({column} - ?) <= ?")
+                params += [center - margin - slack, center + margin + slack, center, margin]
+    return Sql(" AND ".join(parts), tuple(params))
 
 
 def date_terms(value: DateValue, col: Column, now: int) -> list[Sql]:
-    low, high = col("low"), col("high")
-    s_low, s_high = value.low, value.high
-    within = Sql(f"{low} >= ? AND {low} <= ? AND {high} <= ?", (s_low, s_high, s_high))
-    after = Sql(f"{high} > ?", (s_high,))
-    before = Sql(f"{low} < ?", (s_low,))
-    match value.prefix:
-        case "eq":
-            return [within]
-        case "ne":
-            return [before, after]
-        case "gt":
-            return [after]
-        case "lt":
-            return [before]
-        case "ge":
-            return [after, within]
-        case "le":
-            return [before, within]
-        case "sa":
-            return [Sql(f"{low} > ?", (s_high,))]
-        case "eb":
-            return [Sql(f"{high} < ?", (s_low,))]
-        case "ap":
-            margin = approximate_margin(s_low, s_high, now)
-            return [Sql(f"{low} <= ? AND {high} >= ?", (s_high + margin, s_low - margin))]
+    columns: dict[End, str] = {"low": col("low"), "high": col("high")}
+    return [bounds_sql(a, columns) for a in date_alternatives(value, now)]
 
 
 def number_terms(value: NumberValue, column: str) -> list[Sql]:
-    v = value.value
-    match value.prefix:
-        case "eq":
-            return [Sql(f"{column} >= ? AND {column} < ?", (value.low, value.high))]
-        case "ne":
-            return [Sql(f"{column} < ?", (value.low,)), Sql(f"{column} >= ?", (value.high,))]
-        case "gt" | "sa":
-            return [Sql(f"{column} > ?", (v,))]
-        case "lt" | "eb":
-            return [Sql(f"{column} < ?", (v,))]
-        case "ge":
-            return [Sql(f"{column} >= ?", (v,))]
-        case "le":
-            return [Sql(f"{column} <= ?", (v,))]
-        case "ap":  # the range serves the index, abs() is the documented rule to the last bit
-            margin = 0.1 * abs(v)
-            slack = margin * 1e-9 + 1e-300
-            return [
-                Sql(
-                    f"{column} >= ? AND {column} <= ? AND abs({column} - ?) <= ?",
-                    (v - margin - slack, v + margin + slack, v, margin),
-                )
-            ]
-
-
-def _range_terms(prefix: str, v: float, s_low: float, s_high: float, lo: str, hi: str) -> list[Sql]:
-    """Quantity rule on an entry range [lo, hi] (docs/search.md): eq when it meets
-    [s_low, s_high); gt/sa, ge on its high end; lt/eb, le on its low end; ap within 10 %."""
-    match prefix:
-        case "eq":
-            return [Sql(f"{lo} < ? AND {hi} >= ?", (s_high, s_low))]
-        case "ne":
-            return [Sql(f"{hi} < ?", (s_low,)), Sql(f"{lo} >= ?", (s_high,))]
-        case "gt" | "sa":
-            return [Sql(f"{hi} > ?", (v,))]
-        case "lt" | "eb":
-            return [Sql(f"{lo} < ?", (v,))]
-        case "ge":
-            return [Sql(f"{hi} >= ?", (v,))]
-        case "le":
-            return [Sql(f"{lo} <= ?", (v,))]
-    margin = 0.1 * abs(v)  # ap
-    return [Sql(f"{lo} <= ? AND {hi} >= ?", (v + margin, v - margin))]
+    return [bounds_sql(a, {"value": column}) for a in number_alternatives(value)]
 
 
 def quantity_terms(value: QuantityValue, col: Column) -> list[Sql]:
-    """With a UCUM unit the engine knows, compare canonical forms (the unit decides, whatever
-    system the entry names); otherwise the unit must equal the entry's code or unit."""
+    """search/comparisons.py's rule: the canonical range and unit, or the range as written with
+    its system and its code or unit."""
+    comparison = quantity_comparison(value)
+    if comparison.canonical is not None:
+        unit = Sql(f"{col('canonical_code')} = ?", (comparison.canonical,))
+        canonical: dict[End, str] = {"low": col("canonical_low"), "high": col("canonical_high")}
+        return [all_of([unit, bounds_sql(a, canonical)]) for a in comparison.alternatives]
+    written: dict[End, str] = {"low": col("low"), "high": col("high")}
+    ranges = [bounds_sql(a, written) for a in comparison.alternatives]
     system = [Sql(f"{col('system')} = ?", (value.system,))] if value.system is not None else []
-    if value.code is not None and value.system in (None, UCUM):
-        middle = ucum.canonical(value.value, value.code)
-        low = ucum.canonical(value.low, value.code)
-        high = ucum.canonical(value.high, value.code)
-        if middle is not None and low is not None and high is not None:
-            unit = Sql(f"{col('canonical_code')} = ?", (middle[1],))
-            ranges = _range_terms(
-                value.prefix, middle[0], low[0], high[0],
-                col("canonical_low"), col("canonical_high"),
-            )  # fmt: skip
-            return [all_of([unit, term]) for term in ranges]
-    ranges = _range_terms(value.prefix, value.value, value.low, value.high, col("low"), col("high"))
     if value.code is None:
         return [all_of([*system, term]) for term in ranges]
     units = [Sql(f"{col('code')} = ?", (value.code,)), Sql(f"{col('unit')} = ?", (value.code,))]
