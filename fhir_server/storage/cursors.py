@@ -14,7 +14,7 @@ from __future__ import annotations
 import base64
 import binascii
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -22,6 +22,7 @@ import orjson
 
 from fhir_server.core.errors import InvalidRequest
 from fhir_server.search.model import SortKey
+from fhir_server.storage.port import Page, ResourceVersion
 
 _INVALID = "The paging cursor is not valid; follow the links of the last page"
 
@@ -117,3 +118,65 @@ def decode_position(cursor: str, signature: str) -> KeysetPosition:
     ):
         raise InvalidRequest(_INVALID)
     return KeysetPosition(tuple(_decode_value(v) for v in values), key, backward, inclusive)
+
+
+@dataclass(frozen=True, slots=True)
+class PageStart:
+    """Where a search page starts: ``position`` from its cursor (None: the first page), and
+    ``behind``, the rows on the other side of it (whether there are any decides the link back)."""
+
+    signature: str
+    position: KeysetPosition | None
+    behind: KeysetPosition | None
+
+    @property
+    def backward(self) -> bool:
+        """Whether the page is read backward from its position (a previous page)."""
+        return self.position is not None and self.position.backward
+
+
+def page_start(cursor: str | None, sort: Sequence[SortKey]) -> PageStart:
+    """The start of a page of a search sorted by ``sort``; InvalidRequest if ``cursor`` is not
+    one of this sort (the backends' tie-break keys are row numbers)."""
+    signature = sort_signature(sort)
+    position = decode_position(cursor, signature) if cursor is not None else None
+    if position is None:
+        return PageStart(signature, None, None)
+    if not isinstance(position.key, int):
+        raise InvalidRequest(_INVALID)
+    behind = KeysetPosition(
+        position.values, position.key, not position.backward, not position.inclusive
+    )
+    return PageStart(signature, position, behind)
+
+
+Row = TypeVar("Row")
+
+
+def assemble_page(
+    start: PageStart,
+    rows: list[Row],
+    count: int,
+    more_behind: bool,
+    position_of: Callable[[Row, bool], KeysetPosition],
+    versions: Callable[[list[Row]], list[ResourceVersion]],
+) -> Page:
+    """The page of ``rows`` (up to ``count + 1`` read from ``start`` in its reading order), with
+    the cursors of the pages before and after it, if any. ``more_behind``: whether any row lies
+    behind the start; ``position_of(row, backward)``: the position of a row, for reading on
+    backward or forward from it; ``versions``: the resources of the rows, in their order."""
+    more_ahead = len(rows) > count
+    rows = rows[:count]
+    if not rows:
+        if start.behind is None or not more_behind:
+            return Page([])
+        link = encode_position(start.behind, start.signature)
+        return Page([], link if start.backward else None, None, None if start.backward else link)
+    if start.backward:
+        rows.reverse()
+        more_before, more_after = more_ahead, more_behind
+    else:
+        more_before, more_after = more_behind, more_ahead
+    earlier = encode_position(position_of(rows[0], True), start.signature) if more_before else None
+    later = encode_position(position_of(rows[-1], False), start.signature) if more_after else None
+    return Page(versions(rows), later, None, earlier)

@@ -27,15 +27,9 @@ from typing import Any
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.collection import AsyncCollection
 
-from fhir_server.core.errors import FeatureNotSupported, InvalidRequest
+from fhir_server.core.errors import FeatureNotSupported
 from fhir_server.search.model import ID_PARAM, SortKey
-from fhir_server.storage.cursors import (
-    KeysetPosition,
-    SortValue,
-    decode_position,
-    encode_position,
-    sort_signature,
-)
+from fhir_server.storage.cursors import KeysetPosition, SortValue, assemble_page, page_start
 from fhir_server.storage.mongo.documents import VERSION_FIELDS, version_from_doc
 from fhir_server.storage.mongo.search_filters import LAST_UPDATED, NEVER, Filter, all_of
 from fhir_server.storage.mongo.search_index import SORT
@@ -43,8 +37,6 @@ from fhir_server.storage.port import Page
 
 #: Parameter types a search can sort by (as the SQLite backend).
 SORTABLE = frozenset({"date", "number", "quantity", "string", "token", "reference", "uri"})
-
-_INVALID = "The paging cursor is not valid; follow the links of the last page"
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,32 +186,17 @@ async def search_page(
     session: AsyncClientSession | None = None,
 ) -> Page:
     """One page with the cursors of the pages before and after it, if any."""
-    signature = sort_signature(sort)
-    position = decode_position(cursor, signature) if cursor is not None else None
-    if position is not None and not isinstance(position.key, int):
-        raise InvalidRequest(_INVALID)
+    start = page_start(cursor, sort)
     if count <= 0:
         return Page([])
     reader = PageReader(resources, where, sort, session)
-    backward = position is not None and position.backward
-    # The rows on the other side of where this page starts: those behind the cursor's row.
-    behind = None
-    if position is not None:
-        behind = KeysetPosition(position.values, position.key, not backward, not position.inclusive)
-    rows = await reader.rows(position, backward, count + 1)
-    more_behind = behind is not None and await reader.any_beyond(behind)
-    more_ahead = len(rows) > count
-    rows = rows[:count]
-    if not rows:
-        if behind is None or not more_behind:
-            return Page([])
-        link = encode_position(behind, signature)
-        return Page([], link if backward else None, None, None if backward else link)
-    if backward:
-        rows.reverse()
-        more_before, more_after = more_ahead, more_behind
-    else:
-        more_before, more_after = more_behind, more_ahead
-    earlier = encode_position(reader.position(rows[0], True), signature) if more_before else None
-    later = encode_position(reader.position(rows[-1], False), signature) if more_after else None
-    return Page([version_from_doc(doc) for doc in rows], later, None, earlier)
+    rows = await reader.rows(start.position, start.backward, count + 1)
+    more_behind = start.behind is not None and await reader.any_beyond(start.behind)
+    return assemble_page(
+        start,
+        rows,
+        count,
+        more_behind,
+        reader.position,
+        lambda page: [version_from_doc(doc) for doc in page],
+    )

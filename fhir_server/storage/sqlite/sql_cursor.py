@@ -15,15 +15,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from fhir_server.core.errors import FeatureNotSupported, InvalidRequest
+from fhir_server.core.errors import FeatureNotSupported
 from fhir_server.search.model import ID_PARAM, Criteria, SortKey
-from fhir_server.storage.cursors import (
-    KeysetPosition,
-    SortValue,
-    decode_position,
-    encode_position,
-    sort_signature,
-)
+from fhir_server.storage.cursors import KeysetPosition, SortValue, assemble_page, page_start
 from fhir_server.storage.port import Page, ResourceVersion, SearchQuery
 from fhir_server.storage.sqlite.rows import version_from_row
 from fhir_server.storage.sqlite.search_sql import SearchCompiler
@@ -192,34 +186,19 @@ def _versions(conn: sqlite3.Connection, rids: Sequence[int]) -> list[ResourceVer
 
 def search_page(conn: sqlite3.Connection, compiler: SearchCompiler, query: SearchQuery) -> Page:
     """One page of ``query`` with the cursors of the pages before and after it, if any."""
-    signature = sort_signature(query.sort)
-    position = decode_position(query.cursor, signature) if query.cursor is not None else None
-    if position is not None and not isinstance(position.key, int):
-        raise InvalidRequest("The paging cursor is not valid; follow the links of the last page")
+    start = page_start(query.cursor, query.sort)
     if query.count <= 0:
         return Page([])
     reader = _PageReader(conn, compiler, query)
-    backward = position is not None and position.backward
-    # The rows on the other side of where this page starts: those behind the cursor's row.
-    behind = None
-    if position is not None:
-        behind = KeysetPosition(position.values, position.key, not backward, not position.inclusive)
-    rows, more_behind = reader.rows(position, backward, query.count + 1, behind)
-    more_ahead = len(rows) > query.count
-    rows = rows[: query.count]
-    if not rows:
-        if behind is None or not more_behind:
-            return Page([])
-        link = encode_position(behind, signature)
-        return Page([], link if backward else None, None, None if backward else link)
-    if backward:
-        rows.reverse()
-        more_before, more_after = more_ahead, more_behind
-    else:
-        more_before, more_after = more_behind, more_ahead
-    earlier = encode_position(reader.position(rows[0], True), signature) if more_before else None
-    later = encode_position(reader.position(rows[-1], False), signature) if more_after else None
-    return Page(_versions(conn, [int(r[0]) for r in rows]), later, None, earlier)
+    rows, more_behind = reader.rows(start.position, start.backward, query.count + 1, start.behind)
+    return assemble_page(
+        start,
+        rows,
+        query.count,
+        more_behind,
+        reader.position,
+        lambda page: _versions(conn, [int(row[0]) for row in page]),
+    )
 
 
 def count(conn: sqlite3.Connection, compiler: SearchCompiler, criteria: Criteria) -> int:
