@@ -21,11 +21,13 @@ from typing import Literal
 from fhir_server.core.errors import FeatureNotSupported, InvalidRequest
 from fhir_server.search import ucum
 from fhir_server.search.model import (
+    CompositeValue,
     DateValue,
     NumberValue,
     ParamTest,
     Prefix,
     QuantityValue,
+    SearchValue,
     TokenValue,
 )
 
@@ -192,3 +194,52 @@ def id_comparison(test: ParamTest) -> IdComparison:
             raise InvalidRequest("Parameter '_id' needs ids as values", expression=["_id"])
         ids.append(value.code)
     return IdComparison(None, tuple(ids), test.modifier == "not")
+
+
+# --- refusals both compilers give ----------------------------------------------------------------
+
+
+def unsupported_modifier(param_type: str, modifier: str | None) -> FeatureNotSupported:
+    return FeatureNotSupported(
+        f"The modifier ':{modifier}' is not supported on {param_type} parameters here",
+        expression=[f":{modifier}"],
+    )
+
+
+def wrong_value(param_type: str, value: SearchValue) -> InvalidRequest:
+    return InvalidRequest(
+        f"A {param_type} parameter cannot take a {type(value).__name__} value",
+        expression=[param_type],
+    )
+
+
+def check_searchable(test: ParamTest) -> None:
+    """FeatureNotSupported for a ``special`` parameter (no index: nothing to compare)."""
+    if test.param.type == "special":
+        raise FeatureNotSupported(
+            f"The parameter '{test.param.code}' cannot be searched on this server",
+            expression=[test.param.code],
+        )
+
+
+def missing_wanted(test: ParamTest) -> bool:
+    """``:missing=true`` (True) or ``false``; InvalidRequest without either."""
+    if test.missing is None:
+        raise InvalidRequest(
+            f"Parameter {test.param.code}:missing needs the value true or false",
+            expression=[test.param.code],
+        )
+    return test.missing
+
+
+def composite_value(test: ParamTest, value: SearchValue) -> CompositeValue:
+    """``value`` of the composite parameter of ``test``, one part per component;
+    InvalidRequest otherwise."""
+    components = test.param.components
+    if not isinstance(value, CompositeValue) or len(value.parts) != len(components):
+        raise InvalidRequest(
+            f"The composite parameter '{test.param.code}' needs "
+            f"{len(components)} values joined by '$'",
+            expression=[test.param.code],
+        )
+    return value

@@ -25,13 +25,17 @@ from typing import Any
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.collection import AsyncCollection
 
-from fhir_server.core.errors import FeatureNotSupported, InvalidRequest
-from fhir_server.search.comparisons import id_comparison
+from fhir_server.core.errors import InvalidRequest
+from fhir_server.search.comparisons import (
+    check_searchable,
+    composite_value,
+    id_comparison,
+    missing_wanted,
+)
 from fhir_server.search.model import (
     ID_PARAM,
     ChainTest,
     CompartmentTest,
-    CompositeValue,
     Criteria,
     DateValue,
     HasTest,
@@ -162,11 +166,7 @@ class FilterCompiler:
     def _param(self, test: ParamTest, types: tuple[str, ...]) -> Filter:
         if test.param.code == ID_PARAM:
             return _id_test(test, types)
-        if test.param.type == "special":
-            raise FeatureNotSupported(
-                f"The parameter '{test.param.code}' cannot be searched on this server",
-                expression=[test.param.code],
-            )
+        check_searchable(test)
         if test.modifier == "missing" or test.missing is not None:
             return _missing(test)
         composite = test.param.type == "composite"
@@ -203,13 +203,8 @@ class FilterCompiler:
         """One composite element matching every component of some value."""
         components = test.param.components
         alternatives: list[Filter] = []
-        for value in test.values:
-            if not isinstance(value, CompositeValue) or len(value.parts) != len(components):
-                raise InvalidRequest(
-                    f"The composite parameter '{test.param.code}' needs "
-                    f"{len(components)} values joined by '$'",
-                    expression=[test.param.code],
-                )
+        for given in test.values:
+            value = composite_value(test, given)
             per_component = [
                 _scoped(
                     value_terms(component.param.type, None, part, "", self._now),
@@ -285,14 +280,10 @@ def _check_cap(found: int, what: str) -> None:
 
 def _missing(test: ParamTest) -> Filter:
     """``:missing``: whether the resource has any entry of the parameter."""
-    if test.missing is None:
-        raise InvalidRequest(
-            f"Parameter {test.param.code}:missing needs the value true or false",
-            expression=[test.param.code],
-        )
+    missing = missing_wanted(test)
     if test.param.code == LAST_UPDATED:  # every resource has one
-        return NEVER if test.missing else ALWAYS
-    if test.missing:
+        return NEVER if missing else ALWAYS
+    if missing:
         return {PRESENT: {"$ne": test.param.code}}
     return {PRESENT: test.param.code}
 

@@ -22,7 +22,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from fhir_server.core.errors import FeatureNotSupported, InvalidRequest
 from fhir_server.search.comparisons import (
     Alternative,
     Bound,
@@ -32,6 +31,8 @@ from fhir_server.search.comparisons import (
     date_alternatives,
     number_alternatives,
     quantity_comparison,
+    unsupported_modifier,
+    wrong_value,
 )
 from fhir_server.search.model import (
     DateValue,
@@ -72,20 +73,6 @@ class Term:
     condition: Any
 
 
-def _unsupported(param_type: str, modifier: str | None) -> FeatureNotSupported:
-    return FeatureNotSupported(
-        f"The modifier ':{modifier}' is not supported on {param_type} parameters here",
-        expression=[f":{modifier}"],
-    )
-
-
-def _wrong_value(param_type: str, value: SearchValue) -> InvalidRequest:
-    return InvalidRequest(
-        f"A {param_type} parameter cannot take a {type(value).__name__} value",
-        expression=[param_type],
-    )
-
-
 def starts_with(text: str) -> dict[str, str]:
     """A case-sensitive anchored regex: a prefix MongoDB answers with an index range."""
     return {"$regex": "^" + re.escape(text)}
@@ -111,7 +98,7 @@ def value_terms(
             return [] if condition is None else [Term("r", condition)]
         case "uri", UriValue():
             return [uri_term(modifier, value, prefix)]
-    raise _wrong_value(param_type, value)
+    raise wrong_value(param_type, value)
 
 
 def token_terms(modifier: str | None, value: TokenValue, prefix: str) -> list[Term]:
@@ -128,7 +115,7 @@ def token_terms(modifier: str | None, value: TokenValue, prefix: str) -> list[Te
             return [Term("t", key(prefix, OF_TYPE_NO_SYSTEM, value.code, value.value))]
         return [Term("t", key(prefix, OF_TYPE_SYSTEM, value.system, value.code, value.value))]
     if modifier not in (None, "not"):
-        raise _unsupported("token", modifier)
+        raise unsupported_modifier("token", modifier)
     return [Term("t", k) for k in token_value_keys(value, prefix)]
 
 
@@ -152,7 +139,7 @@ def string_term(modifier: str | None, value: StringValue, prefix: str) -> Term:
             {"$regex": "^" + re.escape(prefix) + ".*" + re.escape(normalize_string(value.value))},
         )
     if modifier is not None:
-        raise _unsupported("string", modifier)
+        raise unsupported_modifier("string", modifier)
     return Term("s", starts_with(prefix + normalize_string(value.value)))
 
 
@@ -241,7 +228,7 @@ def reference_condition(modifier: str | None, value: ReferenceValue) -> dict[str
             return None
         return {"n": value.identifier_value, **_system("s", value.identifier_system)}
     if modifier is not None and not modifier[:1].isupper():  # ':Type' is the only other one
-        raise _unsupported("reference", modifier)
+        raise unsupported_modifier("reference", modifier)
     condition: dict[str, Any] = {"t": modifier} if modifier else {}
     if value.url is not None:
         condition["u"] = value.url
@@ -264,7 +251,7 @@ def uri_term(modifier: str | None, value: UriValue, prefix: str) -> Term:
     if modifier == "below":
         return Term("u", starts_with(prefix + value.uri))
     if modifier != "above":
-        raise _unsupported("uri", modifier)
+        raise unsupported_modifier("uri", modifier)
     if len(value.uri) <= MAX_ABOVE_PREFIXES:  # each prefix is one index lookup
         return Term("u", {"$in": [prefix + value.uri[:n] for n in range(len(value.uri) + 1)]})
     # Some stored uri (with its parameter prefix) is a prefix of the wanted one: a scan.

@@ -16,8 +16,12 @@ import itertools
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from fhir_server.core.errors import FeatureNotSupported, InvalidRequest
-from fhir_server.search.comparisons import id_comparison
+from fhir_server.search.comparisons import (
+    check_searchable,
+    composite_value,
+    id_comparison,
+    missing_wanted,
+)
 from fhir_server.search.model import (
     ID_PARAM,
     ChainTest,
@@ -104,11 +108,7 @@ class SearchCompiler:
     def _param(self, test: ParamTest, alias: str, types: tuple[str, ...]) -> CompiledTest:
         if test.param.code == ID_PARAM:
             return _id_test(test, alias, types)
-        if test.param.type == "special":
-            raise FeatureNotSupported(
-                f"The parameter '{test.param.code}' cannot be searched on this server",
-                expression=[test.param.code],
-            )
+        check_searchable(test)
         if test.modifier == "missing" or test.missing is not None:
             return self._missing(test, alias, types)
         if test.param.type == "composite":
@@ -150,11 +150,7 @@ class SearchCompiler:
 
     def _missing(self, test: ParamTest, alias: str, types: tuple[str, ...]) -> CompiledTest:
         """``:missing``: whether the resource has any index row of the parameter."""
-        if test.missing is None:
-            raise InvalidRequest(
-                f"Parameter {test.param.code}:missing needs the value true or false",
-                expression=[test.param.code],
-            )
+        missing = missing_wanted(test)
         param = test.param
         if param.type == "composite":
             keys = [
@@ -182,22 +178,16 @@ class SearchCompiler:
                 Sql(f"SELECT rid FROM {table} WHERE {in_list('pid', pids).text}", tuple(pids))
             )
         present = any_of(exists)
-        if test.missing:
+        if missing:
             return CompiledTest(negate(present))
         return CompiledTest(present, union(selects))
 
     def _composite(self, test: ParamTest, alias: str, types: tuple[str, ...]) -> tuple[Sql, Sql]:
         """One composite element (same rid and grp) matching every part of some value."""
-        components = test.param.components
         exists: list[Sql] = []
         selects: list[Sql] = []
-        for value in test.values:
-            if not isinstance(value, CompositeValue) or len(value.parts) != len(components):
-                raise InvalidRequest(
-                    f"The composite parameter '{test.param.code}' needs "
-                    f"{len(components)} values joined by '$'",
-                    expression=[test.param.code],
-                )
+        for given in test.values:
+            value = composite_value(test, given)
             joined = self._composite_join(test.param, value, types, correlated=False)
             if joined is None:
                 continue

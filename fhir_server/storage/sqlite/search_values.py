@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 
-from fhir_server.core.errors import FeatureNotSupported, InvalidRequest
 from fhir_server.search.comparisons import (
     Alternative,
     Bound,
@@ -21,6 +20,8 @@ from fhir_server.search.comparisons import (
     date_alternatives,
     number_alternatives,
     quantity_comparison,
+    unsupported_modifier,
+    wrong_value,
 )
 from fhir_server.search.model import (
     DateValue,
@@ -48,20 +49,6 @@ def prefix_match(column: str, prefix: str) -> Sql:
     return Sql(f"{column} >= ? AND {column} < ?", (prefix, prefix + PREFIX_END))
 
 
-def _unsupported(param_type: str, modifier: str | None) -> FeatureNotSupported:
-    return FeatureNotSupported(
-        f"The modifier ':{modifier}' is not supported on {param_type} parameters here",
-        expression=[f":{modifier}"],
-    )
-
-
-def _wrong_value(param_type: str, value: SearchValue) -> InvalidRequest:
-    return InvalidRequest(
-        f"A {param_type} parameter cannot take a {type(value).__name__} value",
-        expression=[param_type],
-    )
-
-
 def value_terms(
     param_type: ParamType, modifier: str | None, value: SearchValue, col: Column, now: int
 ) -> list[Sql]:
@@ -81,7 +68,7 @@ def value_terms(
             return [reference_term(modifier, value, col)]
         case "uri", UriValue():
             return [uri_term(modifier, value, col)]
-    raise _wrong_value(param_type, value)
+    raise wrong_value(param_type, value)
 
 
 def _system(column: str, wanted: str | None) -> list[Sql]:
@@ -107,7 +94,7 @@ def token_terms(modifier: str | None, value: TokenValue, col: Column) -> list[Sq
         ]
         return [all_of([*of_type, *_system(col("type_system"), value.system)])]
     if modifier not in (None, "not"):
-        raise _unsupported("token", modifier)
+        raise unsupported_modifier("token", modifier)
     if value.code is None:  # 'system|': every code of that system
         return [Sql(f"{col('system')} = ?", (value.system,))] if value.system else []
     code = Sql(f"{col('code')} = ?", (value.code,))
@@ -120,7 +107,7 @@ def string_term(modifier: str | None, value: StringValue, col: Column) -> Sql:
     if modifier == "contains":  # substring: a scan of the parameter's rows, no LIKE escaping
         return Sql(f"instr({col('normalized')}, ?) > 0", (normalize_string(value.value),))
     if modifier is not None:
-        raise _unsupported("string", modifier)
+        raise unsupported_modifier("string", modifier)
     return prefix_match(col("normalized"), normalize_string(value.value))
 
 
@@ -174,7 +161,7 @@ def reference_term(modifier: str | None, value: ReferenceValue, col: Column) -> 
         found = Sql(f"{col('identifier_value')} = ?", (value.identifier_value,))
         return all_of([found, *_system(col("identifier_system"), value.identifier_system)])
     if modifier is not None and not modifier[:1].isupper():  # ':Type' is the only other one
-        raise _unsupported("reference", modifier)
+        raise unsupported_modifier("reference", modifier)
     parts = [Sql(f"{col('target_type')} = ?", (modifier,))] if modifier else []
     if value.url is not None:
         parts.append(Sql(f"{col('url')} = ?", (value.url,)))
@@ -196,7 +183,7 @@ def uri_term(modifier: str | None, value: UriValue, col: Column) -> Sql:
     if modifier == "below":
         return prefix_match(uri, value.uri)
     if modifier != "above":
-        raise _unsupported("uri", modifier)
+        raise unsupported_modifier("uri", modifier)
     if len(value.uri) <= _MAX_ABOVE_PREFIXES:  # each prefix is one index lookup
         prefixes = tuple(value.uri[:n] for n in range(len(value.uri) + 1))
         return Sql(f"{uri} IN ({', '.join('?' * len(prefixes))})", prefixes)

@@ -17,13 +17,18 @@ from fhir_server.search.comparisons import (
     End,
     IdComparison,
     Near,
+    check_searchable,
+    composite_value,
     date_alternatives,
     id_comparison,
+    missing_wanted,
     number_alternatives,
     quantity_comparison,
 )
 from fhir_server.search.matcher_values import date_matches, number_matches, quantity_matches
 from fhir_server.search.model import (
+    Component,
+    CompositeValue,
     DateEntry,
     DateValue,
     NumberEntry,
@@ -35,7 +40,7 @@ from fhir_server.search.model import (
     StringValue,
     TokenValue,
 )
-from tests.unit.search.matcher_helpers import ID
+from tests.unit.search.matcher_helpers import CODE, DATE, ID, sp
 
 PREFIXES: tuple[Prefix, ...] = ("eq", "ne", "gt", "lt", "ge", "le", "sa", "eb", "ap")
 _OPS: dict[str, Callable[[float, float], bool]] = {
@@ -136,3 +141,19 @@ def test_id_tests() -> None:
 def test_id_tests_refused(test: ParamTest, error: type[Exception]) -> None:
     with pytest.raises(error):
         id_comparison(test)
+
+
+def test_refusals_shared_by_the_compilers() -> None:
+    with pytest.raises(FeatureNotSupported):
+        check_searchable(ParamTest(sp("text", "special"), None, ()))
+    check_searchable(ParamTest(CODE, None, ()))
+    assert missing_wanted(ParamTest(CODE, "missing", (), True)) is True
+    assert missing_wanted(ParamTest(CODE, "missing", (), False)) is False
+    with pytest.raises(InvalidRequest):
+        missing_wanted(ParamTest(CODE, "missing", ()))
+    pair = sp("code-date", "composite", components=(Component(CODE, "code"), Component(DATE, "d")))
+    both = CompositeValue((TokenValue(None, "a"), DateValue("eq", 0, 1)))
+    assert composite_value(ParamTest(pair, None, (both,)), both) is both
+    for wrong in (CompositeValue((TokenValue(None, "a"),)), TokenValue(None, "a")):
+        with pytest.raises(InvalidRequest):
+            composite_value(ParamTest(pair, None, (wrong,)), wrong)
