@@ -10,6 +10,7 @@ from pathlib import Path
 from fhir_server import __version__
 from fhir_server.core.clock import Clock, system_clock
 from fhir_server.core.ids import IdFactory, new_id
+from fhir_server.core.urls import without_credentials
 from fhir_server.events.hooks import Hooks
 from fhir_server.events.relay import OutboxRelay
 from fhir_server.interactions.capabilities import Software
@@ -82,7 +83,7 @@ def describe_store(settings: Settings) -> str:
     """Where the data lives, for people (no password)."""
     if is_mongodb_url(settings.store):
         assert settings.store is not None
-        return "MongoDB " + settings.store.split("@")[-1].split("?")[0]
+        return "MongoDB " + without_credentials(settings.store)
     return f"SQLite in {settings.data_dir.resolve()}"
 
 

@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import re
 import sys
 import time
 from collections.abc import Callable, Iterable
@@ -47,6 +46,7 @@ from typing import Any, TextIO
 from fhir_server.bootstrap import make_store
 from fhir_server.core import fhirjson
 from fhir_server.core.errors import VersionConflict
+from fhir_server.core.urls import without_credentials
 from fhir_server.progress import Progress
 from fhir_server.search.model import ResourceIndex
 from fhir_server.storage.port import HistoryQuery, ResourceStore, ResourceVersion
@@ -75,7 +75,7 @@ def open_store(target: str) -> ResourceStore:
 
 def describe(target: str) -> str:
     """``target`` for people: a URL without its password."""
-    return re.sub(r"//[^/@]*@", "//", target)
+    return without_credentials(target)
 
 
 def _digest(version: ResourceVersion) -> int:

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from fhir_server.core.urls import without_credentials
+
 PREFIX = "FHIR_SERVER_"
 
 
@@ -50,9 +52,10 @@ class Settings:
         if self.auth != "off":
             raise ValueError("--auth: only 'off' is available until SMART authorization lands")
         if self.store not in (None, "sqlite") and not is_mongodb_url(self.store):
+            shown = without_credentials(self.store)
             raise ValueError(
                 "--store must be 'sqlite' (the default, in --data-dir) or a MongoDB connection "
-                f"string (mongodb://host/database?replicaSet=name), not {self.store!r}"
+                f"string (mongodb://host/database?replicaSet=name), not {shown!r}"
             )
         if self.sqlite_synchronous.upper() not in ("OFF", "NORMAL", "FULL", "EXTRA"):
             raise ValueError("sqlite_synchronous must be OFF, NORMAL, FULL or EXTRA")

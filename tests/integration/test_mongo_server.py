@@ -107,6 +107,8 @@ def test_serve_refuses_a_store_that_is_not_a_url(tmp_path: Path) -> None:
     run = serve_until_exit("postgres://x/y", tmp_path)
     assert run.returncode == 2
     assert "--store must be 'sqlite'" in run.stderr
+    leaky = serve_until_exit("postgres://admin:s3cret@x/y", tmp_path)
+    assert leaky.returncode == 2 and "s3cret" not in leaky.stderr
 
 
 def serve_until_exit(store: str, data_dir: Path) -> subprocess.CompletedProcess[str]:

@@ -25,6 +25,7 @@ from pymongo.read_concern import ReadConcern
 from pymongo.uri_parser import parse_uri
 
 from fhir_server.core.clock import Clock, system_clock
+from fhir_server.core.urls import without_credentials
 from fhir_server.search.model import Criteria
 from fhir_server.storage.cursors import cursor_key, encode_cursor
 from fhir_server.storage.mongo import documents as d
@@ -123,9 +124,7 @@ class MongoStore(ResourceStore):
             ) from None
 
     def _safe_url(self) -> str:
-        """The URL without its password, for messages."""
-        nodes = ", ".join(f"{host}:{port}" for host, port in parse_uri(self.url)["nodelist"])
-        return f"mongodb://{nodes}/{self.db.name}"
+        return without_credentials(self.url)
 
     async def close(self) -> None:
         await self._client.close()

@@ -1,0 +1,13 @@
+"""Connection strings shown to people: never with their credentials."""
+
+from __future__ import annotations
+
+import re
+
+_USERINFO = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://)[^/@]*@")
+
+
+def without_credentials(url: str) -> str:
+    """``url`` for logs and messages: the user and password before ``@`` and the query (which
+    may hold secrets too, e.g. ``tlsCertificateKeyFilePassword``) are left out."""
+    return _USERINFO.sub(r"\1", url).split("?", 1)[0]
