@@ -16,7 +16,7 @@ from pymongo import AsyncMongoClient
 from fhir_server.storage.mongo.store import MongoStore
 from fhir_server.storage.port import ResourceStore
 from fhir_server.storage.sqlite import SqliteStore
-from tests.mongoeco.fixture import database_url
+from tests.mongoeco.fixture import database_name, database_url
 
 BACKENDS = ("sqlite", pytest.param("mongodb", marks=pytest.mark.mongo))
 
@@ -27,17 +27,17 @@ async def backend(request: pytest.FixtureRequest) -> AsyncIterator[Callable[[Pat
         yield lambda path: SqliteStore(path)
         return
     server: str = request.getfixturevalue("mongo_server")
-    urls: list[str] = []
+    keys: set[str] = set()
 
     def mongo(path: Path) -> ResourceStore:
-        urls.append(database_url(server, str(path)))
-        return MongoStore(urls[-1])
+        keys.add(str(path))
+        return MongoStore(database_url(server, str(path)))
 
     yield mongo
     client: AsyncMongoClient[dict[str, object]] = AsyncMongoClient(server)
     try:
-        for url in set(urls):
-            await client.drop_database(url.split("/")[3].split("?")[0])
+        for key in keys:
+            await client.drop_database(database_name(key))
     finally:
         await client.close()
 

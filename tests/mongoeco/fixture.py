@@ -64,9 +64,14 @@ def mongo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         process.stdout.close()
 
 
+def database_name(key: str) -> str:
+    """The test database named after ``key`` (the same key gives the same database)."""
+    return "fhir_test_" + hashlib.sha256(key.encode()).hexdigest()[:16]
+
+
 def database_url(server: str, key: str) -> str:
-    """``server`` with a database named after ``key`` (the same key gives the same database)."""
-    name = "fhir_test_" + hashlib.sha256(key.encode()).hexdigest()[:16]
+    """``server`` with the database :func:`database_name` gives for ``key``."""
+    name = database_name(key)
     base, _, query = server.partition("?")
     base = base.rstrip("/")
     return f"{base}/{name}" + (f"?{query}" if query else "")
