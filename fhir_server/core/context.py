@@ -5,11 +5,15 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 
+from fhir_server.core.access import Access
+
 
 @dataclass(frozen=True, slots=True)
 class RequestContext:
     """``channel`` is the door (rest, hl7v2, dicom, system); ``base_url`` the FHIR base the
-    caller sees, used for absolute URLs (Location, Bundle fullUrl and links)."""
+    caller sees, used for absolute URLs (Location, Bundle fullUrl and links). ``access``: what
+    the caller's token grants, enforced by the services; None for an unrestricted caller (the
+    server itself, or ``--auth off``). ``client_address``: where the request came from (audit)."""
 
     channel: str = "system"
     base_url: str = ""
@@ -17,3 +21,5 @@ class RequestContext:
     scopes: frozenset[str] = frozenset()
     organization: str | None = None
     request_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    access: Access | None = None
+    client_address: str | None = None

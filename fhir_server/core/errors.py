@@ -125,6 +125,19 @@ class PayloadTooLarge(FhirError):
     code = "too-costly"
 
 
+class Unauthenticated(FhirError):
+    """No valid credentials: a missing, malformed, expired, revoked or foreign access token
+    (HTTP 401 with ``WWW-Authenticate``)."""
+
+    code = "login"
+
+
+class Forbidden(FhirError):
+    """The caller is known but its scopes or launch context do not allow this (HTTP 403)."""
+
+    code = "forbidden"
+
+
 class HookVeto(FhirError):
     """A PRE_STORE / PRE_COMMIT rule refused the write (business rule, HTTP 422)."""
 
@@ -176,6 +189,8 @@ class DeleteConflict(ResourceConflict):
 #: answers with it, and batch/transaction responses carry it in ``entry.response.status``.
 HTTP_STATUS: tuple[tuple[type[FhirError], int], ...] = (
     (InvalidRequest, 400),
+    (Unauthenticated, 401),
+    (Forbidden, 403),
     (FeatureNotSupported, 400),
     (ResourceNotFound, 404),
     (UnknownResourceType, 404),

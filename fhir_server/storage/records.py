@@ -1,0 +1,61 @@
+"""The record port: small JSON documents that are not FHIR resources, keyed by (kind, key).
+
+The SMART authorization server keeps here what it must share between replicas and keep across
+restarts: users, clients, signing keys, authorization codes, grants, refresh tokens, the
+client-assertion ``jti`` replay cache, EHR launch contexts. Every backend implements it beside
+its resource store (same database, same transactions guarantees per call); the contract suite
+``tests/contract/test_records_contract.py`` runs unchanged on SQLite and MongoDB.
+
+Each call is atomic on its own. A record may carry an expiry: an expired record is never
+returned (as if absent, ``put(..., if_absent=True)`` may replace it) and :meth:`purge_expired`
+removes them. ``value`` is any JSON object; one of its top-level string fields may be named as
+``index`` when the record is put, so that :meth:`find` can list records by it (e.g. the grants
+of one user).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from datetime import datetime
+from typing import Any
+
+Record = dict[str, Any]
+
+
+class RecordStore(ABC):
+    @abstractmethod
+    async def put(
+        self,
+        kind: str,
+        key: str,
+        value: Record,
+        *,
+        expires: datetime | None = None,
+        index: str | None = None,
+        if_absent: bool = False,
+    ) -> bool:
+        """Store ``value`` under (kind, key), replacing any record there; with ``if_absent``
+        store only when no live record is there. True when stored. ``index``: the name of a
+        top-level string field of ``value`` that :meth:`find` can select on."""
+
+    @abstractmethod
+    async def get(self, kind: str, key: str) -> Record | None:
+        """The live record, or None."""
+
+    @abstractmethod
+    async def take(self, kind: str, key: str) -> Record | None:
+        """Atomically remove and return the live record: of two concurrent takes of the same
+        key, exactly one gets it (single-use codes, refresh token rotation)."""
+
+    @abstractmethod
+    async def delete(self, kind: str, key: str) -> bool:
+        """Remove the record; True if a live one was there."""
+
+    @abstractmethod
+    async def find(self, kind: str, value: str | None = None, *, limit: int = 1000) -> list[Record]:
+        """Live records of ``kind`` in key order; with ``value``, only those whose ``index``
+        field (named at put) equals it."""
+
+    @abstractmethod
+    async def purge_expired(self, now: datetime) -> int:
+        """Remove the records expired at ``now``; returns how many."""
