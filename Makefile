@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 R4_EXAMPLES := .cache/r4/package
 R4_EXAMPLES_VERSION := 4.0.1
 
-.PHONY: run test test-mongo mongoeco print-python313 venv bench lint typecheck lock r4-examples r4-tables search-tables clean
+.PHONY: run test test-mongo mongoeco smart-clients print-python313 venv bench lint typecheck lock r4-examples r4-tables search-tables clean
 
 $(BIN)/.installed: pyproject.toml requirements.lock requirements-test.lock
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python >= 3.11 is required")'
@@ -39,6 +39,21 @@ print-python313:
 # `make test` builds the mongoeco environment too when a Python 3.13 is there.
 MONGO_TEST_DEPS := $(if $(PYTHON313),mongoeco,)
 
+# The real SMART clients of the browser tests (tests/smart_clients/README.md): playwright-core
+# from the lockfile and client-js's prebuilt bundle (integrity-checked), no browser download;
+# the browser is Debian's chromium. Without node and npm the browser tests skip (outside CI).
+SMART_CLIENTS := tests/smart_clients
+SMART_CLIENTS_INPUTS := $(addprefix $(SMART_CLIENTS)/,package.json package-lock.json install-fhirclient.mjs)
+
+$(SMART_CLIENTS)/node_modules/.installed: $(SMART_CLIENTS_INPUTS)
+	cd $(SMART_CLIENTS) && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+	node $(SMART_CLIENTS)/install-fhirclient.mjs
+	@touch $@
+
+smart-clients: $(SMART_CLIENTS)/node_modules/.installed
+
+SMART_TEST_DEPS := $(if $(shell command -v node),$(if $(shell command -v npm),smart-clients,),)
+
 run: venv
 	$(BIN)/fhir-server serve $(ARGS)
 
@@ -51,7 +66,7 @@ $(R4_EXAMPLES)/package.json:
 
 r4-examples: $(R4_EXAMPLES)/package.json
 
-test: venv r4-examples $(MONGO_TEST_DEPS)
+test: venv r4-examples $(MONGO_TEST_DEPS) $(SMART_TEST_DEPS)
 	FHIR_R4_EXAMPLES=$(R4_EXAMPLES) $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # Only the suites that run on MongoDB (storage contract, search congruence, Mongo-specific tests).
@@ -83,4 +98,4 @@ lock: venv
 	$(BIN)/pip-compile --quiet --generate-hashes --strip-extras --extra test -o requirements-test.lock pyproject.toml
 
 clean:
-	rm -rf $(VENV) $(MONGOECO_VENV) .cache .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(MONGOECO_VENV) $(SMART_CLIENTS)/node_modules .cache .pytest_cache .mypy_cache .ruff_cache
