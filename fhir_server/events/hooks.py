@@ -1,10 +1,12 @@
-"""The five hook points of the pipeline (ARCHITECTURE.md, "How a request flows").
+"""The hook points of the pipeline (ARCHITECTURE.md, "How a request flows").
 
 Intervention hooks (PRE_STORE, PRE_COMMIT, PRE_SHOW) run in registration order inside the
 request, may veto by raising a :class:`~fhir_server.core.errors.FhirError` and must be cheap and
-deterministic. Notification hooks (POST_COMMIT, INTERACTION_FAILED) may be many; their failures
-are logged and never reach the caller. POST_COMMIT hooks run from the outbox, after commit, and
-are retried until they succeed, so they must be idempotent. Hooks are registered in bootstrap.
+deterministic. Notification hooks (POST_COMMIT, INTERACTION_DONE, INTERACTION_FAILED) may be
+many; their failures are logged and never reach the caller. POST_COMMIT hooks run from the
+outbox, after commit, and are retried until they succeed, so they must be idempotent.
+INTERACTION_DONE and INTERACTION_FAILED are told by the doors after each request, on the
+response path: their hooks must only enqueue. Hooks are registered in bootstrap.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ class Pointcut(enum.Enum):
     PRE_COMMIT = "pre-commit"
     POST_COMMIT = "post-commit"
     PRE_SHOW = "pre-show"
+    INTERACTION_DONE = "interaction-done"
     INTERACTION_FAILED = "interaction-failed"
 
 
@@ -44,11 +47,31 @@ class PendingWrite:
     previous: dict[str, Any] | None
 
 
+@dataclass(frozen=True, slots=True)
+class InteractionDone:
+    """A request a door answered successfully, told to INTERACTION_DONE hooks (the audit trail).
+
+    ``interaction``: the FHIR restful-interaction code (read, vread, search-type, search-system,
+    history-instance, create, update, patch, delete, transaction, batch, capabilities...) or an
+    authorization-server event (login, authorize, token, introspect, revoke). ``status``: the
+    HTTP status answered. ``query``: the query string of a search. ``patients``: ids of the
+    patients concerned, when the door knows them (never values of the resources)."""
+
+    interaction: str
+    status: int
+    resource_type: str | None = None
+    id: str | None = None
+    version: str | None = None
+    query: str | None = None
+    patients: tuple[str, ...] = ()
+
+
 PreStoreHook = Callable[[PendingWrite], Awaitable[None]]
 PreCommitHook = Callable[[Sequence[PendingWrite]], Awaitable[None]]
 PostCommitHook = Callable[[OutboxEvent], Awaitable[None]]
 PreShowHook = Callable[[RequestContext, list[dict[str, Any]]], Awaitable[list[dict[str, Any]]]]
 FailedHook = Callable[[RequestContext, str, FhirError], Awaitable[None]]
+DoneHook = Callable[[RequestContext, InteractionDone], Awaitable[None]]
 
 
 class Hooks:
@@ -60,6 +83,7 @@ class Hooks:
         self._post_commit: dict[str, PostCommitHook] = {}
         self._pre_show: list[PreShowHook] = []
         self._failed: list[FailedHook] = []
+        self._done: list[DoneHook] = []
 
     def on_pre_store(self, hook: PreStoreHook) -> None:
         self._pre_store.append(hook)
@@ -78,6 +102,9 @@ class Hooks:
 
     def on_interaction_failed(self, hook: FailedHook) -> None:
         self._failed.append(hook)
+
+    def on_interaction_done(self, hook: DoneHook) -> None:
+        self._done.append(hook)
 
     @property
     def post_commit(self) -> dict[str, PostCommitHook]:
@@ -115,3 +142,12 @@ class Hooks:
                 await hook(context, interaction, error)
             except Exception:
                 log.exception("INTERACTION_FAILED hook %r failed", hook)
+
+    async def interaction_done(self, context: RequestContext, done: InteractionDone) -> None:
+        """Called by a door after each successful request; hooks must only enqueue (the
+        response is waiting), and their failures are logged, never raised."""
+        for hook in self._done:
+            try:
+                await hook(context, done)
+            except Exception:
+                log.exception("INTERACTION_DONE hook %r failed", hook)
