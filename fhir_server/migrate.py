@@ -27,6 +27,11 @@ How it works:
   already had a cursor in the target (a server ran on it before), the migration moves the
   cursor past the migrated events at the end. Events the source's hooks had not delivered are
   not carried over: they are counted and reported.
+- **Records** (storage/records.py): those that never expire (users, clients, signing keys) are
+  copied after the versions, each put again as it was (same kind, key, value and indexed
+  field), replacing the target's record of that key: a run again copies them again, and the
+  source, which the target replaces, wins. Expiring ones (codes, tokens, replay caches) are not
+  copied: they are short-lived, and a client gets new ones from the target.
 - **Verified** at the end: per resource type, the resources, the versions and a checksum of
   every version (type, id, version, method, ``lastUpdated`` to the millisecond, body bytes)
   must be equal in the source snapshot and in the target, read back through the port.
@@ -248,6 +253,7 @@ class Summary:
     skipped: int
     seconds: float
     undelivered: int  # outbox events of the source its hooks had not handled
+    records: int = 0  # lasting records copied (put again)
 
     def mismatches(self) -> list[str]:
         found = []
@@ -321,10 +327,20 @@ async def _copy_and_verify(
     await copier.run(export)
     progress.finish()
     await settle_outbox(store, tools.post_commit_hooks)
+    records = await copy_records(export, store)
     after = await inventory(store)
     undelivered = await asyncio.to_thread(export.undelivered_events)
     seconds = time.monotonic() - started
-    return Summary(copier.source, after, progress.copied, copier.skipped, seconds, undelivered)
+    copied, skipped = progress.copied, copier.skipped
+    return Summary(copier.source, after, copied, skipped, seconds, undelivered, records)
+
+
+async def copy_records(export: HistoryExport, target: ResourceStore) -> int:
+    """Put the source's lasting records into the target (module docstring); how many."""
+    rows = await asyncio.to_thread(export.lasting_records)
+    for kind, key, value, indexed in rows:
+        await target.records.put(kind, key, value, index=indexed)
+    return len(rows)
 
 
 def report(summary: Summary, source: Path, target: str) -> str:
@@ -332,7 +348,7 @@ def report(summary: Summary, source: Path, target: str) -> str:
     lines = [
         f"fhir-server migrate: {source} -> {describe(target)}",
         f"  copied {summary.copied:,} versions ({summary.skipped:,} already in the target) "
-        f"in {summary.seconds:.1f} s ({rate:,.0f}/s)",
+        f"in {summary.seconds:.1f} s ({rate:,.0f}/s), and {summary.records:,} records",
         f"  {'type':<32} {'resources':>10} {'versions':>10}  in target",
     ]
     for name in sorted(summary.source.types.keys() | summary.target.types.keys()):

@@ -36,6 +36,7 @@ from typing import Self
 
 from fhir_server.core.errors import VersionConflict
 from fhir_server.search.model import Criteria, ResourceIndex, SortKey
+from fhir_server.storage.records import RecordStore
 from fhir_server.validation.references import LocalReference
 
 #: ``expected_version`` value meaning "the resource must not exist yet (no version at all)".
@@ -260,6 +261,12 @@ class ResourceStore(ABC):
 
     @abstractmethod
     async def close(self) -> None: ...
+
+    @property
+    @abstractmethod
+    def records(self) -> RecordStore:
+        """The record port (storage/records.py) in the same database, sharing this store's
+        connections: usable between ``open`` and ``close``."""
 
     @abstractmethod
     async def read(self, resource_type: str, id: str) -> ResourceVersion | None:

@@ -24,6 +24,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -294,6 +295,34 @@ async def test_migrate_copies_every_version_in_order(
     assert again.returncode == 0, again.stderr + again.stdout
     assert f"copied 0 versions ({total:,} already in the target)" in again.stdout
     await assert_same_searches(source, target, scale)
+
+
+async def test_migrate_copies_the_lasting_records_again_on_each_run(
+    source: Path, target: str
+) -> None:
+    """Users, clients and keys (no expiry) are copied, a run again copies changes made on the
+    source since; codes and tokens (they expire) stay behind."""
+    later = datetime.now(UTC) + timedelta(hours=1)
+    async with opened(open_store(str(source))) as mine:
+        await mine.records.put("user", "alice", {"name": "alice", "team": "a"}, index="team")
+        await mine.records.put("client", "app", {"id": "app", "redirect": ["https://é.example"]})
+        await mine.records.put("code", "c1", {"client": "app"}, expires=later)
+    result = run_migrate(source, target)
+    assert result.returncode == 0, result.stderr + result.stdout
+    assert "and 2 records" in result.stdout
+    async with opened(open_store(str(source))) as mine:
+        await mine.records.put("user", "alice", {"name": "alice", "team": "b"}, index="team")
+    again = run_migrate(source, target)
+    assert again.returncode == 0, again.stderr + again.stdout
+    assert "copied 0 versions" in again.stdout and "and 2 records" in again.stdout
+    async with opened(open_store(target)) as theirs:
+        assert await theirs.records.find("user", "b") == [{"name": "alice", "team": "b"}]
+        assert await theirs.records.find("user", "a") == []
+        assert await theirs.records.get("client", "app") == {
+            "id": "app",
+            "redirect": ["https://é.example"],
+        }
+        assert await theirs.records.get("code", "c1") is None
 
 
 def _copied_so_far(target: str, enough: int) -> int:

@@ -31,6 +31,8 @@ from fhir_server.storage.cursors import cursor_key, encode_cursor
 from fhir_server.storage.mongo import documents as d
 from fhir_server.storage.mongo.indexes import index_models
 from fhir_server.storage.mongo.outbox import Outbox
+from fhir_server.storage.mongo.records import INDEXES as RECORD_INDEXES
+from fhir_server.storage.mongo.records import RECORDS, MongoRecords
 from fhir_server.storage.mongo.search import MongoSearch
 from fhir_server.storage.mongo.writes import UnitWriter
 from fhir_server.storage.port import (
@@ -44,6 +46,7 @@ from fhir_server.storage.port import (
     StoreConfigurationError,
     UnitOfWork,
 )
+from fhir_server.storage.records import RecordStore
 
 Document = dict[str, Any]
 
@@ -70,6 +73,7 @@ async def create_indexes(db: AsyncDatabase[Document]) -> None:
     await db[d.RESOURCES].create_indexes(_RESOURCE_INDEXES + index_models())
     await db[d.HISTORY].create_indexes(_HISTORY_INDEXES)
     await db[d.OUTBOX_RETRY].create_indexes(_RETRY_INDEXES)
+    await db[RECORDS].create_indexes(RECORD_INDEXES)
 
 
 class MongoStore(ResourceStore):
@@ -94,6 +98,7 @@ class MongoStore(ResourceStore):
         self._search = MongoSearch(self.db[d.RESOURCES], clock)
         self._outbox = Outbox(self.db)
         self._write_lock = asyncio.Lock()
+        self._records = MongoRecords(self.db, clock)
 
     async def open(self) -> None:
         try:
@@ -128,6 +133,10 @@ class MongoStore(ResourceStore):
 
     async def close(self) -> None:
         await self._client.close()
+
+    @property
+    def records(self) -> RecordStore:
+        return self._records
 
     async def read(self, resource_type: str, id: str) -> ResourceVersion | None:
         doc = await self.db[d.RESOURCES].find_one(

@@ -6,7 +6,8 @@ version put over the one before it). ``history.seq`` is the commit order, so thi
 table directly, on its own read-only connection (``mode=ro``: the copy can never change its
 source). A snapshot bound, the highest ``seq`` when the export is opened, fixes what is copied:
 a server still writing to the source does not make the copy chase it (run the migration again
-afterwards to copy the rest). Calls are blocking (sqlite3); the migration runs them in a thread.
+afterwards to copy the rest). The records (storage/records.py) that never expire are exported
+too, as they are when asked for. Calls are blocking (sqlite3); the migration runs them in a thread.
 """
 
 from __future__ import annotations
@@ -15,10 +16,15 @@ import sqlite3
 from collections.abc import Iterable
 from pathlib import Path
 
+import orjson
+
 from fhir_server.storage.port import ResourceVersion
+from fhir_server.storage.records import Record
 from fhir_server.storage.sqlite.rows import version_from_row
 
 DATABASE = "fhir.sqlite3"
+#: A record to copy: kind, key, value and the name of its indexed field (storage/records.py).
+RecordRow = tuple[str, str, Record, str | None]
 _COLUMNS = "seq, type, id, version, last_updated, method, body"
 
 
@@ -91,3 +97,16 @@ class HistoryExport:
             "FROM outbox_cursor)) + (SELECT count(*) FROM outbox_retry)"
         ).fetchone()
         return int(row[0])
+
+    def lasting_records(self) -> list[RecordRow]:
+        """The records without an expiry (users, clients, signing keys), by kind and key; none
+        from a database older than the ``record`` table (schema version 4)."""
+        found = self._conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'record'"
+        ).fetchone()
+        if found is None:
+            return []
+        rows = self._conn.execute(
+            "SELECT kind, key, value, field FROM record WHERE expires IS NULL ORDER BY kind, key"
+        )
+        return [(str(k), str(key), orjson.loads(v), field) for k, key, v, field in rows]

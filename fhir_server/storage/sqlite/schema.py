@@ -16,6 +16,10 @@ Referential integrity (version 3): ``ref_link`` holds the local references of th
 version of each live resource (source ``rid``, element ``path``, target type, id and version),
 replaced on every put like the index rows, and indexed by target so that a deletion finds its
 referrers with one range scan (storage/sqlite/integrity.py).
+
+Records (version 4): ``record`` holds the record port's small JSON documents that are not FHIR
+resources (storage/records.py, storage/sqlite/records.py), keyed by (kind, key), with the
+indexed field's name and value and an optional expiry; created empty by the migration.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ from typing import Literal
 
 from fhir_server.storage.sqlite.integrity import insert_references, references_of_body
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 _BASE = (
     """CREATE TABLE IF NOT EXISTS history (
@@ -151,6 +155,20 @@ _REFERENCES = (
     "CREATE INDEX IF NOT EXISTS ref_link_rid ON ref_link (rid)",
 )
 
+_RECORDS = (
+    """CREATE TABLE IF NOT EXISTS record (
+    kind    TEXT NOT NULL,
+    key     TEXT NOT NULL,
+    value   BLOB NOT NULL,
+    field   TEXT,
+    idx     TEXT,
+    expires REAL,
+    PRIMARY KEY (kind, key)
+) WITHOUT ROWID""",
+    "CREATE INDEX IF NOT EXISTS record_by_idx ON record (kind, idx, key) WHERE idx IS NOT NULL",
+    "CREATE INDEX IF NOT EXISTS record_expires ON record (expires) WHERE expires IS NOT NULL",
+)
+
 
 def _search_ddl() -> list[str]:
     statements = [
@@ -264,7 +282,7 @@ def migrate(conn: sqlite3.Connection) -> None:
         if stored == 1:
             _from_1_to_2(conn)
         conn.execute(_RESOURCE)
-        for statement in (*_search_ddl(), *_REFERENCES):
+        for statement in (*_search_ddl(), *_REFERENCES, *_RECORDS):  # _RECORDS: 3 -> 4
             conn.execute(statement)
         if 0 < stored < 3:
             _from_2_to_3(conn)

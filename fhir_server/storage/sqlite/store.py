@@ -31,6 +31,7 @@ from fhir_server.storage.port import (
     UnitOfWork,
     check_version,
 )
+from fhir_server.storage.records import RecordStore
 from fhir_server.storage.sqlite import integrity, outbox, sql_cursor
 from fhir_server.storage.sqlite.connections import Connections
 from fhir_server.storage.sqlite.group_commit import GroupCommit
@@ -40,6 +41,7 @@ from fhir_server.storage.sqlite.index_tables import (
     delete_index,
     insert_index,
 )
+from fhir_server.storage.sqlite.records import SqliteRecords
 from fhir_server.storage.sqlite.rows import to_micros, to_text, version_from_row
 from fhir_server.storage.sqlite.schema import migrate
 from fhir_server.storage.sqlite.search_sql import SearchCompiler
@@ -71,6 +73,7 @@ class SqliteStore(ResourceStore):
         self._group = GroupCommit(
             self._connections, self._apply_unit, self._keys, self.notify_committed
         )
+        self._records = SqliteRecords(self._connections, clock)
 
     async def open(self) -> None:
         self._data_dir.mkdir(parents=True, exist_ok=True)
@@ -78,6 +81,10 @@ class SqliteStore(ResourceStore):
 
     async def close(self) -> None:
         self._connections.close()
+
+    @property
+    def records(self) -> RecordStore:
+        return self._records
 
     async def read(self, resource_type: str, id: str) -> ResourceVersion | None:
         def query(conn: sqlite3.Connection) -> ResourceVersion | None:

@@ -97,7 +97,7 @@ async def test_migration_from_version_2_fills_the_references_of_current_versions
         ]
         with sqlite3.connect(store.path) as conn:
             version = conn.execute("SELECT value FROM schema_info WHERE key = 'version'")
-            assert version.fetchone() == (str(SCHEMA_VERSION),) == ("3",)
+            assert version.fetchone() == (str(SCHEMA_VERSION),) == ("4",)
         with pytest.raises(DeleteConflict):  # the migrated rows protect Patient/p
             await put(store, tombstone("Patient", "p", 2))
     finally:

@@ -1,0 +1,143 @@
+"""The record port (storage/records.py) on SQLite: the ``record`` table of the store's database.
+
+Each call is one SQL statement, so each is atomic on its own without an explicit transaction:
+reads run on the store's reader connections, writes on its writer thread in autocommit mode,
+between group commits (the writer runs one job at a time and a group commit always ends its
+transaction, connections.py), so a record write never joins or delays a resource transaction.
+``take`` is ``DELETE … RETURNING`` guarded by the expiry, ``put(if_absent=True)`` an upsert
+whose update only replaces an expired row: SQLite serialises writers (across processes too),
+so of two concurrent calls exactly one succeeds.
+
+Values are stored as JSON (orjson); ``expires`` as seconds since the epoch (REAL), NULL for
+never; ``field`` is the name of the indexed top-level field and ``idx`` its value, so that
+``fhir-server migrate`` can put a record again exactly as it was put (export.py).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import UTC, datetime
+
+import orjson
+
+from fhir_server.core.clock import Clock
+from fhir_server.storage.records import Record, RecordStore
+from fhir_server.storage.sqlite.connections import Connections
+
+#: Live: no expiry, or one after the moment given as the statement's last parameter.
+_LIVE = "(expires IS NULL OR expires > ?)"
+
+
+def epoch(moment: datetime) -> float:
+    """Seconds since the epoch; a naive datetime is taken as UTC (as MongoDB does)."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.timestamp()
+
+
+def indexed_value(value: Record, index: str | None) -> str | None:
+    """The value of the field ``index`` names, which must be a top-level string of ``value``."""
+    if index is None:
+        return None
+    found = value.get(index)
+    if not isinstance(found, str):
+        raise ValueError(f"record index field {index!r} is not a top-level string of the value")
+    return found
+
+
+class SqliteRecords(RecordStore):
+    """Records beside the resources, sharing the store's connections (usable after ``open``)."""
+
+    def __init__(self, connections: Connections, clock: Clock) -> None:
+        self._connections = connections
+        self._clock = clock
+
+    def _now(self) -> float:
+        return epoch(self._clock())
+
+    async def put(
+        self,
+        kind: str,
+        key: str,
+        value: Record,
+        *,
+        expires: datetime | None = None,
+        index: str | None = None,
+        if_absent: bool = False,
+    ) -> bool:
+        idx = indexed_value(value, index)
+        row = (
+            kind,
+            key,
+            orjson.dumps(value),
+            index,
+            idx,
+            None if expires is None else epoch(expires),
+        )
+        update = (
+            "ON CONFLICT (kind, key) DO UPDATE SET value = excluded.value, "
+            "field = excluded.field, idx = excluded.idx, expires = excluded.expires"
+        )
+        sql = (
+            "INSERT INTO record (kind, key, value, field, idx, expires) VALUES (?, ?, ?, ?, ?, ?) "
+        )
+        if if_absent:  # replace only an expired record: a live one stays, and nothing is stored
+            sql += f"{update} WHERE record.expires IS NOT NULL AND record.expires <= ?"
+            params: tuple[object, ...] = (*row, self._now())
+        else:
+            sql += update
+            params = row
+        return await self._connections.write(lambda conn: conn.execute(sql, params).rowcount == 1)
+
+    async def get(self, kind: str, key: str) -> Record | None:
+        sql = f"SELECT value FROM record WHERE kind = ? AND key = ? AND {_LIVE}"
+        params = (kind, key, self._now())
+        row = await self._connections.read(lambda conn: conn.execute(sql, params).fetchone())
+        return None if row is None else _loads(row[0])
+
+    async def take(self, kind: str, key: str) -> Record | None:
+        sql = f"DELETE FROM record WHERE kind = ? AND key = ? AND {_LIVE} RETURNING value"
+        params = (kind, key, self._now())
+
+        def run(conn: sqlite3.Connection) -> bytes | None:
+            rows = conn.execute(sql, params).fetchall()  # fetch all: the statement then ends
+            return None if not rows else bytes(rows[0][0])
+
+        found = await self._connections.write(run)
+        return None if found is None else _loads(found)
+
+    async def delete(self, kind: str, key: str) -> bool:
+        sql = "DELETE FROM record WHERE kind = ? AND key = ? RETURNING expires"
+        now = self._now()
+
+        def run(conn: sqlite3.Connection) -> bool:
+            rows = conn.execute(sql, (kind, key)).fetchall()
+            return bool(rows) and (rows[0][0] is None or float(rows[0][0]) > now)
+
+        return await self._connections.write(run)
+
+    async def find(self, kind: str, value: str | None = None, *, limit: int = 1000) -> list[Record]:
+        if limit <= 0:
+            return []
+        if value is None:
+            sql = f"SELECT value FROM record WHERE kind = ? AND {_LIVE} ORDER BY key LIMIT ?"
+            params: tuple[object, ...] = (kind, self._now(), limit)
+        else:
+            sql = (
+                f"SELECT value FROM record WHERE kind = ? AND idx = ? AND {_LIVE} "
+                "ORDER BY key LIMIT ?"
+            )
+            params = (kind, value, self._now(), limit)
+        rows = await self._connections.read(lambda conn: conn.execute(sql, params).fetchall())
+        return [_loads(row[0]) for row in rows]
+
+    async def purge_expired(self, now: datetime) -> int:
+        sql = "DELETE FROM record WHERE expires IS NOT NULL AND expires <= ?"
+        moment = epoch(now)
+        return await self._connections.write(lambda conn: conn.execute(sql, (moment,)).rowcount)
+
+
+def _loads(value: bytes) -> Record:
+    loaded = orjson.loads(value)
+    assert isinstance(loaded, dict)
+    return loaded
