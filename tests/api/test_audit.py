@@ -27,6 +27,7 @@ from fhir_server.events.hooks import InteractionDone
 from fhir_server.settings import Settings
 from fhir_server.validation import validate_structure
 from tests.conftest import asgi_client
+from tests.mongoeco.fixture import database_url
 
 BASE = "http://testserver/fhir"
 SCOPES = (ResourceScope("user", "*", frozenset("cruds"), text="user/*.cruds"),)
@@ -39,7 +40,8 @@ def rest(access: Access | None = ALICE, channel: str = "rest") -> RequestContext
 
 @asynccontextmanager
 async def audited(tmp_path: Path, **options: Any) -> AsyncIterator[tuple[Application, AuditTrail]]:
-    application = build(Settings(data_dir=tmp_path / "d"), relay_poll_interval=0.05)
+    store = options.pop("store", None)
+    application = build(Settings(data_dir=tmp_path / "d", store=store), relay_poll_interval=0.05)
     trail = AuditTrail(application.service, flush_interval=options.pop("flush_interval", 0.05),
                        **options)  # fmt: skip
     trail.register(application.hooks)
@@ -75,7 +77,18 @@ def references(event: dict[str, Any], role: str) -> list[str]:
 
 
 async def test_ro_24_identified_requests_are_audited_with_their_patient(tmp_path: Path) -> None:
-    async with audited(tmp_path) as (application, trail):
+    await identified_requests_are_audited(tmp_path)
+
+
+@pytest.mark.mongo
+async def test_ro_24_identified_requests_are_audited_on_mongodb(
+    tmp_path: Path, mongo_server: str
+) -> None:
+    await identified_requests_are_audited(tmp_path, database_url(mongo_server, str(tmp_path)))
+
+
+async def identified_requests_are_audited(tmp_path: Path, store: str | None = None) -> None:
+    async with audited(tmp_path, store=store) as (application, trail):
         patient = await create(application, {"resourceType": "Patient", "gender": "female"})
         observation = await create(
             application,
