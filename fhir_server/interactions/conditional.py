@@ -6,12 +6,16 @@ The criteria are searched first to decide between 0, 1 and many matches; when th
 its serialised write transaction, so two concurrent identical requests can never both create
 (the duplicate bug HAPI, Microsoft and Firely have). The loser then answers as if it had seen
 the winner's resource from the start.
+
+Under SMART scopes the matched resource must be within them: a conditional create answering
+with a match, and the update or delete of one (checked by the write pipeline), are 403 otherwise.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from fhir_server.core.access import CREATE
 from fhir_server.core.context import RequestContext
 from fhir_server.core.errors import InvalidRequest, PreconditionFailed, ResourceConflict
 from fhir_server.core.ids import IdFactory, is_valid_id
@@ -72,12 +76,14 @@ async def create(
     if len(found) > 1:
         raise _too_many("If-None-Exist")
     if found:
+        pipeline.check_existing(ctx, CREATE, found[0])
         return Written(found[0], created=False)
     try:
         return await writing.create(pipeline, new_id, ctx, type, body, unless_exists=criteria)
     except ConditionalMatch as race:
         if len(race.matches) > 1:
             raise _too_many("If-None-Exist") from None
+        pipeline.check_existing(ctx, CREATE, race.matches[0])
         return Written(race.matches[0], created=False)
 
 

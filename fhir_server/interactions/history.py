@@ -8,10 +8,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from fhir_server.core.access import READ, SEARCH
 from fhir_server.core.clock import Clock, to_instant
 from fhir_server.core.context import RequestContext
-from fhir_server.core.errors import ResourceNotFound
+from fhir_server.core.errors import Forbidden, ResourceNotFound
 from fhir_server.interactions import bundles
+from fhir_server.interactions.authorize import ScopePolicy, outside
 from fhir_server.interactions.params import (
     Params,
     parse_count,
@@ -32,7 +34,12 @@ async def history(
     params: Params,
     type: str | None = None,
     id: str | None = None,
+    *,
+    policy: ScopePolicy | None,
 ) -> dict[str, Any]:
+    """``policy`` applies the caller's scopes (``ctx.access``): instance history needs ``r``,
+    type and system history ``s``; every entry is checked and those the scopes do not allow
+    are left out (a deletion shows only under an unrestricted scope for its type)."""
     path = (
         "_history"
         if type is None
@@ -43,6 +50,10 @@ async def history(
     if type is not None and id is not None:
         check_id(type, id)
     reject_unknown(params, ALLOWED, "history")
+    access = ctx.access
+    letter = READ if id is not None else SEARCH
+    if access is not None and policy is not None and type is not None:
+        policy.require(access, letter, type)
     query = HistoryQuery(
         resource_type=type,
         id=id,
@@ -54,6 +65,11 @@ async def history(
     unknown = id is not None and not page.entries and await store.read(type or "", id) is None
     if unknown:
         raise ResourceNotFound(f"{type}/{id} is not known")
-    entries = [bundles.history_entry(ctx.base_url, v) for v in page.entries]
+    versions = page.entries
+    if access is not None and policy is not None:
+        versions = [v for v in versions if policy.version_permitted(access, letter, v)]
+        if id is not None and page.entries and not versions:
+            raise Forbidden(outside(letter, f"{type}/{id}"))
+    entries = [bundles.history_entry(ctx.base_url, v) for v in versions]
     link = bundles.links(ctx.base_url, path, params, page)
     return bundles.bundle("history", to_instant(clock()), link, entries)

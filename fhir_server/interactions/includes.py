@@ -6,11 +6,13 @@ references to the matches. ``:iterate`` repeats on what was included, up to
 :data:`MAX_ITERATIONS` rounds. At most :data:`MAX_INCLUDED` resources are added to one page; past
 that the Bundle carries an OperationOutcome entry saying the includes were cut, never silently.
 References to other servers (absolute URLs not under this server's base) are not followed.
+With ``keep`` (the caller's scopes, interactions/authorize.py) a resource it may not read is
+left out silently, and not followed further by ``:iterate``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -51,6 +53,7 @@ async def included(
     ctx: RequestContext,
     matches: Sequence[ResourceVersion],
     parsed: ParsedSearch,
+    keep: Callable[[ResourceVersion], bool] | None = None,
 ) -> Included:
     if not parsed.includes and not parsed.revincludes:
         return Included([])
@@ -66,6 +69,8 @@ async def included(
         budget = MAX_INCLUDED - len(found)
         batch = await _forward(store, registry, indexer, ctx, frontier, forward, seen, budget)
         batch += await _reverse(store, registry, frontier, reverse, seen, budget - len(batch))
+        if keep is not None:
+            batch = [v for v in batch if keep(v)]
         if len(found) + len(batch) >= MAX_INCLUDED:
             truncated = True
             batch = batch[: MAX_INCLUDED - len(found)]

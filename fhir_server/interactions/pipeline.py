@@ -17,8 +17,10 @@ from fhir_server.core import fhirjson
 from fhir_server.core.clock import Clock
 from fhir_server.core.context import RequestContext
 from fhir_server.events.hooks import Hooks, PendingWrite
+from fhir_server.interactions.authorize import ScopePolicy, write_letter
 from fhir_server.interactions.stored_form import build_stored_form
 from fhir_server.search.model import Criteria, ResourceIndex
+from fhir_server.search.registry import SearchRegistry
 from fhir_server.storage.port import ABSENT, ResourceStore, ResourceVersion, UnitOfWork
 from fhir_server.validation.references import LocalReference, local_references
 
@@ -92,7 +94,10 @@ class WritePipeline:
         indexer: IndexExtractor = no_index,
         *,
         referential_integrity: bool = True,
+        registry: SearchRegistry | None = None,
     ) -> None:
+        """``registry``: the search parameters granular scope queries are read with (the
+        shipped R4 registry when not given)."""
         self._store = store
         self._hooks = hooks
         self._validate = validator
@@ -100,6 +105,24 @@ class WritePipeline:
         self._authorize = authorize
         self._index = indexer
         self._integrity = referential_integrity
+        self._registry = registry
+        self._policy: ScopePolicy | None = None
+
+    @property
+    def policy(self) -> ScopePolicy:
+        """The SMART scope rules writes are checked against (built on first restricted write)."""
+        if self._policy is None:
+            registry = self._registry or SearchRegistry.load()
+            self._policy = ScopePolicy(registry, self._index)
+        return self._policy
+
+    def check_existing(
+        self, context: RequestContext, letter: str, version: ResourceVersion
+    ) -> None:
+        """For a write that answers with a stored resource instead of writing (a conditional
+        create that matched): the caller's scopes must allow ``letter`` on it."""
+        if context.access is not None and version.body is not None:
+            self.policy.check_version(context.access, letter, version)
 
     async def write(self, context: RequestContext, request: WriteRequest) -> ResourceVersion:
         """Run one write through every step and commit it alone."""
@@ -112,9 +135,19 @@ class WritePipeline:
         """Steps 1-4: authorize, stored form, validation, PRE_STORE, then the search index and
         the local references of what PRE_STORE left (with integrity on, a reference to a type
         the element does not allow, or a conditional one, is refused here: 422). Nothing is
-        stored yet."""
+        stored yet.
+
+        With SMART scopes (``context.access``), the write needs its letter on the type, the
+        version it replaces must be within the scopes, and so must the content stored (after
+        PRE_STORE): every door that writes through here is held to the same rules."""
         self._authorize(context, request.interaction, request.resource_type)
         current = request.current
+        letter = ""
+        if context.access is not None:
+            letter = write_letter(request.interaction, request.body, current)
+            self.policy.require(context.access, letter, request.resource_type)
+            if current is not None and current.body is not None:
+                self.policy.check_version(context.access, letter, current)
         number = 1 if current is None else current.version + 1
         moment = self._clock()
         if current is not None and moment < current.last_updated:
@@ -144,6 +177,10 @@ class WritePipeline:
         )
         await self._hooks.pre_store(pending)
         index = None if stored is None else self._index(stored)
+        if context.access is not None and index is not None:
+            self.policy.check_content(
+                context.access, letter, request.resource_type, request.id, index
+            )
         references: tuple[LocalReference, ...] = ()
         if stored is not None:
             found = local_references(stored, context.base_url, strict=self._integrity, body=body)

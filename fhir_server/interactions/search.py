@@ -8,16 +8,18 @@ self/next/previous links that carry exactly the parameters that were applied.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
 from fhir_server.core import fhirjson
 from fhir_server.core.clock import Clock, to_instant
 from fhir_server.core.context import RequestContext
-from fhir_server.core.errors import InvalidRequest, ResourceNotFound
+from fhir_server.core.errors import Forbidden, InvalidRequest, ResourceNotFound
 from fhir_server.events.hooks import Hooks
 from fhir_server.interactions import bundles
+from fhir_server.interactions.authorize import ScopePolicy
+from fhir_server.interactions.authorize_search import Narrowed, narrow_search
 from fhir_server.interactions.includes import Included, included
 from fhir_server.interactions.params import DEFAULT_PAGE_SIZE, Params
 from fhir_server.interactions.reading import check_id, check_type
@@ -38,6 +40,7 @@ class SearchEngine:
     indexer: Indexer
     hooks: Hooks
     clock: Clock
+    policy: ScopePolicy | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,18 +99,29 @@ async def search(
     )
     criteria = _scoped(parsed.criteria, scope)
     summary = _checked_subsetting(scope, criteria, parsed)
+    narrowed = _authorized(engine, ctx, scope, params, criteria)
+    criteria = narrowed.criteria
     self_params = list(parsed.applied)
     now = to_instant(engine.clock())
     if summary.summary is SummaryMode.COUNT:
+        if narrowed.keep is not None:
+            raise Forbidden(_NO_COUNT)
         counted = await engine.store.count(criteria)
         link = bundles.search_links(ctx.base_url, scope.path, self_params, None, None, None)
         return bundles.bundle("searchset", now, link, [], counted)
     count = DEFAULT_PAGE_SIZE if parsed.count is None else parsed.count
     page = await engine.store.search(SearchQuery(criteria, parsed.sort, count, parsed.cursor))
-    extra = await included(engine.store, engine.registry, engine.indexer, ctx, page.entries, parsed)
-    entries = await _entries(engine, ctx, parsed, page.entries, extra)
+    matches = page.entries
+    if narrowed.keep is not None:
+        matches = [v for v in matches if narrowed.keep(v)]
+    extra = await included(
+        engine.store, engine.registry, engine.indexer, ctx, matches, parsed, _readable(engine, ctx)
+    )
+    entries = await _entries(engine, ctx, parsed, matches, extra)
     total: int | None = None
-    if parsed.total == "accurate":
+    if narrowed.keep is not None:
+        pass  # a count of the unfiltered criteria would tell what the caller may not see
+    elif parsed.total == "accurate":
         total = await engine.store.count(criteria)
     elif parsed.total == "estimate":
         total = await engine.store.estimate(criteria)
@@ -120,6 +134,41 @@ async def search(
         page.previous_cursor,
     )
     return bundles.bundle("searchset", now, link, entries, total)
+
+
+_NO_COUNT = (
+    "_summary=count is not available under these access token scopes (their restrictions are "
+    "checked resource by resource); search without it"
+)
+
+
+def _authorized(
+    engine: SearchEngine,
+    ctx: RequestContext,
+    scope: Scope,
+    params: Params,
+    criteria: Criteria,
+) -> Narrowed:
+    """The criteria narrowed to what the caller's scopes allow (authorize_search.py)."""
+    if ctx.access is None:
+        return Narrowed(criteria)
+    policy = engine.policy or ScopePolicy(engine.registry, engine.indexer.index)
+    named = any(name == "_type" for name, _ in params)
+    implicit = not named and (not scope.types or scope.path.endswith("/*"))
+    return narrow_search(
+        policy, ctx.access, criteria, implicit_types=implicit, compartment=scope.compartment
+    )
+
+
+def _readable(
+    engine: SearchEngine, ctx: RequestContext
+) -> Callable[[ResourceVersion], bool] | None:
+    """What an included resource must pass: a scope to read or search it (None: anything)."""
+    access = ctx.access
+    if access is None:
+        return None
+    policy = engine.policy or ScopePolicy(engine.registry, engine.indexer.index)
+    return lambda version: policy.version_permitted(access, "rs", version)
 
 
 def _scoped(criteria: Criteria, scope: Scope) -> Criteria:

@@ -6,17 +6,19 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from fhir_server.core.access import CREATE, DELETE, READ, UPDATE
 from fhir_server.core.clock import Clock
 from fhir_server.core.context import RequestContext
 from fhir_server.core.ids import IdFactory
 from fhir_server.events.hooks import Hooks
 from fhir_server.interactions import capabilities, conditional, history, reading, search, writing
+from fhir_server.interactions.authorize import ScopePolicy
 from fhir_server.interactions.capabilities import Software
 from fhir_server.interactions.locks import KeyedLocks
 from fhir_server.interactions.params import Params
 from fhir_server.interactions.patching import Patch
 from fhir_server.interactions.pipeline import WritePipeline
-from fhir_server.interactions.reading import Shown
+from fhir_server.interactions.reading import Shown, check_type
 from fhir_server.interactions.search import Scope, SearchEngine
 from fhir_server.interactions.transaction import processor
 from fhir_server.interactions.transaction.entries import DEFAULT_MAX_ENTRIES
@@ -38,21 +40,42 @@ class FhirService:
     indexer: Indexer
     locks: KeyedLocks = field(default_factory=KeyedLocks)
     max_bundle_entries: int = DEFAULT_MAX_ENTRIES
+    policy: ScopePolicy = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.policy = ScopePolicy(self.registry, self.indexer.index)
 
     @property
     def engine(self) -> SearchEngine:
-        return SearchEngine(self.store, self.registry, self.indexer, self.hooks, self.clock)
+        return SearchEngine(
+            self.store, self.registry, self.indexer, self.hooks, self.clock, self.policy
+        )
+
+    def _require(self, ctx: RequestContext, letter: str, type: str) -> None:
+        """The type-level scope check, before the store is touched (the pipeline checks the
+        content of writes, :meth:`read`/:meth:`vread` the version read)."""
+        if ctx.access is not None:
+            check_type(type)
+            self.policy.require(ctx.access, letter, type)
 
     async def capabilities(self, ctx: RequestContext) -> dict[str, Any]:
         return capabilities.capability_statement(ctx.base_url, self.software, self.registry)
 
     async def read(self, ctx: RequestContext, type: str, id: str, params: Params = ()) -> Shown:
-        return await reading.read(self.store, self.hooks, ctx, type, id, params)
+        self._require(ctx, READ, type)
+        shown = await reading.read(self.store, self.hooks, ctx, type, id, params)
+        if ctx.access is not None:
+            self.policy.check_version(ctx.access, READ, shown.version)
+        return shown
 
     async def vread(
         self, ctx: RequestContext, type: str, id: str, vid: str, params: Params = ()
     ) -> Shown:
-        return await reading.vread(self.store, self.hooks, ctx, type, id, vid, params)
+        self._require(ctx, READ, type)
+        shown = await reading.vread(self.store, self.hooks, ctx, type, id, vid, params)
+        if ctx.access is not None:
+            self.policy.check_version(ctx.access, READ, shown.version)
+        return shown
 
     async def create(
         self,
@@ -61,6 +84,7 @@ class FhirService:
         body: dict[str, Any],
         if_none_exist: str | None = None,
     ) -> Written:
+        self._require(ctx, CREATE, type)
         if if_none_exist is not None:
             return await conditional.create(
                 self.store, self.pipeline, self.new_id, self.registry, ctx, type, body,
@@ -76,6 +100,7 @@ class FhirService:
         body: dict[str, Any],
         if_match: int | None = None,
     ) -> Written:
+        self._require(ctx, UPDATE, type)
         return await conditional.update(
             self.store, self.pipeline, self.locks, self.new_id, self.registry, ctx, type, query,
             body, if_match,
@@ -84,6 +109,7 @@ class FhirService:
     async def delete_conditional(
         self, ctx: RequestContext, type: str, query: str, if_match: int | None = None
     ) -> Deleted:
+        self._require(ctx, DELETE, type)
         return await conditional.delete(
             self.store, self.pipeline, self.locks, self.registry, ctx, type, query, if_match
         )
@@ -96,6 +122,7 @@ class FhirService:
         body: dict[str, Any],
         if_match: int | None = None,
     ) -> Written:
+        self._require(ctx, UPDATE, type)
         return await writing.update(
             self.store, self.pipeline, self.locks, ctx, type, id, body, if_match
         )
@@ -103,6 +130,7 @@ class FhirService:
     async def patch(
         self, ctx: RequestContext, type: str, id: str, patch: Patch, if_match: int | None = None
     ) -> Written:
+        self._require(ctx, UPDATE, type)
         return await writing.patch(
             self.store, self.pipeline, self.locks, ctx, type, id, patch, if_match
         )
@@ -110,6 +138,7 @@ class FhirService:
     async def delete(
         self, ctx: RequestContext, type: str, id: str, if_match: int | None = None
     ) -> Deleted:
+        self._require(ctx, DELETE, type)
         return await writing.delete(self.store, self.pipeline, self.locks, ctx, type, id, if_match)
 
     async def history(
@@ -119,7 +148,9 @@ class FhirService:
         type: str | None = None,
         id: str | None = None,
     ) -> dict[str, Any]:
-        return await history.history(self.store, self.clock, ctx, params, type, id)
+        return await history.history(
+            self.store, self.clock, ctx, params, type, id, policy=self.policy
+        )
 
     async def search(
         self, ctx: RequestContext, scope: Scope, params: Params = (), *, lenient: bool = False

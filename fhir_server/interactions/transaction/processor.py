@@ -14,6 +14,11 @@ start, unless an ``ifMatch`` pinned that resource's version (412).
 **batch**: each entry is processed alone, in Bundle order, exactly as the equivalent REST
 request would be, and answers with its own status; one failing entry changes nothing for the
 others.
+
+Under SMART scopes each entry is held to the same checks as its REST request (authorize.py): a
+transaction first checks every entry's letter on its type, so an entry the token may not do
+fails the whole transaction (403 naming the entry) before anything is stored; writes are
+checked again, with their content, when staged; a batch entry gets its own 403.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ import asyncio
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from fhir_server.core.access import CREATE
 from fhir_server.core.clock import to_instant
 from fhir_server.core.context import RequestContext
 from fhir_server.core.errors import (
@@ -32,6 +38,7 @@ from fhir_server.core.errors import (
     PreconditionFailed,
     VersionConflict,
 )
+from fhir_server.interactions.authorize import LETTERS
 from fhir_server.interactions.pipeline import StagedWrite, WriteRequest
 from fhir_server.interactions.preconditions import parse_if_match
 from fhir_server.interactions.transaction import response as r
@@ -107,6 +114,7 @@ async def _transaction(
     lenient: bool,
 ) -> dict[str, Any]:
     targets = {entry.index: _target(ctx, entry) for entry in request.entries}
+    _authorize_entries(service, ctx, request.entries, targets)
     writes = sorted((e for e in request.entries if e.writes), key=lambda e: ORDER[e.method])
     for attempt in range(TRANSACTION_RETRIES):
         try:
@@ -154,6 +162,7 @@ async def _commit_writes(
         except FhirError as error:
             raise relocated(entry, error) from None
     _check_overlaps(planned)
+    _authorize_matches(service, ctx, planned)
     await resolve_links(service, ctx, planned)
     staged: list[tuple[PlannedWrite, StagedWrite]] = []
     for count, plan in enumerate(planned, 1):
@@ -174,6 +183,37 @@ async def _commit_writes(
     for plan, stage in staged:
         plan.stored = stage.version
     return planned
+
+
+def _authorize_entries(
+    service: FhirService, ctx: RequestContext, entries: Sequence[Entry], targets: dict[int, Target]
+) -> None:
+    """The letter of every entry on its type, before anything is planned or stored."""
+    if ctx.access is None:
+        return
+    for entry in entries:
+        target = targets[entry.index]
+        letter = LETTERS.get(target.handler)
+        if letter is None or not target.type or target.type == "*":
+            continue
+        try:
+            service.policy.require(ctx.access, letter, target.type)
+        except FhirError as error:
+            raise relocated(entry, error) from None
+
+
+def _authorize_matches(
+    service: FhirService, ctx: RequestContext, planned: Sequence[PlannedWrite]
+) -> None:
+    """A conditional create that matched answers with the match: it must be within scopes."""
+    if ctx.access is None:
+        return
+    for plan in planned:
+        if plan.action == "none" and plan.current is not None and plan.target.handler == "create":
+            try:
+                service.pipeline.check_existing(ctx, CREATE, plan.current)
+            except FhirError as error:
+                raise relocated(plan.entry, error) from None
 
 
 def _located(
