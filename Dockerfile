@@ -1,12 +1,13 @@
 # fhir-server: FHIR R4 at http://HOST:8080/fhir. Used by docker-compose.yml (with MongoDB).
 #
 #   docker build -t fhir-server .
-#   docker run --rm -p 127.0.0.1:8080:8080 -e FHIR_SERVER_INSECURE=true -v fhir-data:/var/lib/fhir-server fhir-server
+#   docker run --rm -p 127.0.0.1:8080:8080 -v fhir-data:/var/lib/fhir-server fhir-server
 #
-# Until SMART authorization lands the server runs with --auth off, and it refuses to listen on
-# 0.0.0.0 (as it must inside a container) unless FHIR_SERVER_INSECURE=true says that its port is
-# published on the host's loopback only. The image does not set it: whoever publishes the port
-# decides (docker-compose.yml does, with a 127.0.0.1 binding).
+# The server runs with SMART authorization (--auth smart, the default): every FHIR request needs
+# a bearer token. Register users and clients with `docker run … fhir-server users add …` /
+# `clients add …` on the same volume (README, "Authorization"). Tokens and passwords must travel
+# over TLS: publish the port behind a TLS-terminating proxy and set FHIR_SERVER_BASE_URL to the
+# public https://…/fhir URL.
 
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
 

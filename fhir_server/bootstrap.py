@@ -8,6 +8,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from fhir_server import __version__
+from fhir_server.api.app import HttpApp, create_app
+from fhir_server.audit.trail import AuditTrail
+from fhir_server.auth.server.demo import seed_demo
+from fhir_server.auth.server.routes import AuthRoutes
+from fhir_server.auth.server.smart import SmartAuth
+from fhir_server.auth.tokens import ExternalIssuer
 from fhir_server.core.clock import Clock, system_clock
 from fhir_server.core.ids import IdFactory, new_id
 from fhir_server.core.urls import without_credentials
@@ -38,6 +44,8 @@ class Application:
     hooks: Hooks
     relay: OutboxRelay
     service: FhirService
+    audit: AuditTrail
+    smart: SmartAuth | None = None  # None with --auth off
 
     async def start(self) -> None:
         try:
@@ -46,10 +54,18 @@ class Application:
             log.critical("the store cannot be opened: %s", exc)
             raise
         await self.blobs.open()
+        if self.smart is not None:
+            await self.smart.start()
+            if self.settings.demo:
+                settings = self.settings
+                base = settings.base_url or f"http://{settings.host}:{settings.port}/fhir"
+                await seed_demo(self.smart, settings.data_dir, base)
         await self.relay.start()
+        await self.audit.start()
         log.info("FHIR store ready: %s", describe_store(self.settings))
 
     async def stop(self) -> None:
+        await self.audit.stop()
         await self.relay.stop()
         await self.blobs.close()
         await self.store.close()
@@ -116,4 +132,39 @@ def build(
     )  # fmt: skip
     relay = OutboxRelay(store, hooks, clock=clock, poll_interval=relay_poll_interval)
     blobs = make_blob_store(settings.store, settings.data_dir, store)
-    return Application(settings, store, blobs, hooks, relay, service)
+    audit = AuditTrail(service, clock, base_url=settings.base_url or "", observer="fhir-server")
+    audit.register(hooks)
+    smart = None
+    if settings.auth == "smart":
+        external: tuple[ExternalIssuer, ...] = ()
+        if settings.external_issuer and settings.external_jwks_url:
+            external = (
+                ExternalIssuer(
+                    settings.external_issuer, settings.external_jwks_url,
+                    settings.external_audience,
+                ),
+            )  # fmt: skip
+        smart = SmartAuth(
+            store.records, service, hooks, clock, base_url=settings.base_url, external=external
+        )
+    return Application(settings, store, blobs, hooks, relay, service, audit, smart)
+
+
+def make_app(application: Application) -> HttpApp:
+    """The HTTP application: the FHIR REST door, and the SMART authorization server's routes
+    when authorization is on."""
+    settings = application.settings
+    smart = application.smart
+    if smart is None:
+        return create_app(
+            application.service, application, base_url=settings.base_url,
+            max_body_bytes=settings.max_body_bytes,
+        )  # fmt: skip
+    routes = AuthRoutes(smart).routes()
+    first = [r for r in routes if getattr(r, "path", "").startswith("/fhir/")]
+    rest = [r for r in routes if r not in first]
+    return create_app(
+        application.service, application, base_url=settings.base_url,
+        max_body_bytes=settings.max_body_bytes, authenticate=smart.authenticate,
+        first_routes=first, routes=rest, cors_origins=smart.registered_origins,
+    )  # fmt: skip

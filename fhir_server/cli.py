@@ -7,7 +7,7 @@ import logging
 import sys
 from pathlib import Path
 
-from fhir_server import __version__
+from fhir_server import __version__, accounts_cli
 from fhir_server.settings import Settings
 
 
@@ -27,7 +27,18 @@ def _parser() -> argparse.ArgumentParser:
         help="where resources live: 'sqlite' (default, in --data-dir) or a MongoDB replica set "
         "or mongos URL, e.g. mongodb://db1,db2/fhir?replicaSet=rs0",
     )  # fmt: skip
-    serve.add_argument("--auth", choices=["off"], help="authorization mode (only 'off' for now)")
+    serve.add_argument(
+        "--auth", choices=["smart", "off"],
+        help="smart (default): SMART on FHIR authorization server, bearer tokens required on "
+        "the FHIR API; off: no authorization (loopback development only)",
+    )  # fmt: skip
+    serve.add_argument(
+        "--demo", action="store_true", default=None,
+        help="on first start with an empty store, create a demo user, demo clients and demo "
+        "patients, and print how to get a token (make run uses it; never in production)",
+    )  # fmt: skip
+    serve.add_argument("--external-issuer", help="accept tokens of this identity provider too")
+    serve.add_argument("--external-jwks-url", help="the external identity provider's JWKS URL")
     serve.add_argument(
         "--insecure", action="store_true", default=None,
         help="allow --auth off on a non-loopback address (only behind a host-loopback port)",
@@ -40,6 +51,7 @@ def _parser() -> argparse.ArgumentParser:
         "cannot be deleted (default on)",
     )  # fmt: skip
     _add_migrate(commands)
+    accounts_cli.add_commands(commands)
     return parser
 
 
@@ -68,9 +80,13 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "migrate":
         return _migrate(args)
+    if args.command in ("users", "clients", "token"):
+        return accounts_cli.run(args)
     settings = Settings.from_env().with_overrides(
         host=args.host, port=args.port, data_dir=args.data_dir, store=args.store, auth=args.auth,
         insecure=args.insecure, base_url=args.base_url, log_level=args.log_level,
+        demo=args.demo, external_issuer=args.external_issuer,
+        external_jwks_url=args.external_jwks_url,
         referential_integrity=_switch(args.referential_integrity),
     )  # fmt: skip
     logging.basicConfig(
@@ -101,21 +117,16 @@ def _switch(value: str | None) -> bool | None:
 def _serve(settings: Settings) -> int:
     import os
 
-    from fhir_server.api.app import create_app
     from fhir_server.api.server import serve
-    from fhir_server.bootstrap import build, describe_store
+    from fhir_server.bootstrap import build, describe_store, make_app
 
     os.umask(0o077)  # health data: the database and every file the server writes are private
     application = build(settings)
-    app = create_app(
-        application.service,
-        application,
-        base_url=settings.base_url,
-        max_body_bytes=settings.max_body_bytes,
-    )
+    app = make_app(application)
+    auth = "SMART authorization" if settings.auth == "smart" else "NO authorization (--auth off)"
     print(
         f"fhir-server {__version__}: FHIR R4 at http://{settings.host}:{settings.port}/fhir "
-        f"(data: {describe_store(settings)})",
+        f"with {auth} (data: {describe_store(settings)})",
         file=sys.stderr,
     )
     serve(app, settings.host, settings.port, settings.log_level)

@@ -25,8 +25,16 @@ class Settings:
     #: Where resources live: None (or "sqlite") for the embedded SQLite store in ``data_dir``,
     #: or a MongoDB connection string (``mongodb://…`` / ``mongodb+srv://…``).
     store: str | None = None
-    auth: str = "off"
+    #: "smart" (SMART on FHIR authorization server and bearer tokens on the FHIR API) or "off"
+    #: (no authorization at all: loopback development only).
+    auth: str = "smart"
     insecure: bool = False
+    #: An external identity provider whose access tokens are accepted too (issuer + JWKS URL).
+    external_issuer: str | None = None
+    external_jwks_url: str | None = None
+    external_audience: str | None = None
+    #: Create a clearly labelled demo user, demo clients and demo patients in an empty store.
+    demo: bool = False
     base_url: str | None = None
     log_level: str = "info"
     sqlite_synchronous: str = "FULL"
@@ -49,8 +57,15 @@ class Settings:
 
     def check(self) -> list[str]:
         """Refuse unsafe combinations; returns the warnings to log loudly."""
-        if self.auth != "off":
-            raise ValueError("--auth: only 'off' is available until SMART authorization lands")
+        if self.auth not in ("smart", "off"):
+            raise ValueError("--auth must be smart (the default) or off")
+        if bool(self.external_issuer) != bool(self.external_jwks_url):
+            raise ValueError(
+                "an external identity provider needs both FHIR_SERVER_EXTERNAL_ISSUER and "
+                "FHIR_SERVER_EXTERNAL_JWKS_URL"
+            )
+        if self.demo and self.auth != "smart":
+            raise ValueError("--demo creates demo accounts, which need --auth smart")
         if self.store not in (None, "sqlite") and not is_mongodb_url(self.store):
             shown = without_credentials(self.store)
             raise ValueError(
@@ -61,6 +76,14 @@ class Settings:
             raise ValueError("sqlite_synchronous must be OFF, NORMAL, FULL or EXTRA")
         if is_loopback(self.host):
             return []
+        if self.auth == "smart":
+            if self.base_url and self.base_url.startswith("https://"):
+                return []
+            return [
+                f"serving on {self.host}:{self.port} over plain HTTP: access tokens and "
+                "passwords must only travel over TLS (1.2 or later); put a TLS-terminating "
+                "proxy in front and set --base-url https://…/fhir"
+            ]
         if not self.insecure:
             raise ValueError(
                 f"refusing to serve without authorization on {self.host}, which is not a "
@@ -99,7 +122,7 @@ def _switch(name: str, raw: str) -> bool:
 def _convert(name: str, raw: str) -> Any:
     if name in ("port", "max_body_bytes", "max_bundle_entries"):
         return int(raw)
-    if name == "insecure":
+    if name in ("insecure", "demo"):
         return raw.strip().lower() in ("1", "true", "yes", "on")
     if name == "referential_integrity":
         return _switch(name, raw)

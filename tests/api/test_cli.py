@@ -25,14 +25,19 @@ def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.Complet
 
 
 def test_refuses_non_loopback_without_insecure(tmp_path: Path) -> None:
-    result = run_cli("serve", "--host", "0.0.0.0", "--data-dir", str(tmp_path))
+    result = run_cli("serve", "--auth", "off", "--host", "0.0.0.0", "--data-dir", str(tmp_path))
     assert result.returncode == 2
     assert "not a loopback address" in result.stderr
 
 
 def test_refuses_non_loopback_from_environment(tmp_path: Path) -> None:
     result = run_cli(
-        "serve", env={"FHIR_SERVER_HOST": "10.1.2.3", "FHIR_SERVER_DATA_DIR": str(tmp_path)}
+        "serve",
+        env={
+            "FHIR_SERVER_HOST": "10.1.2.3",
+            "FHIR_SERVER_DATA_DIR": str(tmp_path),
+            "FHIR_SERVER_AUTH": "off",
+        },
     )
     assert result.returncode == 2
 
@@ -43,11 +48,13 @@ def test_settings_from_environment_and_overrides() -> None:
     )
     assert settings.port == 9999 and settings.data_dir == Path("/tmp/x") and settings.insecure
     assert settings.with_overrides(port=1234, host=None).port == 1234
-    assert Settings(host="0.0.0.0", insecure=True).check()[0].startswith("INSECURE")
+    assert Settings(host="0.0.0.0", auth="off", insecure=True).check()[0].startswith("INSECURE")
     with pytest.raises(ValueError, match="loopback"):
-        Settings(host="192.0.2.1").check()
+        Settings(host="192.0.2.1", auth="off").check()
     with pytest.raises(ValueError, match="auth"):
-        Settings(auth="smart").check()
+        Settings(auth="bogus").check()
+    assert Settings().auth == "smart"  # issue 7.7: SMART authorization is on by default
+    assert "TLS" in Settings(host="192.0.2.1").check()[0]
     assert is_loopback("127.0.0.1") and is_loopback("::1") and is_loopback("localhost")
     assert not is_loopback("0.0.0.0")
 
@@ -60,7 +67,9 @@ def test_insecure_is_said_loudly(
 
     served: list[Settings] = []
     monkeypatch.setattr(cli, "_serve", lambda settings: served.append(settings) or 0)
-    assert cli.main(["serve", "--host", "0.0.0.0", "--insecure", "--port", "1"]) == 0
+    assert (
+        cli.main(["serve", "--auth", "off", "--host", "0.0.0.0", "--insecure", "--port", "1"]) == 0
+    )
     assert served[0].host == "0.0.0.0" and served[0].insecure
     assert "WARNING: INSECURE" in capsys.readouterr().err
 

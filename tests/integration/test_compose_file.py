@@ -108,10 +108,11 @@ def test_fhir_waits_for_a_healthy_replica_set(compose: dict[str, Any]) -> None:
 
 
 def test_fhir_is_published_on_loopback_only(compose: dict[str, Any]) -> None:
-    """FHIR_SERVER_INSECURE (--auth off on 0.0.0.0 in the container) is acceptable only because
-    every published port binds the host's loopback."""
+    """SMART authorization stays on (no --auth off, no FHIR_SERVER_INSECURE), and plain HTTP is
+    published on the host's loopback only (TLS belongs to a proxy in front)."""
     fhir = compose["services"]["fhir"]
-    assert fhir["environment"]["FHIR_SERVER_INSECURE"] == "true"
+    assert "FHIR_SERVER_INSECURE" not in fhir["environment"]
+    assert fhir["environment"].get("FHIR_SERVER_AUTH", "smart") == "smart"
     assert fhir["ports"], "the FHIR port must be published"
     for port in fhir["ports"]:
         assert isinstance(port, str) and port.startswith("127.0.0.1:"), port

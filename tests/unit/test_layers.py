@@ -108,6 +108,7 @@ LAYERS: dict[str, int] = {
     "settings": 5,
     "bootstrap": 5,
     "migrate": 5,
+    "accounts_cli": 5,
     "progress": 5,
     "__main__": 5,
 }
@@ -124,7 +125,7 @@ ROOT_LAYER = 0
 # - storage <-> events: a storage unit of work appends outbox rows (events' port) and the outbox
 #   relay reads them back through the storage port; both are L2 ports.
 # - the L5 composition modules form one composition root (cli -> bootstrap -> settings).
-_COMPOSITION = ("cli", "settings", "bootstrap", "migrate", "progress", "__main__")
+_COMPOSITION = ("cli", "settings", "bootstrap", "migrate", "progress", "accounts_cli", "__main__")
 SAME_LAYER_ALLOWED: frozenset[tuple[str, str]] = frozenset(
     {("storage", "events"), ("events", "storage")}
     | {(a, b) for a in _COMPOSITION for b in _COMPOSITION if a != b}

@@ -1,0 +1,134 @@
+"""SmartAuth: the authorization server's object graph (built by bootstrap, started in the app's
+lifespan): accounts, state, signing keys, the authlib server and the token verifier the FHIR
+door uses."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from urllib.parse import urlsplit
+
+from fhir_server.auth.jwks_cache import JwksCache
+from fhir_server.auth.keys import KEY_KIND, KeyRing, new_key_record
+from fhir_server.auth.server.accounts import Accounts
+from fhir_server.auth.server.bridge import LoopBridge
+from fhir_server.auth.server.client_auth import PrivateKeyJwt
+from fhir_server.auth.server.csrf import CsrfTokens
+from fhir_server.auth.server.endpoints import (
+    BearerTokenAuth,
+    SmartIntrospection,
+    SmartRevocation,
+    TokenLookup,
+)
+from fhir_server.auth.server.grants import SmartDeps
+from fhir_server.auth.server.issuer import Endpoints, TokenFactory
+from fhir_server.auth.server.oauth import SmartAuthorizationServer
+from fhir_server.auth.server.state import OAuthState
+from fhir_server.auth.tokens import ExternalIssuer, TokenVerifier
+from fhir_server.core.access import Access
+from fhir_server.events.hooks import Hooks
+from fhir_server.interactions.service import FhirService
+from fhir_server.storage.records import RecordStore
+
+SECRET_KIND = "server-secret"
+FHIR_PATH = "/fhir"
+AUTH_PATH = "/auth"
+ORIGINS_TTL_SECONDS = 60.0
+
+
+class SmartAuth:
+    def __init__(
+        self,
+        records: RecordStore,
+        fhir: FhirService,
+        hooks: Hooks,
+        now: Callable[[], datetime],
+        *,
+        base_url: str | None = None,
+        external: Sequence[ExternalIssuer] = (),
+    ) -> None:
+        self.records = records
+        self.fhir = fhir
+        self.hooks = hooks
+        self.now = now
+        self.base_url = base_url.rstrip("/") if base_url else None
+        self.accounts = Accounts(records)
+        self.state = OAuthState(records, now)
+        self.bridge = LoopBridge()
+        self.jwks = JwksCache()
+        self._keyring: KeyRing | None = None
+        self._origins: tuple[float, frozenset[str]] | None = None
+        self.csrf: CsrfTokens | None = None
+        self.verifier = TokenVerifier(
+            self.keyring, self.state.grant_active, external=external, jwks=self.jwks, now=now
+        )
+        lookup = TokenLookup(self.state, self.bridge, self.keyring, now)
+        deps = SmartDeps(
+            self.state, self.bridge, TokenFactory(self.state, self.bridge, self.keyring, now)
+        )
+        self.server = SmartAuthorizationServer(
+            self.accounts,
+            deps,
+            PrivateKeyJwt(self.state, self.bridge, self.jwks, now),
+            BearerTokenAuth(self.verifier, self.bridge),
+            SmartIntrospection(lookup),
+            SmartRevocation(lookup),
+        )
+
+    async def registered_origins(self) -> frozenset[str]:
+        """Web origins of the registered apps (CORS), cached for a minute."""
+        now = time.monotonic()
+        if self._origins is None or now - self._origins[0] > ORIGINS_TTL_SECONDS:
+            origins: set[str] = set()
+            for client in await self.accounts.clients():
+                origins |= client.origins
+            self._origins = (now, frozenset(origins))
+        return self._origins[1]
+
+    def forget_origins(self) -> None:
+        self._origins = None
+
+    async def client_active(self, client_id: str) -> bool:
+        return await self.accounts.client(client_id) is not None
+
+    def keyring(self) -> KeyRing:
+        if self._keyring is None:
+            raise RuntimeError("SmartAuth.start() was not called")
+        return self._keyring
+
+    async def start(self) -> None:
+        """Load the signing keys and the form secret, making them on first start."""
+        keys = await self.records.find(KEY_KIND)
+        if not keys:
+            record = new_key_record(self.now().isoformat())
+            await self.records.put(KEY_KIND, record["jwk"]["kid"], record, if_absent=True)
+            keys = await self.records.find(KEY_KIND)
+        self._keyring = KeyRing.from_records(keys)
+        await self.records.put(
+            SECRET_KIND, "csrf", {"secret": secrets.token_hex(32)}, if_absent=True
+        )
+        secret = await self.records.get(SECRET_KIND, "csrf")
+        assert secret is not None
+        self.csrf = CsrfTokens(bytes.fromhex(secret["secret"]))
+
+    async def authenticate(self, token: str, fhir_base: str) -> Access:
+        """The FHIR door's check of a bearer token, for the FHIR base the caller used."""
+        issuer = _origin(fhir_base) + AUTH_PATH
+        return await self.verifier.verify(token, audience=fhir_base, issuer=issuer)
+
+    def endpoints(self, request_base: str) -> Endpoints:
+        """The public URLs, from ``--base-url`` (the FHIR base) or the request's own base."""
+        if self.base_url:
+            origin = _origin(self.base_url)
+            fhir_base = self.base_url
+        else:
+            origin = request_base.rstrip("/")
+            fhir_base = origin + FHIR_PATH
+        return Endpoints(fhir_base=fhir_base, issuer=origin + AUTH_PATH)
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
