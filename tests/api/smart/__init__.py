@@ -1,0 +1,1 @@
+"""SMART App Launch conformance: Inferno's SMART checks and the security checklist, in pytest."""
