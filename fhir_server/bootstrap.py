@@ -65,6 +65,8 @@ class Application:
         log.info("FHIR store ready: %s", describe_store(self.settings))
 
     async def stop(self) -> None:
+        if self.smart is not None:
+            await self.smart.stop()
         await self.audit.stop()
         await self.relay.stop()
         await self.blobs.close()
@@ -124,6 +126,7 @@ def build(
         clock,
         indexer=indexer.index,
         referential_integrity=settings.referential_integrity,
+        registry=registry,
     )
     software = Software("fhir-server", __version__, datetime.now(UTC))
     service = FhirService(
@@ -147,6 +150,7 @@ def build(
         smart = SmartAuth(
             store.records, service, hooks, clock, base_url=settings.base_url, external=external
         )
+        service.security = smart.capability_security
     return Application(settings, store, blobs, hooks, relay, service, audit, smart)
 
 

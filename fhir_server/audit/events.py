@@ -120,10 +120,11 @@ def audit_event(
         event["outcomeDesc"] = seen.failure
     event["agent"] = _agents(seen.context, base, observer)
     event["source"] = {
-        "site": base,
         "observer": {"display": observer},
         "type": [coding(SOURCE_TYPE, "4", "Application Server")],
     }
+    if base:
+        event["source"]["site"] = base
     event["entity"] = _entities(seen, base, patients)
     return event
 

@@ -3,6 +3,7 @@ in its own module (reading, writing, conditional, history, search, capabilities)
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,6 +42,8 @@ class FhirService:
     locks: KeyedLocks = field(default_factory=KeyedLocks)
     max_bundle_entries: int = DEFAULT_MAX_ENTRIES
     policy: ScopePolicy = field(init=False)
+    #: CapabilityStatement.rest.security for a FHIR base (the SMART server sets it).
+    security: Callable[[str], dict[str, Any]] | None = None
 
     def __post_init__(self) -> None:
         self.policy = ScopePolicy(self.registry, self.indexer.index)
@@ -59,7 +62,11 @@ class FhirService:
             self.policy.require(ctx.access, letter, type)
 
     async def capabilities(self, ctx: RequestContext) -> dict[str, Any]:
-        return capabilities.capability_statement(ctx.base_url, self.software, self.registry)
+        statement = capabilities.capability_statement(ctx.base_url, self.software, self.registry)
+        if self.security is not None:
+            for rest in statement.get("rest", []):
+                rest["security"] = self.security(ctx.base_url)
+        return statement
 
     async def read(self, ctx: RequestContext, type: str, id: str, params: Params = ()) -> Shown:
         self._require(ctx, READ, type)

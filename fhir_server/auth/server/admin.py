@@ -40,6 +40,8 @@ class AdminApi:
             Route("/auth/admin/users/{username}", self.user, methods=["DELETE"]),
             Route("/auth/admin/clients", self.clients, methods=["GET", "POST"]),
             Route("/auth/admin/clients/{client_id}", self.client, methods=["DELETE"]),
+            Route("/auth/grants", self.grants, methods=["GET"]),
+            Route("/auth/grants/{grant_id}", self.revoke_grant, methods=["DELETE"]),
         ]
 
     async def _access(self, request: Request, letter: str, pseudo_type: str) -> Access:
@@ -78,6 +80,44 @@ class AdminApi:
         if not isinstance(body, dict):
             raise InvalidRequest("The body must be a JSON object")
         return body
+
+    async def _user_access(self, request: Request) -> Access:
+        header = request.headers.get("authorization", "")
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise Unauthenticated("A bearer access token is required")
+        endpoints = self.smart.endpoints(str(request.base_url))
+        return await self.smart.verifier.verify(
+            token.strip(), audience=endpoints.fhir_base, issuer=endpoints.issuer
+        )
+
+    async def grants(self, request: Request) -> Response:
+        """The management endpoint: the apps a user has authorised (the caller's own grants),
+        so a patient or clinician can see and revoke them (ONC: revocation at the patient's
+        direction)."""
+        try:
+            access = await self._user_access(request)
+        except Unauthenticated as exc:
+            return _problem(401, "invalid_token", exc.diagnostics)
+        grants = await self.smart.state.grants_of(access.subject)
+        listed = [
+            {"grant_id": g.grant_id, "client_id": g.client_id, "scope": g.scope,
+             "patient": g.patient}
+            for g in grants
+        ]  # fmt: skip
+        return JSONResponse({"grants": listed}, 200, _NO_STORE)
+
+    async def revoke_grant(self, request: Request) -> Response:
+        try:
+            access = await self._user_access(request)
+        except Unauthenticated as exc:
+            return _problem(401, "invalid_token", exc.diagnostics)
+        grant = await self.smart.state.grant(request.path_params["grant_id"])
+        owner = None if grant is None else (grant.username or grant.client_id)
+        if grant is None or owner != access.subject:
+            return _problem(404, "not_found", "no such grant of yours")
+        await self.smart.state.revoke_grant(grant.grant_id)
+        return Response(status_code=204)
 
     async def launch(self, request: Request) -> Response:
         async def create() -> Response:

@@ -12,6 +12,7 @@ to POSTs are 303 (RFC 9700 §4.12).
 from __future__ import annotations
 
 import secrets
+from dataclasses import replace
 from typing import Any
 from urllib.parse import urlencode
 
@@ -30,6 +31,7 @@ from fhir_server.auth.server.patients import find_patients, patient_exists
 from fhir_server.auth.server.smart import SmartAuth
 from fhir_server.auth.server.state import GrantContext, digest, new_secret
 from fhir_server.auth.tokens import normalise_base
+from fhir_server.core.access import Access
 from fhir_server.core.context import RequestContext
 from fhir_server.core.errors import Unauthenticated
 from fhir_server.events.hooks import InteractionDone
@@ -41,9 +43,9 @@ def _lang(request: Request) -> str:
     return pages.negotiate_language(request.headers.get("accept-language"))
 
 
-def _ctx(request: Request) -> RequestContext:
+def _ctx(request: Request, fhir_base: str = "") -> RequestContext:
     host = request.client.host if request.client else None
-    return RequestContext(channel="smart", client_address=host)
+    return RequestContext(channel="smart", base_url=fhir_base, client_address=host)
 
 
 def _html(body: str, status: int = 200, targets: tuple[str, ...] = ()) -> HTMLResponse:
@@ -175,14 +177,19 @@ class AuthorizationFlow:
         launch = await self._launch(pending)
         if user is None or (launch and launch.get("user") and launch["user"] != user.username):
             error = Unauthenticated("Sign-in failed: unknown user name or wrong password")
-            await self.smart.hooks.interaction_failed(_ctx(request), "login", error)
+            await self.smart.hooks.interaction_failed(
+                _ctx(request, self.endpoints(request).fhir_base), "login", error
+            )
             return self._login_page(
                 request, client, request_id, binding, pages.ERROR_INVALID_CREDENTIALS, username, 401
             )
         pending["username"] = user.username
         await self.smart.state.save_pending(request_id, pending)
+        ctx = _ctx(request, self.endpoints(request).fhir_base)
+        signed_in = Access(scopes=(), client_id=client.client_id, subject=user.username,
+                           fhir_user=user.fhir_user)  # fmt: skip
         await self.smart.hooks.interaction_done(
-            _ctx(request), InteractionDone("login", 200, resource_type=None, id=user.username)
+            replace(ctx, access=signed_in), InteractionDone("login", 200)
         )
         return await self._consent_page(request, client, user, request_id, binding, pending)
 

@@ -9,7 +9,7 @@ form, with the URL clients see), and calls authlib in the bridge's worker thread
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -55,7 +55,7 @@ class SmartRequest(OAuth2Request):  # type: ignore[misc]
         self,
         method: str,
         uri: str,
-        headers: dict[str, str],
+        headers: Mapping[str, str],
         query: Pairs,
         form: Pairs,
         endpoints: Endpoints,

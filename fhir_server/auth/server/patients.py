@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from fhir_server.auth.server import pages
+from fhir_server.core import fhirjson
 from fhir_server.core.context import RequestContext
 from fhir_server.core.errors import FhirError
 from fhir_server.interactions.service import FhirService
@@ -22,7 +23,8 @@ async def find_patients(fhir: FhirService, query: str) -> list[pages.PatientChoi
         bundle = await fhir.search_type(_CTX, "Patient", params)
     except FhirError:
         return []
-    return [_choice(e["resource"]) for e in bundle.get("entry", []) if "resource" in e]
+    entries = fhirjson.loads(fhirjson.dumps(bundle)).get("entry", [])  # bodies are raw JSON
+    return [_choice(e["resource"]) for e in entries if "resource" in e]
 
 
 async def patient_exists(fhir: FhirService, id: str) -> bool:

@@ -4,6 +4,7 @@ the EHR launch API and the admin API."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from authlib.oauth2 import OAuth2Error
@@ -57,7 +58,7 @@ class AuthRoutes:
 
     async def smart_configuration(self, request: Request) -> Response:
         endpoints = self.flow.endpoints(request)
-        return _json(discovery.smart_configuration(endpoints), headers=PUBLIC)
+        return _json(discovery.smart_configuration(endpoints))  # CORS: api/cors.py (/fhir)
 
     async def openid_configuration(self, request: Request) -> Response:
         return _json(discovery.openid_configuration(self.flow.endpoints(request)), headers=PUBLIC)
@@ -73,8 +74,8 @@ class AuthRoutes:
         form = [(k, v) for k, v in (await request.form()).multi_items() if isinstance(v, str)]
         endpoints = self.flow.endpoints(request)
         uri = endpoints.issuer + request.url.path.removeprefix("/auth")
-        headers = dict(request.headers)
-        return SmartRequest(request.method, uri, headers, [], form, endpoints)
+        # Starlette's Headers: case-insensitive, as authlib reads "Authorization"
+        return SmartRequest(request.method, uri, request.headers, [], form, endpoints)
 
     async def _cors(self, request: Request) -> dict[str, str]:
         """CORS for browser apps at the token and revocation endpoints: registered origins only
@@ -128,7 +129,7 @@ class AuthRoutes:
     async def _audit(
         self, event: str, oauth: SmartRequest, answer: OAuthAnswer, request: Request
     ) -> None:
-        ctx = _ctx(request)
+        ctx = _ctx(request, oauth.endpoints.fhir_base)
         client = oauth.client
         client_id = client.client_id if client is not None else oauth.payload.client_id
         if answer.status >= 400:
@@ -140,7 +141,7 @@ class AuthRoutes:
                 await self.smart.hooks.interaction_failed(ctx, event, error)
             return
         access = Access(scopes=(), client_id=str(client_id or ""), subject=str(client_id or ""))
-        ctx = ctx.__class__(channel=ctx.channel, client_address=ctx.client_address, access=access)
+        ctx = replace(ctx, access=access)
         await self.smart.hooks.interaction_done(ctx, InteractionDone(event, answer.status))
 
 

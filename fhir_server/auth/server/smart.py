@@ -4,14 +4,19 @@ door uses."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 import secrets
 import time
 from collections.abc import Callable, Sequence
 from datetime import datetime
+from typing import Any
 from urllib.parse import urlsplit
 
 from fhir_server.auth.jwks_cache import JwksCache
 from fhir_server.auth.keys import KEY_KIND, KeyRing, new_key_record
+from fhir_server.auth.server import discovery
 from fhir_server.auth.server.accounts import Accounts
 from fhir_server.auth.server.bridge import LoopBridge
 from fhir_server.auth.server.client_auth import PrivateKeyJwt
@@ -36,6 +41,8 @@ SECRET_KIND = "server-secret"
 FHIR_PATH = "/fhir"
 AUTH_PATH = "/auth"
 ORIGINS_TTL_SECONDS = 60.0
+PURGE_SECONDS = 300.0
+log = logging.getLogger(__name__)
 
 
 class SmartAuth:
@@ -60,6 +67,7 @@ class SmartAuth:
         self.jwks = JwksCache()
         self._keyring: KeyRing | None = None
         self._origins: tuple[float, frozenset[str]] | None = None
+        self._purger: asyncio.Task[None] | None = None
         self.csrf: CsrfTokens | None = None
         self.verifier = TokenVerifier(
             self.keyring, self.state.grant_active, external=external, jwks=self.jwks, now=now
@@ -98,6 +106,24 @@ class SmartAuth:
             raise RuntimeError("SmartAuth.start() was not called")
         return self._keyring
 
+    async def stop(self) -> None:
+        if self._purger is not None:
+            self._purger.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._purger
+            self._purger = None
+
+    async def _purge_forever(self) -> None:
+        """Expired codes, tokens, launches and assertion ids are removed every few minutes."""
+        while True:
+            await asyncio.sleep(PURGE_SECONDS)
+            try:
+                removed = await self.records.purge_expired(self.now())
+            except Exception:
+                log.exception("purging expired authorization records failed")
+            else:
+                log.debug("purged %d expired authorization records", removed)
+
     async def start(self) -> None:
         """Load the signing keys and the form secret, making them on first start."""
         keys = await self.records.find(KEY_KIND)
@@ -112,11 +138,21 @@ class SmartAuth:
         secret = await self.records.get(SECRET_KIND, "csrf")
         assert secret is not None
         self.csrf = CsrfTokens(bytes.fromhex(secret["secret"]))
+        self._purger = asyncio.create_task(self._purge_forever(), name="purge-auth-records")
 
     async def authenticate(self, token: str, fhir_base: str) -> Access:
         """The FHIR door's check of a bearer token, for the FHIR base the caller used."""
         issuer = _origin(fhir_base) + AUTH_PATH
         return await self.verifier.verify(token, audience=fhir_base, issuer=issuer)
+
+    def capability_security(self, fhir_base: str) -> dict[str, Any]:
+        """CapabilityStatement.rest.security for the FHIR base a caller used."""
+        return discovery.capability_security(self.endpoints_for_fhir_base(fhir_base))
+
+    def endpoints_for_fhir_base(self, fhir_base: str) -> Endpoints:
+        if self.base_url:
+            return self.endpoints("")
+        return Endpoints(fhir_base=fhir_base.rstrip("/"), issuer=_origin(fhir_base) + AUTH_PATH)
 
     def endpoints(self, request_base: str) -> Endpoints:
         """The public URLs, from ``--base-url`` (the FHIR base) or the request's own base."""
