@@ -83,7 +83,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
 
 @asynccontextmanager
 async def running_application(data_dir: Path, **settings: Any) -> AsyncIterator[Application]:
-    """An application on ``data_dir``; ``settings``: other Settings fields than the defaults."""
+    """An application on ``data_dir``; ``settings``: other Settings fields than the defaults
+    (authorization off unless asked for: these are the FHIR-semantics tests)."""
+    settings.setdefault("auth", "off")
     app = build(Settings(data_dir=data_dir, **settings), relay_poll_interval=0.05)
     await app.start()
     try:
