@@ -173,8 +173,10 @@ def test_demo_accounts_on_first_start_only(tmp_path: Path) -> None:
         credentials = (data / "DEMO-CREDENTIALS.txt").read_text()
         assert "DEMO ACCOUNTS" in credentials and "demo-backend" in credentials
         assert oct((data / "DEMO-CREDENTIALS.txt").stat().st_mode & 0o777) == "0o600"
-        got = run_cli("token", "--client", "demo-backend", "--key",
-                      str(data / "demo-backend-key.json"), "--fhir-base", first.base + "/fhir")  # fmt: skip
+        key = str(data / "demo-backend-key.json")
+        got = run_cli(
+            "token", "--client", "demo-backend", "--key", key, "--fhir-base", first.base + "/fhir"
+        )
         assert got.returncode == 0, got.stderr
         patients = httpx.get(f"{first.base}/fhir/Patient", headers=bearer(got.stdout.strip()))
         assert patients.status_code == 200 and len(patients.json()["entry"]) == 2
