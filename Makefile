@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 R4_EXAMPLES := .cache/r4/package
 R4_EXAMPLES_VERSION := 4.0.1
 
-.PHONY: run test test-mongo mongoeco smart-clients print-python313 venv bench lint typecheck lock r4-examples r4-tables search-tables clean
+.PHONY: run demo-app test test-mongo mongoeco smart-clients print-python313 venv bench lint typecheck lock r4-examples r4-tables search-tables clean
 
 $(BIN)/.installed: pyproject.toml requirements.lock requirements-test.lock
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python >= 3.11 is required")'
@@ -54,8 +54,13 @@ smart-clients: $(SMART_CLIENTS)/node_modules/.installed
 
 SMART_TEST_DEPS := $(if $(shell command -v node),$(if $(shell command -v npm),smart-clients,),)
 
+# --demo: on first start with an empty store, demo accounts (printed, and in var/DEMO-CREDENTIALS.txt).
 run: venv
-	$(BIN)/fhir-server serve $(ARGS)
+	$(BIN)/fhir-server serve --demo $(ARGS)
+
+# The demo SMART app (client-js) on http://127.0.0.1:8000, for the demo-app client of `make run`.
+demo-app: venv smart-clients
+	$(BIN)/python scripts/serve_demo_app.py
 
 # The official R4 example package (HL7, CC0-1.0) from the npm registry, for the round-trip tests.
 $(R4_EXAMPLES)/package.json:
