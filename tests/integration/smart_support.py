@@ -196,6 +196,15 @@ def create_launch(server: SmartServer, token: str, **context: Any) -> str:
 # The login and consent pages, filled in from their HTML as a browser would submit them.
 
 
+class AuthorizationPageError(AssertionError):
+    """The authorization server answered a page of its own with an error status."""
+
+    def __init__(self, status: int, html: str) -> None:
+        super().__init__(f"{status}: {html[:2000]}")
+        self.status = status
+        self.html = html
+
+
 @dataclass
 class Form:
     action: str = ""
@@ -275,7 +284,8 @@ def login_and_approve(
 ) -> str:
     """Follows the authorization server's pages from ``authorize_url`` (login, then consent,
     picking ``patient`` if asked) and returns the Location that leaves the server, the app's
-    redirect URI with its code and state."""
+    redirect URI with its code and state (or error). A page answered with an error status
+    raises :class:`AuthorizationPageError`."""
     server = urlsplit(authorize_url)[:2]
     with httpx.Client(timeout=30) as browser:
         answer = browser.get(authorize_url)
@@ -286,7 +296,8 @@ def login_and_approve(
                     return location
                 answer = browser.get(location)
                 continue
-            assert answer.status_code == 200, f"{answer.status_code}: {answer.text[:2000]}"
+            if answer.status_code != 200:
+                raise AuthorizationPageError(answer.status_code, answer.text)
             form = page_form(answer.text)
             if on_page is not None:
                 on_page(answer.text, form)
