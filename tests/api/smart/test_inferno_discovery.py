@@ -100,18 +100,10 @@ async def test_claimed_capabilities_are_consistent(smart: Smart) -> None:
     assert jwks.status_code == 200 and jwks.json()["keys"]
 
 
-DUPLICATE_ACAO = pytest.mark.xfail(
-    strict=True,
-    reason="server bug: the well-known route sets Access-Control-Allow-Origin: * itself "
-    "(routes.py PUBLIC) and CorsMiddleware (api/cors.py) adds another for /fhir/.well-known/ "
-    "when an Origin is sent: two values '*, *', which browsers reject",
-)
-
-
 @pytest.mark.parametrize(
     "path",
     [
-        pytest.param("/fhir/.well-known/smart-configuration", marks=DUPLICATE_ACAO),
+        "/fhir/.well-known/smart-configuration",
         "/fhir/metadata",
     ],
 )
