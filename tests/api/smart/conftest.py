@@ -328,7 +328,8 @@ class Smart:
             headers["Authorization"] = f"Bearer {token}"
         if "json" in kwargs:
             headers.setdefault("Content-Type", "application/fhir+json")
-        return await self.http.request(method, f"{FHIR}/{path}", headers=headers, **kwargs)
+        url = f"{FHIR}/{path}" if path else FHIR  # "": the base (batch, transaction)
+        return await self.http.request(method, url, headers=headers, **kwargs)
 
     async def create(self, resource: dict[str, Any]) -> str:
         """Creates ``resource`` with the unrestricted backend token; its id."""
