@@ -18,7 +18,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlencode, urljoin, urlsplit
 
 import httpx
@@ -49,6 +49,9 @@ APP_ORIGIN = "http://127.0.0.1:9999"
 PASSWORD = "correct horse battery"
 FHIR_JSON = {"Content-Type": "application/fhir+json"}
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
+
+if TYPE_CHECKING:
+    from tests.api.smart.world import World
 
 ScopeEdit = Callable[[list[str]], list[str]]
 
@@ -147,7 +150,6 @@ class Smart:
         *,
         browser: httpx.AsyncClient,
         method: str = "GET",
-        pkce: bool = True,
         **params: str,
     ) -> tuple[httpx.Response, str, str]:
         """Starts the authorization; ``params`` add or override request parameters (a value
@@ -161,9 +163,9 @@ class Smart:
             "scope": scope,
             "state": state,
             "aud": FHIR,
+            "code_challenge": challenge,
+            "code_challenge_method": "S256",
         }
-        if pkce:
-            request |= {"code_challenge": challenge, "code_challenge_method": "S256"}
         request |= params
         request = {k: v for k, v in request.items() if v != ""}
         if method == "POST":
@@ -266,7 +268,9 @@ class Smart:
                 "client_assertion_type": JWT_BEARER,
                 "client_assertion": client_assertion(key, client_id, TOKEN_URL),
             }
-        auth = httpx.BasicAuth(*secret) if secret else None
+        if secret is None:
+            return await self.http.post(TOKEN_URL, data=data, headers=headers)
+        auth = httpx.BasicAuth(*secret)
         return await self.http.post(TOKEN_URL, data=data, auth=auth, headers=headers)
 
     async def exchange(
@@ -374,82 +378,8 @@ async def smart(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Smart
         await stop()
 
 
-def patient_resource(family: str, given: str = "Test") -> dict[str, Any]:
-    return {"resourceType": "Patient", "name": [{"family": family, "given": [given]}]}
-
-
-OBS_CATEGORY = "http://terminology.hl7.org/CodeSystem/observation-category"
-COND_CATEGORY = "http://terminology.hl7.org/CodeSystem/condition-category"
-
-
-def observation(patient_id: str, category: str, code: str = "8867-4") -> dict[str, Any]:
-    return {
-        "resourceType": "Observation",
-        "status": "final",
-        "category": [{"coding": [{"system": OBS_CATEGORY, "code": category}]}],
-        "code": {"coding": [{"system": "http://loinc.org", "code": code}]},
-        "subject": {"reference": f"Patient/{patient_id}"},
-    }
-
-
-def condition(patient_id: str, category: str) -> dict[str, Any]:
-    return {
-        "resourceType": "Condition",
-        "category": [{"coding": [{"system": COND_CATEGORY, "code": category}]}],
-        "code": {"text": "something"},
-        "subject": {"reference": f"Patient/{patient_id}"},
-    }
-
-
-@dataclass
-class World:
-    """Data and accounts most modules need: two patients (with observations and conditions
-    of several categories), a practitioner, an encounter; a patient user, a clinician; a
-    public, a symmetric and an asymmetric app."""
-
-    patient: str
-    other_patient: str
-    practitioner: str
-    encounter: str
-    patient_user: str = "pat"
-    clinician: str = "doc"
-    public: str = "app-public"
-    symmetric: str = "app-secret"
-    secret: str = "app-secret-value-123"
-    asymmetric: str = "app-jwt"
-    app_key: SigningKey = field(default_factory=lambda: make_key("ES384"))
-    observations: dict[str, str] = field(default_factory=dict)  # category -> id (patient)
-    conditions: dict[str, str] = field(default_factory=dict)
-
-
-async def make_world(smart: Smart) -> World:
-    patient = await smart.create(patient_resource("Everywoman", "Eve"))
-    other = await smart.create(patient_resource("Otherman", "Oscar"))
-    practitioner = await smart.create(
-        {"resourceType": "Practitioner", "name": [{"family": "Careful"}]}
-    )
-    encounter = await smart.create(
-        {
-            "resourceType": "Encounter",
-            "status": "finished",
-            "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "AMB"},
-            "subject": {"reference": f"Patient/{patient}"},
-        }
-    )
-    world = World(patient, other, practitioner, encounter)
-    for category in ("laboratory", "vital-signs", "social-history"):
-        world.observations[category] = await smart.create(observation(patient, category))
-        await smart.create(observation(other, category))
-    for category in ("problem-list-item", "encounter-diagnosis", "health-concern"):
-        world.conditions[category] = await smart.create(condition(patient, category))
-    await smart.add_user(world.patient_user, fhir_user=f"Patient/{patient}")
-    await smart.add_user(world.clinician, fhir_user=f"Practitioner/{practitioner}")
-    await smart.add_client(world.public, "public")
-    await smart.add_client(world.symmetric, "confidential", secret=world.secret)
-    await smart.add_client(world.asymmetric, "confidential", jwks=public_jwks(world.app_key))
-    return world
-
-
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def world(smart: Smart) -> World:
+    from tests.api.smart.world import make_world  # world.py imports this module
+
     return await make_world(smart)

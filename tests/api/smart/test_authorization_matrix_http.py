@@ -15,8 +15,9 @@ import httpx
 import pytest
 import pytest_asyncio
 
-from tests.api.smart.conftest import OBS_CATEGORY, Smart, World, observation
+from tests.api.smart.conftest import Smart
 from tests.api.smart.test_security_checklist_a import foreign_token
+from tests.api.smart.world import OBS_CATEGORY, World, observation
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 

@@ -10,14 +10,8 @@ from typing import Any
 
 import pytest
 
-from tests.api.smart.conftest import (
-    COND_CATEGORY,
-    OBS_CATEGORY,
-    REDIRECT,
-    Smart,
-    World,
-    pkce_pair,
-)
+from tests.api.smart.conftest import REDIRECT, Smart, pkce_pair
+from tests.api.smart.world import COND_CATEGORY, OBS_CATEGORY, World
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 

@@ -12,7 +12,8 @@ import pytest
 from joserfc import jwt
 from joserfc.jwk import KeySet
 
-from tests.api.smart.conftest import APP_ORIGIN, FHIR, ISSUER, REDIRECT, Smart, World
+from tests.api.smart.conftest import APP_ORIGIN, FHIR, ISSUER, REDIRECT, Smart
+from tests.api.smart.world import World
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 

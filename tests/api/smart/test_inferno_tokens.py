@@ -11,15 +11,10 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.api.smart.conftest import (
-    FHIR,
-    JWT_BEARER,
-    TOKEN_URL,
-    Smart,
-    World,
-    unverified_claims,
-)
+from tests.api.smart.conftest import FHIR, TOKEN_URL, Smart, unverified_claims
+from tests.api.smart.world import World
 from tests.integration.smart_support import (
+    JWT_BEARER,
     LoopbackServer,
     client_assertion,
     make_key,

@@ -11,16 +11,9 @@ from urllib.parse import urlencode
 import pytest
 from joserfc import jwt
 
-from tests.api.smart.conftest import (
-    APP_ORIGIN,
-    FORM,
-    REDIRECT,
-    Smart,
-    World,
-    query_of,
-    unverified_claims,
-)
+from tests.api.smart.conftest import APP_ORIGIN, FORM, REDIRECT, Smart, query_of, unverified_claims
 from tests.api.smart.test_inferno_g10_additional import CONSENT_IGNORED
+from tests.api.smart.world import World
 from tests.integration.smart_support import page_form
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
