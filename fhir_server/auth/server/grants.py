@@ -76,7 +76,9 @@ class SmartCodeGrant(grants.AuthorizationCodeGrant):  # type: ignore[misc]
         context.redirect_uri = data.get("redirect_uri")
         context.code_challenge = data.get("code_challenge")
         context.code_challenge_method = data.get("code_challenge_method")
-        context.scope = request.scope
+        # What the user consented to (set by the consent step); authlib re-validates the request
+        # just before this and resets request.scope to everything the client may get.
+        context.scope = context.scope or request.scope
         deps = _deps(self)
         deps.bridge.wait(deps.state.save_code(code, context))
 

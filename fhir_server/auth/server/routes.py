@@ -108,6 +108,7 @@ class AuthRoutes:
         answer = await self.smart.bridge.run_sync(
             self.smart.server.create_endpoint_response, "introspection", oauth
         )
+        await self._audit("introspect", oauth, answer, request)
         return self._answer(answer, {})
 
     async def revoke(self, request: Request) -> Response:

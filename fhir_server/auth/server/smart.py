@@ -56,6 +56,11 @@ class SmartAuth:
         base_url: str | None = None,
         external: Sequence[ExternalIssuer] = (),
     ) -> None:
+        # authlib logs every token it issues at DEBUG ("Issue token %r"): its loggers never go
+        # below INFO, whatever the operator's level (no tokens in logs, RFC 9700 §4.3; S22).
+        authlib_log = logging.getLogger("authlib")
+        if authlib_log.level < logging.INFO:  # NOTSET (inherit) included
+            authlib_log.setLevel(logging.INFO)
         self.records = records
         self.fhir = fhir
         self.hooks = hooks

@@ -156,18 +156,6 @@ async def test_fine_grained_scopes_g10(smart: Smart, world: World) -> None:
     assert (await smart.fhir("GET", f"Observation/{other}", token)).status_code in (403, 404)
 
 
-CONSENT_IGNORED = pytest.mark.xfail(
-    strict=True,
-    reason="server bug: the scopes the user ticks on the consent page are ignored. flow.py "
-    "consent sets oauth.scope to the consented scope, but authlib's "
-    "AuthorizationServer.create_authorization_response re-runs "
-    "grant.validate_authorization_request(), which resets request.scope = "
-    "client.get_allowed_scope(payload.scope); SmartCodeGrant.save_authorization_code then "
-    "stores context.scope = request.scope, i.e. the full requested scope",
-)
-
-
-@CONSENT_IGNORED
 async def test_granular_scope_selection_g10(smart: Smart, world: World) -> None:
     """g10 ``smart_granular_scope_selection``: the app asks for resource-level Condition.rs
     and Observation.rs; on the consent page the user ticks only category choices; the server
@@ -199,7 +187,6 @@ async def test_granular_scope_selection_g10(smart: Smart, world: World) -> None:
     }
 
 
-@CONSENT_IGNORED
 async def test_limited_access_g10(smart: Smart, world: World) -> None:
     """g10 ``smart_limited_app`` / ``resource_access``: the user deselects resource types; the
     granted scopes are exactly what was kept, and the other types answer 401/403."""

@@ -12,7 +12,6 @@ import pytest
 from joserfc import jwt
 
 from tests.api.smart.conftest import APP_ORIGIN, FORM, REDIRECT, Smart, query_of, unverified_claims
-from tests.api.smart.test_inferno_g10_additional import CONSENT_IGNORED
 from tests.api.smart.world import World
 from tests.integration.smart_support import page_form
 
@@ -187,14 +186,6 @@ async def test_s22_tokens_not_in_urls_or_logs(
     await s22_check(smart, world, caplog)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="server bug: with `serve --log-level debug` (logging.basicConfig DEBUG, cli.py) "
-    "authlib's grants log every issued token in full: authorization_code.py "
-    "log.debug('Issue token %r to %r', token, client) (also refresh_token.py, "
-    "client_credentials.py), i.e. access, refresh and id tokens land in the log; the "
-    "'authlib' logger should be capped at INFO or given a redacting filter",
-)
 async def test_s22_tokens_not_in_debug_logs(
     smart: Smart, world: World, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -277,7 +268,6 @@ async def test_s25_consent_page_offers_choices(smart: Smart, world: World) -> No
     assert "offline" in page.lower()
 
 
-@CONSENT_IGNORED
 async def test_s25_deselected_scopes_are_not_granted(smart: Smart, world: World) -> None:
     """S25: a scope the user unticks is not granted."""
     scope = "launch/patient openid patient/Patient.rs patient/Observation.rs"
