@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import replace
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import urlencode
 
 from authlib.common.urls import add_params_to_uri
 from authlib.oauth2 import OAuth2Error
+from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
@@ -37,6 +38,13 @@ from fhir_server.core.errors import Unauthenticated
 from fhir_server.events.hooks import InteractionDone
 
 COOKIE = "fhir_server_authz"
+
+
+class Posted(NamedTuple):
+    form: FormData
+    request_id: str
+    pending: dict[str, Any]
+    binding: str
 
 
 def _lang(request: Request) -> str:
@@ -162,13 +170,20 @@ class AuthorizationFlow:
             return _error_page(request, "invalid_request_title", pages.ERROR_CSRF, 403)
         return pending, binding
 
-    async def login(self, request: Request) -> Response:
+    async def _posted(self, request: Request) -> Posted | Response:
+        """A login or consent form: its pending request, checked (cookie binding, CSRF)."""
         form = await request.form()
         request_id = str(form.get("request", ""))
         found = await self._pending(request, request_id, str(form.get("csrf", "")))
         if isinstance(found, Response):
             return found
-        pending, binding = found
+        return Posted(form, request_id, *found)
+
+    async def login(self, request: Request) -> Response:
+        posted = await self._posted(request)
+        if isinstance(posted, Response):
+            return posted
+        form, request_id, pending, binding = posted
         client = await self.smart.accounts.client(pending["client_id"])
         if client is None:
             return _error_page(request, "unknown_client_title", "unknown_client_message")
@@ -253,12 +268,10 @@ class AuthorizationFlow:
         )
 
     async def consent(self, request: Request) -> Response:
-        form = await request.form()
-        request_id = str(form.get("request", ""))
-        found = await self._pending(request, request_id, str(form.get("csrf", "")))
-        if isinstance(found, Response):
-            return found
-        pending, binding = found
+        posted = await self._posted(request)
+        if isinstance(posted, Response):
+            return posted
+        form, request_id, pending, binding = posted
         client = await self.smart.accounts.client(pending["client_id"])
         user = await self.smart.accounts.user(str(pending.get("username", "")))
         if client is None or user is None:
