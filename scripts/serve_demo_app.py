@@ -7,6 +7,7 @@ http://127.0.0.1:8000/launch.html?client_id=demo-app&fhir_server=http://127.0.0.
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
@@ -37,10 +38,8 @@ def main() -> int:
         "&scope=launch/patient%20openid%20fhirUser%20offline_access%20patient/*.rs",
         file=sys.stderr,
     )
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         server.serve_forever()
-    except KeyboardInterrupt:
-        pass
     return 0
 
 
