@@ -42,9 +42,9 @@ _DUMMY_HASH = _HASHER.hash(secrets.token_urlsafe(16))
 
 DEFAULT_SCOPES: dict[ClientType, str] = {
     "public": "launch launch/patient launch/encounter openid fhirUser profile offline_access "
-    "online_access patient/*.cruds user/*.cruds",
+    "patient/*.cruds user/*.cruds",
     "confidential": "launch launch/patient launch/encounter openid fhirUser profile "
-    "offline_access online_access patient/*.cruds user/*.cruds",
+    "offline_access patient/*.cruds user/*.cruds",
     "backend": "system/*.cruds",
 }
 

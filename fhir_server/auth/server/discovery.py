@@ -24,7 +24,6 @@ CAPABILITIES = (
     "context-ehr-encounter",
     "context-standalone-patient",
     "permission-offline",
-    "permission-online",
     "permission-patient",
     "permission-user",
     "permission-v1",
@@ -32,7 +31,7 @@ CAPABILITIES = (
 )
 SCOPES_SUPPORTED = (
     "openid", "fhirUser", "profile", "launch", "launch/patient", "launch/encounter",
-    "offline_access", "online_access", "patient/*.cruds", "user/*.cruds", "system/*.cruds",
+    "offline_access", "patient/*.cruds", "user/*.cruds", "system/*.cruds",
     "patient/*.read", "user/*.read", "patient/*.write", "user/*.write", "system/*.read",
 )  # fmt: skip
 AUTH_METHODS = ("client_secret_basic", "client_secret_post", "private_key_jwt", "none")

@@ -112,7 +112,9 @@ class TokenFactory:
             "scope": scope,
         }
         scopes = set(scope.split())
-        if refresh and not backend and scopes & {"offline_access", "online_access"}:
+        # online_access (experimental in SMART 2.x: valid while the user's session lasts) is
+        # not offered: this server keeps no SSO session to bind it to.
+        if refresh and not backend and "offline_access" in scopes:
             refresh_token = new_secret()
             self._bridge.wait(self._state.save_refresh(refresh_token, context))
             token["refresh_token"] = refresh_token
