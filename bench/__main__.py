@@ -13,9 +13,9 @@ import asyncio
 import subprocess
 from datetime import UTC, datetime
 
-from bench import crud, ingest, mongo_store, rest_core, search
+from bench import auth, crud, ingest, mongo_store, rest_core, search
 
-BENCHMARKS = ("ingest", "crud", "search", "rest_core", "mongo")
+BENCHMARKS = ("ingest", "crud", "search", "rest_core", "mongo", "auth")
 
 
 def _sizes(text: str) -> list[int]:
@@ -65,6 +65,8 @@ def main() -> None:
         asyncio.run(rest_core.run(args.n))
     if "mongo" in chosen:
         mongo_store.run(args.mongo_n, args.mongo_url)
+    if "auth" in chosen:
+        asyncio.run(auth.run(args.n))
 
 
 def _commit() -> str:

@@ -6,9 +6,10 @@ bounded queue (no I/O; when the queue is full the event is dropped, counted and 
 ERROR: a slow store must never hold responses back). A background task drains the queue in
 batches (up to ``batch_size`` events, or what came within ``flush_interval`` seconds), looks
 up the patient of resources that are not Patients (their Patient compartment, off the response
-path), and stores the batch as one transaction of creates through the normal write path
-(validation, PRE_STORE, outbox) on the ``audit`` channel, which is itself never audited. If the
-transaction is refused, the batch is retried entry by entry so one bad event loses only itself.
+path), and stores the batch as one unit of work of creates through the normal write pipeline
+(``FhirService.create_all``: validation, PRE_STORE, outbox) on the ``audit`` channel, which is
+itself never audited. If the unit is refused, the batch is retried entry by entry (a batch
+Bundle) so one bad event loses only itself.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Sequence
 from typing import Any, Protocol
 
 from fhir_server.audit.append_only import refuse_audit_changes
@@ -42,6 +44,10 @@ class AuditedService(Protocol):
 
     @property
     def indexer(self) -> Indexer: ...
+
+    async def create_all(
+        self, ctx: RequestContext, type: str, bodies: Sequence[dict[str, Any]]
+    ) -> Sequence[object]: ...
 
     async def batch_or_transaction(
         self,
@@ -198,9 +204,7 @@ class AuditTrail:
     async def _write(self, events: list[dict[str, Any]]) -> None:
         ctx = RequestContext(channel=AUDIT_CHANNEL)  # no base: the references stay external
         try:
-            await self._service.batch_or_transaction(
-                ctx, _bundle("transaction", events), preference="minimal"
-            )
+            await self._service.create_all(ctx, "AuditEvent", events)
             self.recorded += len(events)
             return
         except FhirError as refused:

@@ -131,6 +131,16 @@ class WritePipeline:
             await self.commit(uow, [staged])
         return staged.version
 
+    async def write_all(
+        self, context: RequestContext, requests: Sequence[WriteRequest]
+    ) -> list[ResourceVersion]:
+        """Several writes through every step, committed together in one unit of work (all or
+        none): what a transaction does, without a Bundle to plan, resolve and answer."""
+        staged = [await self.stage(context, request) for request in requests]
+        async with self._store.unit_of_work(check_references=self._integrity) as uow:
+            await self.commit(uow, staged)
+        return [s.version for s in staged]
+
     async def stage(self, context: RequestContext, request: WriteRequest) -> StagedWrite:
         """Steps 1-4: authorize, stored form, validation, PRE_STORE, then the search index and
         the local references of what PRE_STORE left (with integrity on, a reference to a type

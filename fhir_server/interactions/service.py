@@ -3,7 +3,7 @@ in its own module (reading, writing, conditional, history, search, capabilities)
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -98,6 +98,14 @@ class FhirService:
                 if_none_exist,
             )  # fmt: skip
         return await writing.create(self.pipeline, self.new_id, ctx, type, body)
+
+    async def create_all(
+        self, ctx: RequestContext, type: str, bodies: Sequence[dict[str, Any]]
+    ) -> list[Written]:
+        """Several creates of one type in one unit of work, all or none (the audit trail's
+        batches); the caller's scopes need ``c`` on the type."""
+        self._require(ctx, CREATE, type)
+        return await writing.create_all(self.pipeline, self.new_id, ctx, type, bodies)
 
     async def update_conditional(
         self,

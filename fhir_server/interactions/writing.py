@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -75,6 +75,21 @@ async def create(
     check_body_type(body, type)
     request = WriteRequest("create", "POST", type, new_id(), body, None, unless_exists)
     return Written(await pipeline.write(ctx, request), created=True)
+
+
+async def create_all(
+    pipeline: WritePipeline,
+    new_id: IdFactory,
+    ctx: RequestContext,
+    type: str,
+    bodies: Sequence[dict[str, Any]],
+) -> list[Written]:
+    """Several creates of one type in one unit of work, all or none (each as :func:`create`)."""
+    check_type(type)
+    for body in bodies:
+        check_body_type(body, type)
+    requests = [WriteRequest("create", "POST", type, new_id(), b, None) for b in bodies]
+    return [Written(v, created=True) for v in await pipeline.write_all(ctx, requests)]
 
 
 async def update(

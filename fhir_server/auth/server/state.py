@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
@@ -75,10 +76,22 @@ class GrantContext:
         return cls(**{k: v for k, v in record.items() if k in known})
 
 
+#: How long a replica trusts that a grant it has seen live is still live: a revocation made
+#: through another replica reaches this one within that time (one made here, at once).
+GRANT_CACHE_SECONDS = 5.0
+
+
 class OAuthState:
-    def __init__(self, records: RecordStore, now: Callable[[], datetime]) -> None:
+    def __init__(
+        self,
+        records: RecordStore,
+        now: Callable[[], datetime],
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.records = records
         self._now = now
+        self._monotonic = monotonic
+        self._live: dict[str, float] = {}  # grant id -> until when it is taken as live
 
     def _in(self, seconds: float) -> datetime:
         return self._now() + timedelta(seconds=seconds)
@@ -97,9 +110,25 @@ class OAuthState:
         return None if record is None else GrantContext.from_record(record)
 
     async def grant_active(self, grant_id: str) -> bool:
-        return bool(grant_id) and await self.records.get(GRANT, grant_id) is not None
+        """Checked on every FHIR request with a token of ours: a live answer is kept for
+        :data:`GRANT_CACHE_SECONDS` (never beyond the grant's own expiry, which the token's
+        ``exp`` bounds anyway)."""
+        if not grant_id:
+            return False
+        now = self._monotonic()
+        if self._live.get(grant_id, 0.0) > now:
+            return True
+        live = await self.records.get(GRANT, grant_id) is not None
+        if live:
+            if len(self._live) > 100_000:
+                self._live = {g: t for g, t in self._live.items() if t > now}
+            self._live[grant_id] = now + GRANT_CACHE_SECONDS
+        else:
+            self._live.pop(grant_id, None)
+        return live
 
     async def revoke_grant(self, grant_id: str) -> bool:
+        self._live.pop(grant_id, None)
         return await self.records.delete(GRANT, grant_id)
 
     async def grants_of(self, owner: str) -> list[GrantContext]:
