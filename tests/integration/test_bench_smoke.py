@@ -56,3 +56,11 @@ def test_crud_mix_runs_against_a_loaded_server() -> None:
         assert f"  {label} " in out
     assert "requests per CPU-second" in out
     assert "peak under load" in out
+
+
+def test_auth_overhead_prints_each_workload_beside_its_baselines() -> None:
+    out = _bench("--only", "auth", "--n", "60")
+    assert "baseline: joserfc RS256 verify" in out
+    for label in ("read ", "read own (patient/)", "search ", "search (patient/)"):
+        assert any(line.startswith(label) for line in out.splitlines()), out
+    assert "smart/off" in out
