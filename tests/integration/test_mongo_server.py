@@ -3,15 +3,29 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import json
+import secrets
 import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 import httpx
 import pytest
 
 from tests.conftest import ServerProcess, free_port, running_application
+from tests.integration.smart_support import (
+    SmartServer,
+    add_client,
+    add_user,
+    backend_token,
+    login_and_approve,
+    make_key,
+    public_jwks,
+)
 from tests.mongoeco.fixture import MONGOECO_PYTHON, SERVER, database_url
 
 pytestmark = [pytest.mark.mongo, pytest.mark.socket]
@@ -133,3 +147,59 @@ async def test_application_keeps_blobs_beside_its_store(
     assert info.size == 4000
     on_disk = (tmp_path / "data" / "blobs").exists()
     assert on_disk == (backend == "sqlite")  # MongoDB keeps them in GridFS, not on disk
+
+
+def test_smart_authorization_on_mongodb(
+    mongo_server: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 7 on the MongoDB backend: clients and users registered by the CLI through the
+    record port, a backend-services token, a code flow with login and consent, refresh
+    rotation and revocation, with all of the authorization server's state in MongoDB."""
+    monkeypatch.setenv("FHIR_SERVER_STORE", database_url(mongo_server, str(tmp_path)))
+    data = tmp_path / "data"
+    key = make_key("ES384")
+    (tmp_path / "jwks.json").write_text(json.dumps(public_jwks(key)))
+    add_client(data, "etl", "backend", jwks_file=tmp_path / "jwks.json")
+    add_user(data, "dr-pop", "a long password", fhir_user="Practitioner/pop")
+    redirect = "http://127.0.0.1:9/cb"
+    add_client(data, "viewer", "public", redirect_uris=[redirect])
+    server = SmartServer(data).start()
+    try:
+        token = backend_token(server, "etl", key, "system/*.cruds")
+        auth = {"Authorization": f"Bearer {token}", **FHIR_JSON}
+        created = httpx.post(
+            f"{server.fhir}/Patient", json={"resourceType": "Patient"}, headers=auth
+        )
+        assert created.status_code == 201, created.text
+        pid = created.json()["id"]
+        assert httpx.get(f"{server.fhir}/Patient/{pid}").status_code == 401
+
+        verifier = secrets.token_urlsafe(48)
+        digest = hashlib.sha256(verifier.encode()).digest()
+        query = {
+            "response_type": "code", "client_id": "viewer", "redirect_uri": redirect,
+            "scope": "launch/patient openid fhirUser offline_access patient/*.rs",
+            "state": "s1", "aud": server.fhir, "code_challenge_method": "S256",
+            "code_challenge": base64.urlsafe_b64encode(digest).rstrip(b"=").decode(),
+        }  # fmt: skip
+        back = login_and_approve(
+            f"{server.issuer}/authorize?{urlencode(query)}", "dr-pop", "a long password",
+            patient=pid,
+        )  # fmt: skip
+        code = parse_qs(urlsplit(back).query)["code"][0]
+        form = {"grant_type": "authorization_code", "code": code, "redirect_uri": redirect,
+                "client_id": "viewer", "code_verifier": verifier}  # fmt: skip
+        tokens = httpx.post(server.token_url, data=form).json()
+        assert tokens.get("patient") == pid, tokens
+        bearer = {"Authorization": f"Bearer {tokens['access_token']}"}
+        read = httpx.get(f"{server.fhir}/Patient/{pid}", headers=bearer)
+        assert read.status_code == 200, read.text
+        refresh = {"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]}
+        refreshed = httpx.post(server.token_url, data=refresh).json()
+        assert refreshed["refresh_token"] != tokens["refresh_token"]  # rotated
+        revoke = {"token": refreshed["access_token"], "client_id": "viewer"}
+        assert httpx.post(f"{server.issuer}/revoke", data=revoke).status_code == 200
+        again = {"Authorization": f"Bearer {refreshed['access_token']}"}
+        assert httpx.get(f"{server.fhir}/Patient/{pid}", headers=again).status_code == 401
+    finally:
+        server.stop()

@@ -17,6 +17,7 @@ its back would make that count meaningless), and every read filters by expiry an
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 from typing import Any
 
@@ -74,9 +75,16 @@ class MongoRecords(RecordStore):
     """Records beside the resources, on the store's client (usable after ``open``, which
     creates :data:`INDEXES`)."""
 
-    def __init__(self, db: AsyncDatabase[Document], clock: Clock) -> None:
+    def __init__(
+        self, db: AsyncDatabase[Document], clock: Clock, write_lock: asyncio.Lock | None = None
+    ) -> None:
         self._records: AsyncCollection[Document] = db[RECORDS]
         self._clock = clock
+        # The store's per-process write lock: record writes never interleave with this
+        # process's transactions. MongoDB would not need it; mongoeco loses a write made
+        # while a transaction of the same client is open (seen: a grant saved during the
+        # audit trail's commit was gone a moment later). Writes here are rare and small.
+        self._lock = write_lock or asyncio.Lock()
 
     def _now(self) -> datetime:
         return _utc(self._clock())
@@ -90,6 +98,18 @@ class MongoRecords(RecordStore):
         expires: datetime | None = None,
         index: str | None = None,
         if_absent: bool = False,
+    ) -> bool:
+        async with self._lock:
+            return await self._put(kind, key, value, expires, index, if_absent)
+
+    async def _put(
+        self,
+        kind: str,
+        key: str,
+        value: Record,
+        expires: datetime | None,
+        index: str | None,
+        if_absent: bool,
     ) -> bool:
         _id = record_id(kind, key)
         doc: Document = {
@@ -129,15 +149,17 @@ class MongoRecords(RecordStore):
         return None if doc is None else _loads(doc)
 
     async def take(self, kind: str, key: str) -> Record | None:
-        doc = await self._records.find_one_and_delete(
-            {"_id": record_id(kind, key), **_live(self._now())}, projection={"value": 1}
-        )
+        async with self._lock:
+            doc = await self._records.find_one_and_delete(
+                {"_id": record_id(kind, key), **_live(self._now())}, projection={"value": 1}
+            )
         return None if doc is None else _loads(doc)
 
     async def delete(self, kind: str, key: str) -> bool:
-        doc = await self._records.find_one_and_delete(
-            {"_id": record_id(kind, key)}, projection={"expires": 1}
-        )
+        async with self._lock:
+            doc = await self._records.find_one_and_delete(
+                {"_id": record_id(kind, key)}, projection={"expires": 1}
+            )
         if doc is None:
             return False
         expires = doc.get("expires")
@@ -153,7 +175,9 @@ class MongoRecords(RecordStore):
         return [_loads(doc) for doc in await cursor.to_list()]
 
     async def purge_expired(self, now: datetime) -> int:
-        result = await self._records.delete_many({"expires": {"$ne": None, "$lte": _utc(now)}})
+        async with self._lock:
+            where = {"expires": {"$ne": None, "$lte": _utc(now)}}
+            result = await self._records.delete_many(where)
         return result.deleted_count
 
 

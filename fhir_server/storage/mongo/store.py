@@ -98,7 +98,7 @@ class MongoStore(ResourceStore):
         self._search = MongoSearch(self.db[d.RESOURCES], clock)
         self._outbox = Outbox(self.db)
         self._write_lock = asyncio.Lock()
-        self._records = MongoRecords(self.db, clock)
+        self._records = MongoRecords(self.db, clock, self._write_lock)
 
     async def open(self) -> None:
         try:
