@@ -22,6 +22,16 @@ from typing import Any
 Record = dict[str, Any]
 
 
+def indexed_value(value: Record, index: str | None) -> str | None:
+    """The value of the field ``index`` names, which must be a top-level string of ``value``."""
+    if index is None:
+        return None
+    found = value.get(index)
+    if not isinstance(found, str):
+        raise ValueError(f"record index field {index!r} is not a top-level string of the value")
+    return found
+
+
 class RecordStore(ABC):
     @abstractmethod
     async def put(

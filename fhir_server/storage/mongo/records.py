@@ -28,7 +28,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
 from fhir_server.core.clock import Clock
-from fhir_server.storage.records import Record, RecordStore
+from fhir_server.storage.records import Record, RecordStore, indexed_value
 
 Document = dict[str, Any]
 
@@ -59,16 +59,6 @@ def _utc(moment: datetime) -> datetime:
 
 def _live(now: datetime) -> Document:
     return {"$or": [{"expires": None}, {"expires": {"$gt": now}}]}
-
-
-def indexed_value(value: Record, index: str | None) -> str | None:
-    """The value of the field ``index`` names, which must be a top-level string of ``value``."""
-    if index is None:
-        return None
-    found = value.get(index)
-    if not isinstance(found, str):
-        raise ValueError(f"record index field {index!r} is not a top-level string of the value")
-    return found
 
 
 class MongoRecords(RecordStore):

@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 import orjson
 
 from fhir_server.core.clock import Clock
-from fhir_server.storage.records import Record, RecordStore
+from fhir_server.storage.records import Record, RecordStore, indexed_value
 from fhir_server.storage.sqlite.connections import Connections
 
 #: Live: no expiry, or one after the moment given as the statement's last parameter.
@@ -33,16 +33,6 @@ def epoch(moment: datetime) -> float:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return moment.timestamp()
-
-
-def indexed_value(value: Record, index: str | None) -> str | None:
-    """The value of the field ``index`` names, which must be a top-level string of ``value``."""
-    if index is None:
-        return None
-    found = value.get(index)
-    if not isinstance(found, str):
-        raise ValueError(f"record index field {index!r} is not a top-level string of the value")
-    return found
 
 
 class SqliteRecords(RecordStore):
