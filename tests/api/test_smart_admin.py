@@ -188,3 +188,17 @@ def test_demo_accounts_on_first_start_only(tmp_path: Path) -> None:
         assert "DEMO ACCOUNTS CREATED" not in second.log.read_text()
     finally:
         second.stop()
+
+
+async def test_deleting_a_client_ends_its_tokens(
+    application: Application, http: httpx.AsyncClient
+) -> None:
+    key = await backend(application, "ops", "system/Admin.cruds")
+    admin = await token(http, "ops", key, "system/Admin.cruds")
+    leaving_key = await backend(application, "leaving", "system/Patient.rs")
+    leaving = await token(http, "leaving", leaving_key, "system/Patient.rs")
+    assert (await http.get("/fhir/Patient", headers=bearer(leaving))).status_code == 200
+    gone = await http.delete("/auth/admin/clients/leaving", headers=bearer(admin))
+    assert gone.status_code == 204
+    refused = await http.get("/fhir/Patient", headers=bearer(leaving))
+    assert refused.status_code == 401 and "no longer registered" in refused.text

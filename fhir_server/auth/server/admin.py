@@ -213,7 +213,7 @@ class AdminApi:
             client_id = request.path_params["client_id"]
             if not await self.smart.accounts.delete_client(client_id):
                 return _problem(404, "not_found", f"no client {client_id!r}")
-            self.smart.forget_origins()
+            self.smart.forget_client(client_id)  # its tokens stop working (FHIR door)
             return Response(status_code=204)
 
         return await self._guarded(request, "d", ADMIN_TYPE, delete)

@@ -30,9 +30,10 @@ from fhir_server.auth.server.endpoints import (
 from fhir_server.auth.server.grants import SmartDeps
 from fhir_server.auth.server.issuer import Endpoints, TokenFactory
 from fhir_server.auth.server.oauth import SmartAuthorizationServer
-from fhir_server.auth.server.state import OAuthState
+from fhir_server.auth.server.state import GRANT_CACHE_SECONDS, OAuthState
 from fhir_server.auth.tokens import ExternalIssuer, TokenVerifier
 from fhir_server.core.access import Access
+from fhir_server.core.errors import Unauthenticated
 from fhir_server.events.hooks import Hooks
 from fhir_server.interactions.service import FhirService
 from fhir_server.storage.records import RecordStore
@@ -72,6 +73,7 @@ class SmartAuth:
         self.jwks = JwksCache()
         self._keyring: KeyRing | None = None
         self._origins: tuple[float, frozenset[str]] | None = None
+        self._clients_seen: dict[str, float] = {}  # client id -> taken as registered until
         self._purger: asyncio.Task[None] | None = None
         self.csrf: CsrfTokens | None = None
         self.verifier = TokenVerifier(
@@ -104,7 +106,19 @@ class SmartAuth:
         self._origins = None
 
     async def client_active(self, client_id: str) -> bool:
-        return await self.accounts.client(client_id) is not None
+        """Whether the client is still registered; a live answer is kept a few seconds (as a
+        grant's), and :meth:`forget_client` drops it at once in this process."""
+        now = time.monotonic()
+        if self._clients_seen.get(client_id, 0.0) > now:
+            return True
+        live = await self.accounts.client(client_id) is not None
+        if live:
+            self._clients_seen[client_id] = now + GRANT_CACHE_SECONDS
+        return live
+
+    def forget_client(self, client_id: str) -> None:
+        self._clients_seen.pop(client_id, None)
+        self.forget_origins()
 
     def keyring(self) -> KeyRing:
         if self._keyring is None:
@@ -148,7 +162,10 @@ class SmartAuth:
     async def authenticate(self, token: str, fhir_base: str) -> Access:
         """The FHIR door's check of a bearer token, for the FHIR base the caller used."""
         issuer = _origin(fhir_base) + AUTH_PATH
-        return await self.verifier.verify(token, audience=fhir_base, issuer=issuer)
+        access = await self.verifier.verify(token, audience=fhir_base, issuer=issuer)
+        if access.issuer == issuer and not await self.client_active(access.client_id):
+            raise Unauthenticated("The access token's client is no longer registered")
+        return access
 
     def capability_security(self, fhir_base: str) -> dict[str, Any]:
         """CapabilityStatement.rest.security for the FHIR base a caller used."""
