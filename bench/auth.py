@@ -18,10 +18,11 @@ from dataclasses import replace
 from pathlib import Path
 
 import httpx
-from joserfc import jwt
+from joserfc import jwk, jwt
 
 from bench.rest_core import PATIENT
 from fhir_server.auth.keys import SIGNING_ALG
+from fhir_server.auth.server.accounts import new_client
 from fhir_server.auth.server.state import GrantContext
 from fhir_server.auth.tokens import TokenClaims, issue_access_token
 from fhir_server.bootstrap import Application, build, make_app
@@ -71,6 +72,10 @@ async def _measure(application: Application, n: int) -> None:
         body = {**PATIENT, "id": f"p{i}"}
         await application.service.update(RequestContext(), "Patient", f"p{i}", body)
         ids.append(f"p{i}")
+    key = jwk.ECKey.generate_key("P-384", parameters={"kid": "bench"}, private=True)
+    await smart.accounts.add_client(
+        new_client("bench", "backend", jwks={"keys": [key.as_dict(private=False)]})
+    )  # the FHIR door checks that a token's client is still registered
     now = int(time.time())
     tokens = {}
     for name, scope, patient in (
