@@ -21,6 +21,7 @@ from fhir_server.api.cors import CorsMiddleware, Origins
 from fhir_server.api.errors import internal_error, operation_outcome
 from fhir_server.api.responses import Negotiated
 from fhir_server.api.routes import HANDLERS, Call, Handler
+from fhir_server.auth.tokens import bearer_token
 from fhir_server.core import fhirjson
 from fhir_server.core.access import Access
 from fhir_server.core.context import RequestContext
@@ -150,13 +151,13 @@ def _negotiate(request: Request) -> Negotiated:
 
 async def _access(request: Request, ctx: RequestContext, authenticate: Authenticate) -> Access:
     """The bearer token's Access (RFC 6750 §2.1); Unauthenticated when absent or invalid."""
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
+    token = bearer_token(request.headers.get("authorization"))
+    if token is None:
         raise Unauthenticated(
             "This server requires a SMART access token: send Authorization: Bearer <token> "
             "(see .well-known/smart-configuration)"
         )
-    return await authenticate(token.strip(), ctx.base_url)
+    return await authenticate(token, ctx.base_url)
 
 
 def _done(request: Request, interaction: str, response: Response) -> InteractionDone:

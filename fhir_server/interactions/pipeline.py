@@ -116,6 +116,10 @@ class WritePipeline:
             self._policy = ScopePolicy(registry, self._index)
         return self._policy
 
+    @policy.setter
+    def policy(self, policy: ScopePolicy) -> None:
+        self._policy = policy
+
     def check_existing(
         self, context: RequestContext, letter: str, version: ResourceVersion
     ) -> None:

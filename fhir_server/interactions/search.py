@@ -40,7 +40,7 @@ class SearchEngine:
     indexer: Indexer
     hooks: Hooks
     clock: Clock
-    policy: ScopePolicy | None = None
+    policy: ScopePolicy
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,7 +152,7 @@ def _authorized(
     """The criteria narrowed to what the caller's scopes allow (authorize_search.py)."""
     if ctx.access is None:
         return Narrowed(criteria)
-    policy = engine.policy or ScopePolicy(engine.registry, engine.indexer.index)
+    policy = engine.policy
     named = any(name == "_type" for name, _ in params)
     implicit = not named and (not scope.types or scope.path.endswith("/*"))
     return narrow_search(
@@ -167,7 +167,7 @@ def _readable(
     access = ctx.access
     if access is None:
         return None
-    policy = engine.policy or ScopePolicy(engine.registry, engine.indexer.index)
+    policy = engine.policy
     return lambda version: policy.version_permitted(access, "rs", version)
 
 

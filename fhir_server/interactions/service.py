@@ -47,6 +47,7 @@ class FhirService:
 
     def __post_init__(self) -> None:
         self.policy = ScopePolicy(self.registry, self.indexer.index)
+        self.pipeline.policy = self.policy  # one policy (and one cache of parsed queries)
 
     @property
     def engine(self) -> SearchEngine:

@@ -11,6 +11,7 @@ implementation's binding; RFC 9106 parameters) and checked in constant time. A c
 
 from __future__ import annotations
 
+import functools
 import re
 import secrets
 from dataclasses import dataclass, field
@@ -23,6 +24,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 from fhir_server.auth.jwks_cache import parse_jwks
 from fhir_server.auth.scopes import parse_scopes
+from fhir_server.core.urls import origin
 from fhir_server.storage.records import RecordStore
 
 USER_KIND = "user"
@@ -37,8 +39,14 @@ _CLIENT_ID = re.compile(r"[A-Za-z0-9._~-]{1,128}")
 _FHIR_USER = re.compile(
     r"(Patient|Practitioner|PractitionerRole|RelatedPerson|Person)/[A-Za-z0-9.-]{1,64}"
 )
-#: A dummy hash checked when the user is unknown, so both cases take the same time.
-_DUMMY_HASH = _HASHER.hash(secrets.token_urlsafe(16))
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """Checked when the user is unknown, so both cases take the same time (made on first use,
+    not at import)."""
+    return _HASHER.hash(secrets.token_urlsafe(16))
+
 
 DEFAULT_SCOPES: dict[ClientType, str] = {
     "public": "launch launch/patient launch/encounter openid fhirUser profile offline_access "
@@ -60,7 +68,7 @@ def hash_secret(secret: str) -> str:
 def check_secret(stored_hash: str | None, given: str) -> bool:
     """Constant-time verification; an unknown account costs the same as a wrong secret."""
     try:
-        return _HASHER.verify(stored_hash or _DUMMY_HASH, given) and stored_hash is not None
+        return _HASHER.verify(stored_hash or _dummy_hash(), given) and stored_hash is not None
     except (VerificationError, InvalidHashError):
         return False
 
@@ -132,7 +140,7 @@ class Client:
         """The web origins of the redirect and launch URIs (CORS on the token endpoint and the
         FHIR API is allowed to these only)."""
         uris = [*self.redirect_uris, *([self.launch_uri] if self.launch_uri else [])]
-        return frozenset(_origin(u) for u in uris)
+        return frozenset(origin(u) for u in uris)
 
     def to_record(self) -> dict[str, Any]:
         return {
@@ -264,11 +272,6 @@ def check_redirect_uri(uri: str) -> None:
         raise AccountError(f"{uri!r} must not carry user information")
     if parts.fragment:
         raise AccountError(f"{uri!r} must not have a fragment")
-
-
-def _origin(uri: str) -> str:
-    parts = urlsplit(uri)
-    return f"{parts.scheme}://{parts.netloc}"
 
 
 class Accounts:

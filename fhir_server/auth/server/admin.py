@@ -16,6 +16,7 @@ from fhir_server.auth.server.accounts import AccountError, new_client, new_user
 from fhir_server.auth.server.patients import patient_exists
 from fhir_server.auth.server.smart import SmartAuth
 from fhir_server.auth.server.state import LAUNCH_SECONDS, new_secret
+from fhir_server.auth.tokens import bearer_token
 from fhir_server.core.access import ADMIN_TYPE, LAUNCH_TYPE, Access
 from fhir_server.core.errors import FhirError, Forbidden, InvalidRequest, Unauthenticated
 
@@ -45,14 +46,7 @@ class AdminApi:
         ]
 
     async def _access(self, request: Request, letter: str, pseudo_type: str) -> Access:
-        header = request.headers.get("authorization", "")
-        scheme, _, token = header.partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
-            raise Unauthenticated("A bearer access token is required")
-        endpoints = self.smart.endpoints(str(request.base_url))
-        access = await self.smart.verifier.verify(
-            token.strip(), audience=endpoints.fhir_base, issuer=endpoints.issuer
-        )
+        access = await self._user_access(request)
         if not any(s.level == "system" for s in access.granting(letter, pseudo_type)):
             raise Forbidden(f"This needs the scope system/{pseudo_type}.{letter}")
         return access
@@ -82,14 +76,12 @@ class AdminApi:
         return body
 
     async def _user_access(self, request: Request) -> Access:
-        header = request.headers.get("authorization", "")
-        scheme, _, token = header.partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
+        """The caller's token, checked as the FHIR door checks it (SmartAuth.authenticate)."""
+        token = bearer_token(request.headers.get("authorization"))
+        if token is None:
             raise Unauthenticated("A bearer access token is required")
-        endpoints = self.smart.endpoints(str(request.base_url))
-        return await self.smart.verifier.verify(
-            token.strip(), audience=endpoints.fhir_base, issuer=endpoints.issuer
-        )
+        fhir_base = self.smart.endpoints(str(request.base_url)).fhir_base
+        return await self.smart.authenticate(token, fhir_base)
 
     async def grants(self, request: Request) -> Response:
         """The management endpoint: the apps a user has authorised (the caller's own grants),

@@ -25,7 +25,7 @@ from fhir_server.auth.server.bridge import LoopBridge
 from fhir_server.auth.server.issuer import launch_context
 from fhir_server.auth.server.models import ClientModel
 from fhir_server.auth.server.state import GrantContext, OAuthState
-from fhir_server.auth.tokens import TokenVerifier
+from fhir_server.auth.tokens import TokenVerifier, bearer_token
 
 TOKEN_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt"]
 
@@ -102,13 +102,13 @@ class BearerTokenAuth:
     def __call__(self, query_client: Callable[[str], ClientModel | None],
                  request: OAuth2Request) -> ClientModel | None:  # fmt: skip
         header = next((v for k, v in request.headers.items() if k.lower() == "authorization"), "")
-        scheme, _, token = str(header).partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
+        token = bearer_token(str(header))
+        if token is None:
             return None
         try:
             endpoints = request.endpoints
             verify = self._verifier.verify(
-                token.strip(), audience=endpoints.fhir_base, issuer=endpoints.issuer
+                token, audience=endpoints.fhir_base, issuer=endpoints.issuer
             )
             access = self._bridge.wait(verify)
         except Exception:  # any failure: not authenticated by this method

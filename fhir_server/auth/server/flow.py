@@ -343,9 +343,7 @@ class AuthorizationFlow:
         oauth: SmartRequest,
     ) -> GrantContext:
         ehr = launch is not None
-        style = (launch or {}).get("smart_style_url") or (
-            self.endpoints_style(oauth) if ehr else None
-        )
+        style = (launch or {}).get("smart_style_url") or (oauth.endpoints.style if ehr else None)
         return GrantContext(
             grant_id=secrets.token_urlsafe(16),
             client_id=client.client_id,
@@ -361,7 +359,3 @@ class AuthorizationFlow:
             nonce=oauth.payload.data.get("nonce"),
             auth_time=int(self.smart.now().timestamp()),
         )
-
-    @staticmethod
-    def endpoints_style(oauth: SmartRequest) -> str:
-        return oauth.endpoints.style

@@ -12,7 +12,6 @@ import time
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
-from urllib.parse import urlsplit
 
 from fhir_server.auth.jwks_cache import JwksCache
 from fhir_server.auth.keys import KEY_KIND, KeyRing, new_key_record
@@ -34,6 +33,7 @@ from fhir_server.auth.server.state import GRANT_CACHE_SECONDS, OAuthState
 from fhir_server.auth.tokens import ExternalIssuer, TokenVerifier
 from fhir_server.core.access import Access
 from fhir_server.core.errors import Unauthenticated
+from fhir_server.core.urls import origin
 from fhir_server.events.hooks import Hooks
 from fhir_server.interactions.service import FhirService
 from fhir_server.storage.records import RecordStore
@@ -161,7 +161,7 @@ class SmartAuth:
 
     async def authenticate(self, token: str, fhir_base: str) -> Access:
         """The FHIR door's check of a bearer token, for the FHIR base the caller used."""
-        issuer = _origin(fhir_base) + AUTH_PATH
+        issuer = origin(fhir_base) + AUTH_PATH
         access = await self.verifier.verify(token, audience=fhir_base, issuer=issuer)
         if access.issuer == issuer and not await self.client_active(access.client_id):
             raise Unauthenticated("The access token's client is no longer registered")
@@ -174,19 +174,14 @@ class SmartAuth:
     def endpoints_for_fhir_base(self, fhir_base: str) -> Endpoints:
         if self.base_url:
             return self.endpoints("")
-        return Endpoints(fhir_base=fhir_base.rstrip("/"), issuer=_origin(fhir_base) + AUTH_PATH)
+        return Endpoints(fhir_base=fhir_base.rstrip("/"), issuer=origin(fhir_base) + AUTH_PATH)
 
     def endpoints(self, request_base: str) -> Endpoints:
         """The public URLs, from ``--base-url`` (the FHIR base) or the request's own base."""
         if self.base_url:
-            origin = _origin(self.base_url)
+            root = origin(self.base_url)
             fhir_base = self.base_url
         else:
-            origin = request_base.rstrip("/")
-            fhir_base = origin + FHIR_PATH
-        return Endpoints(fhir_base=fhir_base, issuer=origin + AUTH_PATH)
-
-
-def _origin(url: str) -> str:
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}"
+            root = request_base.rstrip("/")
+            fhir_base = root + FHIR_PATH
+        return Endpoints(fhir_base=fhir_base, issuer=root + AUTH_PATH)
