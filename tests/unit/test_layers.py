@@ -83,6 +83,7 @@ LAYERS: dict[str, int] = {
     "core": 0,
     # L1 engines
     "validation": 1,
+    "conformance": 1,  # the registry of canonical resources (StructureDefinition, ValueSet...)
     "search": 1,
     "auth": 1,  # auth policy and scopes; fhir_server/auth/server/ is L4, see below
     # L2 ports and adapters
@@ -126,8 +127,12 @@ ROOT_LAYER = 0
 #   relay reads them back through the storage port; both are L2 ports.
 # - the L5 composition modules form one composition root (cli -> bootstrap -> settings).
 _COMPOSITION = ("cli", "settings", "bootstrap", "migrate", "progress", "accounts_cli", "__main__")
+# - validation -> conformance: the validator reads StructureDefinitions from the registry.
+# - operations -> interactions: FHIR operations ($validate, terminology) are services that use
+#   the interactions' helpers (reading, params, authorization).
 SAME_LAYER_ALLOWED: frozenset[tuple[str, str]] = frozenset(
     {("storage", "events"), ("events", "storage")}
+    | {("validation", "conformance"), ("operations", "interactions")}
     | {(a, b) for a in _COMPOSITION for b in _COMPOSITION if a != b}
 )
 
