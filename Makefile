@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 R4_EXAMPLES := .cache/r4/package
 R4_EXAMPLES_VERSION := 4.0.1
 
-.PHONY: run demo-app test test-mongo mongoeco smart-clients print-python313 venv bench lint typecheck lock r4-examples r4-tables search-tables clean
+.PHONY: run demo-app test test-mongo mongoeco smart-clients print-python313 venv bench lint typecheck lock r4-examples r4-tables r4-definitions search-tables clean
 
 $(BIN)/.installed: pyproject.toml requirements.lock requirements-test.lock
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python >= 3.11 is required")'
@@ -91,6 +91,11 @@ bench: venv
 # Regenerate the R4 tables shipped in fhir_server/core/r4/data from the official package.
 r4-tables: venv r4-examples
 	$(BIN)/python scripts/gen_r4_tables.py $(R4_EXAMPLES)
+
+# Regenerate the R4 definitions (StructureDefinitions, ValueSets, CodeSystems, ConceptMaps) shipped
+# in fhir_server/conformance/data, which the validator and the terminology service read.
+r4-definitions: venv r4-examples
+	$(BIN)/python scripts/gen_r4_definitions.py $(R4_EXAMPLES)
 
 # Regenerate the search tables shipped in fhir_server/search/data from the official package.
 search-tables: venv r4-examples
