@@ -50,6 +50,16 @@ def _parser() -> argparse.ArgumentParser:
         help="local references must point to existing resources, and referenced resources "
         "cannot be deleted (default on)",
     )  # fmt: skip
+    serve.add_argument(
+        "--core-invariants", choices=["on", "off"],
+        help="check the R4 core invariants (FHIRPath constraints) on every write (default off: "
+        "only resources that claim or must meet a profile are checked completely)",
+    )  # fmt: skip
+    serve.add_argument(
+        "--validation-rules", metavar="FILE|off",
+        help="which resources must meet which profiles (default: the shipped telemedicine "
+        "rule set, profiles/rulesets/telemedicine.json)",
+    )  # fmt: skip
     _add_migrate(commands)
     accounts_cli.add_commands(commands)
     return parser
@@ -88,6 +98,7 @@ def main(argv: list[str] | None = None) -> int:
         demo=args.demo, external_issuer=args.external_issuer,
         external_jwks_url=args.external_jwks_url,
         referential_integrity=_switch(args.referential_integrity),
+        core_invariants=_switch(args.core_invariants), validation_rules=args.validation_rules,
     )  # fmt: skip
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"

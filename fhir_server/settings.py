@@ -41,6 +41,15 @@ class Settings:
     referential_integrity: bool = True
     max_body_bytes: int = 50 * 1024 * 1024
     max_bundle_entries: int = 10_000
+    #: Check the R4 core invariants (FHIRPath constraints) on every write, not only on resources
+    #: that claim or must meet a profile (those are always checked completely).
+    core_invariants: bool = False
+    #: The rule set saying which resources must meet which profiles (JSON, see
+    #: profiles/rulesets/README.md): None for the shipped telemedicine rule set, "off" for none.
+    validation_rules: str | None = None
+    #: Folders of the server's own canonical resources (profiles and terminology), stored and
+    #: loaded at start-up; None for the project's profiles/ and terminology/ folders.
+    conformance_dirs: tuple[Path, ...] | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -124,8 +133,31 @@ def _convert(name: str, raw: str) -> Any:
         return int(raw)
     if name in ("insecure", "demo"):
         return raw.strip().lower() in ("1", "true", "yes", "on")
-    if name == "referential_integrity":
+    if name in ("referential_integrity", "core_invariants"):
         return _switch(name, raw)
+    if name == "conformance_dirs":
+        return tuple(Path(p) for p in raw.split(os.pathsep) if p)
     if name == "data_dir":
         return Path(raw)
     return raw
+
+
+def project_dir() -> Path | None:
+    """The source tree the package runs from (a checkout or an editable install), which holds
+    profiles/ and terminology/; None for an installed wheel (the Docker image sets the folders
+    with FHIR_SERVER_CONFORMANCE_DIRS and FHIR_SERVER_VALIDATION_RULES)."""
+    root = Path(__file__).resolve().parents[1]
+    return root if (root / "terminology").is_dir() and (root / "profiles").is_dir() else None
+
+
+def default_conformance_dirs() -> tuple[Path, ...]:
+    root = project_dir()
+    if root is None:
+        return ()
+    return (root / "profiles" / "fsh-generated" / "resources", root / "terminology")
+
+
+def default_validation_rules() -> Path | None:
+    root = project_dir()
+    path = root / "profiles" / "rulesets" / "telemedicine.json" if root is not None else None
+    return path if path is not None and path.is_file() else None

@@ -11,17 +11,26 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 
+#: Names the rule an issue reports (a constraint key such as ``pat-1``); the extension the HL7
+#: validator and HAPI put on OperationOutcome.issue for the same purpose.
+MESSAGE_ID_EXTENSION = "http://hl7.org/fhir/StructureDefinition/operationoutcome-message-id"
+
+
 @dataclass(frozen=True, slots=True)
 class Issue:
-    """One OperationOutcome.issue: severity, IssueType code, what happened, where."""
+    """One OperationOutcome.issue: severity, IssueType code, what happened, where; ``key``: the
+    invariant (StructureDefinition constraint key) that failed, if one did."""
 
     severity: str
     code: str
     diagnostics: str
     expression: tuple[str, ...] = field(default=())
+    key: str | None = None
 
     def to_fhir(self) -> dict[str, object]:
         out: dict[str, object] = {"severity": self.severity, "code": self.code}
+        if self.key:
+            out["extension"] = [{"url": MESSAGE_ID_EXTENSION, "valueString": self.key}]
         if self.diagnostics:
             out["diagnostics"] = self.diagnostics
         if self.expression:
