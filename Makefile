@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 R4_EXAMPLES := .cache/r4/package
 R4_EXAMPLES_VERSION := 4.0.1
 
-.PHONY: run demo-app test test-mongo mongoeco smart-clients print-python313 venv bench lint typecheck lock r4-examples r4-tables r4-definitions search-tables clean
+.PHONY: run demo-app test test-mongo mongoeco smart-clients print-python313 venv bench lint typecheck lock r4-examples r4-tables r4-definitions search-tables profiles profiles-sushi profiles-check clean
 
 $(BIN)/.installed: pyproject.toml requirements.lock requirements-test.lock
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python >= 3.11 is required")'
@@ -100,6 +100,38 @@ r4-definitions: venv r4-examples
 # Regenerate the search tables shipped in fhir_server/search/data from the official package.
 search-tables: venv r4-examples
 	$(BIN)/python scripts/gen_search_tables.py $(R4_EXAMPLES)
+
+# The server's FHIR profiles (profiles/README.md): FSH sources built into StructureDefinitions with
+# snapshots by SUSHI, pinned in profiles/package-lock.json. SUSHI reads hl7.fhir.r4.core#4.0.1 from
+# a FHIR package cache under PROFILES_HOME, filled from the R4 example package (packages.fhir.org is
+# not reachable); FPL_REGISTRY points at a closed local port so SUSHI's automatic dependencies
+# (hl7.fhir.uv.tools, hl7.terminology, hl7.fhir.uv.extensions) fail at once instead of going online.
+PROFILES := profiles
+PROFILES_HOME := .cache/fhir-home
+SUSHI := $(PROFILES)/node_modules/.bin/sushi
+SUSHI_BUILD = HOME=$(abspath $(PROFILES_HOME)) FPL_REGISTRY=http://127.0.0.1:9 $(abspath $(SUSHI)) build --snapshot --log-level warn
+
+$(PROFILES)/node_modules/.installed: $(PROFILES)/package.json $(PROFILES)/package-lock.json
+	cd $(PROFILES) && npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+profiles-sushi: $(PROFILES)/node_modules/.installed r4-examples
+	@$(PYTHON) scripts/fhir_core_cache.py $(R4_EXAMPLES) $(PROFILES_HOME)
+
+profiles: profiles-sushi
+	rm -rf $(PROFILES)/fsh-generated
+	$(SUSHI_BUILD) $(PROFILES)
+
+# Rebuilds from a temporary copy of the sources and compares with the committed output.
+profiles-check: profiles-sushi
+	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
+	cp -r $(PROFILES)/sushi-config.yaml $(PROFILES)/input "$$tmp"/ && \
+	$(SUSHI_BUILD) "$$tmp" >"$$tmp/sushi.log" 2>&1 || { cat "$$tmp/sushi.log"; echo "profiles-check: SUSHI failed" >&2; exit 1; }; \
+	if ! diff -r "$$tmp/fsh-generated" $(PROFILES)/fsh-generated >"$$tmp/diff.txt"; then \
+	head -n 40 "$$tmp/diff.txt"; \
+	echo "profiles-check: the committed StructureDefinitions in $(PROFILES)/fsh-generated are stale (they differ from what SUSHI builds from $(PROFILES)/input/fsh): run 'make profiles' and commit the result" >&2; \
+	exit 1; fi; \
+	echo "profiles-check: $(PROFILES)/fsh-generated is up to date"
 
 # Re-lock the dependencies (needs the network to PyPI).
 lock: venv
