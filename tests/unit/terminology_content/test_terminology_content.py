@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
@@ -198,6 +199,50 @@ def test_identity_and_metadata(path: Path) -> None:
     for element in ("title", "publisher", "description", "copyright"):
         assert isinstance(resource.get(element), str) and resource[element].strip(), element
     assert re.search(r"\b(CN|RO)-\d", resource["description"]), "description names no rule ID"
+
+
+@pytest.mark.parametrize("path", FILES, ids=[p.stem for p in FILES])
+def test_narrative_is_xhtml(path: Path) -> None:
+    text = load(path)["text"]
+    assert text["status"] == "generated"
+    div = ET.fromstring(text["div"])
+    assert div.tag == "{http://www.w3.org/1999/xhtml}div"
+
+
+def test_canonical_base_is_replaceable_as_text() -> None:
+    """README: a deployment replaces the base by plain text substitution in every file."""
+    new_base = "https://fhir.hospital.example.net/r4"
+    replaced = [json.loads(p.read_text(encoding="utf-8").replace(BASE, new_base)) for p in FILES]
+    assert not any("telemedicine.example.org" in json.dumps(r) for r in replaced)
+    urls = {r["url"] for r in replaced}
+    for r in replaced:
+        assert r["url"] == f"{new_base}/{r['resourceType']}/{r['id']}"
+        named = [r.get("valueSet"), r.get("sourceUri"), r.get("targetUri")]
+        named += [i.get("system") for i in r.get("compose", {}).get("include", [])]
+        for group in r.get("group", []):
+            named += [group["source"], group["target"]]
+        for url in named:
+            if url and not url.startswith(("http://dicom", "http://hl7.org", "http://snomed")):
+                assert url in urls, f"{r['id']}: {url} does not resolve after the replacement"
+
+
+def test_rule_property_names_rule_ids() -> None:
+    for cs in resources("CodeSystem").values():
+        for c in concepts(cs["concept"]):
+            for p in c.get("property", []):
+                if p["code"] == "rule":
+                    assert re.fullmatch(r"(CN|RO)-\d+(\.\d+)*[a-z]?", p["valueString"])
+
+
+def test_listed_displays_match_our_codesystems() -> None:
+    for vs in resources("ValueSet").values():
+        for include in vs["compose"]["include"]:
+            ours = our_system(include.get("system", ""))
+            if ours is None:
+                continue
+            display = {c["code"]: c["display"] for c in concepts(ours["concept"])}
+            for c in include.get("concept", []):
+                assert c.get("display", display[c["code"]]) == display[c["code"]]
 
 
 def test_registry_resolves_every_resource_by_url() -> None:
