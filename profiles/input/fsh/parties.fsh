@@ -15,14 +15,16 @@ Profile: TelemedicinePractitionerRole
 Parent: PractitionerRole
 Id: telemedicine-practitionerrole
 Title: "Telemedicine practitioner role"
-Description: "CN-2.2b, CN-3.3.1, RO-15a, RO-29: a physician acting for an institution: the specialty (bound to medical-specialty), the professional title held (practitioner-professional-title) and the period of the role (period with a start, required)."
+Description: "CN-2.2b, CN-3.3.1, RO-15a, RO-29: a physician acting for an institution: the specialty (medical-specialty, or for CN a diagnostic-subject code; tm-pr-1), the professional title held (practitioner-professional-title) and the period of the role (period with a start, required)."
 * extension contains PractitionerProfessionalTitle named professionalTitle 0..1
 * practitioner 1..1
 * practitioner only Reference(Practitioner)
 * organization 1..1
 * organization only Reference(Organization)
 * specialty 1..*
-* specialty from $vs-medical-specialty (required)
+* specialty from $vs-medical-specialty (extensible)
+* specialty ^short = "Specialty: medical-specialty, or a CN diagnostic subject (diagnostic-subject)"
+* obeys tm-pr-1
 * period 1..1
 * period.start 1..1
 
@@ -37,3 +39,8 @@ Description: "CN-2.2b, RO-21.1: a physician with at least one qualification (lic
 * qualification 1..*
 * qualification.period 1..1
 * qualification.period.start 1..1
+
+Invariant: tm-pr-1
+Description: "CN-2.1, CN-2.2b, RO-15a: every specialty is coded from medical-specialty or from the CN diagnostic-subject catalogue"
+Expression: "specialty.all(coding.where(system = 'https://telemedicine.example.org/fhir/CodeSystem/medical-specialty' or system = 'https://telemedicine.example.org/fhir/CodeSystem/diagnostic-subject').exists())"
+Severity: #error

@@ -4,7 +4,7 @@ Profile: TeleradiologyServiceRequest
 Parent: ServiceRequest
 Id: teleradiology-servicerequest
 Title: "Teleradiology request"
-Description: "RO-2, RO-4, RO-12, RO-15b, RO-39, RO-44: the request for a teleradiology reading: its coded purpose (radiology-purpose, RO-4), the modality of the examination (code, DCM codes), the reason (reasonCode) and clinical question (clinical-question, RO-39), the requesting physician (requester, RO-15b) and the physician responsible for the examination (exam-responsible-physician, RO-44). Nuclear and hybrid modalities (NM, PT) only for a second opinion (tr-sr-1, RO-12)."
+Description: "RO-2, RO-4, RO-12, RO-15b, RO-39, RO-44: the request for a teleradiology reading: its coded purpose (radiology-purpose, RO-4), the modality of the examination (code, DCM codes), the reason (reasonCode) and clinical question (clinical-question, RO-39), the requesting physician (requester, RO-15b) and the physician responsible for the examination (exam-responsible-physician, RO-44). Nuclear and hybrid modalities (NM, PT, ST) only for a second opinion (tr-sr-1, RO-12)."
 * extension contains
     RadiologyPurpose named purpose 1..1 and
     ClinicalQuestion named clinicalQuestion 1..* and
@@ -25,8 +25,8 @@ Description: "RO-2, RO-4, RO-12, RO-15b, RO-39, RO-44: the request for a telerad
 * obeys tr-sr-1
 
 Invariant: tr-sr-1
-Description: "RO-12: nuclear medicine and hybrid examinations (DCM NM, PT) are reported by teleradiology only for a second opinion"
-Expression: "extension('https://telemedicine.example.org/fhir/StructureDefinition/radiology-purpose').valueCodeableConcept.coding.where(system = 'https://telemedicine.example.org/fhir/CodeSystem/teleradiology-purpose' and code = 'second-opinion').exists() or code.coding.where(system = 'http://dicom.nema.org/resources/ontology/DCM' and (code = 'NM' or code = 'PT')).empty()"
+Description: "RO-12: nuclear medicine and hybrid examinations (DCM NM, PT, ST: modality-nuclear-hybrid) are reported by teleradiology only for a second opinion"
+Expression: "extension('https://telemedicine.example.org/fhir/StructureDefinition/radiology-purpose').valueCodeableConcept.coding.where(system = 'https://telemedicine.example.org/fhir/CodeSystem/teleradiology-purpose' and code = 'second-opinion').exists() or code.coding.where(system = 'http://dicom.nema.org/resources/ontology/DCM' and (code = 'NM' or code = 'PT' or code = 'ST')).empty()"
 Severity: #error
 
 Profile: TeleradiologyTask
@@ -55,7 +55,7 @@ Severity: #error
 
 Invariant: tr-task-2
 Description: "RO-8, RO-13.3: a reading in progress or completed is owned by the radiologist (a PractitionerRole) who accepted it"
-Expression: "(status = 'in-progress' or status = 'completed') implies owner.reference.matches('(^|/)PractitionerRole/')"
+Expression: "(status = 'in-progress' or status = 'completed') implies owner.where(reference.matches('(^|/)PractitionerRole/')).exists()"
 Severity: #error
 
 Profile: TeleradiologyImagingStudy
@@ -83,134 +83,5 @@ Description: "RO-2, RO-12, RO-23: the DICOM study sent for a teleradiology readi
 
 Invariant: tr-is-1
 Description: "RO-23: the Study Instance UID is a DICOM UID written as urn:oid: (digits and dots, no leading zeros)"
-Expression: "value.matches('^urn:oid:[0-2]([.](0|[1-9][0-9]*))+$')"
-Severity: #error
-
-Profile: TeleradiologyReport
-Parent: DiagnosticReport
-Id: teleradiology-report
-Title: "Teleradiology report"
-Description: "RO-15a, RO-15b, RO-18, RO-21.2, RO-29, CN-3.3.3: the radiology report: the interpreter (resultsInterpreter, a PractitionerRole) and the interpreter's specialty (interpreter-specialty, radiology or nuclear medicine, RO-15a), the request and so the requesting physician (basedOn, RO-15b), the beneficiary (report-beneficiary) and the provider (performer, RO-21.2). A released report (final, amended, corrected, appended) is issued with a conclusion or rendered form (tr-rep-1); an addendum points at the initial report and its radiologist (tr-rep-2, tr-rep-3, RO-18)."
-* extension contains
-    InterpreterSpecialty named interpreterSpecialty 1..1 and
-    ReportBeneficiary named beneficiary 1..1 and
-    AddendumTo named addendumTo 0..1 and
-    InitialReportInterpreter named initialReportInterpreter 0..1
-* basedOn 1..*
-* basedOn only Reference(ServiceRequest)
-* basedOn ^short = "The request, naming the requesting physician (RO-15b)"
-* category ^slicing.discriminator.type = #pattern
-* category ^slicing.discriminator.path = "$this"
-* category ^slicing.rules = #open
-* category ^slicing.description = "Radiology category"
-* category contains radiology 1..1
-* category[radiology] = $v2-0074#RAD
-* subject 1..1
-* subject only Reference(Patient)
-* performer 1..1
-* performer only Reference(Organization)
-* performer ^short = "The teleradiology provider (furnizor, RO-21.2)"
-* resultsInterpreter 1..*
-* resultsInterpreter only Reference(PractitionerRole)
-* resultsInterpreter ^short = "The radiologist who reported (RO-15a, RO-29)"
-* imagingStudy 1..*
-* obeys tr-rep-1 and tr-rep-2 and tr-rep-3
-
-Invariant: tr-rep-1
-Description: "CN-3.3.3, RO-18: a released report (final, amended, corrected, appended) has its issue time and a conclusion or a rendered form"
-Expression: "(status = 'final' or status = 'amended' or status = 'corrected' or status = 'appended') implies (issued.exists() and (conclusion.exists() or presentedForm.exists()))"
-Severity: #error
-
-Invariant: tr-rep-2
-Description: "RO-18: an appended report is an addendum and points at the initial report (addendum-to)"
-Expression: "status = 'appended' implies extension('https://telemedicine.example.org/fhir/StructureDefinition/addendum-to').exists()"
-Severity: #error
-
-Invariant: tr-rep-3
-Description: "RO-18, RO-21.2: an addendum is appended, amended or corrected, and names the radiologist of the initial report (initial-report-interpreter)"
-Expression: "extension('https://telemedicine.example.org/fhir/StructureDefinition/addendum-to').exists() implies ((status = 'appended' or status = 'amended' or status = 'corrected') and extension('https://telemedicine.example.org/fhir/StructureDefinition/initial-report-interpreter').exists())"
-Severity: #error
-
-Profile: SignedReportProvenance
-Parent: Provenance
-Id: signed-report-provenance
-Title: "Signature of a report"
-Description: "CN-3.3.3, RO-15a, RO-18: the signature of an opinion or radiology report by the physician who wrote it: targets the report (DiagnosticReport), carries at least one author's signature with its data (sig-prov-1), made by one of the agents (sig-prov-2). Signed reports are immutable."
-* target only Reference(DiagnosticReport)
-* target ^short = "The signed report (a version-specific reference is recommended)"
-* agent.who only Reference(Practitioner or PractitionerRole or Organization)
-* signature 1..*
-* signature.who only Reference(Practitioner or PractitionerRole)
-* signature.data 1..1
-* signature.sigFormat 1..1
-* obeys sig-prov-1 and sig-prov-2
-
-Invariant: sig-prov-1
-Description: "CN-3.3.3: one signature is the author's signature (urn:iso-astm:E1762-95:2013#1.2.840.10065.1.12.1.1)"
-Expression: "signature.where(type.where(system = 'urn:iso-astm:E1762-95:2013' and code = '1.2.840.10065.1.12.1.1').exists()).exists()"
-Severity: #error
-
-Invariant: sig-prov-2
-Description: "CN-3.3.3: every signer is one of the provenance agents"
-Expression: "signature.who.reference.subsetOf(agent.who.reference)"
-Severity: #error
-
-Profile: ReceiptConfirmation
-Parent: Communication
-Id: receipt-confirmation
-Title: "Receipt confirmation of a report"
-Description: "RO-19: the beneficiary's electronic confirmation that it received the result (the report): a completed notification about the DiagnosticReport, from the beneficiary to the provider, with the time it was sent."
-* category 1..*
-* category ^slicing.discriminator.type = #pattern
-* category ^slicing.discriminator.path = "$this"
-* category ^slicing.rules = #open
-* category contains notification 1..1
-* category[notification] = $communication-category#notification
-* status = #completed
-* subject only Reference(Patient)
-* about 1..*
-* about only Reference(DiagnosticReport)
-* about ^short = "The report whose receipt is confirmed"
-* inResponseTo only Reference(Communication)
-* sent 1..1
-* sent ^short = "When receipt was confirmed"
-* sender 1..1
-* sender only Reference(Organization or PractitionerRole)
-* sender ^short = "The beneficiary (or its staff) confirming receipt"
-* recipient 1..*
-* recipient only Reference(Organization or PractitionerRole)
-* recipient ^short = "The provider that sent the result"
-
-Profile: UrgentFindingAlert
-Parent: Communication
-Id: urgent-finding-alert
-Title: "Urgent finding alert"
-Description: "RO-20: the alert to the beneficiary that a report holds findings needing urgent attention: an alert about the DiagnosticReport, with an urgent priority (tr-alert-1), what was found (payload), to the beneficiary; once sent it says when (tr-alert-2)."
-* category 1..*
-* category ^slicing.discriminator.type = #pattern
-* category ^slicing.discriminator.path = "$this"
-* category ^slicing.rules = #open
-* category contains alert 1..1
-* category[alert] = $communication-category#alert
-* priority 1..1
-* subject 1..1
-* subject only Reference(Patient)
-* about 1..*
-* about only Reference(DiagnosticReport)
-* sender 1..1
-* sender only Reference(Organization or PractitionerRole)
-* recipient 1..*
-* recipient only Reference(Organization or PractitionerRole)
-* payload 1..*
-* payload ^short = "The urgent finding"
-* obeys tr-alert-1 and tr-alert-2
-
-Invariant: tr-alert-1
-Description: "RO-20: an urgent-finding alert has priority urgent, asap or stat"
-Expression: "priority = 'urgent' or priority = 'asap' or priority = 'stat'"
-Severity: #error
-
-Invariant: tr-alert-2
-Description: "RO-20: a completed alert says when it was sent"
-Expression: "status = 'completed' implies sent.exists()"
+Expression: "value.exists() implies value.matches('^urn:oid:[0-2]([.](0|[1-9][0-9]*))+$')"
 Severity: #error
