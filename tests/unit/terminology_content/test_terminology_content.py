@@ -152,6 +152,11 @@ def value_set_codes(vs_id: str) -> dict[str, set[str]]:
     compose = resources("ValueSet")[vs_id]["compose"]
     result: dict[str, set[str]] = {}
     for include in compose["include"]:
+        for imported in include.get("valueSet", []):
+            for system, codes in value_set_codes(imported.rsplit("/", 1)[1]).items():
+                result.setdefault(system, set()).update(codes)
+        if "system" not in include:
+            continue
         if "concept" in include:
             result.setdefault(include["system"], set()).update(
                 c["code"] for c in include["concept"]
@@ -410,6 +415,18 @@ def test_ro12_dxa_is_bone_mineral_densitometry() -> None:
     assert dcm is not None
     assert "BMD" in value_set_codes("modality-primary-interpretation")[DCM]
     assert "BDUS" not in value_set_codes("teleradiology-modality")[DCM]  # ultrasound, not DXA
+
+
+def test_ro12_series_modalities_add_only_non_image_objects() -> None:
+    series = value_set_codes("teleradiology-series-modality")[DCM]
+    images = value_set_codes("teleradiology-modality")[DCM]
+    assert series - images == {"SR", "KO", "PR", "SEG", "REG"}
+    assert images <= series
+
+
+def test_ro14_secondary_capture_is_no_teleradiology_modality() -> None:
+    for vs_id in ("teleradiology-modality", "teleradiology-series-modality"):
+        assert not {"SC", "OT", "DOC"} & value_set_codes(vs_id)[DCM]
 
 
 def test_ro30_2_refusal_causes_present() -> None:
