@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from functools import cache
@@ -248,6 +250,15 @@ def test_listed_displays_match_our_codesystems() -> None:
             display = {c["code"]: c["display"] for c in concepts(ours["concept"])}
             for c in include.get("concept", []):
                 assert c.get("display", display[c["code"]]) == display[c["code"]]
+
+
+def test_json_files_are_in_step_with_their_definitions() -> None:
+    """terminology/definitions/ holds the definitions; the JSON is generated from them."""
+    script = TERMINOLOGY / "definitions" / "generate.py"
+    done = subprocess.run(
+        [sys.executable, "-B", str(script), "--check"], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
 
 
 def test_registry_resolves_every_resource_by_url() -> None:
