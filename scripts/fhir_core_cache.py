@@ -11,7 +11,7 @@ so that ``HOME=<home> sushi build`` never needs the network.
 
 Usage: python scripts/fhir_core_cache.py [R4_EXAMPLES_DIR] [HOME_DIR]
 (defaults: .cache/r4/package and .cache/fhir-home). Idempotent: a cache already built from the
-same source (same file count and package.json) is left as it is.
+same source folder and file names is left as it is.
 """
 
 from __future__ import annotations
@@ -70,21 +70,23 @@ def conformance_files(source: Path) -> list[tuple[Path, dict[str, Any]]]:
     return found
 
 
-def stamp_of(source: Path, count: int) -> str:
-    return json.dumps({"source": str(source.resolve()), "files": count}, sort_keys=True)
+def stamp_of(source: Path) -> str:
+    """What the cache was built from: the source folder and its candidate files."""
+    names = sorted(p.name for kind in KINDS for p in source.glob(f"{kind}-*.json"))
+    return json.dumps({"source": str(source.resolve()), "files": names}, sort_keys=True)
 
 
 def build(source: Path, home: Path) -> Path:
     """Build (or keep) the core package in ``home``'s FHIR cache; return its package folder."""
     if not (source / "package.json").is_file():
         raise SystemExit(f"{source}/package.json not found: run `make r4-examples` first")
-    files = conformance_files(source)
     packages = home / ".fhir" / "packages"
     target = packages / f"{NAME}#{VERSION}"
-    stamp = stamp_of(source, len(files))
+    stamp = stamp_of(source)
     stamp_file = target / STAMP
     if stamp_file.is_file() and stamp_file.read_text(encoding="utf-8") == stamp:
         return target / "package"
+    files = conformance_files(source)
     packages.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".core-", dir=packages))
     content = staging / "package"
