@@ -18,6 +18,14 @@ Context: ServiceRequest
 * value[x] only CodeableConcept
 * value[x] from $vs-professional-title (required)
 
+Extension: AccompanyingPhysician
+Id: accompanying-physician
+Title: "Physician accompanying the patient"
+Description: "CN-2.2a: the physician of the inviting institution who stays with the patient during the remote session (at a primary-level institution an assistant physician or village doctor may)."
+Context: ServiceRequest
+* value[x] 1..1
+* value[x] only Reference(PractitionerRole)
+
 Extension: PractitionerProfessionalTitle
 Id: practitioner-professional-title
 Title: "Professional title held"

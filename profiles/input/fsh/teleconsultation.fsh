@@ -4,10 +4,11 @@ Profile: TeleconsultationServiceRequest
 Parent: ServiceRequest
 Id: teleconsultation-servicerequest
 Title: "Teleconsultation request (CN invitation)"
-Description: "CN-3.3.1: the invitation of a remote consultation or remote diagnosis states its reason (reasonCode), purpose (consultation-purpose), time arrangement (occurrence), patient record summary (supportingInfo), the specialty (performerType) and professional title (requested-professional-title) of the physician wanted, the requesting physician (requester) and, in direct mode, the invited institution (performer; CN-1.1, CN-1.2: an Organization; absent while a platform matches one)."
+Description: "CN-3.3.1: the invitation of a remote consultation or remote diagnosis states its reason (reasonCode), purpose (consultation-purpose), time arrangement (occurrence), patient record summary (supportingInfo), the specialty (performerType) and professional title (requested-professional-title) of the physician wanted, the requesting physician (requester) and, in direct mode, the invited institution (performer; CN-1.1, CN-1.2: an Organization; absent while a platform matches one). CN-2.2a: the physician accompanying the patient may be named (accompanying-physician)."
 * extension contains
     ConsultationPurpose named purpose 1..1 and
-    RequestedProfessionalTitle named requestedTitle 1..1
+    RequestedProfessionalTitle named requestedTitle 1..1 and
+    AccompanyingPhysician named accompanyingPhysician 0..*
 * code 1..1
 * code from $vs-teleconsultation-type (required)
 * code ^short = "Remote consultation or remote diagnosis (CN-3.3, CN-3.4)"
