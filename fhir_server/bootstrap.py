@@ -14,6 +14,7 @@ from fhir_server.auth.server.demo import seed_demo
 from fhir_server.auth.server.routes import AuthRoutes
 from fhir_server.auth.server.smart import SmartAuth
 from fhir_server.auth.tokens import ExternalIssuer
+from fhir_server.conformance import Conformance
 from fhir_server.core.clock import Clock, system_clock
 from fhir_server.core.ids import IdFactory, new_id
 from fhir_server.core.urls import without_credentials
@@ -22,6 +23,7 @@ from fhir_server.events.relay import OutboxRelay
 from fhir_server.interactions.capabilities import Software
 from fhir_server.interactions.pipeline import WritePipeline
 from fhir_server.interactions.service import FhirService
+from fhir_server.operations.build import build_operations
 from fhir_server.search.extract import Indexer
 from fhir_server.search.registry import SearchRegistry
 from fhir_server.settings import Settings, is_mongodb_url
@@ -29,6 +31,7 @@ from fhir_server.storage.blobs import BlobStore
 from fhir_server.storage.filesystem_blobs import FilesystemBlobStore
 from fhir_server.storage.port import ResourceStore, StoreConfigurationError
 from fhir_server.storage.sqlite import SqliteStore
+from fhir_server.terminology import TerminologyService
 from fhir_server.validation import check_structure
 
 log = logging.getLogger(__name__)
@@ -133,6 +136,9 @@ def build(
         store, pipeline, hooks, clock, id_factory, software, registry=registry, indexer=indexer,
         max_bundle_entries=settings.max_bundle_entries,
     )  # fmt: skip
+    # The terminology service reads the conformance registry (the lead's wiring replaces the
+    # core-only registry with the server's: core + terminology/ + stored resources).
+    build_operations(service, TerminologyService(Conformance.core()), clock)
     relay = OutboxRelay(store, hooks, clock=clock, poll_interval=relay_poll_interval)
     blobs = make_blob_store(settings.store, settings.data_dir, store)
     audit = AuditTrail(service, clock, base_url=settings.base_url or "", observer="fhir-server")

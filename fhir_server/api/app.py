@@ -19,6 +19,7 @@ from starlette.routing import BaseRoute
 from fhir_server.api import negotiation
 from fhir_server.api.cors import CorsMiddleware, Origins
 from fhir_server.api.errors import internal_error, operation_outcome
+from fhir_server.api.operations import OPERATION, operation
 from fhir_server.api.responses import Negotiated
 from fhir_server.api.routes import HANDLERS, Call, Handler
 from fhir_server.auth.tokens import bearer_token
@@ -28,7 +29,7 @@ from fhir_server.core.context import RequestContext
 from fhir_server.core.errors import FhirError, Issue, Unauthenticated, http_status
 from fhir_server.events.hooks import InteractionDone
 from fhir_server.interactions.service import FhirService
-from fhir_server.interactions.table import INTERACTIONS
+from fhir_server.interactions.table import INTERACTIONS, OPERATION_PATHS
 
 log = logging.getLogger("fhir_server.access")
 
@@ -78,6 +79,7 @@ def create_app(
         title="fhir-server", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None
     )
     app.router.routes.extend(first_routes)
+    _add_operation_routes(app, service, base_url, max_body_bytes, authenticate)
     served: set[tuple[str, str]] = set()
     for route in INTERACTIONS:
         if (route.method, route.path) in served:
@@ -91,6 +93,21 @@ def create_app(
     app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]
     app.add_middleware(CorsMiddleware, origins=cors_origins)
     return app
+
+
+def _add_operation_routes(
+    app: FastAPI,
+    service: FhirService,
+    base_url: str | None,
+    max_body: int,
+    authenticate: Authenticate | None,
+) -> None:
+    """``$operation`` routes, before the interaction routes whose patterns also match them."""
+    endpoint = _endpoint(service, OPERATION, operation, base_url, max_body, authenticate)
+    for level, path in OPERATION_PATHS:
+        app.router.add_route(
+            f"{FHIR_PREFIX}/{path}", endpoint, methods=["GET", "POST"], name=f"operation-{level}"
+        )
 
 
 def _endpoint(

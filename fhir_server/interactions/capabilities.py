@@ -3,6 +3,7 @@ interaction table, so it lists exactly what the routes serve."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -13,6 +14,7 @@ from fhir_server.interactions.table import (
     PATCH_FORMATS,
     SYSTEM_INTERACTIONS,
     TYPE_INTERACTIONS,
+    OperationListing,
 )
 from fhir_server.search.model import SearchParamDef
 from fhir_server.search.registry import SearchRegistry
@@ -92,10 +94,13 @@ def _resource(
 
 
 def capability_statement(
-    base_url: str, software: Software, registry: SearchRegistry
+    base_url: str,
+    software: Software,
+    registry: SearchRegistry,
+    operations: Sequence[OperationListing] = (),
 ) -> dict[str, Any]:
     revincludes = _revincludes(registry)
-    return {
+    statement = {
         "resourceType": "CapabilityStatement",
         "status": "active",
         "date": to_instant(software.started),
@@ -128,6 +133,21 @@ def capability_statement(
             }
         ],
     }
+    _add_operations(statement, operations)
+    return statement
+
+
+def _add_operations(statement: dict[str, Any], operations: Sequence[OperationListing]) -> None:
+    """rest.resource.operation and rest.operation (capabilitystatement.html#operations)."""
+    rest = statement["rest"][0]
+    by_type = {r["type"]: r for r in rest["resource"]}
+    for op in operations:
+        entry = {"name": op.name, "definition": op.definition}
+        if not op.resource_types:
+            rest.setdefault("operation", []).append(entry)
+        for resource_type in op.resource_types:
+            if resource_type in by_type:
+                by_type[resource_type].setdefault("operation", []).append(entry)
 
 
 def _compartment_id(compartment_type: str) -> str:

@@ -27,6 +27,7 @@ from fhir_server.interactions.subsetting import Subsetting, SummaryMode, parse_s
 from fhir_server.search.extract import Indexer
 from fhir_server.search.model import CompartmentTest, Criteria
 from fhir_server.search.parse import ParsedSearch, parse_search
+from fhir_server.search.parse_tests import ValueSetCodes
 from fhir_server.search.registry import SearchRegistry
 from fhir_server.storage.port import ResourceStore, ResourceVersion, SearchQuery
 
@@ -41,6 +42,8 @@ class SearchEngine:
     hooks: Hooks
     clock: Clock
     policy: ScopePolicy
+    #: The codes of a value set, for ``:in``/``:not-in`` (None: those modifiers are refused).
+    value_sets: ValueSetCodes | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,8 +98,9 @@ async def search(
     lenient: bool = False,
 ) -> dict[str, Any]:
     parsed = parse_search(
-        engine.registry, scope.types, params, lenient=lenient, base_url=ctx.base_url
-    )
+        engine.registry, scope.types, params, lenient=lenient, base_url=ctx.base_url,
+        value_sets=engine.value_sets,
+    )  # fmt: skip
     criteria = _scoped(parsed.criteria, scope)
     summary = _checked_subsetting(scope, criteria, parsed)
     narrowed = _authorized(engine, ctx, scope, params, criteria)

@@ -21,10 +21,12 @@ from fhir_server.interactions.patching import Patch
 from fhir_server.interactions.pipeline import WritePipeline
 from fhir_server.interactions.reading import Shown, check_type
 from fhir_server.interactions.search import Scope, SearchEngine
+from fhir_server.interactions.table import Operations
 from fhir_server.interactions.transaction import processor
 from fhir_server.interactions.transaction.entries import DEFAULT_MAX_ENTRIES
 from fhir_server.interactions.writing import Deleted, Written
 from fhir_server.search.extract import Indexer
+from fhir_server.search.parse_tests import ValueSetCodes
 from fhir_server.search.registry import SearchRegistry
 from fhir_server.storage.port import ResourceStore
 
@@ -44,6 +46,11 @@ class FhirService:
     policy: ScopePolicy = field(init=False)
     #: CapabilityStatement.rest.security for a FHIR base (the SMART server sets it).
     security: Callable[[str], dict[str, Any]] | None = None
+    #: The codes of a value set for the ``:in``/``:not-in`` search modifiers (the terminology
+    #: service's, set by the composition root; None: those modifiers are refused).
+    value_sets: ValueSetCodes | None = None
+    #: The FHIR operations ($expand, $lookup…; set by the composition root).
+    operations: Operations | None = None
 
     def __post_init__(self) -> None:
         self.policy = ScopePolicy(self.registry, self.indexer.index)
@@ -52,8 +59,9 @@ class FhirService:
     @property
     def engine(self) -> SearchEngine:
         return SearchEngine(
-            self.store, self.registry, self.indexer, self.hooks, self.clock, self.policy
-        )
+            self.store, self.registry, self.indexer, self.hooks, self.clock, self.policy,
+            self.value_sets,
+        )  # fmt: skip
 
     def _require(self, ctx: RequestContext, letter: str, type: str) -> None:
         """The type-level scope check, before the store is touched (the pipeline checks the
@@ -63,7 +71,10 @@ class FhirService:
             self.policy.require(ctx.access, letter, type)
 
     async def capabilities(self, ctx: RequestContext) -> dict[str, Any]:
-        statement = capabilities.capability_statement(ctx.base_url, self.software, self.registry)
+        listed = self.operations.listing() if self.operations is not None else ()
+        statement = capabilities.capability_statement(
+            ctx.base_url, self.software, self.registry, listed
+        )
         if self.security is not None:
             for rest in statement.get("rest", []):
                 rest["security"] = self.security(ctx.base_url)

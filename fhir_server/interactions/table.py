@@ -8,7 +8,11 @@ CapabilityStatement lists exactly these interactions, so the two cannot drift ap
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any, Protocol
+
+from fhir_server.core.context import RequestContext
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,3 +67,47 @@ SYSTEM_INTERACTIONS: tuple[str, ...] = tuple(
 
 #: Patch formats accepted by the patch interaction.
 PATCH_FORMATS: tuple[str, ...] = ("application/json-patch+json", "application/fhir+json")
+
+
+# --- operations (http://hl7.org/fhir/R4/operations.html) ---------------------------------------
+# The operation table itself lives in fhir_server/operations/ (L3, above this package); the
+# service and the REST door reach it through this protocol.
+
+#: The operation routes, relative to the FHIR base; they come before the interaction routes
+#: (``{type}/{id}`` would read an id ``$lookup``, ``{ctype}/{cid}/{type}`` search a compartment).
+OPERATION_PATHS: tuple[tuple[str, str], ...] = (
+    ("system", "${operation}"),
+    ("type", "{type}/${operation}"),
+    ("instance", "{type}/{id}/${operation}"),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class OperationListing:
+    """An operation as CapabilityStatement lists it: ``name`` without the ``$``, the
+    OperationDefinition canonical, and the resource types it is on (empty: system level)."""
+
+    name: str
+    definition: str
+    resource_types: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class OperationCall:
+    """One invocation: ``[base]/$name``, ``[base]/Type/$name`` or ``[base]/Type/id/$name``,
+    by GET (``query``) or POST (``body``: a Parameters resource, or the single resource input)."""
+
+    name: str
+    resource_type: str | None
+    id: str | None
+    method: str
+    query: Sequence[tuple[str, str]]
+    body: dict[str, Any] | None = None
+
+
+class Operations(Protocol):
+    """The operations the server offers (fhir_server.operations.OperationService)."""
+
+    def listing(self) -> Sequence[OperationListing]: ...
+
+    async def invoke(self, ctx: RequestContext, call: OperationCall) -> dict[str, Any]: ...

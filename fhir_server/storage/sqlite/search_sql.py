@@ -35,7 +35,7 @@ from fhir_server.search.model import (
 )
 from fhir_server.storage.sqlite import search_joins
 from fhir_server.storage.sqlite.index_tables import TABLE_OF_TYPE, component_code
-from fhir_server.storage.sqlite.search_values import value_terms
+from fhir_server.storage.sqlite.search_values import value_terms, values_terms
 from fhir_server.storage.sqlite.sql_fragments import (
     NO_ROWS,
     CompiledTest,
@@ -124,13 +124,9 @@ class SearchCompiler:
         table = TABLE_OF_TYPE[test.param.type]
         pids = self.pids(types, test.param.code)
         row = self.alias("i")
-        correlated = [
-            term
-            for value in test.values
-            for term in value_terms(
-                test.param.type, test.modifier, value, lambda name: f"{row}.{name}", self._now
-            )
-        ]
+        correlated = values_terms(
+            test.param.type, test.modifier, test.values, lambda name: f"{row}.{name}", self._now
+        )
         if not pids or not correlated:
             return Sql("0"), NO_ROWS
         where = all_of([Sql(f"{row}.rid = {alias}.rid"), in_list(f"{row}.pid", pids)])
@@ -141,8 +137,7 @@ class SearchCompiler:
         )
         scans = [  # one index range scan per alternative
             all_of([in_list("pid", pids), term])
-            for value in test.values
-            for term in value_terms(test.param.type, test.modifier, value, _bare, self._now)
+            for term in values_terms(test.param.type, test.modifier, test.values, _bare, self._now)
         ]
         return exists, union(
             [Sql(f"SELECT rid FROM {table} WHERE {s.text}", s.params) for s in scans]

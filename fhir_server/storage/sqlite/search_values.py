@@ -10,7 +10,7 @@ rules are those of search/comparisons.py (shared with the MongoDB backend), rend
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 
 from fhir_server.search.comparisons import (
     Alternative,
@@ -35,11 +35,14 @@ from fhir_server.search.model import (
     UriValue,
 )
 from fhir_server.search.values import normalize_string
-from fhir_server.storage.sqlite.sql_fragments import Sql, all_of
+from fhir_server.storage.sqlite.sql_fragments import Sql, all_of, in_list
 
 #: Upper bound appended to a prefix for a range scan: sorts after every continuation.
 PREFIX_END = "\U0010ffff"
 _MAX_ABOVE_PREFIXES = 1000
+#: From how many values plain tokens are grouped per system, and at most how many per IN list.
+_GROUPED = 8
+_IN_CHUNK = 500
 
 Column = Callable[[str], str]
 
@@ -69,6 +72,33 @@ def value_terms(
         case "uri", UriValue():
             return [uri_term(modifier, value, col)]
     raise wrong_value(param_type, value)
+
+
+def values_terms(
+    param_type: ParamType,
+    modifier: str | None,
+    values: Sequence[SearchValue],
+    col: Column,
+    now: int,
+) -> list[Sql]:
+    """The alternatives of all ``values`` of one test. Plain tokens of one system (or of none,
+    ``|code``) become ``system = ? AND code IN (…)`` terms of up to 500 codes, so a long list
+    (``:in`` a value set: thousands of codes) stays within SQLite's limits on expression depth
+    and compound SELECTs."""
+    if param_type != "token" or modifier not in (None, "not") or len(values) < _GROUPED:
+        return [t for v in values for t in value_terms(param_type, modifier, v, col, now)]
+    by_system: dict[str, list[str]] = {}
+    out: list[Sql] = []
+    for value in values:
+        if isinstance(value, TokenValue) and value.system is not None and value.code is not None:
+            by_system.setdefault(value.system, []).append(value.code)
+        else:
+            out += value_terms(param_type, modifier, value, col, now)
+    for system, codes in by_system.items():
+        for start in range(0, len(codes), _IN_CHUNK):
+            chunk = codes[start : start + _IN_CHUNK]
+            out.append(all_of([in_list(col("code"), chunk), *_system(col("system"), system)]))
+    return out
 
 
 def _system(column: str, wanted: str | None) -> list[Sql]:
