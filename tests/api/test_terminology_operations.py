@@ -15,6 +15,8 @@ from typing import Any
 import httpx
 import pytest
 
+from fhir_server.core import fhirjson
+from fhir_server.validation import validate_structure
 from tests.api.test_http_read_write import json_of
 from tests.conftest import asgi_client, running_application
 from tests.mongoeco.fixture import database_url
@@ -259,6 +261,26 @@ async def test_translate_get_post_and_instance(client: httpx.AsyncClient) -> Non
         f"/fhir/ConceptMap/{id}/$translate", params={"system": source, "code": "1"}
     )
     assert instance.status_code == 200 and value(json_of(instance), "result") is True
+
+
+async def test_answers_are_valid_r4(client: httpx.AsyncClient) -> None:
+    answers = [
+        await client.get("/fhir/CodeSystem/$lookup", params={"system": GENDER, "code": "male"}),
+        await client.get("/fhir/ValueSet/$expand", params={"url": STATUS_VS, "count": "3"}),
+        await client.get(
+            "/fhir/ValueSet/$validate-code",
+            params={"url": GENDER_VS, "code": "male", "display": "x"},
+        ),
+        await client.get(
+            "/fhir/ConceptMap/$translate",
+            params={"url": GENDER_MAP, "system": GENDER, "code": "male"},
+        ),
+    ]
+    for answer in answers:
+        assert answer.status_code == 200, answer.text
+        resource = fhirjson.loads(answer.content)
+        issues = validate_structure(resource)
+        assert issues == [], [(i.expression, i.diagnostics) for i in issues]
 
 
 # --- routing, errors, capabilities -------------------------------------------------------------
