@@ -27,7 +27,7 @@ from fhir_server.interactions.subsetting import Subsetting, SummaryMode, parse_s
 from fhir_server.search.extract import Indexer
 from fhir_server.search.model import CompartmentTest, Criteria
 from fhir_server.search.parse import ParsedSearch, parse_search
-from fhir_server.search.parse_tests import ValueSetCodes
+from fhir_server.search.parse_terminology import SearchTerminology
 from fhir_server.search.registry import SearchRegistry
 from fhir_server.storage.port import ResourceStore, ResourceVersion, SearchQuery
 
@@ -42,8 +42,8 @@ class SearchEngine:
     hooks: Hooks
     clock: Clock
     policy: ScopePolicy
-    #: The codes of a value set, for ``:in``/``:not-in`` (None: those modifiers are refused).
-    value_sets: ValueSetCodes | None = None
+    #: Answers ``:in``/``:not-in``/``:above``/``:below`` on tokens (None: they are refused).
+    terminology: SearchTerminology | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,7 +99,7 @@ async def search(
 ) -> dict[str, Any]:
     parsed = parse_search(
         engine.registry, scope.types, params, lenient=lenient, base_url=ctx.base_url,
-        value_sets=engine.value_sets,
+        terminology=engine.terminology,
     )  # fmt: skip
     criteria = _scoped(parsed.criteria, scope)
     summary = _checked_subsetting(scope, criteria, parsed)

@@ -26,7 +26,7 @@ from fhir_server.interactions.transaction import processor
 from fhir_server.interactions.transaction.entries import DEFAULT_MAX_ENTRIES
 from fhir_server.interactions.writing import Deleted, Written
 from fhir_server.search.extract import Indexer
-from fhir_server.search.parse_tests import ValueSetCodes
+from fhir_server.search.parse_terminology import SearchTerminology
 from fhir_server.search.registry import SearchRegistry
 from fhir_server.storage.port import ResourceStore
 
@@ -46,9 +46,9 @@ class FhirService:
     policy: ScopePolicy = field(init=False)
     #: CapabilityStatement.rest.security for a FHIR base (the SMART server sets it).
     security: Callable[[str], dict[str, Any]] | None = None
-    #: The codes of a value set for the ``:in``/``:not-in`` search modifiers (the terminology
-    #: service's, set by the composition root; None: those modifiers are refused).
-    value_sets: ValueSetCodes | None = None
+    #: The terminology service as search uses it (``:in``, ``:not-in``, ``:above``, ``:below``
+    #: on tokens; set by the composition root; None: those modifiers are refused).
+    terminology: SearchTerminology | None = None
     #: The FHIR operations ($expand, $lookup…; set by the composition root).
     operations: Operations | None = None
 
@@ -60,7 +60,7 @@ class FhirService:
     def engine(self) -> SearchEngine:
         return SearchEngine(
             self.store, self.registry, self.indexer, self.hooks, self.clock, self.policy,
-            self.value_sets,
+            self.terminology,
         )  # fmt: skip
 
     def _require(self, ctx: RequestContext, letter: str, type: str) -> None:

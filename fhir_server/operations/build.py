@@ -20,8 +20,9 @@ def build_operations(
     extra: Iterable[OperationDef] = (),
 ) -> OperationService:
     """The operations, wired into ``fhir`` (its CapabilityStatement and the REST door reach
-    them as ``fhir.operations``) together with the ``:in``/``:not-in`` search modifiers."""
+    them as ``fhir.operations``), and the terminology service into its searches (``:in``,
+    ``:not-in``, ``:above``, ``:below`` on tokens)."""
     service = OperationService(fhir, [*terminology_operations(terminology, clock), *extra])
     fhir.operations = service
-    fhir.value_sets = terminology.codes
+    fhir.terminology = terminology
     return service

@@ -22,7 +22,8 @@ from urllib.parse import parse_qsl
 from fhir_server.core import r4
 from fhir_server.core.errors import InvalidRequest
 from fhir_server.search.model import Criteria, SearchParamDef, SortKey, Test
-from fhir_server.search.parse_tests import Ignorable, Resolver, ValueSetCodes
+from fhir_server.search.parse_terminology import SearchTerminology
+from fhir_server.search.parse_tests import Ignorable, Resolver
 from fhir_server.search.parse_values import SHOWN, bad_value, shown
 from fhir_server.search.registry import SearchRegistry
 
@@ -76,17 +77,17 @@ def parse_search(
     *,
     lenient: bool = False,
     base_url: str | None = None,
-    value_sets: ValueSetCodes | None = None,
+    terminology: SearchTerminology | None = None,
 ) -> ParsedSearch:
     """Parse a search over ``resource_types`` (one type; several for a compartment ``*``
     search; none for a system search, where only the parameters every type has are known).
 
     ``base_url``: references to this server given as absolute URLs become ``Type/id``.
-    ``value_sets``: the codes of a value set, for ``:in``/``:not-in`` (without it they are
-    refused as unsupported). Raises InvalidRequest naming the parameter for anything it cannot
-    honour.
+    ``terminology``: answers the token modifiers ``:in``, ``:not-in``, ``:above`` and ``:below``
+    (without it they are refused as unsupported). Raises InvalidRequest naming the parameter
+    for anything it cannot honour.
     """
-    return _Parser(registry, resource_types, lenient, base_url, value_sets).parse(params)
+    return _Parser(registry, resource_types, lenient, base_url, terminology).parse(params)
 
 
 def parse_conditional(
@@ -115,12 +116,12 @@ class _Parser:
         types: tuple[str, ...],
         lenient: bool,
         base_url: str | None,
-        value_sets: ValueSetCodes | None = None,
+        terminology: SearchTerminology | None = None,
     ) -> None:
         self.registry = registry
         self.types = types
         self.lenient = lenient
-        self.resolver = Resolver(registry, types, base_url, value_sets)
+        self.resolver = Resolver(registry, types, base_url, terminology)
         self.tests: list[Test] = []
         self.applied: list[tuple[str, str]] = []
         self.ignored: list[str] = []

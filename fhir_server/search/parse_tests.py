@@ -11,11 +11,10 @@ parameter or modifier); every other error is the client's mistake on a known par
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from fhir_server.core import r4
-from fhir_server.core.errors import FhirError, InvalidRequest, Issue
+from fhir_server.core.errors import InvalidRequest
 from fhir_server.search.model import (
     ChainTest,
     HasTest,
@@ -23,7 +22,12 @@ from fhir_server.search.model import (
     SearchParamDef,
     SearchValue,
     Test,
-    TokenValue,
+)
+from fhir_server.search.parse_terminology import (
+    SUBSUMPTION_MODIFIERS,
+    VALUE_SET_MODIFIERS,
+    SearchTerminology,
+    terminology_test,
 )
 from fhir_server.search.parse_values import (
     SHOWN,
@@ -56,16 +60,8 @@ _MODIFIERS = frozenset(
         ("uri", "below"),
     )
 )
-# Token modifiers that need a terminology service: subsumption (not yet), value sets (when the
-# parser is given :data:`ValueSetCodes`).
-_NEEDS_TERMINOLOGY = frozenset(("above", "below", "in", "not-in"))
-_VALUE_SET_MODIFIERS = frozenset(("in", "not-in"))
-#: Most codes ``:in``/``:not-in`` may stand for (all the value sets of one parameter together).
-MAX_VALUE_SET_CODES = 10_000
-
-#: The (system, code) pairs of the value set with that canonical url; raises a FhirError when
-#: it is unknown or cannot be expanded (the terminology service, injected by the composition).
-ValueSetCodes = Callable[[str], Iterable[tuple[str, str]]]
+# Token modifiers that need a terminology service (parse_terminology.py): refused without one.
+_NEEDS_TERMINOLOGY = VALUE_SET_MODIFIERS | SUBSUMPTION_MODIFIERS
 
 
 class Ignorable(InvalidRequest):
@@ -79,7 +75,7 @@ class Resolver:
     registry: SearchRegistry
     types: tuple[str, ...]
     base_url: str | None = None
-    value_sets: ValueSetCodes | None = None
+    terminology: SearchTerminology | None = None
 
     def test(self, name: str, raw: str) -> Test | None:
         """The test of one parameter occurrence; None when its value is empty (ignored)."""
@@ -211,8 +207,9 @@ class Resolver:
         pieces = [p for p in split_escaped(raw, ",") if p]
         if not pieces:
             return None  # an empty value: the parameter is ignored
-        if param.type == "token" and modifier in _VALUE_SET_MODIFIERS:
-            return self._in_value_sets(name, param, modifier, pieces)
+        if param.type == "token" and modifier in _NEEDS_TERMINOLOGY:
+            assert self.terminology is not None
+            return terminology_test(self.terminology, name, param, modifier, pieces)
         values: list[SearchValue] = []
         for piece in pieces:
             value = parse_value(param, modifier, piece, name, self.base_url)
@@ -227,9 +224,9 @@ class Resolver:
             if modifier != "not":
                 raise bad_value(name, f"_id takes no :{shown(modifier)} modifier (only :not)")
             return
-        if param.type == "token" and modifier in _VALUE_SET_MODIFIERS and self.value_sets:
-            return
         if param.type == "token" and modifier in _NEEDS_TERMINOLOGY:
+            if self.terminology is not None:
+                return
             raise Ignorable(
                 f"Search parameter {shown(name)}: the :{modifier} modifier needs terminology "
                 "services and is not supported yet",
@@ -246,38 +243,6 @@ class Resolver:
             f"{param.type} parameter {param.code} takes no :{shown(modifier)} modifier "
             f"(allowed: {', '.join(':' + m for m in allowed)})",
         )
-
-    def _in_value_sets(
-        self, name: str, param: SearchParamDef, modifier: str, urls: list[str]
-    ) -> ParamTest:
-        """``code:in=<ValueSet url>`` is the plain token test on the value set's codes (comma:
-        any of the value sets); ``:not-in`` is its negation, with ``:not``'s meaning: resources
-        with no code in the value set, those without the element included (search.html#token).
-        Each code is also matched without a system, for elements of type ``code`` (e.g.
-        Observation.status), whose system the binding implies and whose index has none."""
-        assert self.value_sets is not None
-        values: dict[TokenValue, None] = {}
-        for url in urls:
-            try:
-                codes = self.value_sets(url)
-            except FhirError as error:
-                issue = error.issues[0]
-                text = f"Search parameter {shown(name)}: {issue.diagnostics}"
-                raise InvalidRequest(
-                    text, issues=[Issue("error", issue.code, text, (name[:SHOWN],))]
-                ) from None
-            for system, code in codes:
-                values[TokenValue(system, code)] = None
-                values[TokenValue("", code)] = None  # a `code` element: its system is implied
-            if len(values) > 2 * MAX_VALUE_SET_CODES:
-                text = (
-                    f"Search parameter {shown(name)}: the value set has more than "
-                    f"{MAX_VALUE_SET_CODES} codes, too many to search by"
-                )
-                raise InvalidRequest(
-                    text, issues=[Issue("error", "too-costly", text, (name[:SHOWN],))]
-                )
-        return ParamTest(param, "not" if modifier == "not-in" else None, tuple(values))
 
 
 def _unsupported(name: str, code: str, within: str) -> Ignorable:

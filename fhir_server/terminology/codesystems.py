@@ -133,6 +133,18 @@ class CodeSystemIndex:
         self._descendants[code] = result
         return result
 
+    def ancestors(self, code: str) -> frozenset[str]:
+        """Every code above ``code`` (not itself)."""
+        seen: set[str] = set()
+        stack = list(self.concepts[code].parents) if code in self.concepts else []
+        while stack:
+            current = stack.pop()
+            if current not in seen:
+                seen.add(current)
+                concept = self.concepts.get(current)
+                stack.extend(concept.parents if concept is not None else ())
+        return frozenset(seen)
+
     def subsumes(self, ancestor: str, code: str) -> bool:
         return code == ancestor or code in self.descendants(ancestor)
 

@@ -17,7 +17,11 @@ from typing import Any
 from fhir_server.core.errors import FhirError
 from fhir_server.terminology import translate, validate
 from fhir_server.terminology.codesystems import CodeSystemIndex, Concept
-from fhir_server.terminology.errors import UnknownCodeSystem, UnknownValueSet
+from fhir_server.terminology.errors import (
+    ExpansionNotSupported,
+    UnknownCodeSystem,
+    UnknownValueSet,
+)
 from fhir_server.terminology.expand import DEFAULT_MAX_SIZE, Expander, Expansion, Key
 from fhir_server.terminology.source import CanonicalSource
 
@@ -94,6 +98,23 @@ class TerminologyService:
         """The (system, code) pairs of a value set, for the ``:in``/``:not-in`` search
         modifiers; raises like :meth:`expand`."""
         return self.expand(value_set_url).keys()
+
+    def subsumption(self, system: str, code: str, direction: str) -> list[Key]:
+        """For the ``:below``/``:above`` token modifiers: the code with every code it subsumes
+        (``below``) or that subsumes it (``above``). Raises ExpansionNotSupported for a system
+        the server does not hold, ResourceNotFound for a code that system lacks."""
+        index = self.code_system(system)
+        if index is None:
+            raise ExpansionNotSupported(
+                f"CodeSystem '{system}' is not held by this server: its hierarchy is unknown"
+            )
+        concept = index.get(code)
+        if concept is None:
+            raise validate.unknown_code(index, code)
+        related = index.descendants(concept.code) if direction == "below" else None
+        if related is None:
+            related = index.ancestors(concept.code)
+        return [(index.url, c) for c in (concept.code, *sorted(related))]
 
     def contains(self, value_set_url: str, system: str | None, code: str) -> bool | None:
         """Whether the code is in the value set: a set lookup after the first expansion. None

@@ -351,6 +351,30 @@ async def test_in_and_not_in_search(client: httpx.AsyncClient) -> None:
     await in_and_not_in(client)
 
 
+async def test_token_below_and_above_by_subsumption(client: httpx.AsyncClient) -> None:
+    act_code = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
+    tag = f"urn:uuid:{uuid.uuid4()}"
+    made = {}
+    for code in ("IMP", "ACUTE", "AMB"):
+        made[code] = await create(client, {
+            "resourceType": "Encounter", "status": "finished",
+            "identifier": [{"system": tag, "value": code}],
+            "class": {"system": act_code, "code": code},
+        })  # fmt: skip
+
+    async def ids(name: str, value: str) -> set[str]:
+        response = await client.get(
+            "/fhir/Encounter", params={"identifier": f"{tag}|", name: value}
+        )
+        assert response.status_code == 200, response.text
+        return {e["resource"]["id"] for e in json_of(response).get("entry", [])}
+
+    assert await ids("class:below", f"{act_code}|IMP") == {made["IMP"], made["ACUTE"]}
+    assert await ids("class:above", f"{act_code}|ACUTE") == {made["IMP"], made["ACUTE"]}
+    no_system = await client.get("/fhir/Encounter", params={"class:below": "IMP"})
+    assert no_system.status_code == 400 and issue(no_system)["expression"] == ["class:below"]
+
+
 @pytest.mark.mongo
 async def test_in_and_not_in_search_on_mongodb(tmp_path: Path, mongo_server: str) -> None:
     store = database_url(mongo_server, str(tmp_path))

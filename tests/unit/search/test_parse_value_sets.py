@@ -11,9 +11,10 @@ import pytest
 from fhir_server.core.errors import FhirError, InvalidRequest
 from fhir_server.search.model import ParamTest, TokenValue
 from fhir_server.search.parse import parse_search
-from fhir_server.search.parse_tests import MAX_VALUE_SET_CODES, Ignorable
+from fhir_server.search.parse_terminology import MAX_CODES as MAX_VALUE_SET_CODES
+from fhir_server.search.parse_tests import Ignorable
 from fhir_server.search.registry import SearchRegistry
-from fhir_server.terminology.errors import TooCostly, UnknownValueSet
+from fhir_server.terminology.errors import ExpansionNotSupported, TooCostly, UnknownValueSet
 
 STATUS = "http://hl7.org/fhir/observation-status"
 SETS = {
@@ -24,16 +25,28 @@ SETS = {
 }
 
 
-def codes(url: str) -> Iterable[tuple[str, str]]:
-    if url == "http://vs/costly":
-        raise TooCostly("The expansion of ValueSet 'http://vs/costly' is too large")
-    if url not in SETS:
-        raise UnknownValueSet(url)
-    return SETS[url]
+class Terminology:
+    """A stand-in answering from SETS and a two-level hierarchy (the real service is tested in
+    tests/unit/terminology and over HTTP)."""
+
+    def codes(self, url: str) -> Iterable[tuple[str, str]]:
+        if url == "http://vs/costly":
+            raise TooCostly("The expansion of ValueSet 'http://vs/costly' is too large")
+        if url not in SETS:
+            raise UnknownValueSet(url)
+        return SETS[url]
+
+    def subsumption(self, system: str, code: str, direction: str) -> Iterable[tuple[str, str]]:
+        if system != "urn:h":
+            raise ExpansionNotSupported(f"CodeSystem '{system}' is not held by this server")
+        return [(system, code), (system, f"{code}-{direction}")]
+
+
+TERMINOLOGY = Terminology()
 
 
 def one(registry: SearchRegistry, name: str, value: str) -> ParamTest:
-    parsed = parse_search(registry, ("Observation",), [(name, value)], value_sets=codes)
+    parsed = parse_search(registry, ("Observation",), [(name, value)], terminology=TERMINOLOGY)
     [test] = parsed.criteria.tests
     assert isinstance(test, ParamTest)
     assert parsed.applied == ((name, value),)
@@ -69,17 +82,29 @@ def test_not_in_is_not_of_the_codes(registry: SearchRegistry) -> None:
         ("http://vs/unknown", "not-found", "ValueSet 'http://vs/unknown' is not known"),
         ("http://vs/costly", "too-costly", "too large"),
         ("http://vs/huge", "too-costly", f"more than {MAX_VALUE_SET_CODES} codes"),
+        ("urn:other|1", "not-supported", "CodeSystem 'urn:other' is not held"),
     ],
 )
 def test_errors_name_the_parameter(
     registry: SearchRegistry, value: str, code: str, text: str
 ) -> None:
+    name = "code:below" if value.startswith("urn:") else "code:in"
     with pytest.raises(InvalidRequest) as raised:
-        one(registry, "code:in", value)
+        one(registry, name, value)
     [issue] = raised.value.issues
     assert issue.code == code
-    assert issue.expression == ("code:in",)
-    assert "'code:in'" in issue.diagnostics and text in issue.diagnostics
+    assert issue.expression == (name,)
+    assert f"'{name}'" in issue.diagnostics and text in issue.diagnostics
+
+
+@pytest.mark.parametrize("direction", ["above", "below"])
+def test_subsumption_is_the_related_codes(registry: SearchRegistry, direction: str) -> None:
+    test = one(registry, f"code:{direction}", "urn:h|a")
+    assert test.modifier is None
+    assert TokenValue("urn:h", f"a-{direction}") in test.values
+    assert TokenValue("urn:h", "a") in test.values
+    with pytest.raises(InvalidRequest, match=r"takes system\|code"):
+        one(registry, f"code:{direction}", "a")
 
 
 def test_without_a_terminology_service_the_modifiers_are_unsupported(
@@ -88,4 +113,4 @@ def test_without_a_terminology_service_the_modifiers_are_unsupported(
     with pytest.raises(Ignorable, match="needs terminology"):
         parse_search(registry, ("Observation",), [("code:in", "http://vs/final")])
     with pytest.raises(FhirError, match="needs terminology"):
-        parse_search(registry, ("Observation",), [("code:above", "x")], value_sets=codes)
+        parse_search(registry, ("Observation",), [("code:above", "urn:h|x")])

@@ -140,3 +140,23 @@ def test_contains_is_a_set_lookup_and_none_when_unknown() -> None:
     assert ts.contains(ALL["url"], None, "square") is True
     assert ts.contains(ALL["url"], "urn:other", "square") is False
     assert ts.contains("http://nowhere", SHAPES, "square") is None
+
+
+def test_subsumption_below_and_above() -> None:
+    ts = service()
+    assert ts.subsumption(SHAPES, "round", "below") == [
+        (SHAPES, "round"), (SHAPES, "circle"), (SHAPES, "ellipse"),
+    ]  # fmt: skip
+    assert ts.subsumption(SHAPES, "circle", "above") == [
+        (SHAPES, "circle"), (SHAPES, "round"), (SHAPES, "shape"),
+    ]  # fmt: skip
+    with pytest.raises(ExpansionNotSupported, match="urn:nowhere"):
+        ts.subsumption("urn:nowhere", "x", "below")
+
+
+def test_subsumption_in_r4_v3_act_code() -> None:
+    act_code = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
+    ts = TerminologyService(Conformance.core())
+    below = {code for _, code in ts.subsumption(act_code, "IMP", "below")}
+    assert below == {"IMP", "ACUTE", "NONAC"}
+    assert "_ActEncounterCode" in {code for _, code in ts.subsumption(act_code, "IMP", "above")}
