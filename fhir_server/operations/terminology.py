@@ -160,7 +160,10 @@ def _value_set(call: Invocation, inputs: Inputs) -> str | dict[str, Any]:
 
 def _codings(inputs: Inputs, system_name: str) -> list[Coding]:
     """The codes to check: ``code`` (+ ``system``, ``display``), a ``coding``, or every coding
-    of a ``codeableConcept``; at least one is required."""
+    of a ``codeableConcept``: one (and only one) of them is required."""
+    given = [n for n in ("code", "coding", "codeableConcept") if n in inputs.names()]
+    if len(given) > 1:
+        raise bad(given[1], f"give only one of code, coding and codeableConcept (not {given[0]})")
     out: list[Coding] = []
     code = inputs.string("code")
     if code is not None:

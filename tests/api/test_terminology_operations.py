@@ -150,6 +150,12 @@ async def test_validate_code_errors(client: httpx.AsyncClient) -> None:
         "/fhir/ValueSet/$validate-code", params={"url": GENDER_VS, "code": "x", "abstract": "y"}
     )
     assert flag.status_code == 400 and issue(flag)["expression"] == ["abstract"]
+    both = await post(
+        client, "/fhir/ValueSet/$validate-code",
+        parameters(("url", "valueUri", GENDER_VS), ("code", "valueCode", "male"),
+                   ("coding", "valueCoding", {"system": GENDER, "code": "male"})),
+    )  # fmt: skip
+    assert both.status_code == 400 and issue(both)["expression"] == ["coding"]
 
 
 async def test_code_system_validate_code(client: httpx.AsyncClient) -> None:
