@@ -165,6 +165,16 @@ async def test_code_system_validate_code(client: httpx.AsyncClient) -> None:
     assert ok.status_code == 200 and value(json_of(ok), "result") is True
     no = await client.get("/fhir/CodeSystem/$validate-code", params={"url": GENDER, "code": "f"})
     assert value(json_of(no), "result") is False
+    posted = await post(
+        client, "/fhir/CodeSystem/$validate-code",
+        parameters(("url", "valueUri", GENDER),
+                   ("coding", "valueCoding", {"system": GENDER, "code": "male",
+                                              "display": "Male"})),
+    )  # fmt: skip
+    assert posted.status_code == 200 and value(json_of(posted), "result") is True
+    id = await create(client, shapes(f"urn:uuid:{uuid.uuid4()}"))
+    instance = await client.get(f"/fhir/CodeSystem/{id}/$validate-code", params={"code": "circle"})
+    assert instance.status_code == 200 and value(json_of(instance), "display") == "Circle"
 
 
 # --- $expand ------------------------------------------------------------------------------------
