@@ -171,6 +171,16 @@ def test_choice_types_with_the_concrete_type_in_the_base() -> None:
     assert vs_1.holds(Primitive("2020"), "Observation.effectiveDateTime", PATIENT) is False
 
 
+def test_range_in_the_same_unit_is_compared_by_value() -> None:
+    rng_2 = inv("rng-2", "low.empty() or high.empty() or (low <= high)")
+    ucum = {"system": "http://unitsofmeasure.org", "code": "Cel"}
+    ok = {"low": {"value": 2, **ucum}, "high": {"value": 8, **ucum}}
+    assert rng_2.how == "fhirpath"
+    assert rng_2.holds(ok, "Range", PATIENT) is True
+    assert rng_2.holds({"low": ok["high"], "high": ok["low"]}, "Range", PATIENT) is False
+    assert rng_2.holds({"low": ok["high"]}, "Range", PATIENT) is True
+
+
 def test_primitives_with_extensions() -> None:
     eld_3 = inv("eld-3", "empty() or ($this = '*') or (toInteger() >= 0)")
     assert eld_3.holds(Primitive("*"), "ElementDefinition.max", PATIENT) is True
