@@ -15,6 +15,10 @@ and adds the functions R4 invariants need and fhirpathpy lacks:
 - ``memberOf(valueset)``: through the caller's callback; without one the evaluation fails
   (``None``). ``conformsTo()`` is not provided: no R4 core invariant uses it.
 
+fhirpathpy keeps two pieces of process-wide state: ``constants`` (the now()/today() of the
+current evaluation, reset by each one) and ``TypeInfo.model`` (set by is/as to the context's
+model, always R4 here). Concurrent evaluations in threads may share a now(); nothing else.
+
 fhirpathpy reads a primitive's ``_name`` object as a second, separate node (so ``birthDate.count()``
 is 2 when ``_birthDate`` is present); invariants on counts of primitives with extensions can
 be wrong because of it. No R4 core invariant was seen to be affected on the R4 examples.

@@ -120,6 +120,17 @@ def test_dom_natives_on_contained_resources() -> None:
     assert dom_2.holds(nested, "Patient", nested) is False
 
 
+def test_dom_3_cannot_run_on_fhirpathpy() -> None:
+    """Why dom-3 is native: fhirpathpy's as() raises on a collection."""
+    from fhir_server.validation.invariants import DOM_3
+    from fhir_server.validation.invariants_fhirpath import evaluate, parse_expression
+
+    org = {"resourceType": "Organization", "id": "o"}
+    patient = {**PATIENT, "contained": [org], "managingOrganization": {"reference": "#o"}}
+    with pytest.raises(ValueError, match="singleton"):
+        evaluate(parse_expression(DOM_3), patient, "Patient", patient, patient)
+
+
 def test_context_variables_resource_root_and_context() -> None:
     ref_1 = inv(
         "ref-1",
