@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from pathlib import Path
 
 import pytest
 
@@ -57,3 +58,22 @@ def test_overrides_say_why_and_replacements_compile() -> None:
             constraint = Constraint(key, "error", "", expression, "test")
             invariant = compile_invariant(constraint)
             assert invariant.how == "fhirpath" and invariant.error is None, key
+
+
+def test_every_expression_of_the_server_profiles_compiles() -> None:
+    """The server's own profiles (profiles/fsh-generated) add invariants; all must compile."""
+    folder = Path(__file__).resolve().parents[3] / "profiles" / "fsh-generated" / "resources"
+    files = sorted(folder.glob("StructureDefinition-*.json"))
+    assert files
+    broken = []
+    for path in files:
+        sd = json.loads(path.read_text())
+        for element in sd.get("snapshot", {}).get("element", []):
+            for c in element.get("constraint", []):
+                constraint = Constraint(
+                    c["key"], c["severity"], c["human"], c.get("expression", ""), sd["url"]
+                )
+                invariant = compile_invariant(constraint)
+                if invariant.error is not None:
+                    broken.append(f"{path.name} {c['key']}: {invariant.error}")
+    assert not broken, "\n".join(broken)
