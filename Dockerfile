@@ -35,7 +35,13 @@ RUN groupadd --system --gid 10001 fhir \
  && chown fhir:fhir /var/lib/fhir-server \
  && chmod 0700 /var/lib/fhir-server
 COPY --from=build /opt/fhir-server /opt/fhir-server
+# The server's own profiles, terminology and validation rule set (data, read at start-up).
+COPY profiles/fsh-generated/resources /opt/fhir-server/share/profiles
+COPY profiles/rulesets /opt/fhir-server/share/rulesets
+COPY terminology /opt/fhir-server/share/terminology
 ENV PATH=/opt/fhir-server/bin:$PATH \
+    FHIR_SERVER_CONFORMANCE_DIRS=/opt/fhir-server/share/profiles:/opt/fhir-server/share/terminology \
+    FHIR_SERVER_VALIDATION_RULES=/opt/fhir-server/share/rulesets/telemedicine.json \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     FHIR_SERVER_DATA_DIR=/var/lib/fhir-server \

@@ -21,18 +21,26 @@ from fhir_server.core.urls import without_credentials
 from fhir_server.events.hooks import Hooks
 from fhir_server.events.relay import OutboxRelay
 from fhir_server.interactions.capabilities import Software
+from fhir_server.interactions.conformance_sync import ConformanceSync, local_content
 from fhir_server.interactions.pipeline import WritePipeline
 from fhir_server.interactions.service import FhirService
 from fhir_server.operations.build import build_operations
+from fhir_server.operations.validate import validate_operation
 from fhir_server.search.extract import Indexer
 from fhir_server.search.registry import SearchRegistry
-from fhir_server.settings import Settings, is_mongodb_url
+from fhir_server.settings import (
+    Settings,
+    default_conformance_dirs,
+    default_validation_rules,
+    is_mongodb_url,
+)
 from fhir_server.storage.blobs import BlobStore
 from fhir_server.storage.filesystem_blobs import FilesystemBlobStore
 from fhir_server.storage.port import ResourceStore, StoreConfigurationError
 from fhir_server.storage.sqlite import SqliteStore
 from fhir_server.terminology import TerminologyService
-from fhir_server.validation import check_structure
+from fhir_server.validation.profiles import ProfileValidator
+from fhir_server.validation.rules import RuleSet
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +57,8 @@ class Application:
     service: FhirService
     audit: AuditTrail
     smart: SmartAuth | None = None  # None with --auth off
+    conformance: ConformanceSync | None = None
+    validator: ProfileValidator | None = None
 
     async def start(self) -> None:
         try:
@@ -57,6 +67,10 @@ class Application:
             log.critical("the store cannot be opened: %s", exc)
             raise
         await self.blobs.open()
+        if self.conformance is not None:
+            await self.conformance.start()
+        if self.validator is not None:
+            self.validator.check_configuration()
         if self.smart is not None:
             await self.smart.start()
             if self.settings.demo:
@@ -108,6 +122,21 @@ def describe_store(settings: Settings) -> str:
     return f"SQLite in {settings.data_dir.resolve()}"
 
 
+def conformance_dirs(settings: Settings) -> tuple[Path, ...]:
+    if settings.conformance_dirs is not None:
+        return settings.conformance_dirs
+    return default_conformance_dirs()
+
+
+def validation_rules(settings: Settings) -> RuleSet:
+    """The rule set of ``--validation-rules`` (ValueError when it cannot be read)."""
+    chosen = settings.validation_rules
+    if chosen is not None and chosen.strip().lower() in ("off", "none", ""):
+        return RuleSet()
+    path = Path(chosen) if chosen is not None else default_validation_rules()
+    return RuleSet.load(path) if path is not None else RuleSet()
+
+
 def build(
     settings: Settings,
     *,
@@ -122,10 +151,16 @@ def build(
     )
     registry = SearchRegistry.load()
     indexer = Indexer(registry.params(), registry.compartments())
+    conformance = Conformance.overlay(local_content(conformance_dirs(settings)))
+    terminology = TerminologyService(conformance)
+    validator = ProfileValidator(
+        conformance, terminology, core_invariants=settings.core_invariants,
+        rules=validation_rules(settings),
+    )  # fmt: skip
     pipeline = WritePipeline(
         store,
         hooks,
-        check_structure,
+        validator,
         clock,
         indexer=indexer.index,
         referential_integrity=settings.referential_integrity,
@@ -136,9 +171,9 @@ def build(
         store, pipeline, hooks, clock, id_factory, software, registry=registry, indexer=indexer,
         max_bundle_entries=settings.max_bundle_entries,
     )  # fmt: skip
-    # The terminology service reads the conformance registry (the lead's wiring replaces the
-    # core-only registry with the server's: core + terminology/ + stored resources).
-    build_operations(service, TerminologyService(Conformance.core()), clock)
+    build_operations(service, terminology, clock, extra=(validate_operation(validator),))
+    sync = ConformanceSync(conformance, store)
+    sync.register(hooks)
     relay = OutboxRelay(store, hooks, clock=clock, poll_interval=relay_poll_interval)
     blobs = make_blob_store(settings.store, settings.data_dir, store)
     audit = AuditTrail(service, clock, base_url=settings.base_url or "", observer="fhir-server")
@@ -157,7 +192,7 @@ def build(
             store.records, service, hooks, clock, base_url=settings.base_url, external=external
         )
         service.security = smart.capability_security
-    return Application(settings, store, blobs, hooks, relay, service, audit, smart)
+    return Application(settings, store, blobs, hooks, relay, service, audit, smart, sync, validator)
 
 
 def make_app(application: Application) -> HttpApp:

@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-
 #: Names the rule an issue reports (a constraint key such as ``pat-1``); the extension the HL7
 #: validator and HAPI put on OperationOutcome.issue for the same purpose.
 MESSAGE_ID_EXTENSION = "http://hl7.org/fhir/StructureDefinition/operationoutcome-message-id"

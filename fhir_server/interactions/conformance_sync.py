@@ -1,11 +1,10 @@
 """Keep the conformance registry in step with the store.
 
 The registry (fhir_server.conformance) is what the validator and the terminology service read:
-the R4 core, then this server's own profiles and terminology, then every StructureDefinition,
-ValueSet, CodeSystem and ConceptMap stored on the server. At start-up
-:meth:`ConformanceSync.start` stores the server's own content (``profiles/`` and
-``terminology/``; created when absent, updated when the files changed, so it is searchable like
-any resource) and loads every stored canonical resource into the registry. Afterwards a
+the R4 core, then this server's own profiles and terminology (``profiles/`` and
+``terminology/``, read by :func:`local_content` when the registry is built), then every
+StructureDefinition, ValueSet, CodeSystem and ConceptMap stored on the server. At start-up
+:meth:`ConformanceSync.start` loads every stored canonical resource into the registry. Afterwards a
 POST_COMMIT hook adds, replaces or removes what is written or deleted — on every replica, since
 each relay reads the shared outbox; a write is visible to the validator once its event has run,
 milliseconds after the commit.
@@ -22,7 +21,6 @@ import orjson
 
 from fhir_server.conformance import CANONICAL_TYPES, Conformance
 from fhir_server.core import fhirjson
-from fhir_server.core.context import RequestContext
 from fhir_server.events.hooks import Hooks
 from fhir_server.search.model import Criteria
 from fhir_server.storage.port import OutboxEvent, ResourceStore, SearchQuery
@@ -55,41 +53,21 @@ class ConformanceSync:
         self,
         registry: Conformance,
         store: ResourceStore,
-        service: Any,  # FhirService (its update stores the local content through the pipeline)
-        local: Iterable[dict[str, Any]] = (),
     ) -> None:
         self._registry = registry
         self._store = store
-        self._service = service
-        self._local = list(local)
         self._urls: dict[tuple[str, str], tuple[str, str | None]] = {}
 
     def register(self, hooks: Hooks) -> None:
         hooks.on_post_commit(HOOK_NAME, self._on_commit)
 
     async def start(self) -> None:
-        for resource in self._local:
-            self._registry.add(resource)
-        await self._store_local()
         loaded = 0
         for resource_type in sorted(CANONICAL_TYPES):
             async for resource in self._stored(resource_type):
                 self._remember(resource)
                 loaded += 1
         log.info("conformance registry: %d stored canonical resources loaded", loaded)
-
-    async def _store_local(self) -> None:
-        ctx = RequestContext(channel="system")
-        for resource in self._local:
-            kind, id_ = str(resource["resourceType"]), resource.get("id")
-            if not isinstance(id_, str):
-                continue
-            current = await self._store.read(kind, id_)
-            if current is not None and current.body is not None:
-                stored = fhirjson.loads(current.body)
-                if _without_meta(stored) == _without_meta(resource):
-                    continue
-            await self._service.update(ctx, kind, id_, resource)
 
     async def _stored(self, resource_type: str) -> AsyncIterator[dict[str, Any]]:
         cursor: str | None = None
@@ -129,7 +107,3 @@ class ConformanceSync:
         if current.version != event.version:
             return  # a later event brings the newer version
         self._remember(fhirjson.loads(current.body))
-
-
-def _without_meta(resource: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in resource.items() if k != "meta"}

@@ -56,9 +56,14 @@ class Inputs:
         return cls(values)
 
     @classmethod
-    def of_resource(cls, name: str, resource: dict[str, Any]) -> Inputs:
-        """A POST body that is the operation's single resource input."""
-        return cls({name: [{"name": name, "resource": resource}]})
+    def of_resource(
+        cls, name: str, resource: dict[str, Any], query: Iterable[tuple[str, str]] = ()
+    ) -> Inputs:
+        """A POST body that is the operation's single resource input, with the other
+        parameters from the query string."""
+        inputs = cls.from_query(query)
+        inputs._values[name] = [{"name": name, "resource": resource}]
+        return inputs
 
     def names(self) -> list[str]:
         return list(self._values)

@@ -77,7 +77,8 @@ def _inputs(op: OperationDef, call: OperationCall) -> Inputs:
         return Inputs.from_query(call.query)
     body = call.body
     if body.get("resourceType") != "Parameters" and op.resource_input is not None:
-        return Inputs.of_resource(op.resource_input, body)
+        # The resource posted as is; its other parameters (mode, profile) come in the URL.
+        return Inputs.of_resource(op.resource_input, body, call.query)
     return Inputs.from_parameters(body)
 
 
