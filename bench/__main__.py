@@ -13,9 +13,9 @@ import asyncio
 import subprocess
 from datetime import UTC, datetime
 
-from bench import auth, crud, ingest, mongo_store, rest_core, search
+from bench import auth, crud, ingest, mongo_store, rest_core, search, validation
 
-BENCHMARKS = ("ingest", "crud", "search", "rest_core", "mongo", "auth")
+BENCHMARKS = ("ingest", "crud", "search", "rest_core", "mongo", "auth", "validation")
 
 
 def _sizes(text: str) -> list[int]:
@@ -67,6 +67,8 @@ def main() -> None:
         mongo_store.run(args.mongo_n, args.mongo_url)
     if "auth" in chosen:
         asyncio.run(auth.run(args.n))
+    if "validation" in chosen:
+        validation.run()
 
 
 def _commit() -> str:

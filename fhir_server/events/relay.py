@@ -57,8 +57,15 @@ class OutboxRelay:
 
     async def _run(self) -> None:
         while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=self._poll_interval)
+            try:
+                async with asyncio.timeout(self._poll_interval):
+                    await self._wake.wait()
+            except TimeoutError:
+                # Python 3.11's wait_for could turn a cancel that met the timeout into a
+                # TimeoutError, and the relay then never stopped: stop means stop.
+                task = asyncio.current_task()
+                if task is not None and task.cancelling():
+                    raise asyncio.CancelledError from None
             self._wake.clear()
             try:
                 while await self.run_once():

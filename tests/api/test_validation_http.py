@@ -140,3 +140,62 @@ async def test_a_stored_profile_is_used(client: httpx.AsyncClient) -> None:
         await asyncio.sleep(0.05)
     assert response.status_code == 422
     assert "my-1" in response.text
+
+
+def _unclaimed(name: str) -> tuple[dict[str, Any], set[str]]:
+    case = fixture(name)
+    resource = copy.deepcopy(case["resource"])
+    resource.pop("meta", None)
+    keys = {e.get("key") or e["expression"] for e in case["expect"]}
+    return resource, keys
+
+
+def _reported(response: httpx.Response) -> set[str]:
+    found = set()
+    for issue in issues(response):
+        found |= {e["valueString"] for e in issue.get("extension", [])}
+        found |= set(issue.get("expression", []))
+    return found
+
+
+async def test_ro12_nuclear_study_for_primary_interpretation_refused(
+    client: httpx.AsyncClient,
+) -> None:
+    """The rule set applies the teleradiology profile to every request with a purpose, claimed
+    or not: PET for a primary interpretation fails tr-sr-1 (RO-12)."""
+    resource, keys = _unclaimed(
+        "teleradiology-servicerequest/invalid-pet-for-primary-interpretation.json"
+    )
+    response = await client.post("/fhir/ServiceRequest", json=resource)
+    assert response.status_code == 422
+    assert keys <= _reported(response)
+
+
+async def test_ro39_ro44_clinical_question_and_responsible_physician_required(
+    client: httpx.AsyncClient,
+) -> None:
+    for name in ("invalid-missing-clinical-question", "invalid-missing-exam-responsible-physician",
+                 "invalid-missing-reason"):  # fmt: skip
+        resource, keys = _unclaimed(f"teleradiology-servicerequest/{name}.json")
+        response = await client.post("/fhir/ServiceRequest", json=resource)
+        assert response.status_code == 422, name
+        assert keys <= _reported(response), name
+
+
+async def test_ro4_purpose_must_be_coded(client: httpx.AsyncClient) -> None:
+    resource, keys = _unclaimed("teleradiology-servicerequest/invalid-purpose-not-coded.json")
+    response = await client.post("/fhir/ServiceRequest", json=resource)
+    assert response.status_code == 422
+    assert keys <= _reported(response)
+
+
+async def test_ro15a_ro15b_ro21_2_report_claiming_the_profile(client: httpx.AsyncClient) -> None:
+    """A report claiming teleradiology-report is refused without the interpreter's specialty
+    (RO-15a), the request it answers (RO-15b) or, for an addendum, the initial report (RO-21.2)."""
+    for name in ("invalid-interpreter-not-a-radiologist", "invalid-missing-request",
+                 "invalid-addendum-without-initial-report"):  # fmt: skip
+        case = fixture(f"teleradiology-report/{name}.json")
+        response = await client.post("/fhir/DiagnosticReport", json=case["resource"])
+        assert response.status_code == 422, name
+        expected = {e.get("key") or e["expression"] for e in case["expect"]}
+        assert expected <= _reported(response), name
