@@ -318,14 +318,17 @@ async def test_capability_statement_lists_the_operations(client: httpx.AsyncClie
     statement = json_of(await client.get("/fhir/metadata"))
     by_type = {r["type"]: r for r in statement["rest"][0]["resource"]}
     listed = {o["definition"] for o in by_type["ValueSet"]["operation"]}
+    validate = "http://hl7.org/fhir/OperationDefinition/Resource-validate"  # on every type
     assert listed == {
         "http://hl7.org/fhir/OperationDefinition/ValueSet-expand",
         "http://hl7.org/fhir/OperationDefinition/ValueSet-validate-code",
+        validate,
     }
     assert {o["name"] for o in by_type["CodeSystem"]["operation"]} == {
-        "lookup", "validate-code",
+        "lookup", "validate-code", "validate",
     }  # fmt: skip
-    assert by_type["ConceptMap"]["operation"][0]["name"] == "translate"
+    assert {o["name"] for o in by_type["ConceptMap"]["operation"]} == {"translate", "validate"}
+    assert {o["name"] for o in by_type["Patient"]["operation"]} == {"validate"}
 
 
 # --- :in and :not-in ----------------------------------------------------------------------------

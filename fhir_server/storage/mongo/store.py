@@ -196,11 +196,16 @@ class MongoStore(ResourceStore):
     async def pending_events(self, hook: str, limit: int, now: datetime) -> list[OutboxEvent]:
         return await self._outbox.pending(hook, limit, now)
 
+    # The relay's cursor writes take the write lock like every other write of this process: a
+    # plain write racing a transaction's commit made it fail with a write conflict (seen on
+    # mongoeco once every server ran the relay).
     async def mark_handled(self, hook: str, seq: int) -> None:
-        await self._outbox.handled(hook, seq)
+        async with self._write_lock:
+            await self._outbox.handled(hook, seq)
 
     async def mark_failed(self, hook: str, seq: int, retry_at: datetime, error: str) -> None:
-        await self._outbox.failed(hook, seq, retry_at, error)
+        async with self._write_lock:
+            await self._outbox.failed(hook, seq, retry_at, error)
 
 
 def _said(exc: OperationFailure) -> str:
