@@ -140,4 +140,4 @@ lock: venv
 	$(BIN)/pip-compile --quiet --generate-hashes --strip-extras --extra test -o requirements-test.lock pyproject.toml
 
 clean:
-	rm -rf $(VENV) $(MONGOECO_VENV) $(SMART_CLIENTS)/node_modules .cache .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(MONGOECO_VENV) $(SMART_CLIENTS)/node_modules profiles/node_modules .cache .pytest_cache .mypy_cache .ruff_cache

@@ -22,6 +22,7 @@ from typing import Any, Protocol
 
 from fhir_server.core.errors import Issue
 from fhir_server.validation import profile_values as pv
+from fhir_server.validation.bindings import check_binding, reference_target_problem
 from fhir_server.validation.profile_model import UNBOUNDED, CompiledDefinition, ElementRule
 from fhir_server.validation.slicing import assign_slices
 
@@ -250,8 +251,6 @@ class Walk:
     # -- checks ------------------------------------------------------------------------------
 
     def binding(self, value: Any, rule: ElementRule, loc: str, type_code: str | None) -> None:
-        from fhir_server.validation.bindings import check_binding
-
         assert rule.binding is not None and self.terminology is not None
         found = check_binding(value, rule.binding, type_code, self.terminology)
         if found is not None:
@@ -259,8 +258,6 @@ class Walk:
             self.report(severity, "code-invalid", loc, detail)
 
     def reference(self, value: dict[str, Any], rule: ElementRule, loc: str) -> None:
-        from fhir_server.validation.bindings import reference_target_problem
-
         problem = reference_target_problem(value, rule, self.resource, self.definitions)
         if problem is not None:
             self.report("error", "structure", loc, problem)
