@@ -64,8 +64,9 @@ THIRD_PARTY_RULES: tuple[LibraryRule, ...] = (
     LibraryRule(("pynetdicom",), ("fhir_server/dicom/",), "the DICOM network door"),
     LibraryRule(
         ("pydicom",),
-        ("fhir_server/dicom/", "fhir_server/blobs/"),
-        "DICOM parsing: the DICOM door and the blob store",
+        ("fhir_server/dicom/", "fhir_server/blobs/", "fhir_server/imaging/"),
+        "DICOM parsing: the DICOM door, the imaging service (gate, ImagingStudy, QIDO/WADO) and "
+        "the blob store",
     ),
     LibraryRule(("hl7", "hl7apy"), ("fhir_server/hl7v2/",), "the HL7 v2 / MLLP door"),
     LibraryRule(
@@ -98,6 +99,7 @@ LAYERS: dict[str, int] = {
     "workflows": 3,
     "subscriptions": 3,
     "audit": 3,
+    "imaging": 3,  # DICOM instances: RO-14 gate, ImagingStudy indexing, QIDO/WADO, worklist
     # L4 ingress (doors)
     "api": 4,
     "auth.server": 4,
@@ -130,9 +132,12 @@ _COMPOSITION = ("cli", "settings", "bootstrap", "migrate", "progress", "accounts
 # - validation -> conformance: the validator reads StructureDefinitions from the registry.
 # - operations -> interactions: FHIR operations ($validate, terminology) are services that use
 #   the interactions' helpers (reading, params, authorization).
+# - imaging -> interactions: the imaging service writes ImagingStudy through the FHIR service and
+#   its write pipeline, and reads with the caller's request context.
 SAME_LAYER_ALLOWED: frozenset[tuple[str, str]] = frozenset(
     {("storage", "events"), ("events", "storage")}
     | {("validation", "conformance"), ("operations", "interactions")}
+    | {("imaging", "interactions")}
     | {(a, b) for a in _COMPOSITION for b in _COMPOSITION if a != b}
 )
 
