@@ -55,7 +55,7 @@ async def _timed(
 
 async def run(n: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
-        settings = Settings(data_dir=Path(tmp) / "server", auth="smart")
+        settings = Settings(dicom_port=0, mllp_port=0, data_dir=Path(tmp) / "server", auth="smart")
         application = build(settings)
         await application.start()
         try:

@@ -161,6 +161,9 @@ class ServerProcess:
         command += ["--log-level", self._log_level]
         if "--auth" not in self._args:
             command += ["--auth", "off"]  # the benchmarks measure the FHIR path, not tokens
+        for door in ("--dicom-port", "--mllp-port"):  # the DICOM and MLLP doors only if asked
+            if door not in self._args:
+                command += [door, "0"]
         command += list(self._args)
         with self.log_path.open("ab") as log:
             self._process = subprocess.Popen(

@@ -63,7 +63,7 @@ async def run(n: int) -> None:
         directory = Path(tmp)
         parse = baseline_parse(payload, n)
         raw_insert = baseline_sqlite(payload, n, directory)
-        application = build(Settings(data_dir=directory / "server"))
+        application = build(Settings(dicom_port=0, mllp_port=0, data_dir=directory / "server"))
         await application.start()
         try:
             app = create_app(application.service, application)

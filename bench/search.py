@@ -142,7 +142,7 @@ def _run_one(n: int, queries: int) -> None:
 
 
 async def _prepare(data_dir: Path, resources: list[dict[str, Any]]) -> None:
-    app = build(Settings(data_dir=data_dir, sqlite_synchronous="normal"))
+    app = build(Settings(dicom_port=0, mllp_port=0, data_dir=data_dir, sqlite_synchronous="normal"))
     await app.start()
     try:
         await _load(app, resources)

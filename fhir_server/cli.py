@@ -60,6 +60,16 @@ def _parser() -> argparse.ArgumentParser:
         help="which resources must meet which profiles (default: the shipped telemedicine "
         "rule set, profiles/rulesets/telemedicine.json)",
     )  # fmt: skip
+    serve.add_argument(
+        "--dicom-port", type=int,
+        help="DICOM (DIMSE) port of the node: C-ECHO, C-STORE, C-FIND, worklist, storage "
+        "commitment (default 11112; 0 disables the DICOM door)",
+    )  # fmt: skip
+    serve.add_argument("--dicom-aet", help="AE title of the DICOM node (default FHIRSERVER)")
+    serve.add_argument(
+        "--mllp-port", type=int,
+        help="HL7 v2 over MLLP port (default 2575; 0 disables the HL7 v2 door)",
+    )  # fmt: skip
     _add_migrate(commands)
     accounts_cli.add_commands(commands)
     return parser
@@ -99,6 +109,7 @@ def main(argv: list[str] | None = None) -> int:
         external_jwks_url=args.external_jwks_url,
         referential_integrity=_switch(args.referential_integrity),
         core_invariants=_switch(args.core_invariants), validation_rules=args.validation_rules,
+        dicom_port=args.dicom_port, dicom_aet=args.dicom_aet, mllp_port=args.mllp_port,
     )  # fmt: skip
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"

@@ -50,6 +50,11 @@ class Settings:
     #: Folders of the server's own canonical resources (profiles and terminology), stored and
     #: loaded at start-up; None for the project's profiles/ and terminology/ folders.
     conformance_dirs: tuple[Path, ...] | None = None
+    #: The DICOM door (DIMSE SCP): TCP port (0 disables it) and the node's AE title.
+    dicom_port: int = 11112
+    dicom_aet: str = "FHIRSERVER"
+    #: The HL7 v2 door (MLLP listener): TCP port (0 disables it).
+    mllp_port: int = 2575
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -129,7 +134,7 @@ def _switch(name: str, raw: str) -> bool:
 
 
 def _convert(name: str, raw: str) -> Any:
-    if name in ("port", "max_body_bytes", "max_bundle_entries"):
+    if name in ("port", "max_body_bytes", "max_bundle_entries", "dicom_port", "mllp_port"):
         return int(raw)
     if name in ("insecure", "demo"):
         return raw.strip().lower() in ("1", "true", "yes", "on")

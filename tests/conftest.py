@@ -44,6 +44,9 @@ class ServerProcess:
         args += ["--data-dir", str(data_dir), *extra]
         if "--auth" not in extra:
             args += ["--auth", "off"]  # the FHIR-semantics tests; SMART has its own tests
+        for door in ("--dicom-port", "--mllp-port"):  # the DICOM and MLLP doors only if asked
+            if door not in extra:
+                args += [door, "0"]
         self.process = subprocess.Popen(
             args, stdout=self._log_file, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})}
         )
@@ -86,6 +89,8 @@ async def running_application(data_dir: Path, **settings: Any) -> AsyncIterator[
     """An application on ``data_dir``; ``settings``: other Settings fields than the defaults
     (authorization off unless asked for: these are the FHIR-semantics tests)."""
     settings.setdefault("auth", "off")
+    settings.setdefault("dicom_port", 0)  # the DICOM and MLLP doors only where a test asks
+    settings.setdefault("mllp_port", 0)
     app = build(Settings(data_dir=data_dir, **settings), relay_poll_interval=0.05)
     await app.start()
     try:

@@ -41,7 +41,10 @@ def rest(access: Access | None = ALICE, channel: str = "rest") -> RequestContext
 @asynccontextmanager
 async def audited(tmp_path: Path, **options: Any) -> AsyncIterator[tuple[Application, AuditTrail]]:
     store = options.pop("store", None)
-    application = build(Settings(data_dir=tmp_path / "d", store=store), relay_poll_interval=0.05)
+    application = build(
+        Settings(dicom_port=0, mllp_port=0, data_dir=tmp_path / "d", store=store),
+        relay_poll_interval=0.05,
+    )
     trail = AuditTrail(application.service, flush_interval=options.pop("flush_interval", 0.05),
                        **options)  # fmt: skip
     trail.register(application.hooks)
@@ -202,7 +205,7 @@ async def test_ro_24_no_audit_without_identity_nor_of_the_audit_channel(tmp_path
 async def test_ro_24_a_full_queue_drops_counts_and_logs_but_never_blocks(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    application = build(Settings(data_dir=tmp_path / "d"))
+    application = build(Settings(dicom_port=0, mllp_port=0, data_dir=tmp_path / "d"))
     trail = AuditTrail(application.service, queue_size=2)
     trail.register(application.hooks)
     await application.start()

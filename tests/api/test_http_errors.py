@@ -135,7 +135,7 @@ async def test_payload_too_large_is_413(tmp_path: object) -> None:
     from fhir_server.settings import Settings
 
     assert isinstance(tmp_path, Path)
-    application = build(Settings(data_dir=tmp_path / "d"))
+    application = build(Settings(dicom_port=0, mllp_port=0, data_dir=tmp_path / "d"))
     await application.start()
     try:
         app = create_app(application.service, application, max_body_bytes=100)

@@ -309,7 +309,9 @@ async def test_too_many_entries_is_413(tmp_path: Any) -> None:
     from fhir_server.bootstrap import build
     from fhir_server.settings import Settings
 
-    application = build(Settings(data_dir=tmp_path / "d", max_bundle_entries=3))
+    application = build(
+        Settings(dicom_port=0, mllp_port=0, data_dir=tmp_path / "d", max_bundle_entries=3)
+    )
     await application.start()
     try:
         app = create_app(application.service, application)

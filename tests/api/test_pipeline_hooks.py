@@ -67,7 +67,11 @@ async def hooked(tmp_path: Path) -> AsyncIterator[tuple[httpx.AsyncClient, Recor
     recorder = Recorder()
     hooks = Hooks()
     recorder.install(hooks)
-    application = build(Settings(data_dir=tmp_path / "d"), hooks=hooks, relay_poll_interval=0.02)
+    application = build(
+        Settings(dicom_port=0, mllp_port=0, data_dir=tmp_path / "d"),
+        hooks=hooks,
+        relay_poll_interval=0.02,
+    )
     await application.start()
     app = create_app(application.service, application)
     transport = httpx.ASGITransport(app=app)
@@ -148,7 +152,11 @@ async def test_post_commit_events_survive_a_restart(tmp_path: Path) -> None:
     recorder.fail_post_commit = 1000
     hooks = Hooks()
     recorder.install(hooks)
-    first = build(Settings(data_dir=tmp_path / "d"), hooks=hooks, relay_poll_interval=0.02)
+    first = build(
+        Settings(dicom_port=0, mllp_port=0, data_dir=tmp_path / "d"),
+        hooks=hooks,
+        relay_poll_interval=0.02,
+    )
     await first.start()
     written = await first.service.create(RequestContext(), "Patient", dict(PATIENT))
     await first.relay.run_once()
@@ -160,7 +168,7 @@ async def test_post_commit_events_survive_a_restart(tmp_path: Path) -> None:
     healthy.install(hooks2)
     later = written.version.last_updated.replace(year=2999)  # past every retry back-off
     clock_later = build(
-        Settings(data_dir=tmp_path / "d"),
+        Settings(dicom_port=0, mllp_port=0, data_dir=tmp_path / "d"),
         hooks=hooks2,
         clock=lambda: later,
         relay_poll_interval=0.02,
@@ -177,7 +185,7 @@ async def test_persistent_conflict_from_another_writer_is_409(tmp_path: Path) ->
     """A writer outside this process (simulated by writing to the store directly from a
     PRE_STORE hook, past the in-process lock) gets in first on every retry: 409, nothing lost."""
     hooks = Hooks()
-    application = build(Settings(data_dir=tmp_path / "d"), hooks=hooks)
+    application = build(Settings(dicom_port=0, mllp_port=0, data_dir=tmp_path / "d"), hooks=hooks)
 
     async def other_writer(write: PendingWrite) -> None:
         if write.interaction != "update":

@@ -44,7 +44,11 @@ async def watched(tmp_path: Path) -> AsyncIterator[tuple[httpx.AsyncClient, Watc
     hooks = Hooks()
     hooks.on_pre_commit(watcher.on_pre_commit)
     hooks.on_post_commit("watcher", watcher.on_post_commit)
-    application = build(Settings(data_dir=tmp_path / "d"), hooks=hooks, relay_poll_interval=0.02)
+    application = build(
+        Settings(dicom_port=0, mllp_port=0, data_dir=tmp_path / "d"),
+        hooks=hooks,
+        relay_poll_interval=0.02,
+    )
     watcher.application = application
     await application.start()
     transport = httpx.ASGITransport(app=create_app(application.service, application))

@@ -63,7 +63,7 @@ async def serving(
     if max_body is not None:
         limits["max_body_bytes"] = max_body
     if mode == "inproc":
-        settings = Settings(data_dir=data_dir, **limits)
+        settings = Settings(dicom_port=0, mllp_port=0, data_dir=data_dir, **limits)
         application = build(settings, relay_poll_interval=0.05)
         await application.start()
         try:
@@ -385,7 +385,7 @@ async def test_unresolved_urn_uuid_reference_fails_the_transaction(tmp_path: Pat
 
 async def test_default_limits_in_process(tmp_path: Path) -> None:
     """Without settings: 10,000 entries and 50 MiB are the limits."""
-    settings = Settings(data_dir=tmp_path / "data")
+    settings = Settings(dicom_port=0, mllp_port=0, data_dir=tmp_path / "data")
     assert (settings.max_bundle_entries, settings.max_body_bytes) == (10_000, 50 * 2**20)
     first, _ = stream_bundles()
     async with serving("inproc", tmp_path / "data") as client:

@@ -432,7 +432,11 @@ async def test_migrated_history_triggers_no_post_commit_hook(source: Path, tmp_p
 
 @asynccontextmanager
 async def with_hooks(data_dir: Path, hooks: Hooks) -> AsyncIterator[Application]:
-    app = build(Settings(data_dir=data_dir), hooks=hooks, relay_poll_interval=0.05)
+    app = build(
+        Settings(dicom_port=0, mllp_port=0, data_dir=data_dir),
+        hooks=hooks,
+        relay_poll_interval=0.05,
+    )
     await app.start()
     try:
         yield app

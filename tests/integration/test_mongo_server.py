@@ -128,6 +128,7 @@ def test_serve_refuses_a_store_that_is_not_a_url(tmp_path: Path) -> None:
 def serve_until_exit(store: str, data_dir: Path) -> subprocess.CompletedProcess[str]:
     """``fhir-server serve --store STORE``, expected to give up at start."""
     args = ["serve", "--store", store, "--port", str(free_port()), "--data-dir", str(data_dir)]
+    args += ["--dicom-port", "0", "--mllp-port", "0"]
     return subprocess.run(
         [sys.executable, "-m", "fhir_server", *args], capture_output=True, text=True, timeout=60
     )

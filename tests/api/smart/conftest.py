@@ -345,7 +345,9 @@ class Smart:
 async def start_smart(data_dir: Path) -> tuple[Smart, Callable[[], Any]]:
     clock = MovableClock()
     application = build(
-        Settings(data_dir=data_dir, auth="smart"), clock=clock, relay_poll_interval=0.05
+        Settings(dicom_port=0, mllp_port=0, data_dir=data_dir, auth="smart"),
+        clock=clock,
+        relay_poll_interval=0.05,
     )
     await application.start()
     transport = httpx.ASGITransport(app=make_app(application), client=("127.0.0.1", 50000))

@@ -117,7 +117,9 @@ KINDS: tuple[Kind, ...] = (
 
 @asynccontextmanager
 async def corpus_app(tmp_path: Path) -> AsyncIterator[Application]:
-    application = build(Settings(data_dir=tmp_path / "d"), relay_poll_interval=0.05)
+    application = build(
+        Settings(dicom_port=0, mllp_port=0, data_dir=tmp_path / "d"), relay_poll_interval=0.05
+    )
     await application.start()
     try:
         service = application.service
