@@ -71,8 +71,11 @@ $(R4_EXAMPLES)/package.json:
 
 r4-examples: $(R4_EXAMPLES)/package.json
 
+# The suite runs in one pytest-xdist worker per CPU (much of it waits on sockets, fsync and
+# subprocesses); PYTEST_WORKERS=0 runs it in one process.
+PYTEST_WORKERS ?= auto
 test: venv r4-examples $(MONGO_TEST_DEPS) $(SMART_TEST_DEPS)
-	FHIR_R4_EXAMPLES=$(R4_EXAMPLES) $(BIN)/python -m pytest $(PYTEST_ARGS)
+	FHIR_R4_EXAMPLES=$(R4_EXAMPLES) $(BIN)/python -m pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
 # Only the suites that run on MongoDB (storage contract, search congruence, Mongo-specific tests).
 test-mongo: venv mongoeco
