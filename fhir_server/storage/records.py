@@ -16,10 +16,24 @@ of one user).
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 Record = dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class RecordPut:
+    """One put of :meth:`RecordStore.put_many`: the arguments of :meth:`RecordStore.put`."""
+
+    kind: str
+    key: str
+    value: Record
+    expires: datetime | None = None
+    index: str | None = None
+    if_absent: bool = False
 
 
 def indexed_value(value: Record, index: str | None) -> str | None:
@@ -47,6 +61,14 @@ class RecordStore(ABC):
         """Store ``value`` under (kind, key), replacing any record there; with ``if_absent``
         store only when no live record is there. True when stored. ``index``: the name of a
         top-level string field of ``value`` that :meth:`find` can select on."""
+
+    @abstractmethod
+    async def put_many(self, items: Sequence[RecordPut]) -> list[bool]:
+        """Several puts in one durable write (group commit: one fsync for all of them), in
+        order, each with its own ``if_absent``; returns what :meth:`put` would have returned
+        for each. On SQLite they are one transaction; an item whose ``if_absent`` finds a live
+        record stores nothing and does not undo the others. A later item sees the earlier
+        ones (a second ``if_absent`` put of the same key in one call returns False)."""
 
     @abstractmethod
     async def get(self, kind: str, key: str) -> Record | None:

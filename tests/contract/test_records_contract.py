@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from fhir_server.storage.port import ResourceStore
-from fhir_server.storage.records import Record, RecordStore
+from fhir_server.storage.records import Record, RecordPut, RecordStore
 
 
 def later(**delta: float) -> datetime:
@@ -200,5 +200,71 @@ async def test_records_survive_close_and_reopen(
         assert await second.records.get("key", "k1") == {"kid": "k1"}
         assert await second.records.find("key", "k1") == [{"kid": "k1"}]
         assert await second.records.take("code", "c") == {"n": 1}
+    finally:
+        await second.close()
+
+
+async def test_put_many_stores_all_in_order_each_with_its_own_if_absent(
+    records: RecordStore,
+) -> None:
+    await records.put("claim", "taken", {"m": "old"}, if_absent=True)
+    stored = await records.put_many(
+        [
+            RecordPut("msg", "m1", {"state": "received", "n": 1}, index="state"),
+            RecordPut("claim", "taken", {"m": "new"}, if_absent=True),  # live: not stored
+            RecordPut("claim", "free", {"m": "m1"}, if_absent=True),
+            RecordPut("claim", "free", {"m": "again"}, if_absent=True),  # sees the one before
+            RecordPut("msg", "m2", {"state": "received", "n": 2}, index="state"),
+            RecordPut("msg", "m1", {"state": "mapped", "n": 1}, index="state"),  # replaces
+        ]
+    )
+    assert stored == [True, False, True, False, True, True]
+    assert await records.get("claim", "taken") == {"m": "old"}
+    assert await records.get("claim", "free") == {"m": "m1"}
+    assert await records.find("msg", "received") == [{"state": "received", "n": 2}]
+    assert await records.find("msg", "mapped") == [{"state": "mapped", "n": 1}]
+    assert await records.put_many([]) == []
+
+
+async def test_put_many_with_a_bad_index_writes_nothing(records: RecordStore) -> None:
+    with pytest.raises(ValueError, match="state"):
+        await records.put_many(
+            [
+                RecordPut("msg", "a", {"state": "x"}, index="state"),
+                RecordPut("msg", "b", {}, index="state"),
+            ]
+        )
+    assert await records.find("msg") == []
+
+
+async def test_concurrent_put_many_claims_give_each_key_to_exactly_one(
+    records: RecordStore,
+) -> None:
+    async def claim(n: int) -> list[bool]:
+        return await records.put_many(
+            [RecordPut("claim", f"k{i}", {"by": n}, if_absent=True) for i in range(5)]
+        )
+
+    results = await asyncio.gather(*(claim(n) for n in range(6)))
+    for i in range(5):
+        assert sum(result[i] for result in results) == 1
+    assert len(await records.find("claim")) == 5
+
+
+async def test_put_many_survives_close_and_reopen(
+    backend: Callable[[Path], ResourceStore], tmp_path: Path
+) -> None:
+    first = backend(tmp_path / "many")
+    await first.open()
+    try:
+        items = [RecordPut("msg", f"{i:04d}", {"raw": "MSH|^~\\&|" * i}) for i in range(50)]
+        assert await first.records.put_many(items) == [True] * 50
+    finally:
+        await first.close()
+    second = backend(tmp_path / "many")
+    await second.open()
+    try:
+        found = await second.records.find("msg")
+        assert [r["raw"] for r in found] == [item.value["raw"] for item in items]
     finally:
         await second.close()

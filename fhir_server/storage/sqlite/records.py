@@ -16,12 +16,13 @@ never; ``field`` is the name of the indexed top-level field and ``idx`` its valu
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 import orjson
 
 from fhir_server.core.clock import Clock
-from fhir_server.storage.records import Record, RecordStore, indexed_value
+from fhir_server.storage.records import Record, RecordPut, RecordStore, indexed_value
 from fhir_server.storage.sqlite.connections import Connections
 
 #: Live: no expiry, or one after the moment given as the statement's last parameter.
@@ -45,6 +46,30 @@ class SqliteRecords(RecordStore):
     def _now(self) -> float:
         return epoch(self._clock())
 
+    def _statement(self, item: RecordPut) -> tuple[str, tuple[object, ...]]:
+        idx = indexed_value(item.value, item.index)
+        row = (
+            item.kind,
+            item.key,
+            orjson.dumps(item.value),
+            item.index,
+            idx,
+            None if item.expires is None else epoch(item.expires),
+        )
+        update = (
+            "ON CONFLICT (kind, key) DO UPDATE SET value = excluded.value, "
+            "field = excluded.field, idx = excluded.idx, expires = excluded.expires"
+        )
+        sql = (
+            "INSERT INTO record (kind, key, value, field, idx, expires) VALUES (?, ?, ?, ?, ?, ?) "
+        )
+        if item.if_absent:  # replace only an expired record: a live one stays, nothing stored
+            return f"{sql}{update} WHERE record.expires IS NOT NULL AND record.expires <= ?", (
+                *row,
+                self._now(),
+            )
+        return sql + update, row
+
     async def put(
         self,
         kind: str,
@@ -55,29 +80,26 @@ class SqliteRecords(RecordStore):
         index: str | None = None,
         if_absent: bool = False,
     ) -> bool:
-        idx = indexed_value(value, index)
-        row = (
-            kind,
-            key,
-            orjson.dumps(value),
-            index,
-            idx,
-            None if expires is None else epoch(expires),
-        )
-        update = (
-            "ON CONFLICT (kind, key) DO UPDATE SET value = excluded.value, "
-            "field = excluded.field, idx = excluded.idx, expires = excluded.expires"
-        )
-        sql = (
-            "INSERT INTO record (kind, key, value, field, idx, expires) VALUES (?, ?, ?, ?, ?, ?) "
-        )
-        if if_absent:  # replace only an expired record: a live one stays, and nothing is stored
-            sql += f"{update} WHERE record.expires IS NOT NULL AND record.expires <= ?"
-            params: tuple[object, ...] = (*row, self._now())
-        else:
-            sql += update
-            params = row
+        sql, params = self._statement(RecordPut(kind, key, value, expires, index, if_absent))
         return await self._connections.write(lambda conn: conn.execute(sql, params).rowcount == 1)
+
+    async def put_many(self, items: Sequence[RecordPut]) -> list[bool]:
+        """One ``BEGIN IMMEDIATE … COMMIT`` on the writer thread: one fsync for all items."""
+        statements = [self._statement(item) for item in items]  # bad index: nothing written
+        if not statements:
+            return []
+
+        def run(conn: sqlite3.Connection) -> list[bool]:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                stored = [conn.execute(sql, params).rowcount == 1 for sql, params in statements]
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+            return stored
+
+        return await self._connections.write(run)
 
     async def get(self, kind: str, key: str) -> Record | None:
         sql = f"SELECT value FROM record WHERE kind = ? AND key = ? AND {_LIVE}"
