@@ -16,7 +16,8 @@ do it even when a test fails). No pytest import: ``bench/`` uses this module as 
 
 Usage::
 
-    with Namespace() as ns, Orthanc(ns, modalities={"FHIR": ("FHIRSERVER", "127.0.0.1", 11112)}) as o:
+    node = {"FHIR": ("FHIRSERVER", "127.0.0.1", 11112)}
+    with Namespace() as ns, Orthanc(ns, modalities=node) as o:
         o.upload(Path("x.dcm").read_bytes())
         o.store_to("FHIR", o.studies())
 """
@@ -235,7 +236,8 @@ class Orthanc:
             except (OSError, urllib.error.URLError):
                 time.sleep(0.1)
         self.stop()
-        raise RuntimeError(f"Orthanc did not answer /system: {self.log.read_text(errors='replace')}")
+        output = self.log.read_text(errors="replace")
+        raise RuntimeError(f"Orthanc did not answer /system: {output}")
 
     def stop(self) -> None:
         if self.process is not None:
