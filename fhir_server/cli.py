@@ -67,6 +67,20 @@ def _parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     serve.add_argument("--dicom-aet", help="AE title of the DICOM node (default FHIRSERVER)")
     serve.add_argument(
+        "--dicom-remote", metavar="AE@HOST:PORT",
+        help="the remote PACS holding prior studies (C-FIND, then C-MOVE or C-GET)",
+    )  # fmt: skip
+    serve.add_argument(
+        "--dicom-priors", choices=["auto", "manual", "off"],
+        help="fetch priors from --dicom-remote when a patient's new study arrives (auto, the "
+        "default), only on ImagingStudy/$fetch-priors (manual), or never (off)",
+    )  # fmt: skip
+    serve.add_argument(
+        "--dicom-retrieve", choices=["move", "get"],
+        help="retrieve priors by C-MOVE to this node (default; the remote must know our AE) "
+        "or by C-GET on the same association",
+    )  # fmt: skip
+    serve.add_argument(
         "--mllp-port", type=int,
         help="HL7 v2 over MLLP port (default 2575; 0 disables the HL7 v2 door)",
     )  # fmt: skip
@@ -110,6 +124,8 @@ def main(argv: list[str] | None = None) -> int:
         referential_integrity=_switch(args.referential_integrity),
         core_invariants=_switch(args.core_invariants), validation_rules=args.validation_rules,
         dicom_port=args.dicom_port, dicom_aet=args.dicom_aet, mllp_port=args.mllp_port,
+        dicom_remote=args.dicom_remote, dicom_priors=args.dicom_priors,
+        dicom_retrieve=args.dicom_retrieve,
     )  # fmt: skip
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -15,6 +16,8 @@ from typing import Any
 from fhir_server.core.urls import without_credentials
 
 PREFIX = "FHIR_SERVER_"
+#: A DICOM peer as ``AE@host:port`` (AE title: 1 to 16 characters, no backslash).
+_REMOTE_AE = re.compile(r"[^\\@]{1,16}@[^@:\s]+:\d{1,5}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +56,14 @@ class Settings:
     #: The DICOM door (DIMSE SCP): TCP port (0 disables it) and the node's AE title.
     dicom_port: int = 11112
     dicom_aet: str = "FHIRSERVER"
+    #: The remote PACS holding prior studies (RO-16/RO-17): ``AE@host:port``; None: no priors.
+    dicom_remote: str | None = None
+    #: When priors are fetched from it: "auto" (when a patient's new study arrives, and on
+    #: request), "manual" (only ``ImagingStudy/$fetch-priors``) or "off".
+    dicom_priors: str = "auto"
+    #: How priors are retrieved: "move" (C-MOVE to our node; the remote must know our AE) or
+    #: "get" (C-GET on the query's association: no inbound connection needed).
+    dicom_retrieve: str = "move"
     #: The HL7 v2 door (MLLP listener): TCP port (0 disables it).
     mllp_port: int = 2575
 
@@ -88,6 +99,12 @@ class Settings:
             )
         if self.sqlite_synchronous.upper() not in ("OFF", "NORMAL", "FULL", "EXTRA"):
             raise ValueError("sqlite_synchronous must be OFF, NORMAL, FULL or EXTRA")
+        if self.dicom_priors not in ("auto", "manual", "off"):
+            raise ValueError("--dicom-priors must be auto, manual or off")
+        if self.dicom_retrieve not in ("move", "get"):
+            raise ValueError("--dicom-retrieve must be move (C-MOVE) or get (C-GET)")
+        if self.dicom_remote is not None and not _REMOTE_AE.fullmatch(self.dicom_remote):
+            raise ValueError("--dicom-remote must be AE@host:port, e.g. PACS@10.0.0.5:104")
         if is_loopback(self.host):
             return []
         if self.auth == "smart":
