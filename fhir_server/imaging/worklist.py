@@ -35,6 +35,7 @@ from datetime import date, timedelta
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+import orjson
 from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
 
@@ -62,7 +63,8 @@ async def scheduled_items(
     items: list[Dataset] = []
     while True:
         bundle = await service.search_type(ctx, "ServiceRequest", params)
-        entries = [entry["resource"] for entry in bundle.get("entry", [])]
+        decoded = orjson.loads(orjson.dumps(bundle))  # entries hold the stored bytes (Fragments)
+        entries = [entry["resource"] for entry in decoded.get("entry", [])]
         patients = {f"Patient/{r['id']}": r for r in entries if r["resourceType"] == "Patient"}
         for order in entries:
             if order["resourceType"] != "ServiceRequest" or not _modalities(order):
