@@ -20,10 +20,13 @@ from fhir_server.core.ids import IdFactory, new_id
 from fhir_server.core.urls import without_credentials
 from fhir_server.events.hooks import Hooks
 from fhir_server.events.relay import OutboxRelay
+from fhir_server.hl7v2.listener import MllpListener, tls_context
+from fhir_server.hl7v2.senders import Senders
 from fhir_server.interactions.capabilities import Software
 from fhir_server.interactions.conformance_sync import ConformanceSync, local_content
 from fhir_server.interactions.pipeline import WritePipeline
 from fhir_server.interactions.service import FhirService
+from fhir_server.messaging.log import MessageLog
 from fhir_server.operations.build import build_operations
 from fhir_server.operations.validate import validate_operation
 from fhir_server.search.extract import Indexer
@@ -59,6 +62,8 @@ class Application:
     smart: SmartAuth | None = None  # None with --auth off
     conformance: ConformanceSync | None = None
     validator: ProfileValidator | None = None
+    messages: MessageLog | None = None  # the HL7 v2 message log (admin API, listener, worker)
+    mllp: MllpListener | None = None  # None with --mllp-port 0
 
     async def start(self) -> None:
         try:
@@ -79,9 +84,13 @@ class Application:
                 await seed_demo(self.smart, settings.data_dir, base)
         await self.relay.start()
         await self.audit.start()
+        if self.mllp is not None:
+            await self.mllp.start()
         log.info("FHIR store ready: %s", describe_store(self.settings))
 
     async def stop(self) -> None:
+        if self.mllp is not None:
+            await self.mllp.stop()
         if self.smart is not None:
             await self.smart.stop()
         await self.audit.stop()
@@ -192,7 +201,29 @@ def build(
             store.records, service, hooks, clock, base_url=settings.base_url, external=external
         )
         service.security = smart.capability_security
-    return Application(settings, store, blobs, hooks, relay, service, audit, smart, sync, validator)
+    application = Application(
+        settings, store, blobs, hooks, relay, service, audit, smart, sync, validator
+    )
+    application.messages = MessageLog(store.records, clock)
+    application.mllp = make_mllp(settings, application.messages, clock)
+    return application
+
+
+def make_mllp(settings: Settings, messages: MessageLog, clock: Clock) -> MllpListener | None:
+    """The HL7 v2 door's listener (None with --mllp-port 0)."""
+    if settings.mllp_port == 0:
+        return None
+    senders = Senders.from_specs(settings.hl7_senders, accept_any=settings.auth == "off")
+    if settings.auth != "off" and not len(senders):
+        log.warning("MLLP: no --hl7-sender configured: every HL7 v2 message will be rejected")
+    tls = None
+    if settings.mllp_tls_cert is not None and settings.mllp_tls_key is not None:
+        tls = tls_context(str(settings.mllp_tls_cert), str(settings.mllp_tls_key))
+    return MllpListener(
+        messages, senders, clock, host=settings.mllp_host or settings.host,
+        port=settings.mllp_port, read_timeout=settings.mllp_read_timeout,
+        max_message_bytes=settings.mllp_max_message_bytes, ssl_context=tls,
+    )  # fmt: skip
 
 
 def make_app(application: Application) -> HttpApp:

@@ -84,6 +84,26 @@ def _parser() -> argparse.ArgumentParser:
         "--mllp-port", type=int,
         help="HL7 v2 over MLLP port (default 2575; 0 disables the HL7 v2 door)",
     )  # fmt: skip
+    serve.add_argument("--mllp-host", help="address of the MLLP listener (default: --host)")
+    serve.add_argument(
+        "--mllp-read-timeout", type=float, metavar="SECONDS",
+        help="close an MLLP connection idle (or stalled mid-frame) this long (default 300)",
+    )  # fmt: skip
+    serve.add_argument(
+        "--mllp-max-message-bytes", type=int, metavar="BYTES",
+        help="largest HL7 v2 message accepted; larger frames get AR (default 4194304)",
+    )  # fmt: skip
+    serve.add_argument("--mllp-tls-cert", type=Path, help="PEM certificate (chain): MLLP over TLS")
+    serve.add_argument("--mllp-tls-key", type=Path, help="PEM private key of --mllp-tls-cert")
+    serve.add_argument(
+        "--hl7-sender", action="append", dest="hl7_senders",
+        metavar="APP[^FACILITY]=Organization/ID[;destination=NAME][;authority:CODE=SYSTEM]",
+        help="an HL7 v2 sender allowed to send (repeatable; with --auth off anyone may send)",
+    )  # fmt: skip
+    serve.add_argument(
+        "--hl7-worker-delay", type=float, metavar="SECONDS",
+        help="wait this long after start-up before mapping received HL7 v2 messages (default 0)",
+    )  # fmt: skip
     _add_migrate(commands)
     accounts_cli.add_commands(commands)
     return parser
@@ -126,6 +146,10 @@ def main(argv: list[str] | None = None) -> int:
         dicom_port=args.dicom_port, dicom_aet=args.dicom_aet, mllp_port=args.mllp_port,
         dicom_remote=args.dicom_remote, dicom_priors=args.dicom_priors,
         dicom_retrieve=args.dicom_retrieve,
+        mllp_host=args.mllp_host, mllp_read_timeout=args.mllp_read_timeout,
+        mllp_max_message_bytes=args.mllp_max_message_bytes, mllp_tls_cert=args.mllp_tls_cert,
+        mllp_tls_key=args.mllp_tls_key, hl7_worker_delay=args.hl7_worker_delay,
+        hl7_senders=tuple(args.hl7_senders) if args.hl7_senders else None,
     )  # fmt: skip
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"

@@ -66,6 +66,20 @@ class Settings:
     dicom_retrieve: str = "move"
     #: The HL7 v2 door (MLLP listener): TCP port (0 disables it).
     mllp_port: int = 2575
+    #: The MLLP listener's address (None: the same as --host), idle/read timeout in seconds,
+    #: maximum message size, optional TLS (PEM certificate chain and key).
+    mllp_host: str | None = None
+    mllp_read_timeout: float = 300.0
+    mllp_max_message_bytes: int = 4 * 1024 * 1024
+    mllp_tls_cert: Path | None = None
+    mllp_tls_key: Path | None = None
+    #: The HL7 v2 senders' allow-list (fhir_server/hl7v2/senders.py): one entry each,
+    #: APP[^FACILITY]=Organization/<id>[;destination=NAME][;authority:CODE=SYSTEM]
+    #: (FHIR_SERVER_HL7_SENDERS: entries separated by whitespace).
+    hl7_senders: tuple[str, ...] = ()
+    #: Seconds the HL7 v2 inbound worker waits after start-up before mapping (a backlog
+    #: accumulates meanwhile; the crash-recovery tests use it).
+    hl7_worker_delay: float = 0.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -105,6 +119,8 @@ class Settings:
             raise ValueError("--dicom-retrieve must be move (C-MOVE) or get (C-GET)")
         if self.dicom_remote is not None and not _REMOTE_AE.fullmatch(self.dicom_remote):
             raise ValueError("--dicom-remote must be AE@host:port, e.g. PACS@10.0.0.5:104")
+        if (self.mllp_tls_cert is None) != (self.mllp_tls_key is None):
+            raise ValueError("MLLP over TLS needs both --mllp-tls-cert and --mllp-tls-key")
         if is_loopback(self.host):
             return []
         if self.auth == "smart":
@@ -153,6 +169,14 @@ def _switch(name: str, raw: str) -> bool:
 def _convert(name: str, raw: str) -> Any:
     if name in ("port", "max_body_bytes", "max_bundle_entries", "dicom_port", "mllp_port"):
         return int(raw)
+    if name in ("mllp_max_message_bytes",):
+        return int(raw)
+    if name in ("mllp_read_timeout", "hl7_worker_delay"):
+        return float(raw)
+    if name in ("mllp_tls_cert", "mllp_tls_key"):
+        return Path(raw)
+    if name == "hl7_senders":
+        return tuple(raw.split())
     if name in ("insecure", "demo"):
         return raw.strip().lower() in ("1", "true", "yes", "on")
     if name in ("referential_integrity", "core_invariants"):

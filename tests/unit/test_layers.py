@@ -100,6 +100,7 @@ LAYERS: dict[str, int] = {
     "subscriptions": 3,
     "audit": 3,
     "imaging": 3,  # DICOM instances: RO-14 gate, ImagingStudy indexing, QIDO/WADO, worklist
+    "messaging": 3,  # HL7 v2 message log (inbound/outbound states, duplicates): api + hl7v2 use it
     # L4 ingress (doors)
     "api": 4,
     "auth.server": 4,
