@@ -34,6 +34,9 @@ from fhir_server.hl7v2.ack import (
     ack_wanted,
     build_ack,
 )
+from fhir_server.hl7v2.checks import check as check_content
+from fhir_server.hl7v2.er7 import parse
+from fhir_server.hl7v2.errors import V2Error
 from fhir_server.hl7v2.mllp import Frame, FrameReader, ReadTimeout, frame
 from fhir_server.hl7v2.senders import SenderConfig, Senders
 from fhir_server.messaging.log import InboundMeta, MessageLog
@@ -62,8 +65,9 @@ Check = Callable[[str], Sequence[AckError]]
 
 
 class MllpListener:
-    """An asyncio MLLP server; ``check``: the content checks run before the ACK (H2's parse and
-    check), ``on_received``: called after a new message is durable (wakes the worker)."""
+    """An asyncio MLLP server; ``check``: the content checks run before the ACK (default:
+    :func:`content_errors`), ``on_received``: called after a new message is durable (wakes the
+    worker)."""
 
     def __init__(
         self,
@@ -87,7 +91,7 @@ class MllpListener:
         self._read_timeout = read_timeout
         self._max = max_message_bytes
         self._ssl = ssl_context
-        self._check = check
+        self._check = check or content_errors
         self._on_received = on_received
         self._server: asyncio.Server | None = None
         self._connections: set[asyncio.Task[None]] = set()
@@ -182,7 +186,7 @@ class MllpListener:
             )
             if sender is None:
                 errors.append(_unknown_sender(header))
-        if not errors and self._check is not None:
+        if not errors:
             errors = list(self._check(text))
         code = ack_code(header, errors)
         message_id = self._log.new_id()
@@ -263,6 +267,16 @@ async def _write_replies(
                 await writer.drain()
         except (ConnectionError, ssl.SSLError):
             broken = True
+
+
+def content_errors(text: str) -> list[AckError]:
+    """The pre-ACK content checks (er7.parse, then checks.check): type, version, required
+    fields, dates, order control codes."""
+    try:
+        message = parse(text)
+    except V2Error as error:
+        return [error]
+    return list(check_content(message))
 
 
 def decode(data: bytes) -> tuple[str, str, HeaderError | None]:

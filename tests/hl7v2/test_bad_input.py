@@ -160,3 +160,20 @@ async def exchange_raw(port: int, data: bytes, count: int = 2) -> list[str]:
     async with connect(port) as peer:
         await peer.send(data)
         return await peer.acks(count)
+
+
+async def test_unknown_type_and_version_get_ar_and_missing_pid3_gets_ae_from_the_checks(
+    hl7_app: Application, mllp_port: int
+) -> None:
+    wrong_type = order("CHK-1").replace("|ORM^O01^ORM_O01|", "|XYZ^Z99|")
+    wrong_version = order("CHK-2", version="9.9")
+    no_pid3 = order("CHK-3").replace("PID|1||MRN-CHK-3^^^CITYHOSP^MR|", "PID|1|||")
+    acks = await exchange(mllp_port, wrong_type, wrong_version, no_pid3, order("CHK-4"))
+    assert [reason(a)[:2] for a in acks[:3]] == [
+        ("AR", "MSH^1^9^^1"), ("AR", "MSH^1^12"), ("AE", "PID^1^3^^1"),
+    ]  # fmt: skip
+    assert segments(acks[0])["ERR"][3].startswith("200^")
+    assert segments(acks[1])["ERR"][3].startswith("203^")
+    assert segments(acks[3])["MSA"][1:3] == ["AA", "CHK-4"]  # the connection keeps working
+    states = [[m["state"] for m in await found(hl7_app, f"CHK-{n}")] for n in (1, 2, 3)]
+    assert states == [["rejected"], ["rejected"], ["failed"]]  # kept, never mapped
