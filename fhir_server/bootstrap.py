@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 from fhir_server import __version__
 from fhir_server.api.app import HttpApp, create_app
+from fhir_server.api.hl7_admin import Hl7AdminApi
 from fhir_server.audit.trail import AuditTrail
 from fhir_server.auth.server.demo import seed_demo
 from fhir_server.auth.server.routes import AuthRoutes
@@ -22,6 +24,7 @@ from fhir_server.events.hooks import Hooks
 from fhir_server.events.relay import OutboxRelay
 from fhir_server.hl7v2.listener import MllpListener, tls_context
 from fhir_server.hl7v2.senders import Senders
+from fhir_server.hl7v2.worker import InboundWorker
 from fhir_server.interactions.capabilities import Software
 from fhir_server.interactions.conformance_sync import ConformanceSync, local_content
 from fhir_server.interactions.pipeline import WritePipeline
@@ -64,6 +67,7 @@ class Application:
     validator: ProfileValidator | None = None
     messages: MessageLog | None = None  # the HL7 v2 message log (admin API, listener, worker)
     mllp: MllpListener | None = None  # None with --mllp-port 0
+    hl7_worker: InboundWorker | None = None  # maps received HL7 v2 messages (crash recovery)
 
     async def start(self) -> None:
         try:
@@ -84,13 +88,22 @@ class Application:
                 await seed_demo(self.smart, settings.data_dir, base)
         await self.relay.start()
         await self.audit.start()
+        if self.hl7_worker is not None:
+            await self.hl7_worker.start()
         if self.mllp is not None:
             await self.mllp.start()
         log.info("FHIR store ready: %s", describe_store(self.settings))
 
+    def wake_hl7_worker(self) -> None:
+        """A message was replayed or received: the inbound worker looks now, not at its poll."""
+        if self.hl7_worker is not None:
+            self.hl7_worker.wake()
+
     async def stop(self) -> None:
         if self.mllp is not None:
             await self.mllp.stop()
+        if self.hl7_worker is not None:
+            await self.hl7_worker.stop()
         if self.smart is not None:
             await self.smart.stop()
         await self.audit.stop()
@@ -205,11 +218,19 @@ def build(
         settings, store, blobs, hooks, relay, service, audit, smart, sync, validator
     )
     application.messages = MessageLog(store.records, clock)
-    application.mllp = make_mllp(settings, application.messages, clock)
+    application.mllp = make_mllp(
+        settings, application.messages, clock, on_received=application.wake_hl7_worker
+    )
     return application
 
 
-def make_mllp(settings: Settings, messages: MessageLog, clock: Clock) -> MllpListener | None:
+def make_mllp(
+    settings: Settings,
+    messages: MessageLog,
+    clock: Clock,
+    *,
+    on_received: Callable[[], None] | None = None,
+) -> MllpListener | None:
     """The HL7 v2 door's listener (None with --mllp-port 0)."""
     if settings.mllp_port == 0:
         return None
@@ -223,6 +244,7 @@ def make_mllp(settings: Settings, messages: MessageLog, clock: Clock) -> MllpLis
         messages, senders, clock, host=settings.mllp_host or settings.host,
         port=settings.mllp_port, read_timeout=settings.mllp_read_timeout,
         max_message_bytes=settings.mllp_max_message_bytes, ssl_context=tls,
+        on_received=on_received,
     )  # fmt: skip
 
 
@@ -231,10 +253,16 @@ def make_app(application: Application) -> HttpApp:
     when authorization is on."""
     settings = application.settings
     smart = application.smart
+    admin = []
+    if application.messages is not None:  # the HL7 v2 message log: /admin/hl7/messages
+        admin = Hl7AdminApi(
+            application.messages, None if smart is None else smart.authenticate,
+            on_replay=application.wake_hl7_worker,
+        ).routes()  # fmt: skip
     if smart is None:
         return create_app(
             application.service, application, base_url=settings.base_url,
-            max_body_bytes=settings.max_body_bytes,
+            max_body_bytes=settings.max_body_bytes, routes=admin,
         )  # fmt: skip
     routes = AuthRoutes(smart).routes()
     first = [r for r in routes if getattr(r, "path", "").startswith("/fhir/")]
@@ -242,5 +270,5 @@ def make_app(application: Application) -> HttpApp:
     return create_app(
         application.service, application, base_url=settings.base_url,
         max_body_bytes=settings.max_body_bytes, authenticate=smart.authenticate,
-        first_routes=first, routes=rest, cors_origins=smart.registered_origins,
+        first_routes=first, routes=[*rest, *admin], cors_origins=smart.registered_origins,
     )  # fmt: skip

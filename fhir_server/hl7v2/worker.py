@@ -1,0 +1,124 @@
+"""The inbound worker: maps the messages the listener stored ("received") to FHIR, in order.
+
+One task per application. It takes the "received" messages from the message log oldest first
+(key order is arrival order), parses each (er7.parse), and hands it to
+:func:`fhir_server.hl7v2.inbound.process`: one FHIR transaction through the write pipeline.
+Then it marks the message "mapped" (with the references written) or "failed" (with the
+V2Error's segment, field, code and text; any other exception becomes code 207 and is logged).
+One at a time: the orders of one sender are applied in the order they were sent.
+
+Crash recovery needs nothing special: a message is "received" from the moment it is durable
+(before its ACK) until it is marked; at start-up the worker finds whatever a crash left there.
+A crash between the transaction and the mark maps the message again: the mapping is
+conditional on the patient and order identifiers, so it updates what it wrote, never
+duplicates it. The listener wakes the worker after each new message; it also polls.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from fhir_server.hl7v2.er7 import Message, parse
+from fhir_server.hl7v2.errors import V2Error
+from fhir_server.hl7v2.senders import SenderConfig, Senders
+from fhir_server.messaging.log import MessageLog
+
+log = logging.getLogger(__name__)
+
+Process = Callable[[Message, SenderConfig], Awaitable[list[str]]]
+
+
+class InboundWorker:
+    """``process``: maps one message (bootstrap binds inbound.process to the service and the
+    mapper); ``delay``: seconds to wait after start before the first pass."""
+
+    def __init__(
+        self,
+        messages: MessageLog,
+        senders: Senders,
+        process: Process,
+        *,
+        delay: float = 0.0,
+        poll_interval: float = 1.0,
+        batch: int = 100,
+    ) -> None:
+        self._messages = messages
+        self._senders = senders
+        self._process = process
+        self._delay = delay
+        self._poll = poll_interval
+        self._batch = batch
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="hl7v2-inbound-worker")
+
+    async def stop(self) -> None:
+        if self._task is None:
+            return
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+        self._task = None
+
+    async def _run(self) -> None:
+        if self._delay > 0:
+            await asyncio.sleep(self._delay)
+        while True:
+            self._wake.clear()
+            try:
+                done = await self.run_once()
+            except Exception:  # the store is unavailable: try again later, lose nothing
+                log.exception("HL7 v2 worker: reading the message log failed")
+                done = 0
+            if done < self._batch:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), self._poll)
+
+    async def run_once(self) -> int:
+        """Map up to one batch of "received" messages; how many were taken."""
+        pending = await self._messages.pending("received", self._batch)
+        for record in pending:
+            await self._map(record)
+        return len(pending)
+
+    async def _map(self, record: dict[str, Any]) -> None:
+        message_id = str(record["id"])
+        try:
+            message = parse(str(record["raw"]))
+            references = await self._process(message, self._sender(record))
+        except V2Error as error:
+            log.warning("HL7 v2 %s %s not mapped: %s", record.get("type"),
+                        record.get("control_id"), error.location)  # fmt: skip
+            await self._messages.mark(message_id, "failed", error=_error(error))
+            return
+        except Exception as exc:
+            log.exception("HL7 v2 %s %s: mapping failed", record.get("type"),
+                          record.get("control_id"))  # fmt: skip
+            failure = {"segment": "MSH", "field": None, "code": "207",
+                       "text": f"application internal error ({type(exc).__name__})"}  # fmt: skip
+            await self._messages.mark(message_id, "failed", error=failure)
+            return
+        await self._messages.mark(message_id, "mapped", resources=references)
+
+    def _sender(self, record: dict[str, Any]) -> SenderConfig:
+        """The sender's current configuration; one no longer listed keeps what was stored."""
+        who = record.get("sender") or {}
+        app, facility = str(who.get("application", "")), str(who.get("facility", ""))
+        found = self._senders.resolve(app, facility)
+        if found is None:
+            return SenderConfig(app, facility, who.get("organization"))
+        return found
+
+
+def _error(error: V2Error) -> dict[str, Any]:
+    return {"segment": error.segment, "field": error.field, "code": error.code,
+            "text": error.message}  # fmt: skip
