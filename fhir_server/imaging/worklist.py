@@ -1,8 +1,8 @@
 """Modality Worklist items from scheduled FHIR orders (PS3.4 K, the note's §3.4 table).
 
 Which orders are on the worklist: a ServiceRequest with ``status`` active and an order
-``intent`` (order, original-order, reflex-order, filler-order, instance-order) whose ``code``
-carries a DCM modality (the teleradiology request profile codes the modality there). The
+``intent`` (order, original-order, reflex-order, filler-order, instance-order) with a DCM
+modality in ``code`` (the teleradiology request profile) or ``orderDetail`` (HL7 v2 orders). The
 worklist is the acquisition side at the beneficiary, so the order's own status decides, not the
 reading Task (which is about the report and may not exist before the images). Mapping:
 
@@ -10,15 +10,17 @@ reading Task (which is about the report and may not exist before the images). Ma
 |---|---|
 | PatientName, PatientID (+ IssuerOfPatientID), PatientBirthDate, PatientSex | subject Patient |
 | AccessionNumber | identifier with type v2-0203#ACSN |
-| RequestedProcedureID | identifier with type v2-0203#FILL, else the accession number |
+| RequestedProcedureID | identifier typed "Requested Procedure ID" (the HL7 v2 order mapping), else
+  v2-0203#FILL, else the accession number |
 | StudyInstanceUID | identifier ``urn:dicom:uid`` (pre-assigned), else a stable 2.25 UID |
 | RequestedProcedureDescription, RequestedProcedureCodeSequence | code |
 | RequestedProcedurePriority | priority: stat → STAT, urgent/asap → HIGH, routine → ROUTINE |
 | ReferringPhysicianName | requester.display |
-| SPS > Modality | code.coding with system DCM |
+| SPS > Modality | code.coding or orderDetail.coding with system DCM |
 | SPS > ScheduledStationAETitle | locationCode / performer.identifier with system ``urn:dicom:ae`` |
 | SPS > SPS Start Date/Time | occurrenceDateTime or occurrencePeriod.start (local time as written) |
-| SPS > ScheduledProcedureStepID, SPS Description | the order id (≤ 16 characters), code text |
+| SPS > ScheduledProcedureStepID | identifier typed "Scheduled Procedure Step ID", else the id |
+| SPS > SPS Description | code text or display |
 
 Matching (PS3.4 C.2.2.2): every non-empty key of the request, at the top level and in the first
 Scheduled Procedure Step item, must match the item: single value (person names
@@ -86,7 +88,8 @@ def worklist_item(order: dict[str, Any], patient: dict[str, Any] | None) -> Data
         _patient(item, patient)
     accession = _identifier(order, "ACSN")
     item.AccessionNumber = accession or ""
-    item.RequestedProcedureID = (_identifier(order, "FILL") or accession or order["id"])[:16]
+    requested = _by_text(order, "Requested Procedure ID") or _identifier(order, "FILL")
+    item.RequestedProcedureID = (requested or accession or order["id"])[:16]
     item.StudyInstanceUID = _study_uid(order)
     code = order.get("code", {})
     description = code.get("text") or next(
@@ -104,7 +107,8 @@ def worklist_item(order: dict[str, Any], patient: dict[str, Any] | None) -> Data
     start_date, start_time = _occurrence(order)
     step.ScheduledProcedureStepStartDate = start_date
     step.ScheduledProcedureStepStartTime = start_time
-    step.ScheduledProcedureStepID = order["id"][:16]
+    step_id = _by_text(order, "Scheduled Procedure Step ID") or order["id"]
+    step.ScheduledProcedureStepID = step_id[:16]
     step.ScheduledProcedureStepDescription = description[:64]
     step.ScheduledProcedureStepStatus = "SCHEDULED"
     item.ScheduledProcedureStepSequence = Sequence([step])
@@ -234,6 +238,14 @@ def _identifier(order: dict[str, Any], code: str) -> str | None:
     return None
 
 
+def _by_text(order: dict[str, Any], text: str) -> str | None:
+    """An identifier typed by text, as the HL7 v2 order mapping writes OBR-19/OBR-20/IPC."""
+    for identifier in order.get("identifier", []):
+        if identifier.get("type", {}).get("text") == text and identifier.get("value"):
+            return str(identifier["value"])
+    return None
+
+
 def _study_uid(order: dict[str, Any]) -> str:
     for identifier in order.get("identifier", []):
         value = str(identifier.get("value", ""))
@@ -243,7 +255,8 @@ def _study_uid(order: dict[str, Any]) -> str:
 
 
 def _modalities(order: dict[str, Any]) -> list[str]:
-    codings = order.get("code", {}).get("coding", [])
+    concepts = [order.get("code", {}), *order.get("orderDetail", [])]
+    codings = [c for concept in concepts for c in concept.get("coding", [])]
     return [str(c["code"]) for c in codings if c.get("system") == DCM and c.get("code")]
 
 

@@ -140,3 +140,23 @@ def test_answer_has_only_requested_keys_and_utf8_charset() -> None:
     }  # fmt: skip
     ascii_patient = {**PATIENT, "name": [{"family": "Popescu", "given": ["Ion"]}]}
     assert "SpecificCharacterSet" not in answer(worklist_item(order(), ascii_patient), ask)
+
+
+def test_hl7v2_order_shape_modality_in_order_detail_and_typed_ids() -> None:
+    """The HL7 v2 order mapping puts the modality in orderDetail and types RP/SPS ids by text."""
+    hl7 = order(
+        code={"coding": [{"system": "http://loinc.org", "code": "24627-2", "display": "CT Chest"}]},
+        orderDetail=[{"coding": [{"system": "http://dicom.nema.org/resources/ontology/DCM",
+                                  "code": "CT"}]}],
+        identifier=[
+            {"type": ACSN, "value": "ACC-9"},
+            {"type": {"text": "Requested Procedure ID"}, "value": "RP-1"},
+            {"type": {"text": "Scheduled Procedure Step ID"}, "value": "SPS-1"},
+        ],
+    )  # fmt: skip
+    item = worklist_item(hl7, PATIENT)
+    assert (item.AccessionNumber, item.RequestedProcedureID) == ("ACC-9", "RP-1")
+    step = item.ScheduledProcedureStepSequence[0]
+    assert (step.Modality, step.ScheduledProcedureStepID) == ("CT", "SPS-1")
+    assert item.RequestedProcedureCodeSequence[0].CodingSchemeDesignator == "LN"
+    assert item.RequestedProcedureDescription == "CT Chest"
