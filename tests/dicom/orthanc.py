@@ -30,6 +30,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -320,3 +321,108 @@ class Orthanc:
             if report.get("Status") != "Pending" or time.monotonic() > deadline:
                 return report
             time.sleep(0.1)
+
+
+class ServerInNamespace:
+    """Our server (``python -m fhir_server serve``) inside ``ns``, on 127.0.0.1 there.
+
+    ``extra``: more CLI options (e.g. ``--dicom-remote ORTHANC@127.0.0.1:4242``); the HTTP
+    port is ``http_port`` and the DICOM port ``dicom_port`` (the namespace is private, so fixed
+    ports cannot collide with anything outside it)."""
+
+    def __init__(
+        self,
+        ns: Namespace,
+        data_dir: Path,
+        *extra: str,
+        http_port: int = 8080,
+        dicom_port: int = 11112,
+        env: Mapping[str, str] | None = None,
+    ) -> None:
+        self.ns = ns
+        self.http_port = http_port
+        self.dicom_port = dicom_port
+        self.base = f"http://127.0.0.1:{http_port}/fhir"
+        self.log = data_dir.parent / f"server-{http_port}.log"
+        self.argv = [sys.executable, "-m", "fhir_server", "serve", "--host", "127.0.0.1"]
+        self.argv += ["--port", str(http_port), "--dicom-port", str(dicom_port)]
+        self.argv += ["--mllp-port", "0", "--data-dir", str(data_dir)]
+        if "--auth" not in extra:
+            self.argv += ["--auth", "off"]
+        self.argv += list(extra)
+        self.env = {"PYTHONPATH": str(Path(__file__).resolve().parents[2]), **(env or {})}
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout: float = 60.0) -> ServerInNamespace:
+        with self.log.open("wb") as log:
+            self.process = self.ns.popen(self.argv, env=self.env, stdout=log, stderr=log)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"server exited: {self.log.read_text(errors='replace')}")
+            try:
+                self.request("GET", "/metadata")
+                return self
+            except (OSError, urllib.error.URLError):
+                time.sleep(0.2)
+        self.stop()
+        raise RuntimeError(f"server did not start: {self.log.read_text(errors='replace')}")
+
+    def request(self, method: str, path: str, payload: Any = None) -> Any:
+        """A FHIR call (JSON in, JSON out) from inside the namespace."""
+        body = None if payload is None else json.dumps(payload).encode()
+
+        def call() -> bytes:
+            req = urllib.request.Request(self.base + path, data=body, method=method)
+            req.add_header("Accept", "application/fhir+json")
+            if body is not None:
+                req.add_header("Content-Type", "application/fhir+json")
+            with urllib.request.urlopen(req, timeout=300) as response:
+                data: bytes = response.read()
+                return data
+
+        return json.loads(self.ns.call(call))
+
+    def stop(self) -> None:
+        if self.process is not None:
+            _stop_process(self.process, timeout=20)
+            self.process = None
+
+    def __enter__(self) -> ServerInNamespace:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def ct_study(
+    patient_id: str,
+    study_date: str,
+    count: int,
+    *,
+    patient_name: str = "Test^Patient",
+    accession: str = "",
+) -> list[bytes]:
+    """``count`` Part-10 CT instances of one new study (pydicom's CT_small.dcm with new UIDs)."""
+    from pydicom import dcmread
+    from pydicom.data import get_testdata_file
+    from pydicom.filebase import DicomBytesIO
+    from pydicom.uid import generate_uid
+
+    template = get_testdata_file("CT_small.dcm")
+    assert isinstance(template, str)
+    study, series = generate_uid(), generate_uid()
+    out = []
+    for number in range(1, count + 1):
+        ds = dcmread(template)
+        ds.PatientID, ds.PatientName = patient_id, patient_name
+        ds.StudyInstanceUID, ds.SeriesInstanceUID = study, series
+        ds.SOPInstanceUID = generate_uid()
+        ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+        ds.StudyDate = ds.SeriesDate = study_date
+        ds.AccessionNumber = accession
+        ds.InstanceNumber = number
+        buffer = DicomBytesIO()
+        ds.save_as(buffer, enforce_file_format=True)
+        out.append(buffer.getvalue())
+    return out
