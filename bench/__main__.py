@@ -13,9 +13,9 @@ import asyncio
 import subprocess
 from datetime import UTC, datetime
 
-from bench import auth, crud, ingest, mongo_store, rest_core, search, validation
+from bench import auth, crud, hl7_mllp, ingest, mongo_store, rest_core, search, validation
 
-BENCHMARKS = ("ingest", "crud", "search", "rest_core", "mongo", "auth", "validation")
+BENCHMARKS = ("ingest", "crud", "search", "rest_core", "mongo", "auth", "validation", "hl7_mllp")
 
 
 def _sizes(text: str) -> list[int]:
@@ -49,6 +49,7 @@ def main() -> None:
     parser.add_argument(
         "--mongo-url", help="MongoDB for the mongo bench (default: mongoeco on loopback)"
     )
+    parser.add_argument("--hl7-n", type=int, default=5000, help="messages per hl7_mllp run")
     args = parser.parse_args()
     print(f"bench  {datetime.now(UTC):%Y-%m-%d %H:%M} UTC  commit {_commit()}")
     chosen = [args.only] if args.only else list(BENCHMARKS)
@@ -69,6 +70,8 @@ def main() -> None:
         asyncio.run(auth.run(args.n))
     if "validation" in chosen:
         validation.run()
+    if "hl7_mllp" in chosen:
+        hl7_mllp.run(args.hl7_n)
 
 
 def _commit() -> str:
