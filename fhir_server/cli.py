@@ -104,6 +104,26 @@ def _parser() -> argparse.ArgumentParser:
         "--hl7-worker-delay", type=float, metavar="SECONDS",
         help="wait this long after start-up before mapping received HL7 v2 messages (default 0)",
     )  # fmt: skip
+    serve.add_argument(
+        "--hl7-destination", action="append", dest="hl7_destinations", metavar="NAME=HOST:PORT",
+        help="an MLLP peer that receives results (ORU^R01), repeatable; a --hl7-sender entry's "
+        ";destination=NAME picks one, else the only one is used",
+    )  # fmt: skip
+    serve.add_argument(
+        "--hl7-ack-timeout", type=float, metavar="SECONDS",
+        help="wait this long for a destination's ACK before retrying (default 30)",
+    )  # fmt: skip
+    serve.add_argument(
+        "--hl7-retry-initial", type=float, metavar="SECONDS",
+        help="first retry delay for an unreachable destination, doubled each time (default 1)",
+    )  # fmt: skip
+    serve.add_argument(
+        "--hl7-retry-max", type=float, metavar="SECONDS", help="longest retry delay (default 60)"
+    )
+    serve.add_argument(
+        "--hl7-timezone", metavar="ZONE",
+        help="IANA time zone of HL7 v2 times sent without an offset (default UTC)",
+    )  # fmt: skip
     _add_migrate(commands)
     accounts_cli.add_commands(commands)
     return parser
@@ -150,6 +170,9 @@ def main(argv: list[str] | None = None) -> int:
         mllp_max_message_bytes=args.mllp_max_message_bytes, mllp_tls_cert=args.mllp_tls_cert,
         mllp_tls_key=args.mllp_tls_key, hl7_worker_delay=args.hl7_worker_delay,
         hl7_senders=tuple(args.hl7_senders) if args.hl7_senders else None,
+        hl7_destinations=tuple(args.hl7_destinations) if args.hl7_destinations else None,
+        hl7_ack_timeout=args.hl7_ack_timeout, hl7_retry_initial=args.hl7_retry_initial,
+        hl7_retry_max=args.hl7_retry_max, hl7_timezone=args.hl7_timezone,
     )  # fmt: skip
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"

@@ -12,12 +12,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from fhir_server.core.urls import without_credentials
 
 PREFIX = "FHIR_SERVER_"
 #: A DICOM peer as ``AE@host:port`` (AE title: 1 to 16 characters, no backslash).
 _REMOTE_AE = re.compile(r"[^\\@]{1,16}@[^@:\s]+:\d{1,5}")
+_DESTINATION = re.compile(r"[^=\s]+=[^=\s]+:\d{1,5}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +82,17 @@ class Settings:
     #: Seconds the HL7 v2 inbound worker waits after start-up before mapping (a backlog
     #: accumulates meanwhile; the crash-recovery tests use it).
     hl7_worker_delay: float = 0.0
+    #: Where results (ORU^R01) go: NAME=host:port each (--hl7-destination, repeatable;
+    #: FHIR_SERVER_HL7_DESTINATIONS: entries separated by whitespace). A result goes to the
+    #: destination of the order's --hl7-sender entry, else to the only one configured.
+    hl7_destinations: tuple[str, ...] = ()
+    #: Seconds to wait for a destination's ACK; first retry delay, doubled up to the maximum.
+    hl7_ack_timeout: float = 30.0
+    hl7_retry_initial: float = 1.0
+    hl7_retry_max: float = 60.0
+    #: IANA time zone of HL7 v2 times sent without an offset (FHIR needs one), e.g.
+    #: Europe/Bucharest.
+    hl7_timezone: str = "UTC"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -119,6 +132,15 @@ class Settings:
             raise ValueError("--dicom-retrieve must be move (C-MOVE) or get (C-GET)")
         if self.dicom_remote is not None and not _REMOTE_AE.fullmatch(self.dicom_remote):
             raise ValueError("--dicom-remote must be AE@host:port, e.g. PACS@10.0.0.5:104")
+        for spec in self.hl7_destinations:
+            if not _DESTINATION.fullmatch(spec):
+                raise ValueError(f"--hl7-destination {spec!r}: expected NAME=host:port")
+        try:
+            ZoneInfo(self.hl7_timezone)
+        except (ValueError, ZoneInfoNotFoundError):
+            raise ValueError(
+                f"--hl7-timezone {self.hl7_timezone!r} is not an IANA time zone"
+            ) from None
         if (self.mllp_tls_cert is None) != (self.mllp_tls_key is None):
             raise ValueError("MLLP over TLS needs both --mllp-tls-cert and --mllp-tls-key")
         if is_loopback(self.host):
@@ -171,11 +193,14 @@ def _convert(name: str, raw: str) -> Any:
         return int(raw)
     if name in ("mllp_max_message_bytes",):
         return int(raw)
-    if name in ("mllp_read_timeout", "hl7_worker_delay"):
+    if name in (
+        "mllp_read_timeout", "hl7_worker_delay", "hl7_ack_timeout", "hl7_retry_initial",
+        "hl7_retry_max",
+    ):  # fmt: skip
         return float(raw)
     if name in ("mllp_tls_cert", "mllp_tls_key"):
         return Path(raw)
-    if name == "hl7_senders":
+    if name in ("hl7_senders", "hl7_destinations"):
         return tuple(raw.split())
     if name in ("insecure", "demo"):
         return raw.strip().lower() in ("1", "true", "yes", "on")

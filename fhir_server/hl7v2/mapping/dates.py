@@ -57,3 +57,21 @@ def _offset(text: str) -> tzinfo:
         raise ValueError(f"time zone offset {text!r} out of range")
     delta = timedelta(hours=hours, minutes=minutes)
     return timezone(-delta if text[0] == "-" else delta)
+
+
+def fhir_to_dtm(value: str) -> str:
+    """FHIR date/dateTime/instant → DTM: ``2025-03-14T09:30:12+02:00`` → ``20250314093012+0200``."""
+    text = value.strip()
+    if "T" not in text:
+        return text.replace("-", "")
+    day, _, time = text.partition("T")
+    offset = ""
+    if time.endswith("Z"):
+        time, offset = time[:-1], "+0000"
+    elif len(time) > 6 and time[-6] in "+-":
+        time, offset = time[:-6], time[-6] + time[-5:].replace(":", "")
+    clock, _, fraction = time.partition(".")
+    out = day.replace("-", "") + clock.replace(":", "")
+    if fraction:
+        out += "." + fraction[:4]
+    return out + offset
