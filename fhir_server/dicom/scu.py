@@ -60,6 +60,30 @@ class RemoteAe:
         return f"{self.ae_title}@{self.host}:{self.port}"
 
 
+@dataclass(frozen=True, slots=True)
+class Peer:
+    """One AE allow-list entry: ``AE=Organization/<id>[@host:port]`` (--dicom-peer)."""
+
+    ae_title: str
+    organization: str
+    address: RemoteAe | None
+
+    @classmethod
+    def parse(cls, text: str) -> Peer:
+        ae_title, eq, rest = text.partition("=")
+        organization, at, address = rest.partition("@")
+        if not (eq and ae_title.strip() and organization.startswith("Organization/")):
+            raise ValueError(f"a DICOM peer must be AE=Organization/<id>[@host:port], not {text!r}")
+        ae_title = ae_title.strip()
+        remote = RemoteAe.parse(f"{ae_title}@{address}") if at else None
+        return cls(ae_title, organization, remote)
+
+
+def peer_table(specs: Sequence[str]) -> dict[str, Peer]:
+    """The --dicom-peer entries by AE title."""
+    return {peer.ae_title: peer for peer in map(Peer.parse, specs)}
+
+
 def nodelay(event: evt.Event) -> None:
     """EVT_CONN_OPEN handler: TCP_NODELAY on the association's socket."""
     transport = event.assoc.dul.socket
