@@ -22,8 +22,11 @@ from fhir_server.core.ids import IdFactory, new_id
 from fhir_server.core.urls import without_credentials
 from fhir_server.events.hooks import Hooks
 from fhir_server.events.relay import OutboxRelay
+from fhir_server.hl7v2.er7 import Message
+from fhir_server.hl7v2.inbound import OrderMapper
 from fhir_server.hl7v2.listener import MllpListener, tls_context
-from fhir_server.hl7v2.senders import Senders
+from fhir_server.hl7v2.mapping.tables import V2Tables
+from fhir_server.hl7v2.senders import SenderConfig, Senders
 from fhir_server.hl7v2.worker import InboundWorker
 from fhir_server.interactions.capabilities import Software
 from fhir_server.interactions.conformance_sync import ConformanceSync, local_content
@@ -221,7 +224,28 @@ def build(
     application.mllp = make_mllp(
         settings, application.messages, clock, on_received=application.wake_hl7_worker
     )
+    application.hl7_worker = make_hl7_worker(settings, application.messages, service)
     return application
+
+
+def hl7_senders(settings: Settings) -> Senders:
+    """The MLLP allow-list (--hl7-sender); with --auth off any sender is accepted."""
+    return Senders.from_specs(settings.hl7_senders, accept_any=settings.auth == "off")
+
+
+def make_hl7_worker(
+    settings: Settings, messages: MessageLog, service: FhirService
+) -> InboundWorker | None:
+    """The inbound worker (maps received HL7 v2 messages; None with --mllp-port 0)."""
+    if settings.mllp_port == 0:
+        return None
+    mapper = OrderMapper(V2Tables.load())
+    senders = hl7_senders(settings)
+
+    async def process(message: Message, sender: SenderConfig) -> list[str]:
+        return await mapper.process(message, sender, service)
+
+    return InboundWorker(messages, senders, process, delay=settings.hl7_worker_delay)
 
 
 def make_mllp(
@@ -234,7 +258,7 @@ def make_mllp(
     """The HL7 v2 door's listener (None with --mllp-port 0)."""
     if settings.mllp_port == 0:
         return None
-    senders = Senders.from_specs(settings.hl7_senders, accept_any=settings.auth == "off")
+    senders = hl7_senders(settings)
     if settings.auth != "off" and not len(senders):
         log.warning("MLLP: no --hl7-sender configured: every HL7 v2 message will be rejected")
     tls = None
