@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from fhir_server import __version__
 from fhir_server.api.app import HttpApp, create_app
@@ -26,6 +27,9 @@ from fhir_server.hl7v2.er7 import Message
 from fhir_server.hl7v2.inbound import OrderMapper
 from fhir_server.hl7v2.listener import MllpListener, tls_context
 from fhir_server.hl7v2.mapping.tables import V2Tables
+from fhir_server.hl7v2.results import HOOK_NAME as HL7_RESULTS
+from fhir_server.hl7v2.results import ResultsHook
+from fhir_server.hl7v2.sender import ResultSender, parse_destinations
 from fhir_server.hl7v2.senders import SenderConfig, Senders
 from fhir_server.hl7v2.worker import InboundWorker
 from fhir_server.interactions.capabilities import Software
@@ -71,6 +75,7 @@ class Application:
     messages: MessageLog | None = None  # the HL7 v2 message log (admin API, listener, worker)
     mllp: MllpListener | None = None  # None with --mllp-port 0
     hl7_worker: InboundWorker | None = None  # maps received HL7 v2 messages (crash recovery)
+    hl7_sender: ResultSender | None = None  # ORU^R01 out (None without --hl7-destination)
 
     async def start(self) -> None:
         try:
@@ -93,6 +98,8 @@ class Application:
         await self.audit.start()
         if self.hl7_worker is not None:
             await self.hl7_worker.start()
+        if self.hl7_sender is not None:
+            await self.hl7_sender.start()
         if self.mllp is not None:
             await self.mllp.start()
         log.info("FHIR store ready: %s", describe_store(self.settings))
@@ -107,6 +114,8 @@ class Application:
             await self.mllp.stop()
         if self.hl7_worker is not None:
             await self.hl7_worker.stop()
+        if self.hl7_sender is not None:
+            await self.hl7_sender.stop()
         if self.smart is not None:
             await self.smart.stop()
         await self.audit.stop()
@@ -225,6 +234,7 @@ def build(
         settings, application.messages, clock, on_received=application.wake_hl7_worker
     )
     application.hl7_worker = make_hl7_worker(settings, application.messages, service)
+    application.hl7_sender = make_hl7_results(settings, application.messages, service, clock)
     return application
 
 
@@ -239,13 +249,33 @@ def make_hl7_worker(
     """The inbound worker (maps received HL7 v2 messages; None with --mllp-port 0)."""
     if settings.mllp_port == 0:
         return None
-    mapper = OrderMapper(V2Tables.load())
+    mapper = OrderMapper(V2Tables.load(), ZoneInfo(settings.hl7_timezone))
     senders = hl7_senders(settings)
 
     async def process(message: Message, sender: SenderConfig) -> list[str]:
         return await mapper.process(message, sender, service)
 
     return InboundWorker(messages, senders, process, delay=settings.hl7_worker_delay)
+
+
+def make_hl7_results(
+    settings: Settings, messages: MessageLog, service: FhirService, clock: Clock
+) -> ResultSender | None:
+    """ORU^R01 out: the POST_COMMIT hook "hl7v2-results" and the per-destination sender
+    (None, and no hook, without --hl7-destination)."""
+    destinations = parse_destinations(settings.hl7_destinations)
+    if not destinations:
+        return None
+    sender = ResultSender(
+        messages, destinations, ack_timeout=settings.hl7_ack_timeout,
+        retry_initial=settings.hl7_retry_initial, retry_max=settings.hl7_retry_max,
+    )  # fmt: skip
+    hook = ResultsHook(
+        service, messages, hl7_senders(settings), destinations, V2Tables.load(), clock,
+        notify=sender.notify,
+    )  # fmt: skip
+    service.hooks.on_post_commit(HL7_RESULTS, hook)
+    return sender
 
 
 def make_mllp(
