@@ -70,7 +70,7 @@ async def test_search_filters_and_bad_parameters(http: httpx.AsyncClient) -> Non
     assert (await http.post(f"{API}/nope/$replay")).status_code == 404
 
 
-async def test_system_admin_scopes_are_required_with_smart(smart: Smart) -> None:
+async def test_ro24_system_admin_scopes_are_required_with_smart(smart: Smart) -> None:
     log = smart.application.messages
     assert isinstance(log, MessageLog)
     meta = InboundMeta("SCOPE-1", "RIS", "CITYHOSP", "ORM^O01", "2.5.1")

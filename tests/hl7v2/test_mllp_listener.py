@@ -80,7 +80,7 @@ async def test_an_idle_connection_is_closed_after_the_read_timeout(mllp_port: in
         assert await peer.closed(wait=6)
 
 
-async def test_tls_listener_with_a_self_signed_certificate(tmp_path: Path) -> None:
+async def test_ro24_tls_listener_with_a_self_signed_certificate(tmp_path: Path) -> None:
     cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
     await asyncio.to_thread(
         subprocess.run,
@@ -103,7 +103,7 @@ async def test_tls_listener_with_a_self_signed_certificate(tmp_path: Path) -> No
         assert await log_of(app).search(control_id="PLAIN-1") == []
 
 
-async def test_with_auth_on_only_listed_senders_are_accepted(tmp_path: Path) -> None:
+async def test_ro24_with_auth_on_only_listed_senders_are_accepted(tmp_path: Path) -> None:
     async with running_application(
         tmp_path / "data", auth="smart", mllp_port=free_port(),
         hl7_senders=("RIS^CITYHOSP=Organization/city;destination=ris",
