@@ -27,6 +27,7 @@ from pynetdicom import build_role, evt
 
 from fhir_server.core.clock import to_instant
 from fhir_server.core.context import RequestContext
+from fhir_server.core.errors import FhirError
 from fhir_server.dicom.scu import (
     STORAGE_COMMITMENT_PUSH,
     STORAGE_COMMITMENT_PUSH_INSTANCE,
@@ -139,7 +140,10 @@ class CommitmentService:
                 await self.flush(study)
         sent = to_instant(datetime.now(UTC))
         org = self.organization(calling)
-        await confirm(self.service, self.context(calling), result, calling, org, sent)
+        try:
+            await confirm(self.service, self.context(calling), result, calling, org, sent)
+        except FhirError:  # e.g. the peer's Organization is not on this server: still report
+            LOG.exception("recording storage commitment %s as a Communication failed", transaction)
         return result
 
     def _report(self, assoc: Any, calling: str, result: CommitmentResult) -> None:

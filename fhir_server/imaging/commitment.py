@@ -26,6 +26,7 @@ from typing import Any
 import orjson
 
 from fhir_server.core.context import RequestContext
+from fhir_server.core.errors import FhirError
 from fhir_server.interactions.service import FhirService
 from fhir_server.storage.blobs import BlobStore
 from fhir_server.storage.records import RecordStore
@@ -116,7 +117,15 @@ async def confirm(
         body["recipient"] = [{"reference": organization}]
     if requester_ae:
         body["note"] = [{"text": f"Requested by DICOM AE {requester_ae}"}]
-    written = await service.create(ctx, "Communication", body)
+    try:
+        written = await service.create(ctx, "Communication", body)
+    except FhirError:
+        if "recipient" not in body:
+            raise
+        # the sending Organization is not on this server: keep the receipt, name it in a note
+        body["note"] = [*body.get("note", []), {"text": f"Recipient {organization}"}]
+        del body["recipient"]
+        written = await service.create(ctx, "Communication", body)
     return f"Communication/{written.version.id}"
 
 
