@@ -19,6 +19,8 @@ import uuid
 from datetime import UTC, tzinfo
 from typing import Any
 
+import orjson
+
 from fhir_server.core.context import RequestContext
 from fhir_server.core.errors import FhirError
 from fhir_server.hl7v2.er7 import Message
@@ -155,7 +157,8 @@ class OrderMapper:
             result = await service.search_type(
                 ctx, "ServiceRequest", [("identifier", token_value(placer))]
             )
-            matches = [e["resource"] for e in result.get("entry", []) if e.get("resource")]
+            decoded = orjson.loads(orjson.dumps(result))  # entries hold stored bytes (Fragments)
+            matches = [e["resource"] for e in decoded.get("entry", []) if e.get("resource")]
             if not matches:
                 raise V2Error(
                     "ORC", order.sequence, 2, 1, UNKNOWN_KEY_IDENTIFIER,
@@ -197,7 +200,7 @@ def _keep_identifiers(request: dict[str, Any], stored: dict[str, Any]) -> None:
 
 
 def _reference(entry: dict[str, Any]) -> str:
-    location = str(entry.get("response", {}).get("location", ""))
+    location = str(entry.get("response", {}).get("location") or entry.get("fullUrl", ""))
     parts = location.split("/_history/")[0].rstrip("/").split("/")
     return "/".join(parts[-2:])
 
