@@ -13,9 +13,22 @@ import asyncio
 import subprocess
 from datetime import UTC, datetime
 
-from bench import auth, crud, hl7_mllp, ingest, mongo_store, rest_core, search, validation
+from bench import (
+    auth,
+    crud,
+    hl7_mapping,
+    hl7_mllp,
+    ingest,
+    mongo_store,
+    rest_core,
+    search,
+    validation,
+)  # fmt: skip
 
-BENCHMARKS = ("ingest", "crud", "search", "rest_core", "mongo", "auth", "validation", "hl7_mllp")
+BENCHMARKS = (
+    "ingest", "crud", "search", "rest_core", "mongo", "auth", "validation", "hl7_mllp",
+    "hl7_mapping",
+)  # fmt: skip
 
 
 def _sizes(text: str) -> list[int]:
@@ -50,6 +63,7 @@ def main() -> None:
         "--mongo-url", help="MongoDB for the mongo bench (default: mongoeco on loopback)"
     )
     parser.add_argument("--hl7-n", type=int, default=5000, help="messages per hl7_mllp run")
+    parser.add_argument("--hl7-map-n", type=int, default=1000, help="messages per hl7_mapping run")
     args = parser.parse_args()
     print(f"bench  {datetime.now(UTC):%Y-%m-%d %H:%M} UTC  commit {_commit()}")
     chosen = [args.only] if args.only else list(BENCHMARKS)
@@ -72,6 +86,8 @@ def main() -> None:
         validation.run()
     if "hl7_mllp" in chosen:
         hl7_mllp.run(args.hl7_n)
+    if "hl7_mapping" in chosen:
+        hl7_mapping.run(args.hl7_map_n)
 
 
 def _commit() -> str:
