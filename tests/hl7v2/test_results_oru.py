@@ -147,7 +147,9 @@ async def _settled(app: Application, source: str, within: float = 20.0) -> dict[
             await asyncio.sleep(0.05)
 
 
-async def test_final_report_goes_back_as_oru(app: Application, ris: Ris) -> None:
+async def test_ro19_final_report_goes_back_as_oru_until_acknowledged(
+    app: Application, ris: Ris
+) -> None:
     refs = await _order(app, "PL-FINAL")
     report = await _report(
         app, refs, presentedForm=[{"contentType": "application/pdf", "data": PDF}]
@@ -204,7 +206,7 @@ async def test_preliminary_and_non_v2_orders_send_nothing(app: Application) -> N
     assert await _log(app, f"DiagnosticReport/{other['id']}/") == []
 
 
-async def test_ris_answers_ae_the_log_shows_failed(app: Application, ris: Ris) -> None:
+async def test_ro19_ris_answers_ae_the_log_shows_failed(app: Application, ris: Ris) -> None:
     ris.refuse.add("PL-REFUSED")
     refs = await _order(app, "PL-REFUSED")
     report = await _report(app, refs)
@@ -218,7 +220,7 @@ async def test_ris_answers_ae_the_log_shows_failed(app: Application, ris: Ris) -
     assert (await _settled(app, f"DiagnosticReport/{later['id']}/"))["state"] == "acknowledged"
 
 
-async def test_ris_down_retries_then_delivers_in_order(app: Application, ris: Ris) -> None:
+async def test_ro19_ris_down_retries_then_delivers_in_order(app: Application, ris: Ris) -> None:
     await ris.stop()
     reports = []
     for n in range(3):
