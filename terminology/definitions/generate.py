@@ -18,13 +18,14 @@ import sys
 from codesystems import CODESYSTEMS
 from common import OUT, render
 from conceptmaps import CONCEPTMAPS
+from v2_maps import V2_CONCEPTMAPS
 from valuesets import VALUESETS
 
 
 def main(argv: list[str]) -> int:
     check = "--check" in argv
     expected = {}
-    for resource in CODESYSTEMS + VALUESETS + CONCEPTMAPS:
+    for resource in CODESYSTEMS + VALUESETS + CONCEPTMAPS + V2_CONCEPTMAPS:
         name = f"{resource['resourceType']}-{resource['id']}.json"
         expected[name] = render(resource)
     stale = sorted(

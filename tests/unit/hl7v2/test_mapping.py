@@ -11,15 +11,18 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from fhir_server.conformance import Conformance
 from fhir_server.hl7v2.checks import ORDER_CONTROL, ORDER_STATUS
 from fhir_server.hl7v2.er7 import parse
 from fhir_server.hl7v2.errors import V2Error
 from fhir_server.hl7v2.inbound import OrderMapper
 from fhir_server.hl7v2.mapping.tables import TABLE_NAMES, V2Tables, default_folder
 from fhir_server.hl7v2.senders import SenderConfig
+from fhir_server.terminology import Coding, TerminologyService, TranslateRequest
 
 ROOT = Path(__file__).resolve().parents[3]
 FIXTURES = ROOT / "tests" / "fixtures" / "hl7v2"
+BASE = "https://telemedicine.example.org/fhir"
 SYSTEMS = {"CITYHOSP": "urn:oid:1.2.3.4", "RADHOSP": "https://radhosp.example.ro/mrn"}
 
 
@@ -232,3 +235,49 @@ def test_bad_birth_date_names_the_field(mapper: OrderMapper) -> None:
     with pytest.raises(V2Error) as caught:
         _bundle(mapper, "", raw)
     assert (caught.value.segment, caught.value.field, caught.value.code) == ("PID", 7, "102")
+
+
+def _conceptmap(rid: str) -> dict[str, Any]:
+    found: dict[str, Any] = json.loads(
+        (ROOT / "terminology" / f"ConceptMap-{rid}.json").read_text(encoding="utf-8")
+    )
+    return found
+
+
+@pytest.mark.parametrize(
+    ("rid", "tables_used"),
+    [
+        ("v2-order-control-to-request-status", ("order-control-request", "order-control")),
+        ("v2-order-status-to-request-status", ("order-status",)),
+        ("v2-order-control-to-task-status", ("order-control-task",)),
+        ("v2-order-status-to-task-status", ("order-status-task",)),
+        ("v2-priority-to-request-priority", ("priority",)),
+        ("v2-administrative-sex-to-gender", ("administrative-sex",)),
+    ],
+)
+def test_conceptmaps_say_what_the_mapping_does(
+    tables: V2Tables, rid: str, tables_used: tuple[str, ...]
+) -> None:
+    """terminology/ carries the same facts as the tables, so $translate answers as we map."""
+    (group,) = _conceptmap(rid)["group"]
+    assert group["source"].startswith("http://terminology.hl7.org/CodeSystem/v2-")
+    mapped = {e["code"]: e["target"][0]["code"] for e in group["element"]}
+    for code, target in mapped.items():
+        expected = next(t for name in tables_used if (t := tables.code(name, code)))
+        assert target == expected, code
+    assert mapped
+
+
+def test_translate_an_order_control_code(tables: V2Tables) -> None:
+    service = TerminologyService(
+        Conformance.of([_conceptmap("v2-order-control-to-request-status")])
+    )
+    answer = service.translate(
+        TranslateRequest(
+            [Coding("http://terminology.hl7.org/CodeSystem/v2-0119", "CA")],
+            url=f"{BASE}/ConceptMap/v2-order-control-to-request-status",
+        )
+    )
+    (match,) = [p for p in answer["parameter"] if p["name"] == "match"]
+    concept = next(x for x in match["part"] if x["name"] == "concept")["valueCoding"]
+    assert concept["code"] == "revoked"  # our filler row, not the IG's "active"

@@ -53,6 +53,15 @@ EXPECTED = {
         "teleradiology-purpose-to-modality",
         "medical-specialty-to-snomed",
         "diagnostic-subject-to-medical-specialty",
+        # HL7 v2 ↔ FHIR (terminology/definitions/v2_maps.py, from mappings/v2-to-fhir/)
+        "v2-order-control-to-request-status",
+        "v2-order-status-to-request-status",
+        "v2-order-control-to-task-status",
+        "v2-order-status-to-task-status",
+        "v2-priority-to-request-priority",
+        "v2-administrative-sex-to-gender",
+        "v2-patient-class-to-encounter-class",
+        "v2-report-status-to-result-status",
     },
 }
 
