@@ -39,9 +39,11 @@ COPY --from=build /opt/fhir-server /opt/fhir-server
 COPY profiles/fsh-generated/resources /opt/fhir-server/share/profiles
 COPY profiles/rulesets /opt/fhir-server/share/rulesets
 COPY terminology /opt/fhir-server/share/terminology
+COPY mappings/v2-to-fhir /opt/fhir-server/share/mappings/v2-to-fhir
 ENV PATH=/opt/fhir-server/bin:$PATH \
     FHIR_SERVER_CONFORMANCE_DIRS=/opt/fhir-server/share/profiles:/opt/fhir-server/share/terminology \
     FHIR_SERVER_VALIDATION_RULES=/opt/fhir-server/share/rulesets/telemedicine.json \
+    FHIR_SERVER_HL7_MAPPINGS=/opt/fhir-server/share/mappings/v2-to-fhir \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     FHIR_SERVER_DATA_DIR=/var/lib/fhir-server \

@@ -249,7 +249,7 @@ def make_hl7_worker(
     """The inbound worker (maps received HL7 v2 messages; None with --mllp-port 0)."""
     if settings.mllp_port == 0:
         return None
-    mapper = OrderMapper(V2Tables.load(), ZoneInfo(settings.hl7_timezone))
+    mapper = OrderMapper(V2Tables.load(settings.hl7_mappings), ZoneInfo(settings.hl7_timezone))
     senders = hl7_senders(settings)
 
     async def process(message: Message, sender: SenderConfig) -> list[str]:
@@ -270,8 +270,9 @@ def make_hl7_results(
         messages, destinations, ack_timeout=settings.hl7_ack_timeout,
         retry_initial=settings.hl7_retry_initial, retry_max=settings.hl7_retry_max,
     )  # fmt: skip
+    tables = V2Tables.load(settings.hl7_mappings)
     hook = ResultsHook(
-        service, messages, hl7_senders(settings), destinations, V2Tables.load(), clock,
+        service, messages, hl7_senders(settings), destinations, tables, clock,
         notify=sender.notify,
     )  # fmt: skip
     service.hooks.on_post_commit(HL7_RESULTS, hook)

@@ -124,6 +124,10 @@ def _parser() -> argparse.ArgumentParser:
         "--hl7-timezone", metavar="ZONE",
         help="IANA time zone of HL7 v2 times sent without an offset (default UTC)",
     )  # fmt: skip
+    serve.add_argument(
+        "--hl7-mappings", type=Path, metavar="DIR",
+        help="the HL7 v2 mapping tables (default: mappings/v2-to-fhir of the source tree)",
+    )  # fmt: skip
     _add_migrate(commands)
     accounts_cli.add_commands(commands)
     return parser
@@ -173,6 +177,7 @@ def main(argv: list[str] | None = None) -> int:
         hl7_destinations=tuple(args.hl7_destinations) if args.hl7_destinations else None,
         hl7_ack_timeout=args.hl7_ack_timeout, hl7_retry_initial=args.hl7_retry_initial,
         hl7_retry_max=args.hl7_retry_max, hl7_timezone=args.hl7_timezone,
+        hl7_mappings=args.hl7_mappings,
     )  # fmt: skip
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"

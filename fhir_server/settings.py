@@ -93,6 +93,8 @@ class Settings:
     #: IANA time zone of HL7 v2 times sent without an offset (FHIR needs one), e.g.
     #: Europe/Bucharest.
     hl7_timezone: str = "UTC"
+    #: The HL7 v2 mapping tables (mappings/v2-to-fhir/; None: the source tree's).
+    hl7_mappings: Path | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -198,7 +200,7 @@ def _convert(name: str, raw: str) -> Any:
         "hl7_retry_max",
     ):  # fmt: skip
         return float(raw)
-    if name in ("mllp_tls_cert", "mllp_tls_key"):
+    if name in ("mllp_tls_cert", "mllp_tls_key", "hl7_mappings"):
         return Path(raw)
     if name in ("hl7_senders", "hl7_destinations"):
         return tuple(raw.split())
