@@ -33,6 +33,7 @@ from fhir_server.hl7v2.senders import SenderConfig
 from fhir_server.settings import Settings
 
 FIXTURE = Path(__file__).resolve().parents[1] / "tests/fixtures/hl7v2/ORM-O01-appendix-a.hl7"
+GROUP = 50
 SENDER = SenderConfig("EPICADT", "CITYHOSP", None, {"CITYHOSP": "urn:oid:1.2.3.4"})
 
 
@@ -81,8 +82,9 @@ def mapping_only(raw: list[str], mapper: OrderMapper) -> float:
     return time.perf_counter() - started
 
 
-async def mapped(raw: list[str], mapper: OrderMapper) -> tuple[float, float]:
-    """(seconds for the NW pass, seconds for the XO pass)."""
+async def mapped(raw: list[str], mapper: OrderMapper, group: int = 1) -> tuple[float, float]:
+    """(seconds for the NW pass, seconds for the XO pass); ``group`` > 1: that many messages
+    per transaction (``OrderMapper.process_many``)."""
     folder = Path(tempfile.mkdtemp(prefix="bench-hl7map-"))
     app = build(Settings(data_dir=folder / "data", auth="off", mllp_port=0, dicom_port=0))
     await app.start()
@@ -90,11 +92,17 @@ async def mapped(raw: list[str], mapper: OrderMapper) -> tuple[float, float]:
         times = []
         for batch in (raw, [m.replace("ORC|NW|", "ORC|XO|") for m in raw]):
             started = time.perf_counter()
-            for text in batch:
-                message = parse(text)
-                if check(message):
-                    raise RuntimeError(f"check failed: {check(message)}")
-                await mapper.process(message, SENDER, app.service)
+            for first in range(0, len(batch), group):
+                parsed = [parse(text) for text in batch[first : first + group]]
+                for message in parsed:
+                    if check(message):
+                        raise RuntimeError(f"check failed: {check(message)}")
+                if group == 1:
+                    await mapper.process(parsed[0], SENDER, app.service)
+                    continue
+                for outcome in await mapper.process_many(parsed, SENDER, app.service):
+                    if not isinstance(outcome, list):
+                        raise RuntimeError(f"mapping failed: {outcome}")
             times.append(time.perf_counter() - started)
         return times[0], times[1]
     finally:
@@ -108,9 +116,12 @@ def run(count: int = 1000) -> None:
     print(f"\nhl7_mapping: {count} ORM^O01 (1.9 KB, 5 resources each) mapped to FHIR, in-process")
     only = mapping_only(raw, mapper)
     new, changed = asyncio.run(mapped(raw, mapper))
+    new_g, changed_g = asyncio.run(mapped(raw, mapper, GROUP))
     bare = bare_writes(raw)
     print(f"  parse + checks + Bundle (no storage)      {_rate(count, only)}")
     print(f"  mapped, new orders (NW)                   {_rate(count, new)}")
     print(f"  mapped, changes of those orders (XO)      {_rate(count, changed)}")
+    print(f"  mapped, NW, {GROUP} messages per transaction   {_rate(count, new_g)}")
+    print(f"  mapped, XO, {GROUP} messages per transaction   {_rate(count, changed_g)}")
     print(f"  bare durable write, 1 per commit          {_rate(count, bare)}")
     print(f"  mapped NW / bare write: {bare / new:.2f}x the bare write's rate")

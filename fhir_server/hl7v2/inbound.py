@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import copy
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, tzinfo
 from typing import Any
 
@@ -29,6 +30,7 @@ from fhir_server.hl7v2.errors import (
     UNKNOWN_KEY_IDENTIFIER,
     V2Error,
 )
+from fhir_server.hl7v2.mapping.batch import merge
 from fhir_server.hl7v2.mapping.datatypes import (
     display_name,
     local_system,
@@ -142,6 +144,32 @@ class OrderMapper:
                 message=f"the FHIR transaction was refused: {error.diagnostics}",
             ) from None  # fmt: skip
         return [_reference(entry) for entry in response.get("entry", [])]
+
+    async def process_many(
+        self, messages: Sequence[Message], sender: SenderConfig, service: FhirService
+    ) -> list[list[str] | V2Error]:
+        """Map and apply several messages of ``sender`` as one transaction (group mapping, see
+        :mod:`~fhir_server.hl7v2.mapping.batch`); for each message its references or its error.
+        If anything fails, the messages are mapped one at a time."""
+        ctx = RequestContext(channel=CHANNEL, organization=sender.organization)
+        try:
+            bundles = [
+                self.transaction(m, sender, await self._existing(m, service, ctx)) for m in messages
+            ]
+            merged, positions = merge(bundles)
+            response = await service.batch_or_transaction(ctx, merged, preference="minimal")
+        except (V2Error, FhirError):
+            return [await self._one(m, sender, service) for m in messages]
+        written = [_reference(entry) for entry in response.get("entry", [])]
+        return [[written[i] for i in mine] for mine in positions]
+
+    async def _one(
+        self, message: Message, sender: SenderConfig, service: FhirService
+    ) -> list[str] | V2Error:
+        try:
+            return await self.process(message, sender, service)
+        except V2Error as error:
+            return error
 
     async def _existing(
         self, message: Message, service: FhirService, ctx: RequestContext

@@ -15,6 +15,11 @@ import pytest_asyncio
 
 from fhir_server.bootstrap import Application
 from fhir_server.core.context import RequestContext
+from fhir_server.hl7v2.er7 import parse
+from fhir_server.hl7v2.errors import V2Error
+from fhir_server.hl7v2.inbound import OrderMapper
+from fhir_server.hl7v2.mapping.tables import V2Tables
+from fhir_server.hl7v2.senders import SenderConfig
 from tests.conftest import free_port, running_application
 from tests.hl7v2.conftest import mllp_send, segments
 
@@ -187,3 +192,26 @@ async def test_cancel_of_an_unknown_order_fails_and_writes_nothing(
     assert "PL-NEVER-SEEN" in record["error"]["text"]
     assert await search(app, "ServiceRequest", ("identifier", "PL-NEVER-SEEN")) == []
     assert record["raw"].rstrip("\r").split("\r")[-1].startswith("ZDS|")  # Z-segment kept
+
+
+async def test_group_mapping_merges_shared_resources_and_falls_back(app: Application) -> None:
+    """OrderMapper.process_many: one transaction for several messages; the same Patient and
+    Practitioner once; if one message cannot be mapped, the others still are, one by one."""
+    mapper = OrderMapper(V2Tables.load())
+    sender = SenderConfig("RIS", "RADHOSP", "Organization/radhosp", {"RADHOSP": MRN})
+    group = [parse(zds_order(f"GRP-{n}", f"PL-GRP-{n}")) for n in range(3)]
+    outcomes = await mapper.process_many(group, sender, app.service)
+    assert all(isinstance(o, list) and len(o) == 5 for o in outcomes), outcomes
+    refs = [dict(r.split("/") for r in o) for o in outcomes if isinstance(o, list)]
+    assert len({r["Patient"] for r in refs}) == 1 and len({r["ServiceRequest"] for r in refs}) == 3
+    for n in range(3):
+        request, task = await by_placer(app, f"PL-GRP-{n}")
+        assert request["subject"] == {"reference": f"Patient/{refs[0]['Patient']}"}
+        assert task["focus"] == {"reference": f"ServiceRequest/{request['id']}"}
+    mixed = [
+        parse(zds_order("GRP-OK", "PL-GRP-OK")),
+        parse(zds_order("GRP-BAD", "PL-GRP-UNKNOWN", orc1="CA", orc5="")),
+    ]
+    ok, bad = await mapper.process_many(mixed, sender, app.service)
+    assert isinstance(ok, list) and isinstance(bad, V2Error) and bad.code == "204"
+    assert len(await search(app, "ServiceRequest", ("identifier", "PL-GRP-OK"))) == 1

@@ -16,6 +16,7 @@ from fhir_server.hl7v2.checks import ORDER_CONTROL, ORDER_STATUS
 from fhir_server.hl7v2.er7 import parse
 from fhir_server.hl7v2.errors import V2Error
 from fhir_server.hl7v2.inbound import OrderMapper
+from fhir_server.hl7v2.mapping.batch import merge
 from fhir_server.hl7v2.mapping.tables import TABLE_NAMES, V2Tables, default_folder
 from fhir_server.hl7v2.senders import SenderConfig
 from fhir_server.terminology import Coding, TerminologyService, TranslateRequest
@@ -281,3 +282,20 @@ def test_translate_an_order_control_code(tables: V2Tables) -> None:
     (match,) = [p for p in answer["parameter"] if p["name"] == "match"]
     concept = next(x for x in match["part"] if x["name"] == "concept")["valueCoding"]
     assert concept["code"] == "revoked"  # our filler row, not the IG's "active"
+
+
+def test_merge_keeps_one_entry_per_conditional_url(mapper: OrderMapper) -> None:
+    first = _bundle(mapper, "ORM-O01-v231-zds.hl7")
+    raw = (FIXTURES / "ORM-O01-v231-zds.hl7").read_bytes().decode().replace("A103Z", "A104Z")
+    second = _bundle(mapper, "", raw.replace("POPESCU^ION", "POPESCU^IOAN"))
+    merged, positions = merge([first, second])
+    kinds = [e["resource"]["resourceType"] for e in merged["entry"]]
+    assert sorted(kinds) == sorted(
+        ["Patient", "Encounter", "Practitioner", "ServiceRequest", "Task", "ServiceRequest", "Task"]
+    )
+    assert positions[0] == [0, 1, 2, 3, 4] and positions[1][:3] == [0, 1, 2]
+    patient = merged["entry"][0]
+    assert patient["resource"]["name"][0]["given"] == ["IOAN", "A"]  # the later message wins
+    second_request = merged["entry"][positions[1][3]]["resource"]
+    assert second_request["subject"] == {"reference": patient["fullUrl"]}
+    assert second_request["requester"] == {"reference": merged["entry"][2]["fullUrl"]}
