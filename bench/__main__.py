@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from bench import (
     auth,
     crud,
+    dicom_store,
     hl7_mapping,
     hl7_mllp,
     ingest,
@@ -27,7 +28,7 @@ from bench import (
 
 BENCHMARKS = (
     "ingest", "crud", "search", "rest_core", "mongo", "auth", "validation", "hl7_mllp",
-    "hl7_mapping",
+    "hl7_mapping", "dicom_store",
 )  # fmt: skip
 
 
@@ -64,6 +65,9 @@ def main() -> None:
     )
     parser.add_argument("--hl7-n", type=int, default=5000, help="messages per hl7_mllp run")
     parser.add_argument("--hl7-map-n", type=int, default=1000, help="messages per hl7_mapping run")
+    parser.add_argument("--dicom-n", type=int, default=500, help="small CT instances per run")
+    parser.add_argument("--dicom-large", type=int, default=200, help="512x512 CT per run")
+    parser.add_argument("--dicom-runs", type=int, default=3, help="runs per dicom_store figure")
     args = parser.parse_args()
     print(f"bench  {datetime.now(UTC):%Y-%m-%d %H:%M} UTC  commit {_commit()}")
     chosen = [args.only] if args.only else list(BENCHMARKS)
@@ -88,6 +92,8 @@ def main() -> None:
         hl7_mllp.run(args.hl7_n)
     if "hl7_mapping" in chosen:
         hl7_mapping.run(args.hl7_map_n)
+    if "dicom_store" in chosen:
+        dicom_store.run(args.dicom_n, args.dicom_large, args.dicom_runs)
 
 
 def _commit() -> str:

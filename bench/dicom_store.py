@@ -1,0 +1,166 @@
+"""DICOM C-STORE: instances received per second, ours beside Orthanc in the same run
+(``python -m bench --only dicom_store``).
+
+Both receivers run in one private network namespace (tests/dicom/orthanc.py: Orthanc 1.10 cannot
+bind to loopback only), on 127.0.0.1 there, and get the same load from the same real sender:
+dcmtk's ``storescu`` on ONE association (``+sd`` a directory, ``-R`` only the needed contexts),
+with ``TCP_NODELAY=1`` on the sender and on both receivers (without it small C-STOREs stall on
+Nagle's algorithm at about 10 per second, /work/shared/notes/dicom.md §3.5).
+
+- ours: ``fhir-server serve`` with its DICOM door, SQLite store (``synchronous=FULL``) and
+  filesystem blobs. The clock stops when storescu has its last response AND the ImagingStudy
+  resources list every instance (the per-study indexing through the FHIR write pipeline is
+  included, as the issue asks);
+- Orthanc: its SQLite index and file storage; the clock stops when storescu returns and
+  ``/statistics`` counts every instance (Orthanc indexes before it answers).
+
+Workloads: N small CT instances (pydicom's CT_small.dcm, 39 KB, fresh UIDs; several studies)
+and M 512x512 CT instances (about 0.5 MB each). Every run uses fresh UIDs so neither receiver
+ever sees a duplicate; each figure is the median of ``runs`` runs, and the ratio is ours/Orthanc.
+"""
+
+from __future__ import annotations
+
+import shutil
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from tests.dicom.orthanc import Namespace, Orthanc, ServerInNamespace, unavailable_reason
+
+OUR_AET, ORTHANC_AET = "FHIRSERVER", "ORTHANC"
+OUR_PORT, ORTHANC_PORT = 11112, 4242
+PER_STUDY = 50
+
+
+def instances(count: int, *, large: bool = False) -> list[bytes]:
+    """``count`` Part-10 CT instances in studies of ``PER_STUDY``, fresh UIDs; ``large`` makes
+    each image 512x512 (16-bit, about 0.5 MB) instead of CT_small's 128x128."""
+    from pydicom import dcmread
+    from pydicom.data import get_testdata_file
+    from pydicom.filebase import DicomBytesIO
+    from pydicom.uid import generate_uid
+
+    template = get_testdata_file("CT_small.dcm")
+    assert isinstance(template, str)
+    base = dcmread(template)
+    pixels = bytes((i * 7) & 0xFF for i in range(512 * 512 * 2)) if large else None
+    out: list[bytes] = []
+    study = series = ""
+    for number in range(count):
+        if number % PER_STUDY == 0:
+            study, series = generate_uid(), generate_uid()
+        ds = base.copy()
+        ds.file_meta = base.file_meta.copy()
+        ds.PatientID = f"BENCH-{study[-8:]}"
+        ds.StudyInstanceUID, ds.SeriesInstanceUID = study, series
+        ds.SOPInstanceUID = generate_uid()
+        ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+        ds.InstanceNumber = number % PER_STUDY + 1
+        if pixels is not None:
+            ds.Rows = ds.Columns = 512
+            ds.PixelData = pixels
+        buffer = DicomBytesIO()
+        ds.save_as(buffer, enforce_file_format=True)
+        out.append(buffer.getvalue())
+    return out
+
+
+def _write(folder: Path, data: list[bytes]) -> None:
+    folder.mkdir(parents=True)
+    for n, part10 in enumerate(data):
+        (folder / f"{n:06d}.dcm").write_bytes(part10)
+
+
+def _storescu(ns: Namespace, called: str, port: int, folder: Path) -> float:
+    """Seconds storescu takes to send ``folder`` on one association (fails on any failure)."""
+    argv = ["storescu", "-aet", "BENCH", "-aec", called, "+sd", "-R", "127.0.0.1", str(port)]
+    started = time.perf_counter()
+    result = ns.run([*argv, str(folder)], env={"TCP_NODELAY": "1"})
+    elapsed = time.perf_counter() - started
+    if result.returncode != 0:
+        raise RuntimeError(f"storescu to {called} failed: {result.stderr!r}")
+    return elapsed
+
+
+def _wait(condition: Callable[[], bool], timeout: float = 300.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise RuntimeError("the receiver did not index every instance in time")
+        time.sleep(0.02)
+
+
+def _indexed(server: ServerInNamespace, expected: int) -> Callable[[], bool]:
+    def check() -> bool:
+        bundle: Any = server.request("GET", "/ImagingStudy?_count=1000&_elements=numberOfInstances")
+        total = sum(
+            entry["resource"].get("numberOfInstances", 0) for entry in bundle.get("entry", [])
+        )
+        return bool(total >= expected)
+
+    return check
+
+
+def _orthanc_counted(orthanc: Orthanc, expected: int) -> Callable[[], bool]:
+    return lambda: int(orthanc.statistics()["CountInstances"]) >= expected
+
+
+def _measure(ns: Namespace, server: ServerInNamespace, orthanc: Orthanc, work: Path,
+             label: str, count: int, large: bool, runs: int, already: int) -> int:  # fmt: skip
+    """Print the rates of ``runs`` runs of ``count`` instances; ``already``: instances our
+    server holds before; returns how many it holds after."""
+    ours: list[float] = []
+    theirs: list[float] = []
+    for run in range(runs):
+        folder = work / f"{label}-{run}"
+        _write(folder / "ours", instances(count, large=large))
+        _write(folder / "orthanc", instances(count, large=large))
+        before = int(orthanc.statistics()["CountInstances"])
+        started = time.perf_counter()
+        _storescu(ns, ORTHANC_AET, ORTHANC_PORT, folder / "orthanc")
+        _wait(_orthanc_counted(orthanc, before + count))
+        theirs.append(time.perf_counter() - started)
+        started = time.perf_counter()
+        _storescu(ns, OUR_AET, OUR_PORT, folder / "ours")
+        _wait(_indexed(server, already + count))
+        ours.append(time.perf_counter() - started)
+        already += count
+        shutil.rmtree(folder)
+    our_rate = count / statistics.median(ours)
+    their_rate = count / statistics.median(theirs)
+    print(f"  {label:<34} ours {our_rate:7.1f}/s   Orthanc {their_rate:7.1f}/s   "
+          f"ratio {our_rate / their_rate:.2f}x")  # fmt: skip
+    print(f"    runs (s): ours {', '.join(f'{t:.2f}' for t in ours)}; "
+          f"Orthanc {', '.join(f'{t:.2f}' for t in theirs)}")  # fmt: skip
+    return already
+
+
+def run(count: int = 500, large: int = 200, runs: int = 3) -> None:
+    print(
+        f"\ndicom_store: C-STORE by storescu on one association, ours vs Orthanc, median of {runs}"
+    )
+    reason = unavailable_reason()
+    if reason is not None:
+        print(f"  skipped: {reason}")
+        return
+    work = Path(tempfile.mkdtemp(prefix="bench-dicom-"))
+    node = {"FHIR": (OUR_AET, "127.0.0.1", OUR_PORT)}
+    try:
+        with (
+            Namespace() as ns,
+            Orthanc(ns, aet=ORTHANC_AET, dicom_port=ORTHANC_PORT, modalities=node) as orthanc,
+            ServerInNamespace(
+                ns, work / "server" / "data", "--dicom-aet", OUR_AET,
+                dicom_port=OUR_PORT, env={"TCP_NODELAY": "1"},
+            ) as server,
+        ):  # fmt: skip
+            small = f"{count} x CT 128x128 (39 KB)"
+            held = _measure(ns, server, orthanc, work, small, count, False, runs, 0)
+            big = f"{large} x CT 512x512 (0.5 MB)"
+            _measure(ns, server, orthanc, work, big, large, True, runs, held)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
