@@ -338,3 +338,12 @@ def test_ro14_assess_is_fast() -> None:
     for _ in range(500):
         assess(ds, "1.2.840.10008.1.2.1", GatePolicy.default())
     assert (time.perf_counter() - start) / 500 < 0.001  # under 1 ms per instance
+
+
+def test_ro14_encapsulated_document_review_not_refused() -> None:
+    ds = _header(synth.ct())
+    ds.SOPClassUID = "1.2.840.10008.5.1.4.1.1.104.1"  # Encapsulated PDF Storage
+    ds.Modality = "DOC"
+    verdict = _verdict(ds)
+    assert not verdict.rejected
+    assert {"encapsulated-document", "non-primary-modality"} <= _checks(verdict)
