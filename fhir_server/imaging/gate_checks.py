@@ -9,109 +9,20 @@ Functional Groups (Frame Type, Derivation Image, Source Image; PS3.3 C.7.6.16, C
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import Any
 
 import pydicom
-from pydicom.sequence import Sequence
 
+from fhir_server.imaging import gate_attributes as ga
 from fhir_server.imaging import transfer_syntax as ts
 from fhir_server.imaging.gate import Action, Check
 
 RawFinding = tuple[str, str, str, str, Action]
 
-_SC_ROOT = "1.2.840.10008.5.1.4.1.1."
-
-
-def _capture_classes() -> dict[str, str]:
-    return {
-        _SC_ROOT + "7": "Secondary Capture Image Storage",
-        _SC_ROOT + "7.1": "Multi-frame Single Bit Secondary Capture Image Storage",
-        _SC_ROOT + "7.2": "Multi-frame Grayscale Byte Secondary Capture Image Storage",
-        _SC_ROOT + "7.3": "Multi-frame Grayscale Word Secondary Capture Image Storage",
-        _SC_ROOT + "7.4": "Multi-frame True Color Secondary Capture Image Storage",
-        _SC_ROOT + "77.1.4": "VL Photographic Image Storage",
-        _SC_ROOT + "77.1.4.1": "Video Photographic Image Storage",
-    }
-
-
-def _document_classes() -> dict[str, str]:
-    return {
-        _SC_ROOT + "104.1": "Encapsulated PDF Storage",
-        _SC_ROOT + "104.2": "Encapsulated CDA Storage",
-        _SC_ROOT + "104.3": "Encapsulated STL Storage",
-        _SC_ROOT + "104.4": "Encapsulated OBJ Storage",
-        _SC_ROOT + "104.5": "Encapsulated MTL Storage",
-    }
-
-
-def _conversion_types() -> dict[str, str]:
-    return {
-        "DV": "digitized video",
-        "DI": "digital interface (captured from another device)",
-        "DF": "digitized film",
-        "WSD": "workstation (screen capture)",
-        "SD": "scanned document",
-        "SI": "scanned image",
-        "DRW": "drawing",
-        "SYN": "synthetic image",
-    }
-
-
-def _values(header: Any, keyword: str) -> list[str]:
-    value = header.get(keyword)
-    if value is None:
-        return []
-    element_value = getattr(value, "value", value)
-    if element_value is None or element_value == "":
-        return []
-    if isinstance(element_value, (list, tuple)) or type(element_value).__name__ == "MultiValue":
-        return [str(v).strip().upper() for v in element_value if str(v).strip()]
-    text = str(element_value).strip().upper()
-    return [text] if text else []
-
-
-def _items(header: Any, keyword: str) -> list[Any]:
-    seq = header.get(keyword)
-    return list(seq) if isinstance(seq, Sequence) else []
-
-
-def _frame_groups(header: pydicom.Dataset) -> Iterator[Any]:
-    """The header, then every item of every functional-group macro (shared, then per frame)."""
-    yield header
-    for group in ("SharedFunctionalGroupsSequence", "PerFrameFunctionalGroupsSequence"):
-        for frame in _items(header, group):
-            for element in frame:
-                if element.VR == "SQ":
-                    yield from element.value
-
-
-def _derivations(header: pydicom.Dataset) -> Iterator[Any]:
-    """Every place a Derivation Code / Description / Source Image may sit."""
-    for scope in _frame_groups(header):
-        yield scope
-        yield from _items(scope, "DerivationImageSequence")
-
-
-def _codes(items: list[Any]) -> set[str]:
-    return {str(item.get("CodeValue", "")).strip() for item in items}
-
-
-def _is_image(header: pydicom.Dataset) -> bool:
-    """Objects with a General Image module (RT Dose/Image and other RT objects are not read)."""
-    if _sop_class(header).startswith(_SC_ROOT + "481."):
-        return False
-    return "Rows" in header or "NumberOfFrames" in header
-
-
-def _sop_class(header: pydicom.Dataset) -> str:
-    return str(header.get("SOPClassUID", "")).strip()
-
-
 # --- reject ---------------------------------------------------------------------------------
 
 
 def secondary_capture(header: pydicom.Dataset, _ts: str) -> RawFinding | None:
-    name = _capture_classes().get(_sop_class(header))
+    name = ga.capture_classes().get(ga.sop_class(header))
     if name is None:
         return None
     reason = f"SOP Class (0008,0016) is {name}: captured or photographed, not an acquisition"
@@ -119,7 +30,7 @@ def secondary_capture(header: pydicom.Dataset, _ts: str) -> RawFinding | None:
 
 
 def encapsulated_document(header: pydicom.Dataset, _ts: str) -> RawFinding | None:
-    name = _document_classes().get(_sop_class(header))
+    name = ga.document_classes().get(ga.sop_class(header))
     if name is None:
         return None
     reason = f"SOP Class (0008,0016) is {name}: a document, not an image for primary reading"
@@ -127,11 +38,11 @@ def encapsulated_document(header: pydicom.Dataset, _ts: str) -> RawFinding | Non
 
 
 def conversion_type(header: pydicom.Dataset, _ts: str) -> RawFinding | None:
-    values = _values(header, "ConversionType")
+    values = ga.values(header, "ConversionType")
     if not values:
         return None
     term = values[0]
-    meaning = _conversion_types().get(term, "a conversion into DICOM")
+    meaning = ga.conversion_types().get(term, "a conversion into DICOM")
     reason = f"Conversion Type (0008,0064) is {term} ({meaning}): not a primary digital image"
     return ("conversion-type", "(0008,0064)", reason, "PS3.3 C.8.6.1", Action.REJECT)
 
@@ -142,19 +53,19 @@ def scanned_film(header: pydicom.Dataset, _ts: str) -> RawFinding | None:
         ("DigitizingDeviceTransportDirection", "(0018,2020)"),
         ("RotationOfScannedFilm", "(0018,2030)"),
     ):
-        if _values(header, keyword):
+        if ga.values(header, keyword):
             reason = f"{keyword} {tag} is present: the image was digitised from film or paper"
             return ("scanned-film", tag, reason, "PS3.3 C.8.6.2", Action.REJECT)
     return None
 
 
 def lossy_image_compression(header: pydicom.Dataset, _ts: str) -> RawFinding | None:
-    if _values(header, "LossyImageCompression")[:1] != ["01"]:
+    if ga.values(header, "LossyImageCompression")[:1] != ["01"]:
         return None
     details = []
-    if ratio := _values(header, "LossyImageCompressionRatio"):
+    if ratio := ga.values(header, "LossyImageCompressionRatio"):
         details.append("ratio " + "/".join(ratio))
-    if method := _values(header, "LossyImageCompressionMethod"):
+    if method := ga.values(header, "LossyImageCompressionMethod"):
         details.append("method " + "/".join(method))
     extra = f" ({', '.join(details)})" if details else ""
     reason = f"Lossy Image Compression (0028,2110) is 01{extra}: not original fidelity"
@@ -175,8 +86,8 @@ def lossy_transfer_syntax(_header: pydicom.Dataset, syntax: str) -> RawFinding |
 
 
 def lossy_derivation_code(header: pydicom.Dataset, _ts: str) -> RawFinding | None:
-    for scope in _derivations(header):
-        if "113040" in _codes(_items(scope, "DerivationCodeSequence")):
+    for scope in ga.derivations(header):
+        if "113040" in ga.codes(ga.items(scope, "DerivationCodeSequence")):
             reason = "Derivation Code (0008,9215) is 113040 (Lossy Compression)"
             return (
                 "lossy-derivation-code",
@@ -189,9 +100,9 @@ def lossy_derivation_code(header: pydicom.Dataset, _ts: str) -> RawFinding | Non
 
 
 def lossy_source_image(header: pydicom.Dataset, _ts: str) -> RawFinding | None:
-    for scope in _derivations(header):
-        for source in _items(scope, "SourceImageSequence"):
-            if "121330" in _codes(_items(source, "PurposeOfReferenceCodeSequence")):
+    for scope in ga.derivations(header):
+        for source in ga.items(scope, "SourceImageSequence"):
+            if "121330" in ga.codes(ga.items(source, "PurposeOfReferenceCodeSequence")):
                 reason = (
                     "Source Image (0008,2112) purpose (0040,A170) is 121330"
                     " (Lossy compressed predecessor)"
@@ -208,8 +119,8 @@ def lossy_source_image(header: pydicom.Dataset, _ts: str) -> RawFinding | None:
 
 def derivation_description(header: pydicom.Dataset, _ts: str) -> RawFinding | None:
     words = ("LOSSY", "RESAMPL", "DOWNSAMPL", "DOWN-SAMPL", "SUBSAMPL", "DECIMAT", "REDUCED RES")
-    for scope in _derivations(header):
-        text = " ".join(_values(scope, "DerivationDescription"))
+    for scope in ga.derivations(header):
+        text = " ".join(ga.values(scope, "DerivationDescription"))
         hit = next((w for w in words if w in text), None)
         if hit:
             shown = text[:60]
@@ -228,9 +139,9 @@ def derivation_description(header: pydicom.Dataset, _ts: str) -> RawFinding | No
 
 
 def derived_image_type(header: pydicom.Dataset, _ts: str) -> RawFinding | None:
-    for scope in _frame_groups(header):
+    for scope in ga.frame_groups(header):
         for keyword, tag in (("ImageType", "(0008,0008)"), ("FrameType", "(0008,9007)")):
-            values = _values(scope, keyword)
+            values = ga.values(scope, keyword)
             flagged = [v for v in values[:2] if v in ("DERIVED", "SECONDARY", "MIXED")]
             if flagged:
                 shown = "\\".join(values[:3])
@@ -241,9 +152,9 @@ def derived_image_type(header: pydicom.Dataset, _ts: str) -> RawFinding | None:
 
 
 def missing_image_type(header: pydicom.Dataset, _ts: str) -> RawFinding | None:
-    if not _is_image(header) or _values(header, "ImageType") or _values(header, "FrameType"):
+    if not ga.is_image(header) or ga.values(header, "ImageType") or ga.values(header, "FrameType"):
         return None
-    if any(_values(s, "FrameType") for s in _frame_groups(header)):
+    if any(ga.values(s, "FrameType") for s in ga.frame_groups(header)):
         return None
     reason = "Image Type (0008,0008) is missing: originality of the image is unknown"
     return ("missing-image-type", "(0008,0008)", reason, "PS3.3 C.7.6.1.1.2", Action.REVIEW)
@@ -257,7 +168,7 @@ def non_primary_modality(header: pydicom.Dataset, _ts: str) -> RawFinding | None
         "RG": "Radiographic imaging (conventional film/screen)",
         "HC": "Hard Copy",
     }
-    modality = (_values(header, "Modality") or [""])[0]
+    modality = (ga.values(header, "Modality") or [""])[0]
     if modality not in meanings:
         return None
     reason = f"Modality (0008,0060) is {modality} ({meanings[modality]}): not a primary source"
@@ -265,7 +176,7 @@ def non_primary_modality(header: pydicom.Dataset, _ts: str) -> RawFinding | None
 
 
 def second_opinion_modality(header: pydicom.Dataset, _ts: str) -> RawFinding | None:
-    modality = (_values(header, "Modality") or [""])[0]
+    modality = (ga.values(header, "Modality") or [""])[0]
     if modality not in ("NM", "PT"):
         return None
     reason = f"Modality (0008,0060) is {modality}: for second opinion only (RO-12)"
@@ -273,7 +184,7 @@ def second_opinion_modality(header: pydicom.Dataset, _ts: str) -> RawFinding | N
 
 
 def burned_in_annotation(header: pydicom.Dataset, _ts: str) -> RawFinding | None:
-    if _values(header, "BurnedInAnnotation")[:1] != ["YES"]:
+    if ga.values(header, "BurnedInAnnotation")[:1] != ["YES"]:
         return None
     reason = "Burned In Annotation (0028,0301) is YES: text is part of the pixels"
     return ("burned-in-annotation", "(0028,0301)", reason, "PS3.3 C.7.6.1", Action.REVIEW)
@@ -282,7 +193,7 @@ def burned_in_annotation(header: pydicom.Dataset, _ts: str) -> RawFinding | None
 def possibly_lossy_transfer_syntax(header: pydicom.Dataset, syntax: str) -> RawFinding | None:
     if ts.fidelity(syntax) is not ts.Fidelity.POSSIBLY_LOSSY:
         return None
-    if _values(header, "LossyImageCompression")[:1] in (["00"], ["01"]):
+    if ga.values(header, "LossyImageCompression")[:1] in (["00"], ["01"]):
         return None  # 00 vouches for the data; 01 is rejected by lossy-image-compression
     reason = (
         f"Transfer Syntax (0002,0010) {syntax} ({ts.name(syntax)}) may be lossy and"
@@ -298,9 +209,9 @@ def possibly_lossy_transfer_syntax(header: pydicom.Dataset, syntax: str) -> RawF
 
 
 def compressed_copy(header: pydicom.Dataset, _ts: str) -> RawFinding | None:
-    for scope in _derivations(header):
-        for source in _items(scope, "SourceImageSequence"):
-            if "121320" in _codes(_items(source, "PurposeOfReferenceCodeSequence")):
+    for scope in ga.derivations(header):
+        for source in ga.items(scope, "SourceImageSequence"):
+            if "121320" in ga.codes(ga.items(source, "PurposeOfReferenceCodeSequence")):
                 reason = (
                     "Source Image (0008,2112) purpose (0040,A170) is 121320"
                     " (Uncompressed predecessor): this is a compressed copy"
@@ -321,8 +232,8 @@ def modifying_equipment(header: pydicom.Dataset, _ts: str) -> RawFinding | None:
         "109104": "De-identifying Equipment",
         "109105": "Frame Extracting Equipment",
     }
-    for item in _items(header, "ContributingEquipmentSequence"):
-        for code in _codes(_items(item, "PurposeOfReferenceCodeSequence")):
+    for item in ga.items(header, "ContributingEquipmentSequence"):
+        for code in ga.codes(ga.items(item, "PurposeOfReferenceCodeSequence")):
             if code in meanings:
                 reason = f"Contributing Equipment (0018,A001) is {code} ({meanings[code]})"
                 return ("modifying-equipment", "(0018,A001)", reason, "PS3.3 C.12.1", Action.REVIEW)
@@ -330,8 +241,8 @@ def modifying_equipment(header: pydicom.Dataset, _ts: str) -> RawFinding | None:
 
 
 def mpr_derivation_code(header: pydicom.Dataset, _ts: str) -> RawFinding | None:
-    for scope in _derivations(header):
-        if "113072" in _codes(_items(scope, "DerivationCodeSequence")):
+    for scope in ga.derivations(header):
+        if "113072" in ga.codes(ga.items(scope, "DerivationCodeSequence")):
             reason = "Derivation Code (0008,9215) is 113072 (Multiplanar reformatting)"
             return (
                 "mpr-derivation-code",
@@ -343,8 +254,21 @@ def mpr_derivation_code(header: pydicom.Dataset, _ts: str) -> RawFinding | None:
     return None
 
 
+def missing_imager_pixel_spacing(header: pydicom.Dataset, _ts: str) -> RawFinding | None:
+    modality = (ga.values(header, "Modality") or [""])[0]
+    if modality not in ("CR", "DX", "MG", "IO") or not ga.is_image(header):
+        return None
+    if ga.values(header, "ImagerPixelSpacing"):
+        return None
+    reason = (
+        f"Imager Pixel Spacing (0018,1164) is missing on a {modality} projection image:"
+        " the detector resolution cannot be shown"
+    )
+    return ("missing-imager-pixel-spacing", "(0018,1164)", reason, "PS3.3 C.8.11.4", Action.REVIEW)
+
+
 def missing_study_date(header: pydicom.Dataset, _ts: str) -> RawFinding | None:
-    if _values(header, "StudyDate"):
+    if ga.values(header, "StudyDate"):
         return None
     reason = "Study Date (0008,0020) is missing or empty (RO-43.2)"
     return ("missing-study-date", "(0008,0020)", reason, "PS3.3 C.7.2.1", Action.REVIEW)
@@ -354,7 +278,7 @@ def missing_patient_identity(header: pydicom.Dataset, _ts: str) -> RawFinding | 
     missing = [
         f"{keyword} {tag}"
         for keyword, tag in (("PatientID", "(0010,0020)"), ("PatientName", "(0010,0010)"))
-        if not _values(header, keyword)
+        if not ga.values(header, keyword)
     ]
     if not missing:
         return None
@@ -384,6 +308,7 @@ possibly-lossy-transfer-syntax | review | (0002,0010) | PS3.5 A.4 | J2K/HTJ2K, 2
 compressed-copy | review | (0040,A170) | PS3.3 C.12.4.1.2; CID 7202 | 121320 compressed copy
 modifying-equipment | review | (0018,A001) | PS3.3 C.12.1 | modifying/de-identifying equipment
 mpr-derivation-code | review | (0008,9215) | PS3.3 C.12.4.1.1; CID 7203 | 113072 MPR
+missing-imager-pixel-spacing | review | (0018,1164) | PS3.3 C.8.11.4 | CR/DX/MG/IO without it
 missing-study-date | review | (0008,0020) | PS3.3 C.7.2.1 | RO-43.2: Study Date missing or empty
 missing-patient-identity | review | (0010,0020) | PS3.3 C.7.1.1 | RO-43.2: Patient ID/Name missing
 """
@@ -409,6 +334,7 @@ def _functions() -> dict[str, Callable[[pydicom.Dataset, str], RawFinding | None
         "compressed-copy": compressed_copy,
         "modifying-equipment": modifying_equipment,
         "mpr-derivation-code": mpr_derivation_code,
+        "missing-imager-pixel-spacing": missing_imager_pixel_spacing,
         "missing-study-date": missing_study_date,
         "missing-patient-identity": missing_patient_identity,
     }

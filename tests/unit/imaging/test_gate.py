@@ -313,7 +313,7 @@ def test_ro14_policy_can_soften_a_reject_to_review() -> None:
 def test_ro14_policy_checks_catalogue() -> None:
     checks = GatePolicy.checks()
     ids = [c.id for c in checks]
-    assert len(ids) == len(set(ids)) == 20
+    assert len(ids) == len(set(ids)) == 21
     assert all(c.reference.startswith("PS3.") and c.tag.startswith("(") for c in checks)
     assert {c.id for c in checks if c.action is Action.REJECT} == {
         "secondary-capture", "conversion-type", "scanned-film", "lossy-image-compression",
@@ -347,3 +347,11 @@ def test_ro14_encapsulated_document_review_not_refused() -> None:
     verdict = _verdict(ds)
     assert not verdict.rejected
     assert {"encapsulated-document", "non-primary-modality"} <= _checks(verdict)
+
+
+def test_ro14_missing_imager_pixel_spacing_on_projection_image_review() -> None:
+    ds = _header(synth.dx())
+    del ds.ImagerPixelSpacing
+    verdict = _verdict(ds)
+    assert _checks(verdict) == {"missing-imager-pixel-spacing"} and verdict.review
+    assert "DX projection image" in verdict.findings[0].reason

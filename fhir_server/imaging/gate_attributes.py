@@ -1,0 +1,101 @@
+"""Reading the attributes the RO-14 gate looks at: values, sequences, functional groups.
+
+Helpers for :mod:`fhir_server.imaging.gate_checks`: normalised string values, the places where
+derivation and source-image information may sit (top level, Derivation Image, Shared and
+Per-frame Functional Groups; PS3.3 C.7.6.16, C.8.16), and the SOP class / defined-term tables.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pydicom
+from pydicom.sequence import Sequence
+
+SC_ROOT = "1.2.840.10008.5.1.4.1.1."
+
+
+def capture_classes() -> dict[str, str]:
+    return {
+        SC_ROOT + "7": "Secondary Capture Image Storage",
+        SC_ROOT + "7.1": "Multi-frame Single Bit Secondary Capture Image Storage",
+        SC_ROOT + "7.2": "Multi-frame Grayscale Byte Secondary Capture Image Storage",
+        SC_ROOT + "7.3": "Multi-frame Grayscale Word Secondary Capture Image Storage",
+        SC_ROOT + "7.4": "Multi-frame True Color Secondary Capture Image Storage",
+        SC_ROOT + "77.1.4": "VL Photographic Image Storage",
+        SC_ROOT + "77.1.4.1": "Video Photographic Image Storage",
+    }
+
+
+def document_classes() -> dict[str, str]:
+    return {
+        SC_ROOT + "104.1": "Encapsulated PDF Storage",
+        SC_ROOT + "104.2": "Encapsulated CDA Storage",
+        SC_ROOT + "104.3": "Encapsulated STL Storage",
+        SC_ROOT + "104.4": "Encapsulated OBJ Storage",
+        SC_ROOT + "104.5": "Encapsulated MTL Storage",
+    }
+
+
+def conversion_types() -> dict[str, str]:
+    return {
+        "DV": "digitized video",
+        "DI": "digital interface (captured from another device)",
+        "DF": "digitized film",
+        "WSD": "workstation (screen capture)",
+        "SD": "scanned document",
+        "SI": "scanned image",
+        "DRW": "drawing",
+        "SYN": "synthetic image",
+    }
+
+
+def values(header: Any, keyword: str) -> list[str]:
+    value = header.get(keyword)
+    if value is None:
+        return []
+    element_value = getattr(value, "value", value)
+    if element_value is None or element_value == "":
+        return []
+    if isinstance(element_value, (list, tuple)) or type(element_value).__name__ == "MultiValue":
+        return [str(v).strip().upper() for v in element_value if str(v).strip()]
+    text = str(element_value).strip().upper()
+    return [text] if text else []
+
+
+def items(header: Any, keyword: str) -> list[Any]:
+    seq = header.get(keyword)
+    return list(seq) if isinstance(seq, Sequence) else []
+
+
+def frame_groups(header: pydicom.Dataset) -> Iterator[Any]:
+    """The header, then every item of every functional-group macro (shared, then per frame)."""
+    yield header
+    for group in ("SharedFunctionalGroupsSequence", "PerFrameFunctionalGroupsSequence"):
+        for frame in items(header, group):
+            for element in frame:
+                if element.VR == "SQ":
+                    yield from element.value
+
+
+def derivations(header: pydicom.Dataset) -> Iterator[Any]:
+    """Every place a Derivation Code / Description / Source Image may sit."""
+    for scope in frame_groups(header):
+        yield scope
+        yield from items(scope, "DerivationImageSequence")
+
+
+def codes(items: list[Any]) -> set[str]:
+    return {str(item.get("CodeValue", "")).strip() for item in items}
+
+
+def is_image(header: pydicom.Dataset) -> bool:
+    """Objects with a General Image module (RT Dose/Image and other RT objects are not read)."""
+    if sop_class(header).startswith(SC_ROOT + "481."):
+        return False
+    return "Rows" in header or "NumberOfFrames" in header
+
+
+def sop_class(header: pydicom.Dataset) -> str:
+    return str(header.get("SOPClassUID", "")).strip()
