@@ -11,6 +11,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import pydicom
+from pydicom.datadict import tag_for_keyword
+from pydicom.multival import MultiValue
 from pydicom.sequence import Sequence
 
 SC_ROOT = "1.2.840.10008.5.1.4.1.1."
@@ -51,22 +53,28 @@ def conversion_types() -> dict[str, str]:
     }
 
 
+def _raw(header: Any, keyword: str) -> Any:
+    """The value of an element by keyword, None when absent (tag lookup: no __getattr__ cost)."""
+    tag = tag_for_keyword(keyword)
+    if tag is None or tag not in header:
+        return None
+    return header[tag].value
+
+
 def values(header: Any, keyword: str) -> list[str]:
-    value = header.get(keyword)
-    if value is None:
+    """The element's values as stripped upper-case strings; [] when absent or empty."""
+    value = _raw(header, keyword)
+    if value is None or value == "":
         return []
-    element_value = getattr(value, "value", value)
-    if element_value is None or element_value == "":
-        return []
-    if isinstance(element_value, (list, tuple)) or type(element_value).__name__ == "MultiValue":
-        return [str(v).strip().upper() for v in element_value if str(v).strip()]
-    text = str(element_value).strip().upper()
+    if isinstance(value, (list, tuple, MultiValue)):
+        return [text for v in value if (text := str(v).strip().upper())]
+    text = str(value).strip().upper()
     return [text] if text else []
 
 
 def items(header: Any, keyword: str) -> list[Any]:
-    seq = header.get(keyword)
-    return list(seq) if isinstance(seq, Sequence) else []
+    value = _raw(header, keyword)
+    return list(value) if isinstance(value, Sequence) else []
 
 
 def frame_groups(header: pydicom.Dataset) -> Iterator[Any]:
