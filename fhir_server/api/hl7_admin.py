@@ -3,7 +3,8 @@
 - ``GET /admin/hl7/messages``: search, oldest first; parameters ``state``, ``direction``
   (in/out), ``sender`` (MSH-3, ``MSH-3^MSH-4`` or ``Organization/<id>``), ``type``
   (``ORM^O01``), ``control_id`` (MSH-10), ``since`` (ISO date or instant, on ``received``),
-  ``_count`` (default 100, at most 1000). Each entry without ``raw`` and ``ack``.
+  ``_count`` (default 100, at most 1000), ``after`` (paging: a full page carries ``next``, the
+  id to pass as ``after`` for the following page). Each entry without ``raw`` and ``ack``.
 - ``GET /admin/hl7/messages/{id}``: one message, with its raw text, ACK and error.
 - ``POST /admin/hl7/messages/{id}/$replay``: an inbound message goes back to "received" (the
   worker maps it again, e.g. after a mapping fix), an outbound one back to "queued".
@@ -32,7 +33,7 @@ Authenticate = Callable[[str, str], Awaitable[Access]]
 PREFIX = "/admin/hl7/messages"
 MAX_COUNT = 1000
 _NO_STORE = {"Cache-Control": "no-store"}
-_SEARCH = ("state", "direction", "sender", "type", "control_id", "since")
+_SEARCH = ("state", "direction", "sender", "type", "control_id", "since", "after")
 
 
 def _problem(status: int, error: str, description: str) -> JSONResponse:
@@ -97,13 +98,19 @@ class Hl7AdminApi:
             return _problem(400, "invalid_request", "_count must be a whole number")
         if not 1 <= count <= MAX_COUNT:
             return _problem(400, "invalid_request", f"_count must be 1 to {MAX_COUNT}")
-        found = await self._messages.search(
-            direction=query.get("direction"), state=state, sender=query.get("sender"),
-            type=query.get("type"), control_id=query.get("control_id"),
-            since=query.get("since"), limit=count,
-        )  # fmt: skip
+        try:
+            found = await self._messages.search(
+                direction=query.get("direction"), state=state, sender=query.get("sender"),
+                type=query.get("type"), control_id=query.get("control_id"),
+                since=query.get("since"), after=query.get("after"), limit=count,
+            )  # fmt: skip
+        except ValueError:
+            return _problem(400, "invalid_request", "since must be an ISO date or instant")
         listed = [_summary(m) for m in found]
-        return JSONResponse({"count": len(listed), "messages": listed}, 200, _NO_STORE)
+        page: dict[str, Any] = {"count": len(listed), "messages": listed}
+        if len(listed) == count:  # there may be more: ask again with after=<next>
+            page["next"] = listed[-1]["id"]
+        return JSONResponse(page, 200, _NO_STORE)
 
     async def read(self, request: Request) -> Response:
         if (denied := await self._denied(request, "r")) is not None:

@@ -21,6 +21,7 @@ import asyncio
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from fhir_server.core.clock import Clock, to_instant
@@ -30,8 +31,9 @@ MESSAGE = "hl7-message"
 CONTROL_ID = "hl7-control-id"
 OUTBOUND_KEY = "hl7-outbound-key"
 STATES = ("received", "mapped", "failed", "rejected", "queued", "sent", "acknowledged")
-#: How many records :meth:`MessageLog.search` reads at most to filter in memory.
+#: How many records :meth:`MessageLog.search` reads at most (in pages) to filter in memory.
 SCAN_LIMIT = 100_000
+PAGE = 500
 
 
 @dataclass(frozen=True, slots=True)
@@ -239,17 +241,28 @@ class MessageLog:
         type: str | None = None,
         control_id: str | None = None,
         since: str | None = None,
+        after: str | None = None,
         limit: int = 100,
     ) -> list[Record]:
         """Messages matching every filter given, oldest first. ``sender`` matches MSH-3, or
         ``MSH-3^MSH-4``, or the Organization reference; ``since`` is an ISO date or instant
-        compared with ``received``. Reads at most :data:`SCAN_LIMIT` records."""
+        (on ``received``; ids are time-ordered, so it also starts the scan there); ``after``
+        an id: only later messages (paging). Reads pages of :data:`PAGE` records, at most
+        :data:`SCAN_LIMIT` records in all (ValueError for a ``since`` that is not a date)."""
+        cursor = max(after or "", _id_floor(since) if since else "") or None
         found: list[Record] = []
-        for record in await self._records.find(MESSAGE, state, limit=SCAN_LIMIT):
-            if _matches(record, direction, sender, type, control_id, since):
-                found.append(record)
-                if len(found) >= limit:
-                    break
+        scanned = 0
+        while scanned < SCAN_LIMIT:
+            page = await self._records.find(MESSAGE, state, limit=PAGE, after=cursor)
+            for record in page:
+                if _matches(record, direction, sender, type, control_id, since):
+                    found.append(record)
+                    if len(found) >= limit:
+                        return found
+            if len(page) < PAGE:
+                break
+            scanned += len(page)
+            cursor = str(page[-1]["id"])
         return found
 
     async def replay(self, message_id: str) -> Record:
@@ -318,6 +331,16 @@ def _msh_fields(raw: str) -> dict[int, str]:
     fields = {1: first[3]}
     fields.update({n + 1: value for n, value in enumerate(parts) if n >= 1})
     return fields
+
+
+def _id_floor(since: str) -> str:
+    """An id below that of every message received at or after ``since`` (ISO date or instant;
+    a date or a time without offset is UTC): a second earlier, since an id's time is read apart
+    from the record's ``received`` (the exact filter is applied to each record anyway)."""
+    moment = datetime.fromisoformat(since.replace("Z", "+00:00"))
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return f"{max(0, int(moment.timestamp() * 1_000_000) - 1_000_000):014x}"
 
 
 def _matches(

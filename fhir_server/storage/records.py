@@ -84,9 +84,11 @@ class RecordStore(ABC):
         """Remove the record; True if a live one was there."""
 
     @abstractmethod
-    async def find(self, kind: str, value: str | None = None, *, limit: int = 1000) -> list[Record]:
+    async def find(
+        self, kind: str, value: str | None = None, *, limit: int = 1000, after: str | None = None
+    ) -> list[Record]:
         """Live records of ``kind`` in key order; with ``value``, only those whose ``index``
-        field (named at put) equals it."""
+        field (named at put) equals it; with ``after``, only keys after it (paging)."""
 
     @abstractmethod
     async def purge_expired(self, now: datetime) -> int:

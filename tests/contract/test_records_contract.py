@@ -268,3 +268,14 @@ async def test_put_many_survives_close_and_reopen(
         assert [r["raw"] for r in found] == [item.value["raw"] for item in items]
     finally:
         await second.close()
+
+
+async def test_find_after_a_key_pages_in_key_order(records: RecordStore) -> None:
+    for n in range(1, 6):
+        await records.put("page", f"k{n}", {"n": n, "s": "odd" if n % 2 else "even"}, index="s")
+    first = await records.find("page", limit=2)
+    assert [r["n"] for r in first] == [1, 2]
+    assert [r["n"] for r in await records.find("page", limit=2, after="k2")] == [3, 4]
+    assert [r["n"] for r in await records.find("page", after="k4")] == [5]
+    assert [r["n"] for r in await records.find("page", "odd", after="k1")] == [3, 5]
+    assert await records.find("page", after="k5") == []

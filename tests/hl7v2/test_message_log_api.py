@@ -63,7 +63,7 @@ async def test_search_filters_and_bad_parameters(http: httpx.AsyncClient) -> Non
     future = await http.get(API, params={"since": "2999-01-01"})
     assert future.json()["count"] == 0
     for params, word in (({"state": "lost"}, "state"), ({"_count": "0"}, "_count"),
-                         ({"colour": "red"}, "colour")):  # fmt: skip
+                         ({"colour": "red"}, "colour"), ({"since": "March"}, "since")):  # fmt: skip
         refused = await http.get(API, params=params)
         assert refused.status_code == 400 and word in refused.json()["error_description"]
     assert (await http.get(f"{API}/nope")).status_code == 404
@@ -99,3 +99,19 @@ async def test_ro24_system_admin_scopes_are_required_with_smart(smart: Smart) ->
     replay = f"{API}/{accepted.id}/$replay"
     assert (await call("POST", replay, reader)).status_code == 403  # needs system/Admin.u
     assert (await call("POST", replay, operator)).status_code == 200
+
+
+async def test_paging_with_after_and_since(mllp_port: int, http: httpx.AsyncClient) -> None:
+    await exchange(mllp_port, *(order(f"PAGE-{n}", app="PAGER") for n in range(5)))
+    seen: list[str] = []
+    params = {"sender": "PAGER", "_count": "2"}
+    while True:
+        page = (await http.get(API, params=params)).json()
+        seen += [m["control_id"] for m in page["messages"]]
+        if "next" not in page:
+            break
+        params = {**params, "after": page["next"]}
+    assert seen == [f"PAGE-{n}" for n in range(5)]
+    (first,) = (await http.get(API, params={"control_id": "PAGE-0"})).json()["messages"]
+    later = await http.get(API, params={"sender": "PAGER", "since": first["received"]})
+    assert [m["control_id"] for m in later.json()["messages"]][:1] == ["PAGE-0"]

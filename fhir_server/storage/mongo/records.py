@@ -171,12 +171,16 @@ class MongoRecords(RecordStore):
         expires = doc.get("expires")
         return expires is None or _utc(expires) > self._now()
 
-    async def find(self, kind: str, value: str | None = None, *, limit: int = 1000) -> list[Record]:
+    async def find(
+        self, kind: str, value: str | None = None, *, limit: int = 1000, after: str | None = None
+    ) -> list[Record]:
         if limit <= 0:  # MongoDB reads limit(0) as "no limit"
             return []
         where: Document = {"kind": kind, **_live(self._now())}
         if value is not None:
             where["idx"] = value
+        if after is not None:
+            where["key"] = {"$gt": after}
         cursor = self._records.find(where, {"value": 1}).sort("key", ASCENDING).limit(limit)
         return [_loads(doc) for doc in await cursor.to_list()]
 

@@ -128,19 +128,22 @@ class SqliteRecords(RecordStore):
 
         return await self._connections.write(run)
 
-    async def find(self, kind: str, value: str | None = None, *, limit: int = 1000) -> list[Record]:
+    async def find(
+        self, kind: str, value: str | None = None, *, limit: int = 1000, after: str | None = None
+    ) -> list[Record]:
         if limit <= 0:
             return []
-        if value is None:
-            sql = f"SELECT value FROM record WHERE kind = ? AND {_LIVE} ORDER BY key LIMIT ?"
-            params: tuple[object, ...] = (kind, self._now(), limit)
-        else:
-            sql = (
-                f"SELECT value FROM record WHERE kind = ? AND idx = ? AND {_LIVE} "
-                "ORDER BY key LIMIT ?"
-            )
-            params = (kind, value, self._now(), limit)
-        rows = await self._connections.read(lambda conn: conn.execute(sql, params).fetchall())
+        where = "kind = ?"
+        params: list[object] = [kind]
+        if value is not None:
+            where += " AND idx = ?"
+            params.append(value)
+        if after is not None:
+            where += " AND key > ?"
+            params.append(after)
+        sql = f"SELECT value FROM record WHERE {where} AND {_LIVE} ORDER BY key LIMIT ?"
+        args = (*params, self._now(), limit)
+        rows = await self._connections.read(lambda conn: conn.execute(sql, args).fetchall())
         return [_loads(row[0]) for row in rows]
 
     async def purge_expired(self, now: datetime) -> int:
