@@ -160,7 +160,7 @@ class ResultSender:
                     await self._deliver(connection, record)
                     delay = self.retry_initial
                 except (OSError, TimeoutError, AckError, asyncio.IncompleteReadError) as exc:
-                    _close(connection)
+                    await _close(connection)
                     connection = None
                     attempts = int(record.get("attempts") or 0) + 1
                     await self.messages.mark(
@@ -172,7 +172,7 @@ class ResultSender:
                     await asyncio.sleep(delay)
                     delay = min(delay * 2, self.retry_max)
         finally:
-            _close(connection)
+            await _close(connection)
 
     async def _deliver(
         self, connection: tuple[asyncio.StreamReader, asyncio.StreamWriter], record: dict[str, Any]
@@ -194,6 +194,10 @@ class ResultSender:
             await self.messages.mark(message_id, "failed", ack=ack, error=error, attempts=attempts)
 
 
-def _close(connection: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None) -> None:
+async def _close(connection: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None) -> None:
+    """Close and wait until the socket is really closed (a transport closed without waiting
+    keeps its socket until the loop runs its callback: at shutdown, an unclosed socket)."""
     if connection is not None:
         connection[1].close()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(connection[1].wait_closed(), 1.0)

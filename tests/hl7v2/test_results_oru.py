@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -52,8 +53,12 @@ class Ris:
     async def stop(self) -> None:
         if self._server is not None:
             self._server.close()
-            for writer in self._writers:  # the RIS goes down: its connections too
+            writers = list(self._writers)
+            for writer in writers:  # the RIS goes down: its connections too
                 writer.close()
+            for writer in writers:  # closed for real before the test's loop ends
+                with contextlib.suppress(Exception):
+                    await writer.wait_closed()
             await self._server.wait_closed()
             self._server = None
 
@@ -75,6 +80,8 @@ class Ris:
                 self.arrived.set()
         except (asyncio.IncompleteReadError, ConnectionError):
             writer.close()
+            with contextlib.suppress(Exception):
+                await writer.wait_closed()
         finally:
             self._writers.discard(writer)
 
