@@ -1,0 +1,183 @@
+"""One received Part-10 instance: is it whole, does it say what it is, does the gate let it in?
+
+:func:`prepare` is pure CPU work (no I/O) run before anything is stored: the raw walk of
+:mod:`fhir_server.imaging.part10` (a cut file is refused, PS3.10 §7.1), the header read with
+pydicom (pixel data left unread), the identity checks of PS3.4 B.2.3 (the SOP Class and SOP
+Instance UIDs of the file meta must match the data set's; the Study, Series and SOP Instance UIDs
+must be valid UIDs, PS3.5 §9.1), the RO-14 gate, and the header as DICOM JSON for the index.
+A refusal is a :class:`Refused` carrying the DIMSE status (PS3.4 Table B.2-1 and Annex GG for
+STOW-RS failure reasons) and an Error Comment of at most 64 characters.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from io import BytesIO
+from typing import Any
+
+import pydicom
+from pydicom.errors import InvalidDicomError
+from pydicom.uid import UID
+
+from fhir_server.imaging import part10
+from fhir_server.imaging.attributes import header_json
+from fhir_server.imaging.gate import GatePolicy, Verdict, assess
+
+#: PS3.4 Table B.2-1 (C-STORE) and PS3.18 Table 10.5.3-2 (STOW-RS Failure Reason).
+SUCCESS = 0x0000
+OUT_OF_RESOURCES = 0xA700
+DATA_SET_DOES_NOT_MATCH = 0xA900
+CANNOT_UNDERSTAND = 0xC000
+SOP_CLASS_NOT_SUPPORTED = 0x0122
+TRANSFER_SYNTAX_NOT_SUPPORTED = 0xC122
+#: PS3.5 §9.1: components of digits without leading zeros, separated by dots, 64 at most.
+UID_PATTERN = re.compile(r"(0|[1-9][0-9]*)(\.(0|[1-9][0-9]*))*")
+SOP_CLASS_UID = 0x00080016
+SOP_INSTANCE_UID = 0x00080018
+STUDY_INSTANCE_UID = 0x0020000D
+SERIES_INSTANCE_UID = 0x0020000E
+ROWS = 0x00280010
+
+
+class Refused(ValueError):
+    """The instance is not stored: ``status`` and a short ``comment`` for the sender, a longer
+    ``detail`` for the rejection record, and whatever UIDs could be read."""
+
+    def __init__(
+        self,
+        status: int,
+        comment: str,
+        detail: str | None = None,
+        uids: dict[str, str | None] | None = None,
+        verdict: Verdict | None = None,
+    ) -> None:
+        super().__init__(detail or comment)
+        self.status = status
+        self.comment = short_comment(comment)
+        self.detail = detail or comment
+        self.uids = uids or {}
+        self.verdict = verdict
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """An instance fit to be stored."""
+
+    sop_class: str
+    sop_instance: str
+    study_uid: str
+    series_uid: str
+    transfer_syntax: str
+    attributes: dict[str, Any]
+    verdict: Verdict
+
+
+def short_comment(text: str) -> str:
+    """An Error Comment (0000,0902): LO, 64 characters at most, ASCII, no backslash."""
+    return text.encode("ascii", "replace").decode("ascii").replace("\\", "/")[:64]
+
+
+def prepare(data: bytes, policy: GatePolicy) -> Prepared:
+    """Check ``data`` (a Part-10 file) and read what the index needs; raises :class:`Refused`."""
+    try:
+        layout = part10.check(data)
+    except part10.Incomplete as exc:
+        raise Refused(CANNOT_UNDERSTAND, f"Incomplete DICOM: {exc}", str(exc)) from None
+    syntax = UID(layout.transfer_syntax)
+    if not syntax.is_transfer_syntax:
+        raise Refused(
+            TRANSFER_SYNTAX_NOT_SUPPORTED,
+            f"Transfer syntax {layout.transfer_syntax} unknown",
+            f"Transfer Syntax UID (0002,0010) {layout.transfer_syntax!r} is not a known one",
+        )
+    try:
+        ds = pydicom.dcmread(BytesIO(data), stop_before_pixels=True)
+    except (InvalidDicomError, ValueError, KeyError, EOFError, OSError) as exc:
+        raise Refused(CANNOT_UNDERSTAND, f"Unreadable DICOM: {exc}", str(exc)) from None
+    uids = _uids(ds)
+    meta = ds.file_meta
+    meta_class = str(meta.get("MediaStorageSOPClassUID", "") or "").strip()
+    meta_instance = str(meta.get("MediaStorageSOPInstanceUID", "") or "").strip()
+    for keyword, tag in (
+        ("SOP Class UID", "(0008,0016)"),
+        ("SOP Instance UID", "(0008,0018)"),
+        ("Study Instance UID", "(0020,000D)"),
+        ("Series Instance UID", "(0020,000E)"),
+    ):
+        value = uids.get(keyword)
+        if not value:
+            raise Refused(DATA_SET_DOES_NOT_MATCH, f"{keyword} {tag} missing", uids=uids)
+        if len(value) > 64 or not UID_PATTERN.fullmatch(value):
+            raise Refused(
+                DATA_SET_DOES_NOT_MATCH, f"{keyword} {tag} is not a valid UID",
+                f"{keyword} {tag} {value[:80]!r} is not a valid UID (PS3.5 9.1)", uids,
+            )  # fmt: skip
+    sop_class = str(uids["SOP Class UID"])
+    sop_instance = str(uids["SOP Instance UID"])
+    if meta_class and meta_class != sop_class:
+        raise Refused(
+            DATA_SET_DOES_NOT_MATCH, "SOP Class (0008,0016) differs from (0002,0002)",
+            f"the data set's SOP Class UID {sop_class} differs from the Media Storage (or"
+            f" Affected) SOP Class UID {meta_class}", uids,
+        )  # fmt: skip
+    if meta_instance and meta_instance != sop_instance:
+        raise Refused(
+            DATA_SET_DOES_NOT_MATCH, "SOP Instance (0008,0018) differs from (0002,0003)",
+            f"the data set's SOP Instance UID {sop_instance} differs from the Media Storage (or"
+            f" Affected) SOP Instance UID {meta_instance}", uids,
+        )  # fmt: skip
+    if not is_storage_class(sop_class):
+        raise Refused(
+            SOP_CLASS_NOT_SUPPORTED, f"SOP Class {sop_class} is not a storage class",
+            f"SOP Class UID {sop_class} ({UID(sop_class).name}) is not a storage SOP class", uids,
+        )  # fmt: skip
+    if ROWS in ds and not layout.pixel_data:
+        raise Refused(
+            CANNOT_UNDERSTAND, "Image has Rows (0028,0010) but no Pixel Data",
+            "the data set describes an image (Rows present) but holds no Pixel Data"
+            " (7FE0,0010): the file was probably cut at an element boundary", uids,
+        )  # fmt: skip
+    verdict = assess(ds, layout.transfer_syntax, policy)
+    if verdict.rejected:
+        reasons = "; ".join(f.reason for f in verdict.findings if f.action.value == "reject")
+        raise Refused(CANNOT_UNDERSTAND, verdict.comment(), reasons, uids, verdict)
+    return Prepared(
+        sop_class=sop_class,
+        sop_instance=sop_instance,
+        study_uid=str(uids["Study Instance UID"]),
+        series_uid=str(uids["Series Instance UID"]),
+        transfer_syntax=layout.transfer_syntax,
+        attributes=header_json(ds),
+        verdict=verdict,
+    )
+
+
+def is_storage_class(uid: str) -> bool:
+    """A storage SOP class, or one pydicom does not know (private storage classes exist);
+    a known SOP class of another service (Verification, Query/Retrieve…) is not."""
+    known = UID(uid)
+    if known.type != "SOP Class":
+        return True
+    name = known.name
+    return "Storage" in name and "Commitment" not in name
+
+
+def _uids(ds: pydicom.Dataset) -> dict[str, str | None]:
+    out: dict[str, str | None] = {}
+    for name, tag in (
+        ("SOP Class UID", SOP_CLASS_UID),
+        ("SOP Instance UID", SOP_INSTANCE_UID),
+        ("Study Instance UID", STUDY_INSTANCE_UID),
+        ("Series Instance UID", SERIES_INSTANCE_UID),
+    ):
+        try:
+            element = ds.get(tag)
+            value = element.value if element is not None else None
+        except (ValueError, TypeError, KeyError):
+            value = None
+        if isinstance(value, bytes):
+            value = value.decode("ascii", "replace")
+        text = str(value).strip("\0 ") if value is not None else ""
+        out[name] = text or None
+    return out

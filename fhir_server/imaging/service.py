@@ -1,0 +1,303 @@
+"""The imaging ingest: every door's instances (C-STORE, STOW-RS, C-MOVE/C-GET) come in here.
+
+:meth:`ImagingService.store_part10` checks the Part-10 bytes (:mod:`fhir_server.imaging.instances`,
+in a worker thread: it is CPU work), stores them through the blob port exactly as received
+(durable — fsync'd — before it returns, so a success status is never given for bytes that could
+be lost), writes the instance's index record, and marks its study pending. Studies are written to
+FHIR **coalesced**: a background task rebuilds a pending study's ImagingStudy once the study has
+been quiet for ``quiet`` seconds (or ``max_delay`` after its first new instance), from every
+instance record of the study, through the one write pipeline — a 500-instance study is a handful
+of ImagingStudy versions, not 500. A pending marker record makes a crash between store and
+flush harmless: :meth:`start` flushes what a previous run left pending.
+
+A resent SOP Instance UID is idempotent: the first stored instance is kept and the result says
+``duplicate``. Refusals are recorded (``dicom-rejection``) with the sender and the reason.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from fhir_server.core.clock import Clock, to_instant
+from fhir_server.core.context import RequestContext
+from fhir_server.imaging import study_map
+from fhir_server.imaging.gate import GatePolicy
+from fhir_server.imaging.instances import OUT_OF_RESOURCES, Prepared, Refused, prepare
+from fhir_server.imaging.links import Links
+from fhir_server.interactions.service import FhirService
+from fhir_server.storage.blobs import BlobStore
+from fhir_server.storage.records import RecordPut, RecordStore
+
+LOG = logging.getLogger(__name__)
+INSTANCE = "dicom-instance"
+SERIES = "dicom-series"
+STUDY = "dicom-study"
+PENDING = "dicom-pending"
+REJECTION = "dicom-rejection"
+CONTENT_TYPE = "application/dicom"
+PAGE = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class Sender:
+    """Who sent an instance: the calling AE (None over DICOMweb), the Organization it stands
+    for (``Organization/<id>``, from the AE allow-list or the token), and the channel."""
+
+    ae_title: str | None
+    organization: str | None
+    channel: str  # "c-store" | "stow-rs" | "c-move" | "c-get"
+
+
+@dataclass(frozen=True, slots=True)
+class StoreResult:
+    """What became of one instance; ``status`` is a DIMSE status (PS3.4 B.2.3) usable as a
+    STOW-RS Failure Reason, ``comment`` an Error Comment (64 ASCII characters at most)."""
+
+    status: int
+    comment: str | None
+    sop_class: str | None
+    sop_instance: str | None
+    study_uid: str | None
+    series_uid: str | None
+    duplicate: bool = False
+    #: The gate's review flag (stored, flagged on the ImagingStudy), None when not flagged.
+    review: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status == 0x0000 or self.status & 0xF000 == 0xB000
+
+
+@dataclass
+class _Pending:
+    first: float
+    last: float
+
+
+@dataclass
+class ImagingService:
+    service: FhirService
+    records: RecordStore
+    blobs: BlobStore
+    clock: Clock
+    policy: GatePolicy = field(default_factory=GatePolicy.default)
+    base_url: str = ""
+    #: The site's IANA zone, for Study Date/Time without Timezone Offset From UTC.
+    zone: str = "UTC"
+    quiet: float = 1.0
+    max_delay: float = 5.0
+    _pending: dict[str, _Pending] = field(default_factory=dict, init=False)
+    _locks: dict[str, asyncio.Lock] = field(default_factory=dict, init=False)
+    _wake: asyncio.Event | None = field(default=None, init=False)
+    _task: asyncio.Task[None] | None = field(default=None, init=False)
+    _links: Links = field(init=False)
+
+    def __post_init__(self) -> None:
+        self._links = Links(self.service, self.base_url)
+
+    # --- lifecycle ---------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Flush what a previous run left pending, then start the coalescing task."""
+        self._wake = asyncio.Event()
+        left = [str(r["study"]) for r in await self.records.find(PENDING, limit=100_000)]
+        for study in left:
+            await self._flush_one(study)
+        self._task = asyncio.create_task(self._run(), name="imaging-flush")
+
+    async def stop(self) -> None:
+        """Stop the coalescing task and write every pending study."""
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+        await self.flush()
+
+    # --- ingest ------------------------------------------------------------------------------
+
+    async def store_part10(self, part10: bytes, sender: Sender) -> StoreResult:
+        """Check, store durably and index one Part-10 instance (see the module docstring)."""
+        try:
+            prepared = await asyncio.to_thread(prepare, part10, self.policy)
+        except Refused as refused:
+            await self._record_refusal(refused, sender, len(part10))
+            uids = refused.uids
+            return StoreResult(
+                refused.status, refused.comment, uids.get("SOP Class UID"),
+                uids.get("SOP Instance UID"), uids.get("Study Instance UID"),
+                uids.get("Series Instance UID"),
+            )  # fmt: skip
+        review = prepared.verdict.comment() if prepared.verdict.review else None
+        result = StoreResult(
+            0x0000, None, prepared.sop_class, prepared.sop_instance, prepared.study_uid,
+            prepared.series_uid, review=review,
+        )  # fmt: skip
+        existing = await self.records.get(INSTANCE, prepared.sop_instance)
+        if existing is not None and await self.blobs.info(prepared.sop_instance) is not None:
+            return StoreResult(
+                0x0000, None, prepared.sop_class, prepared.sop_instance,
+                str(existing.get("study")), str(existing.get("series")), duplicate=True,
+                review=review,
+            )  # fmt: skip
+        try:
+            await self.blobs.put(prepared.sop_instance, part10, content_type=CONTENT_TYPE)
+            await self._mark_pending(prepared.study_uid)
+            await self.records.put(
+                INSTANCE, prepared.sop_instance, self._instance_record(prepared, part10, sender),
+                index="study",
+            )  # fmt: skip
+        except OSError as exc:  # disk full, permissions: the sender may retry later
+            LOG.error("cannot store instance %s: %s", prepared.sop_instance, exc)
+            return StoreResult(
+                OUT_OF_RESOURCES, f"Out of resources: {type(exc).__name__}",
+                prepared.sop_class, prepared.sop_instance, prepared.study_uid,
+                prepared.series_uid,
+            )  # fmt: skip
+        return result
+
+    def _instance_record(self, prepared: Prepared, part10: bytes, sender: Sender) -> dict[str, Any]:
+        return {
+            "study": prepared.study_uid,
+            "series": prepared.series_uid,
+            "sop_instance": prepared.sop_instance,
+            "sop_class": prepared.sop_class,
+            "ts": prepared.transfer_syntax,
+            "blob": prepared.sop_instance,
+            "size": len(part10),
+            "received": to_instant(self.clock()),
+            "organization": sender.organization,
+            "ae_title": sender.ae_title,
+            "channel": sender.channel,
+            "attributes": prepared.attributes,
+            "verdict": prepared.verdict.to_json(),
+        }
+
+    async def _mark_pending(self, study: str) -> None:
+        now = time.monotonic()
+        pending = self._pending.get(study)
+        if pending is None:
+            await self.records.put(
+                PENDING, study, {"study": study, "since": to_instant(self.clock())}
+            )
+            self._pending[study] = _Pending(now, now)
+        else:
+            pending.last = now
+        if self._wake is not None:
+            self._wake.set()
+
+    async def _record_refusal(self, refused: Refused, sender: Sender, size: int) -> None:
+        value = {
+            "received": to_instant(self.clock()),
+            "status": refused.status,
+            "comment": refused.comment,
+            "detail": refused.detail,
+            "size": size,
+            "ae_title": sender.ae_title,
+            "organization": sender.organization,
+            "channel": sender.channel,
+            "study": refused.uids.get("Study Instance UID") or "",
+            "sop_instance": refused.uids.get("SOP Instance UID"),
+            "sop_class": refused.uids.get("SOP Class UID"),
+            "verdict": refused.verdict.to_json() if refused.verdict is not None else None,
+        }
+        key = f"{to_instant(self.clock())}-{uuid.uuid4().hex[:12]}"
+        try:
+            await self.records.put(REJECTION, key, value, index="study")
+        except Exception:
+            LOG.exception("cannot record the refusal of an instance")
+        LOG.info("instance refused (%s via %s): %s", sender.ae_title, sender.channel,
+                 refused.detail)  # fmt: skip
+
+    # --- flushing ----------------------------------------------------------------------------
+
+    async def flush(self, study_uid: str | None = None) -> None:
+        """Write the pending ImagingStudy updates now: of one study, or of all when None."""
+        studies = [study_uid] if study_uid is not None else list(self._pending)
+        for study in studies:
+            await self._flush_one(study)
+
+    async def _run(self) -> None:
+        assert self._wake is not None
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=self.quiet)
+            self._wake.clear()
+            now = time.monotonic()
+            due = [
+                s for s, p in self._pending.items()
+                if now - p.last >= self.quiet or now - p.first >= self.max_delay
+            ]  # fmt: skip
+            for study in due:
+                await self._flush_one(study)
+            if self._pending and not due:
+                await asyncio.sleep(min(self.quiet, 0.2))
+
+    async def _flush_one(self, study: str) -> None:
+        lock = self._locks.setdefault(study, asyncio.Lock())
+        async with lock:
+            pending = self._pending.pop(study, None)
+            try:
+                await self._write_study(study)
+            except asyncio.CancelledError:
+                if pending is not None:
+                    self._pending.setdefault(study, pending)
+                raise
+            except Exception:
+                LOG.exception("cannot write the ImagingStudy of study %s", study)
+                now = time.monotonic()
+                self._pending.setdefault(study, _Pending(now, now))
+                return
+            if study not in self._pending:
+                await self.records.delete(PENDING, study)
+        if not lock.locked() and study not in self._pending:
+            self._locks.pop(study, None)
+
+    async def instances(self, study: str) -> list[dict[str, Any]]:
+        """Every instance record of a study, in SOP Instance UID order."""
+        out: list[dict[str, Any]] = []
+        after: str | None = None
+        while True:
+            page = await self.records.find(INSTANCE, study, limit=PAGE, after=after)
+            out.extend(page)
+            if len(page) < PAGE:
+                return out
+            after = str(page[-1]["sop_instance"])
+
+    async def _write_study(self, study: str) -> None:
+        instances = await self.instances(study)
+        if not instances:
+            return
+        first = instances[0]
+        organization = first.get("organization")
+        ctx = RequestContext(channel="dicom", base_url=self.base_url, organization=organization)
+        attributes = first.get("attributes", {})
+        links = self._links
+        subject = await links.subject(ctx, attributes, first.get("ae_title"), organization)
+        based_on = await links.based_on(ctx, attributes, subject)
+        endpoint = await links.endpoint(ctx)
+        managed = study_map.imaging_study(
+            study, instances, subject=subject, based_on=based_on, endpoint=endpoint, zone=self.zone
+        )
+        query = study_map.study_identifier_query(study)
+        found = await links.search(ctx, "ImagingStudy", identifier=query.partition("=")[2])
+        existing = found[0] if len(found) == 1 else None
+        body = study_map.merge(existing, managed)
+        body.pop("id", None)
+        written = await self.service.update_conditional(ctx, "ImagingStudy", query, body)
+        reference = f"ImagingStudy/{written.version.id}"
+        puts = [
+            RecordPut(SERIES, s["series"], s, index="study")
+            for s in study_map.series_records(study, instances)
+        ]
+        puts.append(
+            RecordPut(
+                STUDY, study, study_map.study_record(study, instances, reference, organization)
+            )
+        )
+        await self.records.put_many(puts)

@@ -1,0 +1,211 @@
+"""The imaging ingest (ImagingService) on a real application: SQLite, filesystem blobs, the FHIR
+write pipeline. Every door (C-STORE, STOW-RS, C-MOVE) calls this same path."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from fhir_server.bootstrap import Application
+from fhir_server.core.context import RequestContext
+from fhir_server.imaging.gate import GatePolicy
+from fhir_server.imaging.service import ImagingService, Sender
+from tests.conftest import running_application
+from tests.dicom.orthanc import ct_study
+from tests.unit.imaging import synth
+
+MODALITY = Sender("MODALITY1", "Organization/beneficiary", "c-store")
+CTX = RequestContext(channel="test")
+
+
+@pytest.fixture
+async def setup(tmp_path: Path) -> AsyncIterator[tuple[Application, ImagingService]]:
+    async with running_application(tmp_path / "data") as app:
+        imaging = ImagingService(
+            app.service, app.store.records, app.blobs, app.service.clock,
+            policy=GatePolicy.default(), base_url="http://fhir.example/fhir",
+            zone="Europe/Bucharest",
+            quiet=0.05, max_delay=0.5,
+        )  # fmt: skip
+        await imaging.start()
+        try:
+            yield app, imaging
+        finally:
+            await imaging.stop()
+
+
+async def _studies(app: Application, uid: str) -> list[dict[str, Any]]:
+    bundle = await app.service.search_type(
+        CTX, "ImagingStudy", (("identifier", f"urn:dicom:uid|urn:oid:{uid}"),)
+    )
+    decoded = orjson.loads(orjson.dumps(bundle))
+    return [e["resource"] for e in decoded.get("entry", [])]
+
+
+async def _blob(app: Application, key: str) -> bytes:
+    async with await app.blobs.stream(key) as stream:
+        return await stream.read_all()
+
+
+async def test_study_is_stored_byte_identical_and_indexed_as_one_imaging_study(
+    setup: tuple[Application, ImagingService],
+) -> None:
+    app, imaging = setup
+    files = ct_study("PID-7", "20261201", 4, patient_name="Popescu^Ana", accession="ACC-77")
+    results = [await imaging.store_part10(f, MODALITY) for f in files]
+    assert all(r.ok and r.status == 0 and not r.duplicate for r in results)
+    study_uid = results[0].study_uid
+    assert study_uid is not None
+    await imaging.flush()
+    [study] = await _studies(app, study_uid)
+    assert study["status"] == "available"
+    assert study["numberOfSeries"] == 1 and study["numberOfInstances"] == 4
+    assert study["modality"] == [{"system": "http://dicom.nema.org/resources/ontology/DCM",
+                                  "code": "CT"}]  # fmt: skip
+    acsn = {"system": "http://terminology.hl7.org/CodeSystem/v2-0203", "code": "ACSN"}
+    assert {"type": {"coding": [acsn]}, "value": "ACC-77"} in study["identifier"]
+    assert (
+        study["started"].startswith("2026-12-01T") and study["started"][-6:] == "-05:00"
+    )  # its Timezone Offset From UTC
+    [series] = study["series"]
+    assert [i["number"] for i in series["instance"]] == [1, 2, 3, 4]
+    assert series["instance"][0]["sopClass"]["code"] == "urn:oid:1.2.840.10008.5.1.4.1.1.2"
+    assert study["endpoint"][0]["reference"].startswith("Endpoint/")
+    patient = study["subject"]["reference"]
+    shown = await app.service.read(CTX, "Patient", patient.split("/")[1])
+    body = orjson.loads(shown.body)
+    assert body["name"] == [{"family": "Popescu", "given": ["Ana"]}]
+    for f, r in zip(files, results, strict=True):
+        assert r.sop_instance is not None
+        assert await _blob(app, r.sop_instance) == f
+    record = await app.store.records.get("dicom-study", study_uid)
+    assert record is not None and record["imaging_study"] == f"ImagingStudy/{study['id']}"
+
+
+async def test_instances_are_coalesced_not_one_version_each(
+    setup: tuple[Application, ImagingService],
+) -> None:
+    app, imaging = setup
+    files = ct_study("PID-8", "20261201", 12)
+    for f in files:
+        await imaging.store_part10(f, MODALITY)
+    await imaging.flush()
+    uid = (await imaging.store_part10(files[0], MODALITY)).study_uid
+    assert uid is not None
+    [study] = await _studies(app, uid)
+    assert int(study["meta"]["versionId"]) <= 2
+
+
+async def test_resent_instance_is_idempotent(setup: tuple[Application, ImagingService]) -> None:
+    app, imaging = setup
+    [data] = ct_study("PID-9", "20261201", 1)
+    first = await imaging.store_part10(data, MODALITY)
+    again = await imaging.store_part10(data, MODALITY)
+    assert first.ok and again.ok and again.duplicate and not first.duplicate
+    await imaging.flush()
+    assert first.study_uid is not None
+    [study] = await _studies(app, first.study_uid)
+    assert study["numberOfInstances"] == 1
+
+
+async def test_gate_rejection_stores_nothing_and_is_recorded(
+    setup: tuple[Application, ImagingService],
+) -> None:
+    app, imaging = setup
+    result = await imaging.store_part10(synth.scanned_film(), MODALITY)
+    assert not result.ok and result.status == 0xC000
+    assert result.comment is not None and "secondary-capture" in result.comment
+    assert result.sop_instance is not None
+    assert await app.blobs.info(result.sop_instance) is None
+    assert await app.store.records.get("dicom-instance", result.sop_instance) is None
+    rejections = await app.store.records.find("dicom-rejection", result.study_uid)
+    assert rejections and rejections[0]["ae_title"] == "MODALITY1"
+
+
+async def test_truncated_file_is_refused_with_the_place(
+    setup: tuple[Application, ImagingService],
+) -> None:
+    _app, imaging = setup
+    [data] = ct_study("PID-10", "20261201", 1)
+    result = await imaging.store_part10(data[: len(data) - 2000], MODALITY)
+    assert result.status == 0xC000 and result.comment is not None
+    assert "7FE0,0010" in result.comment
+
+
+async def test_review_flag_is_a_note_on_the_imaging_study(
+    setup: tuple[Application, ImagingService],
+) -> None:
+    app, imaging = setup
+    result = await imaging.store_part10(synth.burned_in_us(), MODALITY)
+    assert result.ok and result.review is not None
+    await imaging.flush()
+    assert result.study_uid is not None
+    [study] = await _studies(app, result.study_uid)
+    assert any(n["text"].startswith("Flagged for review (RO-14): burned-in-annotation")
+               for n in study["note"])  # fmt: skip
+
+
+async def test_based_on_links_the_order_by_accession_number(
+    setup: tuple[Application, ImagingService],
+) -> None:
+    app, imaging = setup
+    patient = await app.service.create(CTX, "Patient", {"resourceType": "Patient"})
+    order = await app.service.create(CTX, "ServiceRequest", {
+        "resourceType": "ServiceRequest", "status": "active", "intent": "order",
+        "subject": {"reference": f"Patient/{patient.version.id}"},
+        "identifier": [{"type": {"coding": [{
+            "system": "http://terminology.hl7.org/CodeSystem/v2-0203", "code": "ACSN"}]},
+            "system": "urn:oid:1.2.3.4", "value": "ACC-LINK-1"}],
+    })  # fmt: skip
+    files = ct_study("PID-11", "20261201", 1, accession="ACC-LINK-1")
+    result = await imaging.store_part10(files[0], MODALITY)
+    await imaging.flush()
+    assert result.study_uid is not None
+    [study] = await _studies(app, result.study_uid)
+    assert study["basedOn"] == [{"reference": f"ServiceRequest/{order.version.id}"}]
+
+
+async def test_unmanaged_elements_survive_a_rebuild(
+    setup: tuple[Application, ImagingService],
+) -> None:
+    app, imaging = setup
+    files = ct_study("PID-12", "20261201", 2)
+    first = await imaging.store_part10(files[0], MODALITY)
+    await imaging.flush()
+    assert first.study_uid is not None
+    [study] = await _studies(app, first.study_uid)
+    study["reasonCode"] = [{"text": "suspected fracture"}]
+    study["note"] = [{"text": "radiologist: compare with prior"}]
+    await app.service.update(CTX, "ImagingStudy", study["id"], study)
+    await imaging.store_part10(files[1], MODALITY)
+    await imaging.flush()
+    [again] = await _studies(app, first.study_uid)
+    assert again["numberOfInstances"] == 2
+    assert again["reasonCode"] == [{"text": "suspected fracture"}]
+    assert again["note"] == [{"text": "radiologist: compare with prior"}]
+
+
+async def test_pending_studies_are_written_after_a_restart(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    async with running_application(data_dir) as app:
+        imaging = ImagingService(app.service, app.store.records, app.blobs, app.service.clock,
+                                 quiet=60, max_delay=60)  # fmt: skip
+        await imaging.start()
+        [data] = ct_study("PID-13", "20261201", 1)
+        result = await imaging.store_part10(data, MODALITY)
+        # a crash: the coalescing task dies before it writes
+        assert imaging._task is not None
+        imaging._task.cancel()
+    async with running_application(data_dir) as app:
+        imaging = ImagingService(app.service, app.store.records, app.blobs, app.service.clock)
+        await imaging.start()
+        try:
+            assert result.study_uid is not None
+            [study] = await _studies(app, result.study_uid)
+            assert study["numberOfInstances"] == 1
+        finally:
+            await imaging.stop()
