@@ -1,0 +1,382 @@
+"""Study, series and instance queries over the imaging index (C-FIND and QIDO-RS share it).
+
+The index is the record port's ``dicom-study``, ``dicom-series`` and ``dicom-instance`` records
+written by :class:`~fhir_server.imaging.service.ImagingService` (DICOM JSON headers, PS3.18
+Annex F). :meth:`StudyQuery.search` matches keys the way PS3.4 C.2.2.2 says:
+
+- an empty value is universal matching (a return key only);
+- ``*`` and ``?`` are wildcards (C.2.2.2.4);
+- a backslash-separated list matches any of its values (UID list matching, C.2.2.2.2, and
+  Orthanc's practice for other attributes, e.g. ``ModalitiesInStudy=CT\\MR``);
+- DA, TM and DT values ``a-b``, ``-b``, ``a-`` are ranges (C.2.2.2.5);
+- matching is case-sensitive except for person names (PN), case-insensitive as Orthanc does.
+
+Each result is a DICOM JSON object with the level's required return attributes (PS3.18 Tables
+10.6.3-3/-4/-5, present and empty when the index has no value), the include fields and the
+matched keys. With a scoped caller (``ctx.access``), a user- or system-level scope granting read
+or search on ImagingStudy is required.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator, Collection, Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any, Literal
+
+from pydicom.datadict import dictionary_VR, keyword_for_tag, tag_for_keyword
+
+from fhir_server.core.access import CREATE, READ, SEARCH
+from fhir_server.core.context import RequestContext
+from fhir_server.core.errors import Forbidden, InvalidRequest
+from fhir_server.imaging.attributes import tag_key
+from fhir_server.storage.records import RecordStore
+
+Level = Literal["STUDY", "SERIES", "IMAGE"]
+Json = dict[str, Any]
+INSTANCE = "dicom-instance"
+SERIES = "dicom-series"
+STUDY = "dicom-study"
+RESOURCE_TYPE = "ImagingStudy"
+PAGE = 500
+ALL = "all"
+
+#: PS3.18 Table 10.6.3-3 (study), -4 (series), -5 (instance): the attributes every answer has.
+STUDY_RETURN = (
+    "StudyDate", "StudyTime", "AccessionNumber", "ModalitiesInStudy", "ReferringPhysicianName",
+    "PatientName", "PatientID", "PatientBirthDate", "PatientSex", "StudyInstanceUID", "StudyID",
+    "NumberOfStudyRelatedSeries", "NumberOfStudyRelatedInstances",
+)  # fmt: skip
+SERIES_RETURN = (
+    "StudyInstanceUID", "Modality", "SeriesDescription", "SeriesNumber", "SeriesInstanceUID",
+    "NumberOfSeriesRelatedInstances", "PerformedProcedureStepStartDate",
+    "PerformedProcedureStepStartTime",
+)  # fmt: skip
+INSTANCE_RETURN = (
+    "StudyInstanceUID", "SeriesInstanceUID", "SOPClassUID", "SOPInstanceUID", "InstanceNumber",
+    "Rows", "Columns", "BitsAllocated", "NumberOfFrames", "TimezoneOffsetFromUTC",
+)  # fmt: skip
+RETURN: dict[str, tuple[str, ...]] = {
+    "STUDY": STUDY_RETURN,
+    "SERIES": SERIES_RETURN,
+    "IMAGE": INSTANCE_RETURN,
+}
+RETRIEVE_URL = tag_key(0x00081190)
+RANGE_VRS = frozenset({"DA", "TM", "DT"})
+
+
+@dataclass(frozen=True, slots=True)
+class Key:
+    """One matching key: the tag key of its attribute, its VR and the match value."""
+
+    tag: str
+    vr: str
+    value: str
+
+
+def attribute_tag(name: str) -> int:
+    """A keyword (``PatientID``) or an eight-digit hexadecimal tag (``00100020``) as a tag;
+    InvalidRequest naming the attribute when it is neither."""
+    text = name.strip()
+    if re.fullmatch(r"[0-9A-Fa-f]{8}", text):
+        return int(text, 16)
+    tag = tag_for_keyword(text)
+    if tag is None:
+        raise InvalidRequest(
+            f"{name!r} is not a DICOM attribute keyword or tag (e.g. PatientID or 00100020)"
+        )
+    return int(tag)
+
+
+@lru_cache(maxsize=1024)
+def _vr(tag: int) -> str:
+    try:
+        return str(dictionary_VR(tag)).split(" or ")[0]
+    except KeyError:
+        return "UN"
+
+
+def keys_of(keys: Mapping[str, str], level: Level) -> list[Key]:
+    """The match keys as (tag, VR, value); at STUDY level ``Modality`` matches Modalities in
+    Study (0008,0061), the attribute a study has."""
+    out = []
+    for name, value in keys.items():
+        tag = attribute_tag(name)
+        if level == "STUDY" and tag == 0x00080060:
+            tag = 0x00080061
+        out.append(Key(tag_key(tag), _vr(tag), str(value)))
+    return out
+
+
+def include_tags(includefields: Collection[str]) -> list[str] | None:
+    """The tag keys to include, None for ``all``."""
+    out = []
+    for name in includefields:
+        if name.strip().lower() == ALL:
+            return None
+        out.append(tag_key(attribute_tag(name)))
+    return out
+
+
+# --- matching ------------------------------------------------------------------------------
+
+
+def _texts(item: Any, vr: str) -> list[str]:
+    """An attribute's values as text (each person name group for PN)."""
+    if not isinstance(item, dict):
+        return []
+    out: list[str] = []
+    for value in item.get("Value", []):
+        if value is None:
+            continue
+        if vr == "PN" and isinstance(value, dict):
+            out.extend(str(v) for v in value.values() if v)
+        elif isinstance(value, float) and value.is_integer():
+            out.append(str(int(value)))
+        else:
+            out.append(str(value))
+    return out
+
+
+@lru_cache(maxsize=256)
+def _wildcard(pattern: str, fold: bool) -> re.Pattern[str]:
+    body = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
+    return re.compile(body, re.DOTALL | (re.IGNORECASE if fold else 0))
+
+
+def _time(text: str) -> str:
+    """TM / the time of a DT, without colons, padded to HHMMSS.FFFFFF for comparison."""
+    digits = text.replace(":", "")
+    whole, _, fraction = digits.partition(".")
+    return (whole + "000000")[:6] + "." + (fraction + "000000")[:6]
+
+
+def _comparable(text: str, vr: str) -> str:
+    if vr == "TM":
+        return _time(text)
+    if vr == "DT":
+        text = re.split(r"[+-]", text, maxsplit=1)[0] if len(text) > 8 else text
+        return (text[:8] + "00000000")[:8] + _time(text[8:]) if len(text) > 8 else text[:8]
+    return text
+
+
+def _in_range(value: str, low: str, high: str, vr: str) -> bool:
+    value = _comparable(value, vr)
+    if vr == "DA":
+        value = value[:8]
+    if low and value < _comparable(low, vr):
+        return False
+    if high:
+        bound = _comparable(high, vr)
+        if vr == "DT" and len(high) <= 8:
+            return value[:8] <= bound[:8]
+        return value <= bound
+    return True
+
+
+def _one(values: list[str], match: str, vr: str) -> bool:
+    fold = vr == "PN"
+    if vr in RANGE_VRS and "-" in match and not (vr == "DT" and match.count("-") > 1):
+        low, _, high = match.partition("-")
+        return any(_in_range(v, low.strip(), high.strip(), vr) for v in values)
+    if "*" in match or "?" in match:
+        pattern = _wildcard(match, fold)
+        return any(pattern.fullmatch(v) for v in values)
+    if fold:
+        return any(v.casefold() == match.casefold() for v in values)
+    if vr == "TM":
+        return any(_time(v) == _time(match) for v in values)
+    return match in values
+
+
+def matches(attributes: Mapping[str, Any], key: Key) -> bool:
+    """Whether the DICOM JSON ``attributes`` match one key (PS3.4 C.2.2.2)."""
+    value = key.value.strip() if key.vr != "PN" else key.value
+    if value in ("", "*"):
+        return True
+    item = attributes.get(key.tag)
+    vr = item.get("vr", key.vr) if isinstance(item, dict) else key.vr
+    if vr == "SQ":
+        return True  # sequence matching is not offered: a return key
+    texts = _texts(item, vr)
+    if not texts:
+        return False
+    return any(_one(texts, part, vr) for part in value.split("\\"))
+
+
+# --- answers -------------------------------------------------------------------------------
+
+
+def answer(
+    attributes: Mapping[str, Any],
+    level: Level,
+    keys: list[Key],
+    include: list[str] | None,
+    retrieve_url: str | None,
+) -> Json:
+    """The answer for one matching entity: required attributes (empty when absent), include
+    fields (every indexed attribute for ``all``) and the matched keys, in tag order."""
+    out: Json = {}
+    if include is None:
+        out.update(attributes)
+    wanted = [tag_key(int(tag_for_keyword(k) or 0)) for k in RETURN[level]]
+    for tag in [*wanted, *(include or ()), *(k.tag for k in keys)]:
+        if tag in attributes:
+            out[tag] = attributes[tag]
+        elif tag not in out:
+            out[tag] = {"vr": _vr(int(tag, 16))}
+    if retrieve_url is not None:
+        out[RETRIEVE_URL] = {"vr": "UR", "Value": [retrieve_url]}
+    return dict(sorted(out.items()))
+
+
+def require_read(ctx: RequestContext) -> None:
+    """Queries and retrievals need read or search on ImagingStudy at user or system level."""
+    _require(ctx, (READ, SEARCH), "read (r) or search (s)")
+
+
+def require_store(ctx: RequestContext) -> None:
+    """STOW-RS creates and updates ImagingStudy: a user/system scope granting create."""
+    _require(ctx, (CREATE,), "create (c)")
+
+
+def _require(ctx: RequestContext, letters: tuple[str, ...], what: str) -> None:
+    access = ctx.access
+    if access is None:
+        return
+    granted = [s for letter in letters for s in access.granting(letter, RESOURCE_TYPE)]
+    if any(s.level in ("user", "system") for s in granted):
+        return
+    if granted:
+        raise Forbidden(
+            f"DICOM studies are not patient compartment scoped: {what} on {RESOURCE_TYPE} "
+            "needs a user/ or system/ scope, the token has only patient/ ones"
+        )
+    raise Forbidden(f"This needs {what} on {RESOURCE_TYPE} (e.g. user/{RESOURCE_TYPE}.rs)")
+
+
+class StudyQuery:
+    """The query service over one record store; ``base``: the DICOMweb base URL (answers get a
+    Retrieve URL (0008,1190) when it is set)."""
+
+    def __init__(self, records: RecordStore, base: str | None = None) -> None:
+        self.records = records
+        self.base = base.rstrip("/") if base else None
+
+    async def search(
+        self,
+        ctx: RequestContext,
+        level: Level,
+        keys: Mapping[str, str],
+        *,
+        study_uid: str | None = None,
+        series_uid: str | None = None,
+        includefields: Collection[str] = (),
+        limit: int | None = None,
+        offset: int = 0,
+        base: str | None = None,
+    ) -> list[Json]:
+        """The matching entities of ``level`` as DICOM JSON (see the module docstring);
+        ``study_uid``/``series_uid`` restrict to one study/series (QIDO-RS paths, C-FIND
+        unique keys). InvalidRequest for an unknown attribute, Forbidden without the scope."""
+        if level not in RETURN:
+            raise InvalidRequest(f"query level must be STUDY, SERIES or IMAGE, not {level!r}")
+        require_read(ctx)
+        parsed = keys_of(keys, level)
+        include = include_tags(includefields)
+        root = (base.rstrip("/") if base else None) or self.base
+        found: list[Json] = []
+        skip = max(offset, 0)
+        async for attributes, url in self._candidates(level, parsed, study_uid, series_uid, root):
+            if not all(matches(attributes, key) for key in parsed):
+                continue
+            if skip:
+                skip -= 1
+                continue
+            found.append(answer(attributes, level, parsed, include, url))
+            if limit is not None and len(found) >= limit:
+                break
+        return found
+
+    async def _candidates(
+        self,
+        level: Level,
+        keys: list[Key],
+        study_uid: str | None,
+        series_uid: str | None,
+        root: str | None,
+    ) -> AsyncIterator[tuple[Json, str | None]]:
+        study = study_uid or _unique(keys, tag_key(0x0020000D))
+        if level == "STUDY":
+            records = self._study_records(study)
+        elif level == "SERIES":
+            records = self._by_study(SERIES, study)
+        else:
+            records = self._by_study(INSTANCE, study)
+        async for record in records:
+            if series_uid is not None and level != "STUDY" and record.get("series") != series_uid:
+                continue
+            yield _attributes(record, level), _url(root, level, record)
+
+    async def _study_records(self, study: str | None) -> AsyncIterator[Json]:
+        if study is not None:
+            record = await self.records.get(STUDY, study)
+            if record is not None:
+                yield record
+            return
+        async for record in self._scan(STUDY, None):
+            yield record
+
+    async def _by_study(self, kind: str, study: str | None) -> AsyncIterator[Json]:
+        async for record in self._scan(kind, study):
+            yield record
+
+    async def _scan(self, kind: str, value: str | None) -> AsyncIterator[Json]:
+        """Every record of ``kind`` (of one study when ``value``), a page at a time."""
+        after: str | None = None
+        key_field = {STUDY: "study", SERIES: "series", INSTANCE: "sop_instance"}[kind]
+        while True:
+            page = await self.records.find(kind, value, limit=PAGE, after=after)
+            for record in page:
+                yield record
+            if len(page) < PAGE:
+                return
+            after = str(page[-1][key_field])
+
+
+def _unique(keys: list[Key], tag: str) -> str | None:
+    """A single UID match value (no list, no wildcard) of ``tag``, for a direct look-up."""
+    for key in keys:
+        value = key.value.strip()
+        if key.tag == tag and value and not any(c in value for c in "\\*?"):
+            return value
+    return None
+
+
+def _attributes(record: Mapping[str, Any], level: Level) -> Json:
+    attributes = dict(record.get("attributes") or {})
+    ids = {"0020000D": record.get("study"), "0020000E": record.get("series")}
+    if level == "IMAGE":
+        ids["00080016"] = record.get("sop_class")
+        ids["00080018"] = record.get("sop_instance")
+    for tag, uid in ids.items():
+        if uid and tag not in attributes:
+            attributes[tag] = {"vr": "UI", "Value": [uid]}
+    return attributes
+
+
+def _url(root: str | None, level: Level, record: Mapping[str, Any]) -> str | None:
+    if root is None:
+        return None
+    url = f"{root}/studies/{record.get('study')}"
+    if level != "STUDY":
+        url += f"/series/{record.get('series')}"
+    if level == "IMAGE":
+        url += f"/instances/{record.get('sop_instance')}"
+    return url
+
+
+def keyword(tag: str) -> str:
+    """The keyword of a tag key, or the key itself when the dictionary has none."""
+    return keyword_for_tag(int(tag, 16)) or tag
