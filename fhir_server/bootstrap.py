@@ -314,6 +314,18 @@ def make_app(application: Application) -> HttpApp:
             application.messages, None if smart is None else smart.authenticate,
             on_replay=application.wake_hl7_worker,
         ).routes()  # fmt: skip
+    imaging = getattr(application, "imaging", None)  # the DICOMweb door: /dicomweb
+    if imaging is not None:
+        from fhir_server.api.dicomweb import DicomWebApi
+        from fhir_server.imaging.query import StudyQuery
+        from fhir_server.imaging.wado import Retrieval
+
+        records = application.store.records
+        admin += DicomWebApi(
+            imaging, StudyQuery(records), Retrieval(records, application.blobs),
+            None if smart is None else smart.authenticate, base_url=settings.base_url,
+            max_body_bytes=settings.max_body_bytes,
+        ).routes()  # fmt: skip
     if smart is None:
         return create_app(
             application.service, application, base_url=settings.base_url,

@@ -1,0 +1,278 @@
+"""The DICOMweb door under ``/dicomweb`` (PS3.18): STOW-RS, QIDO-RS and WADO-RS.
+
+Only HTTP translation lives here: the request becomes a call of the imaging services
+(:mod:`fhir_server.imaging.stow`, :class:`~fhir_server.imaging.query.StudyQuery`,
+:class:`~fhir_server.imaging.wado.Retrieval`) and their outcome an HTTP answer.
+
+- STOW-RS ``POST /studies[/{study}]``: ``multipart/related; type="application/dicom"`` → the
+  Store Instances Response (``application/dicom+json``): 200 all stored, 202 some failed,
+  409 none stored, 400 malformed multipart, 413 too large, 415 another media type. Each failure
+  also comes as an HTTP ``Warning: 299`` header with its Error Comment.
+- QIDO-RS ``GET /studies``, ``/series``, ``/instances``, ``/studies/{s}/series``,
+  ``/studies/{s}/instances``, ``/studies/{s}/series/{se}/instances``: match keys by keyword or
+  tag, ``includefield`` (repeatable, comma lists, ``all``), ``limit``, ``offset``,
+  ``fuzzymatching`` (accepted, not offered: always exact); 200 with a JSON array, empty when
+  nothing matches (DICOM CP-2473 replaces 204 by 200 for zero results); 400 for an unknown key.
+- WADO-RS ``GET /studies/{s}[/series/{se}[/instances/{i}]]`` (multipart of the stored Part-10
+  bytes, streamed), ``…/metadata``, ``…/instances/{i}/frames/{list}``, ``…/bulk/{tag}``.
+
+With authorization on, a SMART bearer token is required (401 without a valid one); scopes on
+ImagingStudy are checked by the services (403): read or search for QIDO/WADO, create for STOW.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import replace
+from typing import Any
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+from starlette.routing import BaseRoute, Route
+
+from fhir_server.auth.tokens import bearer_token
+from fhir_server.core.access import Access
+from fhir_server.core.context import RequestContext
+from fhir_server.core.errors import (
+    FhirError,
+    InvalidRequest,
+    PayloadTooLarge,
+    Unauthenticated,
+    http_status,
+)
+from fhir_server.imaging import stow
+from fhir_server.imaging.query import Level, StudyQuery, require_read, require_store
+from fhir_server.imaging.service import ImagingService, Sender
+from fhir_server.imaging.wado import OCTET_STREAM, Retrieval, accepted, parse_frame_numbers
+
+Authenticate = Callable[[str, str], Awaitable[Access]]
+Endpoint = Callable[[Request], Awaitable[Response]]
+PREFIX = "/dicomweb"
+DICOM_JSON = "application/dicom+json"
+DICOM = "application/dicom"
+NATIVE_LE = "1.2.840.10008.1.2.1"
+CONTROL = ("includefield", "limit", "offset", "fuzzymatching")
+STUDY, SERIES, INSTANCE = "/studies/{study}", "/series/{series}", "/instances/{instance}"
+
+
+class DicomWebApi:
+    """``authenticate``: the SMART token check (None with --auth off); ``base_url``: the FHIR
+    base (None: from the request), the DICOMweb base is beside it."""
+
+    def __init__(
+        self,
+        imaging: ImagingService,
+        query: StudyQuery,
+        retrieval: Retrieval,
+        authenticate: Authenticate | None,
+        *,
+        base_url: str | None = None,
+        max_body_bytes: int = 50 * 1024 * 1024,
+    ) -> None:
+        self.imaging = imaging
+        self.query = query
+        self.retrieval = retrieval
+        self._authenticate = authenticate
+        self._base_url = base_url
+        self._max_body = max_body_bytes
+
+    def routes(self) -> list[BaseRoute]:
+        instance = STUDY + SERIES + INSTANCE
+        get: list[tuple[str, Callable[[Request, RequestContext], Awaitable[Response]]]] = [
+            ("/studies", self.qido("STUDY")),
+            ("/series", self.qido("SERIES")),
+            ("/instances", self.qido("IMAGE")),
+            (STUDY + "/series", self.qido("SERIES")),
+            (STUDY + "/instances", self.qido("IMAGE")),
+            (STUDY + SERIES + "/instances", self.qido("IMAGE")),
+            (STUDY, self.retrieve),
+            (STUDY + SERIES, self.retrieve),
+            (instance, self.retrieve),
+            (STUDY + "/metadata", self.metadata),
+            (STUDY + SERIES + "/metadata", self.metadata),
+            (instance + "/metadata", self.metadata),
+            (instance + "/frames/{frames}", self.frames),
+            (instance + "/bulk/{tag}", self.bulk),
+        ]
+        posts = [("/studies", self.stow), (STUDY, self.stow)]
+        return [
+            *(Route(PREFIX + path, self._door(h), methods=["POST"]) for path, h in posts),
+            *(Route(PREFIX + path, self._door(h), methods=["GET"]) for path, h in get),
+        ]
+
+    # --- the door: context, token, errors ------------------------------------------------------
+
+    def _door(self, handler: Callable[[Request, RequestContext], Awaitable[Response]]) -> Endpoint:
+        async def endpoint(request: Request) -> Response:
+            fhir_base = self._base_url or str(request.base_url).rstrip("/") + "/fhir"
+            address = request.client.host if request.client else None
+            ctx = RequestContext(channel="dicomweb", base_url=fhir_base, client_address=address)
+            try:
+                if self._authenticate is not None:
+                    ctx = replace(ctx, access=await self._access(request, fhir_base))
+                return await handler(request, ctx)
+            except FhirError as error:
+                return _error(http_status(error), error.diagnostics)
+
+        return endpoint
+
+    async def _access(self, request: Request, fhir_base: str) -> Access:
+        token = bearer_token(request.headers.get("authorization"))
+        if token is None:
+            raise Unauthenticated("DICOMweb needs a SMART access token: Authorization: Bearer")
+        assert self._authenticate is not None
+        return await self._authenticate(token, fhir_base)
+
+    def _dicomweb_base(self, ctx: RequestContext) -> str:
+        fhir = ctx.base_url.rstrip("/")
+        return (fhir.removesuffix("/fhir") if fhir.endswith("/fhir") else fhir) + PREFIX
+
+    # --- STOW-RS -------------------------------------------------------------------------------
+
+    async def stow(self, request: Request, ctx: RequestContext) -> Response:
+        require_store(ctx)
+        bodies = stow.parts(request.headers.get("content-type"), await self._body(request))
+        if not bodies:
+            raise InvalidRequest("the multipart/related body has no part: nothing to store")
+        sender = Sender(None, ctx.organization, "stow-rs")
+        study = request.path_params.get("study")
+        result = await stow.store(
+            self.imaging, bodies, sender, study=study, base=self._dicomweb_base(ctx)
+        )
+        headers = [("Warning", f'299 - "{c}"'.encode("ascii", "replace").decode())
+                   for c in result.comments[:20]]  # fmt: skip
+        response = _json(result.body, result.status)
+        for name, value in headers:
+            response.headers.append(name, value)
+        return response
+
+    async def _body(self, request: Request) -> bytes:
+        declared = request.headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self._max_body:
+            raise PayloadTooLarge(f"the body is larger than the limit of {self._max_body} bytes")
+        chunks = bytearray()
+        async for chunk in request.stream():
+            chunks += chunk
+            if len(chunks) > self._max_body:
+                raise PayloadTooLarge(
+                    f"the body is larger than the limit of {self._max_body} bytes"
+                )
+        return bytes(chunks)
+
+    # --- QIDO-RS -------------------------------------------------------------------------------
+
+    def qido(self, level: Level) -> Callable[[Request, RequestContext], Awaitable[Response]]:
+        async def search(request: Request, ctx: RequestContext) -> Response:
+            keys, include, limit, offset = search_parameters(request.query_params.multi_items())
+            found = await self.query.search(
+                ctx, level, keys, study_uid=request.path_params.get("study"),
+                series_uid=request.path_params.get("series"), includefields=include,
+                limit=limit, offset=offset, base=self._dicomweb_base(ctx),
+            )  # fmt: skip
+            return _json(found, 200)
+
+        return search
+
+    # --- WADO-RS -------------------------------------------------------------------------------
+
+    async def _records(self, request: Request, ctx: RequestContext) -> list[dict[str, Any]]:
+        require_read(ctx)
+        params = request.path_params
+        return await self.retrieval.instances(
+            params["study"], params.get("series"), params.get("instance")
+        )
+
+    async def retrieve(self, request: Request, ctx: RequestContext) -> Response:
+        records = await self._records(request, ctx)
+        media = accepted(request.headers.get("accept"), DICOM, (str(r["ts"]) for r in records))
+        if media == DICOM:  # one instance, asked for alone
+            [record] = records
+            body = await self.retrieval.part10(record)
+            return Response(body, 200, media_type=DICOM)
+        boundary = uuid.uuid4().hex
+        return StreamingResponse(
+            self._stream(records, boundary), 200, media_type=_multipart(DICOM, boundary)
+        )
+
+    async def _stream(self, records: list[dict[str, Any]], boundary: str) -> AsyncIterator[bytes]:
+        for record in records:
+            head = f"--{boundary}\r\nContent-Type: {DICOM}; transfer-syntax={record['ts']}\r\n"
+            yield f"{head}Content-Length: {record['size']}\r\n\r\n".encode()
+            async with await self.retrieval.blobs.stream(str(record["blob"])) as blob:
+                async for chunk in blob:
+                    yield chunk
+            yield b"\r\n"
+        yield f"--{boundary}--\r\n".encode()
+
+    async def metadata(self, request: Request, ctx: RequestContext) -> Response:
+        records = await self._records(request, ctx)
+        return _json(await self.retrieval.metadata(records, self._dicomweb_base(ctx)), 200)
+
+    async def frames(self, request: Request, ctx: RequestContext) -> Response:
+        numbers = parse_frame_numbers(request.path_params["frames"])
+        [record] = await self._records(request, ctx)
+        found = await self.retrieval.frames(record, numbers)
+        syntax = NATIVE_LE if found.media_type == OCTET_STREAM else found.transfer_syntax
+        accepted(request.headers.get("accept"), found.media_type, [syntax])
+        part_type = f"{found.media_type}; transfer-syntax={syntax}"
+        return _multipart_response(found.frames, found.media_type, part_type)
+
+    async def bulk(self, request: Request, ctx: RequestContext) -> Response:
+        [record] = await self._records(request, ctx)
+        value = await self.retrieval.bulk(record, request.path_params["tag"])
+        accepted(request.headers.get("accept"), OCTET_STREAM, [NATIVE_LE])
+        return _multipart_response([value], OCTET_STREAM, OCTET_STREAM)
+
+
+def search_parameters(
+    items: list[tuple[str, str]],
+) -> tuple[dict[str, str], list[str], int | None, int]:
+    """QIDO-RS query parameters → (match keys, include fields, limit, offset); InvalidRequest
+    saying which parameter is wrong (unknown attributes are found by the query service)."""
+    keys: dict[str, str] = {}
+    include: list[str] = []
+    limit: int | None = None
+    offset = 0
+    for name, value in items:
+        if name == "includefield":
+            include.extend(v for v in value.split(",") if v.strip())
+        elif name in ("limit", "offset"):
+            if not value.strip().isdigit():
+                raise InvalidRequest(f"{name} must be a whole number, not {value!r}")
+            if name == "limit":
+                limit = int(value)
+            else:
+                offset = int(value)
+        elif name == "fuzzymatching":
+            if value.lower() not in ("true", "false"):
+                raise InvalidRequest(f"fuzzymatching must be true or false, not {value!r}")
+        else:
+            keys[name] = value
+    return keys, include, limit, offset
+
+
+def _multipart(inner: str, boundary: str) -> str:
+    return f'multipart/related; type="{inner}"; boundary={boundary}'
+
+
+def _multipart_response(parts: list[bytes], inner: str, part_type: str) -> Response:
+    boundary = uuid.uuid4().hex
+    body = bytearray()
+    for part in parts:
+        body += f"--{boundary}\r\nContent-Type: {part_type}\r\n\r\n".encode()
+        body += part + b"\r\n"
+    body += f"--{boundary}--\r\n".encode()
+    return Response(bytes(body), 200, media_type=_multipart(inner, boundary))
+
+
+def _json(value: Any, status: int) -> Response:
+    return Response(orjson.dumps(value), status, media_type=DICOM_JSON)
+
+
+def _error(status: int, message: str) -> Response:
+    headers = {}
+    if status == 401:
+        headers["WWW-Authenticate"] = 'Bearer realm="fhir-server", error="invalid_token"'
+    return Response(f"{message}\n", status, headers, media_type="text/plain")
