@@ -17,6 +17,7 @@ from bench import (
     auth,
     crud,
     dicom_store,
+    dicomweb_stow,
     hl7_mapping,
     hl7_mllp,
     ingest,
@@ -28,7 +29,7 @@ from bench import (
 
 BENCHMARKS = (
     "ingest", "crud", "search", "rest_core", "mongo", "auth", "validation", "hl7_mllp",
-    "hl7_mapping", "dicom_store",
+    "hl7_mapping", "dicom_store", "dicomweb_stow",
 )  # fmt: skip
 
 
@@ -68,6 +69,8 @@ def main() -> None:
     parser.add_argument("--dicom-n", type=int, default=500, help="small CT instances per run")
     parser.add_argument("--dicom-large", type=int, default=200, help="512x512 CT per run")
     parser.add_argument("--dicom-runs", type=int, default=3, help="runs per dicom_store figure")
+    parser.add_argument("--stow-n", type=int, default=500, help="small CT per dicomweb_stow run")
+    parser.add_argument("--stow-batch", type=int, default=50, help="instances per STOW request")
     args = parser.parse_args()
     print(f"bench  {datetime.now(UTC):%Y-%m-%d %H:%M} UTC  commit {_commit()}")
     chosen = [args.only] if args.only else list(BENCHMARKS)
@@ -94,6 +97,8 @@ def main() -> None:
         hl7_mapping.run(args.hl7_map_n)
     if "dicom_store" in chosen:
         dicom_store.run(args.dicom_n, args.dicom_large, args.dicom_runs)
+    if "dicomweb_stow" in chosen:
+        dicomweb_stow.run(args.stow_n, args.stow_batch, args.dicom_runs)
 
 
 def _commit() -> str:
