@@ -252,3 +252,48 @@ async def test_resend_is_idempotent(dicomweb: DicomWeb, count: int) -> None:
     study = uid_of(files[0], "StudyInstanceUID")
     found = await call(requests.get, f"{dicomweb.url}/studies?StudyInstanceUID={study}", timeout=30)
     assert values(found.json()[0], "00201208") == [count]
+
+
+async def test_encapsulated_frames_are_served_as_stored(dicomweb: DicomWeb) -> None:
+    from pydicom.encaps import generate_frames
+
+    part10 = synth.bundled("MR_small_RLE.dcm").read_bytes()
+    stored = await call(stow, dicomweb.url, [part10])
+    assert stored.status_code == 200, stored.text
+    ds = pydicom.dcmread(BytesIO(part10))
+    instance = (
+        f"{dicomweb.url}/studies/{ds.StudyInstanceUID}/series/{ds.SeriesInstanceUID}"
+        f"/instances/{ds.SOPInstanceUID}"
+    )
+    rle = {"Accept": 'multipart/related; type="image/dicom-rle"'}
+    frames = await call(requests.get, f"{instance}/frames/1", headers=rle, timeout=30)
+    assert frames.status_code == 200, frames.text
+    assert 'type="image/dicom-rle"' in frames.headers["Content-Type"]
+    assert split_multipart(frames) == list(generate_frames(ds.PixelData, number_of_frames=1))
+    octets = 'multipart/related; type="application/octet-stream"'
+    raw = {"Accept": f"{octets}; transfer-syntax=1.2.840.10008.1.2.1"}
+    refused = await call(requests.get, f"{instance}/frames/1", headers=raw, timeout=30)
+    assert refused.status_code == 406
+    whole = await call(requests.get, instance, headers={"Accept": "application/dicom"}, timeout=30)
+    assert whole.content == part10
+
+
+async def test_series_and_instances_across_studies(dicomweb: DicomWeb) -> None:
+    files = ct_study("DW-S", "20240105", 2) + ct_study("DW-T", "20240106", 1)
+    assert (await call(stow, dicomweb.url, files)).status_code == 200
+    series = await call(requests.get, f"{dicomweb.url}/series?PatientID=DW-*", timeout=30)
+    assert series.status_code == 200 and len(series.json()) == 2
+    assert all(
+        values(s, "00081190")[0].startswith(f"{dicomweb.url}/studies/") for s in series.json()
+    )
+    instances = await call(
+        requests.get, f"{dicomweb.url}/instances?includefield=00100020,StudyDate&limit=2",
+        timeout=30,
+    )  # fmt: skip
+    assert instances.status_code == 200 and len(instances.json()) == 2
+    assert all("00100020" in item and "00080020" in item for item in instances.json())
+    study = uid_of(files[0], "StudyInstanceUID")
+    in_study = await call(requests.get, f"{dicomweb.url}/studies/{study}/instances", timeout=30)
+    assert sorted(values(i, "00080018")[0] for i in in_study.json()) == sorted(
+        uid_of(f, "SOPInstanceUID") for f in files[:2]
+    )
