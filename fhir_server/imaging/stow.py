@@ -136,7 +136,9 @@ def _part_body(number: int, raw: bytes) -> bytes:
 class StowResponse:
     status: int  # HTTP status
     body: Json  # the Store Instances Response (DICOM JSON)
-    comments: tuple[str, ...]  # Error Comments of the failures (HTTP Warning headers)
+    #: Error Comments of the failures and the RO-14 review flags of stored instances (HTTP
+    #: ``Warning: 299`` headers; a review flag is no DICOM warning status: the instance is stored)
+    comments: tuple[str, ...]
 
 
 async def store(
@@ -209,7 +211,9 @@ def response(results: list[StoreResult], *, study: str | None, base: str) -> Sto
         }
     warned = any(r.status != 0 for r in stored)
     status = 409 if not stored else 202 if failed or warned else 200
-    return StowResponse(status, body, tuple(f"{r.sop_instance}: {r.comment}" for r in failed))
+    comments = [f"{r.sop_instance}: {r.comment}" for r in failed]
+    comments += [f"{r.sop_instance}: stored, {r.review}" for r in stored if r.review]
+    return StowResponse(status, body, tuple(comments))
 
 
 def _ur(url: str) -> Json:

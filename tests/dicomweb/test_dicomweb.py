@@ -207,6 +207,9 @@ async def test_ro14_gate_refusal_via_stow(dicomweb: DicomWeb) -> None:
     assert mixed.status_code == 202
     assert len(values(mixed.json(), "00081199")) == 1
     assert len(values(mixed.json(), "00081198")) == 1
+    flagged = await call(stow, dicomweb.url, [synth.missing_study_date()])
+    assert flagged.status_code == 200  # stored; the review flag is told in a Warning header
+    assert "review" in flagged.headers["Warning"].lower()
 
 
 async def test_bad_stow_requests(dicomweb: DicomWeb) -> None:
