@@ -162,10 +162,13 @@ def metadata_json(part10: bytes, instance_url: str) -> Json:
     out: Json = {}
     for element in ds:
         tag = int(element.tag)
-        if element.VR == "SQ":
-            out[tag_key(tag)] = element.to_json_dict(None, 1 << 62)
-        else:
-            out[tag_key(tag)] = element.to_json_dict(bulk_uri, BULK_THRESHOLD)
+        try:
+            if element.VR == "SQ":
+                out[tag_key(tag)] = element.to_json_dict(None, 1 << 62)
+            else:
+                out[tag_key(tag)] = element.to_json_dict(bulk_uri, BULK_THRESHOLD)
+        except (ValueError, TypeError, OverflowError):  # a value its VR cannot hold ('1A' in IS)
+            out[tag_key(tag)] = {"vr": element.VR, "BulkDataURI": bulk_uri(element)}
     return out
 
 
@@ -181,7 +184,13 @@ def parse_frame_numbers(text: str) -> list[int]:
 
 def frames_of(part10: bytes, numbers: list[int]) -> Frames:
     """The frames ``numbers`` (1-based) of an instance's pixel data."""
-    ds = pydicom.dcmread(BytesIO(part10))
+    try:
+        return _frames(pydicom.dcmread(BytesIO(part10)), numbers)
+    except (ValueError, TypeError, AttributeError) as exc:
+        raise ResourceNotFound(f"the frames of the stored instance cannot be read: {exc}") from None
+
+
+def _frames(ds: pydicom.Dataset, numbers: list[int]) -> Frames:
     syntax = str(ds.file_meta.get("TransferSyntaxUID", ""))
     if "PixelData" not in ds:
         raise ResourceNotFound("the instance has no Pixel Data (7FE0,0010): it has no frames")
@@ -208,12 +217,12 @@ def bulk_value(part10: bytes, tag: str) -> bytes:
     """The value of a top-level binary element (``7FE00010`` …) as stored."""
     ds = pydicom.dcmread(BytesIO(part10))
     try:
-        element = ds[int(tag, 16)]
-    except (ValueError, KeyError):
-        raise ResourceNotFound(f"the instance has no bulk data element {tag}") from None
-    value = element.value
+        raw = ds.get_item(int(tag, 16))  # the value as stored, not converted
+    except ValueError:
+        raw = None
+    value = raw.value if raw is not None else None
     if not isinstance(value, bytes):
-        raise ResourceNotFound(f"element {tag} is not bulk data ({element.VR})")
+        raise ResourceNotFound(f"the instance has no bulk data element {tag}")
     return value
 
 
