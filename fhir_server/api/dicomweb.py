@@ -141,11 +141,9 @@ class DicomWebApi:
         result = await stow.store(
             self.imaging, bodies, sender, study=study, base=self._dicomweb_base(ctx)
         )
-        headers = [("Warning", f'299 - "{c}"'.encode("ascii", "replace").decode())
-                   for c in result.comments[:20]]  # fmt: skip
         response = _json(result.body, result.status)
-        for name, value in headers:
-            response.headers.append(name, value)
+        for comment in result.comments[:20]:
+            response.headers.append("Warning", _warning(comment))
         return response
 
     async def _body(self, request: Request) -> bytes:
@@ -265,6 +263,12 @@ def _multipart_response(parts: list[bytes], inner: str, part_type: str) -> Respo
         body += part + b"\r\n"
     body += f"--{boundary}--\r\n".encode()
     return Response(bytes(body), 200, media_type=_multipart(inner, boundary))
+
+
+def _warning(text: str) -> str:
+    """An HTTP Warning header value (RFC 7234 §5.5): code 299, the text quoted, ASCII."""
+    quoted = text.replace("\\", "/").replace('"', "'").encode("ascii", "replace").decode()
+    return f'299 - "{quoted}"'
 
 
 def _json(value: Any, status: int) -> Response:
