@@ -38,6 +38,7 @@ from fhir_server.core.context import RequestContext
 from fhir_server.core.errors import (
     FhirError,
     InvalidRequest,
+    NotAcceptable,
     PayloadTooLarge,
     Unauthenticated,
     http_status,
@@ -163,6 +164,7 @@ class DicomWebApi:
 
     def qido(self, level: Level) -> Callable[[Request, RequestContext], Awaitable[Response]]:
         async def search(request: Request, ctx: RequestContext) -> Response:
+            _accepts_json(request)
             keys, include, limit, offset = search_parameters(request.query_params.multi_items())
             found = await self.query.search(
                 ctx, level, keys, study_uid=request.path_params.get("study"),
@@ -205,6 +207,7 @@ class DicomWebApi:
         yield f"--{boundary}--\r\n".encode()
 
     async def metadata(self, request: Request, ctx: RequestContext) -> Response:
+        _accepts_json(request)
         records = await self._records(request, ctx)
         return _json(await self.retrieval.metadata(records, self._dicomweb_base(ctx)), 200)
 
@@ -263,6 +266,18 @@ def _multipart_response(parts: list[bytes], inner: str, part_type: str) -> Respo
         body += part + b"\r\n"
     body += f"--{boundary}--\r\n".encode()
     return Response(bytes(body), 200, media_type=_multipart(inner, boundary))
+
+
+def _accepts_json(request: Request) -> None:
+    """QIDO-RS and metadata answer DICOM JSON only (no application/dicom+xml): NotAcceptable
+    when the Accept header excludes it."""
+    accept = request.headers.get("accept")
+    if not accept:
+        return
+    types = {r.split(";")[0].strip().lower() for r in accept.split(",")}
+    if types & {DICOM_JSON, "application/json", "application/*", "*/*"}:
+        return
+    raise NotAcceptable(f"Accept {accept!r}: this server answers {DICOM_JSON} only")
 
 
 def _warning(text: str) -> str:
