@@ -17,10 +17,12 @@ from fhir_server.auth.server.demo import seed_demo
 from fhir_server.auth.server.routes import AuthRoutes
 from fhir_server.auth.server.smart import SmartAuth
 from fhir_server.auth.tokens import ExternalIssuer
+from fhir_server.bootstrap_dicom import DicomDoor, make_dicom
 from fhir_server.conformance import Conformance
 from fhir_server.core.clock import Clock, system_clock
 from fhir_server.core.ids import IdFactory, new_id
 from fhir_server.core.urls import without_credentials
+from fhir_server.dicom.node import DicomNode
 from fhir_server.events.hooks import Hooks
 from fhir_server.events.relay import OutboxRelay
 from fhir_server.hl7v2.er7 import Message
@@ -32,6 +34,7 @@ from fhir_server.hl7v2.results import ResultsHook
 from fhir_server.hl7v2.sender import ResultSender, parse_destinations
 from fhir_server.hl7v2.senders import SenderConfig, Senders
 from fhir_server.hl7v2.worker import InboundWorker
+from fhir_server.imaging.service import ImagingService
 from fhir_server.interactions.capabilities import Software
 from fhir_server.interactions.conformance_sync import ConformanceSync, local_content
 from fhir_server.interactions.pipeline import WritePipeline
@@ -76,6 +79,9 @@ class Application:
     mllp: MllpListener | None = None  # None with --mllp-port 0
     hl7_worker: InboundWorker | None = None  # maps received HL7 v2 messages (crash recovery)
     hl7_sender: ResultSender | None = None  # ORU^R01 out (None without --hl7-destination)
+    imaging: ImagingService | None = None  # the imaging ingest (DIMSE and DICOMweb)
+    dicom: DicomNode | None = None  # the DIMSE node (None with --dicom-port 0)
+    dicom_door: DicomDoor | None = None
 
     async def start(self) -> None:
         try:
@@ -102,6 +108,8 @@ class Application:
             await self.hl7_sender.start()
         if self.mllp is not None:
             await self.mllp.start()
+        if self.dicom_door is not None:
+            await self.dicom_door.start()
         log.info("FHIR store ready: %s", describe_store(self.settings))
 
     def wake_hl7_worker(self) -> None:
@@ -110,6 +118,8 @@ class Application:
             self.hl7_worker.wake()
 
     async def stop(self) -> None:
+        if self.dicom_door is not None:
+            await self.dicom_door.stop()
         if self.mllp is not None:
             await self.mllp.stop()
         if self.hl7_worker is not None:
@@ -205,11 +215,13 @@ def build(
         store, pipeline, hooks, clock, id_factory, software, registry=registry, indexer=indexer,
         max_bundle_entries=settings.max_bundle_entries,
     )  # fmt: skip
-    build_operations(service, terminology, clock, extra=(validate_operation(validator),))
+    blobs = make_blob_store(settings.store, settings.data_dir, store)
+    door = make_dicom(settings, service, store.records, blobs, hooks, clock)
+    extra = (validate_operation(validator),) + ((door.priors,) if door.priors else ())
+    build_operations(service, terminology, clock, extra=extra)
     sync = ConformanceSync(conformance, store)
     sync.register(hooks)
     relay = OutboxRelay(store, hooks, clock=clock, poll_interval=relay_poll_interval)
-    blobs = make_blob_store(settings.store, settings.data_dir, store)
     audit = AuditTrail(service, clock, base_url=settings.base_url or "", observer="fhir-server")
     audit.register(hooks)
     smart = None
@@ -230,6 +242,7 @@ def build(
         settings, store, blobs, hooks, relay, service, audit, smart, sync, validator
     )
     application.messages = MessageLog(store.records, clock)
+    application.imaging, application.dicom, application.dicom_door = door.imaging, door.node, door
     application.mllp = make_mllp(
         settings, application.messages, clock, on_received=application.wake_hl7_worker
     )

@@ -66,6 +66,14 @@ class Settings:
     #: How priors are retrieved: "move" (C-MOVE to our node; the remote must know our AE) or
     #: "get" (C-GET on the query's association: no inbound connection needed).
     dicom_retrieve: str = "move"
+    #: The DICOM node's address (None: the same as --host); calling AEs allowed with auth on
+    #: (``AE=Organization/<id>[@host:port]``); optional TLS (PEM chain and key); RO-14 gate
+    #: policy (``check=action,...`` over the defaults).
+    dicom_host: str | None = None
+    dicom_peers: tuple[str, ...] = ()
+    dicom_tls_cert: Path | None = None
+    dicom_tls_key: Path | None = None
+    dicom_gate: str | None = None
     #: The HL7 v2 door (MLLP listener): TCP port (0 disables it).
     mllp_port: int = 2575
     #: The MLLP listener's address (None: the same as --host), idle/read timeout in seconds,
@@ -109,6 +117,21 @@ class Settings:
     def with_overrides(self, **overrides: Any) -> Settings:
         return replace(self, **{k: v for k, v in overrides.items() if v is not None})
 
+    def _check_dicom_specs(self) -> None:
+        from fhir_server.dicom.scu import Peer  # the --dicom-peer grammar lives with the door
+        from fhir_server.imaging.gate import GatePolicy
+
+        for spec in self.dicom_peers:
+            try:
+                Peer.parse(spec)
+            except ValueError as exc:
+                raise ValueError(f"--dicom-peer {spec!r}: {exc}") from None
+        if self.dicom_gate is not None:
+            try:
+                GatePolicy.parse(self.dicom_gate)
+            except ValueError as exc:
+                raise ValueError(f"--dicom-gate {self.dicom_gate!r}: {exc}") from None
+
     def check(self) -> list[str]:
         """Refuse unsafe combinations; returns the warnings to log loudly."""
         if self.auth not in ("smart", "off"):
@@ -132,6 +155,9 @@ class Settings:
             raise ValueError("--dicom-priors must be auto, manual or off")
         if self.dicom_retrieve not in ("move", "get"):
             raise ValueError("--dicom-retrieve must be move (C-MOVE) or get (C-GET)")
+        if (self.dicom_tls_cert is None) != (self.dicom_tls_key is None):
+            raise ValueError("--dicom-tls-cert and --dicom-tls-key go together")
+        self._check_dicom_specs()
         if self.dicom_remote is not None and not _REMOTE_AE.fullmatch(self.dicom_remote):
             raise ValueError("--dicom-remote must be AE@host:port, e.g. PACS@10.0.0.5:104")
         for spec in self.hl7_destinations:
@@ -200,10 +226,12 @@ def _convert(name: str, raw: str) -> Any:
         "hl7_retry_max",
     ):  # fmt: skip
         return float(raw)
-    if name in ("mllp_tls_cert", "mllp_tls_key", "hl7_mappings"):
+    if name in ("mllp_tls_cert", "mllp_tls_key", "hl7_mappings", "dicom_tls_cert", "dicom_tls_key"):
         return Path(raw)
     if name in ("hl7_senders", "hl7_destinations"):
         return tuple(raw.split())
+    if name == "dicom_peers":
+        return tuple(item.strip() for item in raw.split(",") if item.strip())
     if name in ("insecure", "demo"):
         return raw.strip().lower() in ("1", "true", "yes", "on")
     if name in ("referential_integrity", "core_invariants"):

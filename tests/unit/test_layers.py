@@ -111,6 +111,7 @@ LAYERS: dict[str, int] = {
     "cli": 5,
     "settings": 5,
     "bootstrap": 5,
+    "bootstrap_dicom": 5,  # the DICOM door's composition (imaging ingest, DIMSE node)
     "migrate": 5,
     "accounts_cli": 5,
     "progress": 5,
@@ -129,7 +130,16 @@ ROOT_LAYER = 0
 # - storage <-> events: a storage unit of work appends outbox rows (events' port) and the outbox
 #   relay reads them back through the storage port; both are L2 ports.
 # - the L5 composition modules form one composition root (cli -> bootstrap -> settings).
-_COMPOSITION = ("cli", "settings", "bootstrap", "migrate", "progress", "accounts_cli", "__main__")
+_COMPOSITION = (
+    "cli",
+    "settings",
+    "bootstrap",
+    "bootstrap_dicom",
+    "migrate",
+    "progress",
+    "accounts_cli",
+    "__main__",
+)
 # - validation -> conformance: the validator reads StructureDefinitions from the registry.
 # - operations -> interactions: FHIR operations ($validate, terminology) are services that use
 #   the interactions' helpers (reading, params, authorization).

@@ -1,0 +1,76 @@
+"""Storage SCP (C-STORE) and Verification SCP (C-ECHO): a door that only translates.
+
+The received data set is passed on exactly as encoded (``event.encoded_dataset()``, no decode)
+to the imaging ingest; its StoreResult becomes the C-STORE response status (PS3.4 B.2.3).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from pydicom import Dataset
+from pynetdicom import evt
+
+from fhir_server.dicom.assembly import Ingest
+from fhir_server.dicom.scu import Bridge
+
+log = logging.getLogger(__name__)
+
+OUT_OF_RESOURCES = 0xA700
+CANNOT_UNDERSTAND = 0xC000
+STORE_TIMEOUT = 120.0
+
+#: Sender(ae_title, organization, channel) — the imaging service's Sender type, given by bootstrap.
+SenderFactory = Callable[[str | None, str | None, str], Any]
+
+
+def _status(status: int, comment: str | None) -> Dataset:
+    ds = Dataset()
+    ds.Status = status
+    if comment:
+        ds.ErrorComment = comment.encode("ascii", "replace").decode("ascii")[:64]
+    return ds
+
+
+class StorageService:
+    """EVT_C_STORE and EVT_C_ECHO handlers of the node."""
+
+    def __init__(
+        self,
+        ingest: Ingest,
+        bridge: Bridge,
+        sender: SenderFactory,
+        organization: Callable[[str], str | None],
+    ) -> None:
+        self.ingest = ingest
+        self.bridge = bridge
+        self.sender = sender
+        self.organization = organization
+
+    def handlers(self) -> list[tuple[Any, Callable[..., Any]]]:
+        return [(evt.EVT_C_STORE, self.on_c_store), (evt.EVT_C_ECHO, self.on_c_echo)]
+
+    def on_c_echo(self, event: evt.Event) -> int:
+        return 0x0000
+
+    def on_c_store(self, event: evt.Event) -> Dataset:
+        ae = str(event.assoc.requestor.ae_title).strip()
+        try:
+            part10 = bytes(event.encoded_dataset())
+        except Exception as exc:
+            log.warning("C-STORE from %s: data set unreadable: %s", ae, type(exc).__name__)
+            return _status(CANNOT_UNDERSTAND, f"data set cannot be read: {type(exc).__name__}")
+        sender = self.sender(ae, self.organization(ae), "c-store")
+        try:
+            result: Any = self.bridge.call(
+                self.ingest.store_part10(part10, sender), timeout=STORE_TIMEOUT
+            )
+        except TimeoutError:
+            log.error("C-STORE from %s: ingest timed out", ae)
+            return _status(OUT_OF_RESOURCES, "store timed out")
+        except Exception as exc:
+            log.exception("C-STORE from %s failed", ae)
+            return _status(OUT_OF_RESOURCES, f"store failed: {type(exc).__name__}")
+        return _status(int(result.status), result.comment)
