@@ -80,6 +80,19 @@ def _parser() -> argparse.ArgumentParser:
         help="retrieve priors by C-MOVE to this node (default; the remote must know our AE) "
         "or by C-GET on the same association",
     )  # fmt: skip
+    serve.add_argument("--dicom-host", help="address of the DICOM node (default: --host)")
+    serve.add_argument(
+        "--dicom-peer", action="append", dest="dicom_peers",
+        metavar="AE=Organization/ID[@HOST:PORT]",
+        help="a calling AE allowed with --auth smart and the organisation it sends for "
+        "(repeatable); @HOST:PORT lets C-MOVE and storage commitment reach it",
+    )  # fmt: skip
+    serve.add_argument("--dicom-tls-cert", type=Path, help="PEM certificate (chain): DICOM TLS")
+    serve.add_argument("--dicom-tls-key", type=Path, help="PEM private key of --dicom-tls-cert")
+    serve.add_argument(
+        "--dicom-gate", metavar="CHECK=ACTION,...",
+        help="RO-14 image gate policy over the defaults, e.g. secondary-capture=review",
+    )  # fmt: skip
     serve.add_argument(
         "--mllp-port", type=int,
         help="HL7 v2 over MLLP port (default 2575; 0 disables the HL7 v2 door)",
@@ -169,7 +182,10 @@ def main(argv: list[str] | None = None) -> int:
         core_invariants=_switch(args.core_invariants), validation_rules=args.validation_rules,
         dicom_port=args.dicom_port, dicom_aet=args.dicom_aet, mllp_port=args.mllp_port,
         dicom_remote=args.dicom_remote, dicom_priors=args.dicom_priors,
-        dicom_retrieve=args.dicom_retrieve,
+        dicom_retrieve=args.dicom_retrieve, dicom_host=args.dicom_host,
+        dicom_peers=tuple(args.dicom_peers) if args.dicom_peers else None,
+        dicom_tls_cert=args.dicom_tls_cert, dicom_tls_key=args.dicom_tls_key,
+        dicom_gate=args.dicom_gate,
         mllp_host=args.mllp_host, mllp_read_timeout=args.mllp_read_timeout,
         mllp_max_message_bytes=args.mllp_max_message_bytes, mllp_tls_cert=args.mllp_tls_cert,
         mllp_tls_key=args.mllp_tls_key, hl7_worker_delay=args.hl7_worker_delay,
