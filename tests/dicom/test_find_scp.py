@@ -22,9 +22,6 @@ from tests.conftest import free_port, running_application
 from tests.dicom.orthanc import ct_study
 
 # These tests run the whole path (storescu or Orthanc → our C-STORE → ImagingStudy → query):
-PENDING = "the DIMSE node, ingest or query module of issue 9 is not in the tree yet"
-pytest.importorskip("fhir_server.dicom.node", reason=PENDING)
-pytest.importorskip("fhir_server.imaging.query", reason=PENDING)
 
 pytestmark = [
     pytest.mark.asyncio(loop_scope="module"),
