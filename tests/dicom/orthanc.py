@@ -221,6 +221,7 @@ class Orthanc:
         }
 
     def start(self, timeout: float = 30.0) -> Orthanc:
+        self.workdir.mkdir(parents=True, exist_ok=True)
         config = self.workdir / "orthanc.json"
         config.write_text(json.dumps(self.configuration(), indent=2))
         with self.log.open("wb") as log:
@@ -354,6 +355,7 @@ class ServerInNamespace:
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout: float = 60.0) -> ServerInNamespace:
+        self.log.parent.mkdir(parents=True, exist_ok=True)
         with self.log.open("wb") as log:
             self.process = self.ns.popen(self.argv, env=self.env, stdout=log, stderr=log)
         deadline = time.monotonic() + timeout

@@ -8,6 +8,7 @@ Orthanc runs in a private network namespace (tests/dicom/orthanc.py), our server
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -17,11 +18,6 @@ from pydicom.filebase import DicomBytesIO
 from pydicom.uid import generate_uid
 
 from tests.dicom.orthanc import Namespace, Orthanc, ServerInNamespace, ct_study, unavailable_reason
-
-# These tests run the whole path (storescu or Orthanc → our C-STORE → ImagingStudy → query):
-PENDING = "the DIMSE node, ingest or query module of issue 9 is not in the tree yet"
-pytest.importorskip("fhir_server.dicom.node", reason=PENDING)
-pytest.importorskip("fhir_server.imaging.service", reason=PENDING)
 
 NODE_DICOM = 11112
 
@@ -64,7 +60,14 @@ def peers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Peers]:
 
 def test_study_sent_by_orthanc_appears_as_imaging_study(peers: Peers) -> None:
     query = f"/ImagingStudy?identifier=urn:dicom:uid|urn:oid:{peers.study}"
-    entries = peers.server.request("GET", query).get("entry", [])
+    # The ImagingStudy write is coalesced per study (quiet period, then at most a few seconds).
+    deadline = time.monotonic() + 30
+    entries: list[Any] = []
+    while time.monotonic() < deadline:
+        entries = peers.server.request("GET", query).get("entry", [])
+        if entries and entries[0]["resource"].get("numberOfInstances") == 3:
+            break
+        time.sleep(0.25)
     assert len(entries) == 1
     study = entries[0]["resource"]
     assert study["numberOfInstances"] == 3

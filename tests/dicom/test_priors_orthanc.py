@@ -7,8 +7,10 @@ Orthanc runs in a private network namespace (tests/dicom/orthanc.py), our server
 
 from __future__ import annotations
 
+import json
 import os
 import time
+import urllib.error
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,11 +18,6 @@ from typing import Any
 import pytest
 
 from tests.dicom.orthanc import Namespace, Orthanc, ServerInNamespace, ct_study, unavailable_reason
-
-# These tests run the whole path (storescu or Orthanc → our C-STORE → ImagingStudy → query):
-PENDING = "the DIMSE node, ingest or query module of issue 9 is not in the tree yet"
-pytest.importorskip("fhir_server.dicom.node", reason=PENDING)
-pytest.importorskip("fhir_server.imaging.service", reason=PENDING)
 
 PATIENT = "RO-PRIOR-1"
 NODE_DICOM, GET_DICOM = 11112, 11113
@@ -123,6 +120,10 @@ def test_unknown_patient_finds_nothing_and_bad_parameter_is_named(setup: Setup) 
         setup.ns, data / "data", *remote, http_port=8082, dicom_port=11114
     ) as server:
         assert fetch_priors(server, "NOBODY-HERE") == []
-        with pytest.raises(Exception) as failed:
+        with pytest.raises(urllib.error.HTTPError) as failed:
             server.request("POST", "/ImagingStudy/$fetch-priors", {"resourceType": "Parameters"})
-        assert "400" in str(failed.value)
+        with failed.value:
+            assert failed.value.code == 400
+            outcome = json.loads(failed.value.read())
+        assert outcome["resourceType"] == "OperationOutcome"
+        assert "patient" in json.dumps(outcome)

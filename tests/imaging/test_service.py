@@ -112,7 +112,7 @@ async def test_resent_instance_is_idempotent(setup: tuple[Application, ImagingSe
     assert study["numberOfInstances"] == 1
 
 
-async def test_gate_rejection_stores_nothing_and_is_recorded(
+async def test_ro14_rejected_instance_is_not_stored_and_is_recorded(
     setup: tuple[Application, ImagingService],
 ) -> None:
     app, imaging = setup
@@ -136,7 +136,7 @@ async def test_truncated_file_is_refused_with_the_place(
     assert "7FE0,0010" in result.comment
 
 
-async def test_review_flag_is_a_note_on_the_imaging_study(
+async def test_ro14_review_flag_is_a_note_on_the_imaging_study(
     setup: tuple[Application, ImagingService],
 ) -> None:
     app, imaging = setup

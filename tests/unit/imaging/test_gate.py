@@ -7,7 +7,6 @@ back from their Part-10 bytes exactly as the doors will read them.
 from __future__ import annotations
 
 import io
-import time
 import warnings
 
 import pydicom
@@ -330,14 +329,6 @@ def test_ro14_verdict_json_round_trip_and_comment_length() -> None:
     assert len(verdict.comment()) <= 64 and verdict.comment().isascii()
     long = Verdict((Finding("x" * 80, Action.REJECT, "(0008,0064)", "r", "PS3.3"),))
     assert len(long.comment()) == 64
-
-
-def test_ro14_assess_is_fast() -> None:
-    ds = _header(synth.ct())
-    start = time.perf_counter()
-    for _ in range(500):
-        assess(ds, "1.2.840.10008.1.2.1", GatePolicy.default())
-    assert (time.perf_counter() - start) / 500 < 0.001  # under 1 ms per instance
 
 
 def test_ro14_encapsulated_document_review_not_refused() -> None:
