@@ -18,7 +18,7 @@ from typing import Any
 
 import pydicom
 import pytest
-from pydicom.uid import generate_uid
+from pydicom.uid import UID, generate_uid
 from pynetdicom import AE, _config
 
 from tests.conftest import free_port, running_application
@@ -52,7 +52,7 @@ def send_files(port: int, paths: list[Path], contexts: list[str]) -> list[tuple[
 
 def explicit_le(data: bytes) -> pydicom.Dataset:
     ds = pydicom.dcmread(BytesIO(data))
-    ds.file_meta.TransferSyntaxUID = EXPLICIT_LE
+    ds.file_meta.TransferSyntaxUID = UID(EXPLICIT_LE)
     return ds
 
 
@@ -75,7 +75,7 @@ async def test_ro23_truncated_and_mismatched_data_sets_fail_and_the_association_
     mismatched.SOPInstanceUID = mismatched.file_meta.MediaStorageSOPInstanceUID = generate_uid()
     mismatch_path = tmp_path / "mismatch.dcm"
     mismatched.save_as(mismatch_path, enforce_file_format=True)
-    mismatched.file_meta.MediaStorageSOPClassUID = MR_IMAGE  # as is: no file meta update
+    mismatched.file_meta.MediaStorageSOPClassUID = UID(MR_IMAGE)  # as is: no file meta update
     pydicom.dcmwrite(mismatch_path, mismatched, enforce_file_format=False)
     assert pydicom.dcmread(mismatch_path).file_meta.MediaStorageSOPClassUID == MR_IMAGE
 
