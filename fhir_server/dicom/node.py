@@ -50,6 +50,25 @@ DEFAULT_SYNTAXES = [
 ]
 
 
+HANDSHAKE_TIMEOUT = 10.0
+
+
+class _ServerContext(ssl.SSLContext):
+    """pynetdicom wraps each accepted socket in its accept loop (AssociationServer.get_request):
+    a peer that never finishes the handshake would stall every other peer, and a failed
+    handshake would leak the socket. The handshake gets a deadline and a failure closes it."""
+
+    def wrap_socket(self, sock: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            sock.settimeout(HANDSHAKE_TIMEOUT)
+            wrapped = super().wrap_socket(sock, *args, **kwargs)
+            wrapped.settimeout(None)
+            return wrapped
+        except OSError:
+            sock.close()
+            raise
+
+
 class DimseService(Protocol):
     def contexts(self) -> list[tuple[str, list[str] | None, bool, bool]]: ...
 
@@ -114,7 +133,8 @@ class DicomNode:
     def _ssl(self) -> ssl.SSLContext | None:
         if self.config.tls_cert is None:
             return None
-        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context = _ServerContext(ssl.PROTOCOL_TLS_SERVER)
+        context.minimum_version = ssl.TLSVersion.TLSv1_2
         context.load_cert_chain(self.config.tls_cert, self.config.tls_key)
         return context
 

@@ -131,6 +131,9 @@ async def test_ro23_tls_node_serves_dcmtk_and_pynetdicom_and_refuses_plain_tcp(
             tls_args = None if context is None else (context, "127.0.0.1")
             assoc = ae.associate("127.0.0.1", port, ae_title="FHIRSERVER", tls_args=tls_args)
             if not assoc.is_established:
+                held = assoc.dul.socket  # pynetdicom leaves a failed attempt's socket open
+                if held is not None and held.socket is not None:
+                    held.socket.close()
                 return None
             try:
                 return int(assoc.send_c_echo().Status)
