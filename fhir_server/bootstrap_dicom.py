@@ -14,6 +14,7 @@ from fhir_server.dicom.node import DicomNode, NodeConfig
 from fhir_server.dicom.storage import StorageService
 from fhir_server.events.hooks import Hooks
 from fhir_server.imaging.gate import GatePolicy
+from fhir_server.imaging.priors import Priors
 from fhir_server.imaging.query import StudyQuery
 from fhir_server.imaging.service import ImagingService, Sender
 from fhir_server.interactions.service import FhirService
@@ -45,6 +46,7 @@ class DicomDoor:
     node: DicomNode | None
     priors: OperationDef | None
     bridge: _DeferredBridge
+    fetcher: Priors | None = None
 
     async def start(self) -> None:
         """After the store and blobs are open: the ingest, then the node last."""
@@ -54,7 +56,10 @@ class DicomDoor:
             await asyncio.to_thread(self.node.start)
 
     async def stop(self) -> None:
-        """The node first (no new instances), then the ingest (flushes pending studies)."""
+        """Background prior fetches first, the node next (no new instances), then the ingest
+        (flushes pending studies)."""
+        if self.fetcher is not None:
+            await self.fetcher.close()
         if self.node is not None:
             await asyncio.to_thread(self.node.stop)
         await self.imaging.stop()
@@ -73,7 +78,7 @@ def make_dicom(
     imaging = ImagingService(service, records, blobs, clock, policy=policy, base_url=base)
     bridge = _DeferredBridge()
     peers = Peers(settings.dicom_peers)
-    priors = priors_operation(
+    fetching = priors_operation(
         settings.dicom_aet, settings.dicom_remote, settings.dicom_priors, settings.dicom_retrieve,
         service, records, hooks, bridge, imaging, Sender, peers,
     )  # fmt: skip
@@ -93,4 +98,5 @@ def make_dicom(
             tls_key=settings.dicom_tls_key,
         )
         node = DicomNode(config, storage, services)
-    return DicomDoor(imaging, node, priors, bridge)
+    priors, fetcher = fetching if fetching is not None else (None, None)
+    return DicomDoor(imaging, node, priors, bridge, fetcher)

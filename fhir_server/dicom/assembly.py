@@ -83,9 +83,10 @@ def priors_operation(
     ingest: Ingest,
     sender: Callable[[str | None, str | None, str], Any],
     peers: Peers,
-) -> OperationDef | None:
-    """``remote_spec``: --dicom-remote; ``mode``: --dicom-priors; ``retrieve``:
-    --dicom-retrieve. None unless a remote is set and priors are not off."""
+) -> tuple[OperationDef, Priors] | None:
+    """The $fetch-priors operation and the fetcher behind it (to close at stop: it may run
+    background fetches). ``remote_spec``: --dicom-remote; ``mode``: --dicom-priors;
+    ``retrieve``: --dicom-retrieve. None unless a remote is set and priors are not off."""
     if remote_spec is None or mode == "off":
         return None
     remote = RemoteAe.parse(remote_spec)
@@ -99,7 +100,7 @@ def priors_operation(
     priors = Priors(fhir, records, scu, _flush(ingest))
     if mode == "auto":
         hooks.on_post_commit("dicom-priors", priors.on_post_commit)
-    return fetch_priors_operation(priors.fetch)
+    return fetch_priors_operation(priors.fetch), priors
 
 
 def _flush(ingest: Ingest) -> Callable[[str], Awaitable[None]]:
