@@ -83,6 +83,10 @@ class OrderMapper:
         pv1 = message.segment("PV1")
         if pv1 is not None:
             visit, key = encounter(pv1, self.tables, systems, fallback, self.zone, patient_ref)
+            if key is None:
+                key = _derived_visit(message, application, facility, fallback)
+                if key is not None:
+                    visit["identifier"] = [key]
             encounter_ref = _conditional(entries, "Encounter", visit, key)
         sent = message.msh.get(7, 1, 1)
         authored = dtm_to_fhir(sent, self.zone) if sent else None
@@ -242,3 +246,15 @@ async def process(
     """The worker's entry point (shared design). Pass the application's ``mapper`` (bootstrap
     builds one); without it the tables are loaded for this call."""
     return await (mapper or OrderMapper(V2Tables.load())).process(message, sender, service)
+
+
+def _derived_visit(
+    message: Message, application: str, facility: str, fallback: str
+) -> dict[str, Any] | None:
+    """Without PV1-19: an Encounter identifier from the first order's placer number and the
+    sender (system urn:fhir-server:hl7v2:<sender>:visit), so a replay updates, not duplicates."""
+    for order in orders(message):
+        placer = placer_identifier(order, fallback)
+        sender = f"{application}.{facility}" if facility else application
+        return {"system": f"urn:fhir-server:hl7v2:{sender}:visit", "value": placer["value"]}
+    return None

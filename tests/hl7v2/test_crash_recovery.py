@@ -111,9 +111,12 @@ async def test_worker_marks_mapped_and_failed_and_maps_again_after_replay(
             assert replay.status_code == 200 and replay.json()["state"] == "received"
         remapped = await state("WRK-1", "mapped")
         assert remapped["updated"] > mapped["updated"]
-        kept = [r for r in mapped["resources"] if not r.startswith("Encounter/")]
-        assert kept and set(kept) <= set(remapped["resources"])  # unchanged: still reported
+        kept = mapped["resources"]
+        assert any(r.startswith("Encounter/") for r in kept)
+        assert set(kept) <= set(remapped["resources"])  # unchanged, Encounter too: no duplicate
         again = await state("WRK-2", "failed")
         assert again["updated"] > failed["updated"] and again["error"]["code"] == "204"
         found = (await http.get("/fhir/ServiceRequest?identifier=PL-WRK-1")).json()
         assert len(found["entry"]) == 1  # mapped twice, one order
+        visits = (await http.get("/fhir/Encounter")).json()
+        assert len(visits.get("entry", [])) == 1  # no PV1-19: derived visit identifier
