@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -33,7 +33,7 @@ from fhir_server.hl7v2.results import HOOK_NAME as HL7_RESULTS
 from fhir_server.hl7v2.results import ResultsHook
 from fhir_server.hl7v2.sender import ResultSender, parse_destinations
 from fhir_server.hl7v2.senders import SenderConfig, Senders
-from fhir_server.hl7v2.worker import InboundWorker
+from fhir_server.hl7v2.worker import InboundWorker, Outcome
 from fhir_server.imaging.service import ImagingService
 from fhir_server.interactions.capabilities import Software
 from fhir_server.interactions.conformance_sync import ConformanceSync, local_content
@@ -265,8 +265,8 @@ def make_hl7_worker(
     mapper = OrderMapper(V2Tables.load(settings.hl7_mappings), ZoneInfo(settings.hl7_timezone))
     senders = hl7_senders(settings)
 
-    async def process(message: Message, sender: SenderConfig) -> list[str]:
-        return await mapper.process(message, sender, service)
+    async def process(messages: Sequence[Message], sender: SenderConfig) -> list[Outcome]:
+        return await mapper.process_many(messages, sender, service)
 
     return InboundWorker(messages, senders, process, delay=settings.hl7_worker_delay)
 

@@ -65,10 +65,15 @@ class OrderMapper:
         self.zone = zone
 
     def transaction(
-        self, message: Message, sender: SenderConfig, existing: dict[str, dict[str, Any]]
+        self,
+        message: Message,
+        sender: SenderConfig,
+        existing: dict[str, dict[str, Any]],
+        built: dict[str, dict[str, Any]] | None = None,
     ) -> dict[str, Any]:
         """The transaction Bundle; ``existing``: stored ServiceRequests by placer number (for
-        orders other than NW)."""
+        orders other than NW); ``built``, if given, receives the ServiceRequests written here
+        by placer number."""
         application = message.msh.get(3, 1, 1)
         facility = message.msh.get(4, 1, 1)
         fallback = local_system(f"{application}.{facility}" if facility else application)
@@ -103,6 +108,8 @@ class OrderMapper:
                 if stored is not None:
                     _keep_identifiers(request, stored)
             request_ref = _conditional(entries, "ServiceRequest", request, placer)
+            if built is not None:
+                built[placer["value"]] = request
             stamp = authored or request.get("authoredOn") or "1970-01-01T00:00:00+00:00"
             work = task(order, self.tables, fallback, self.zone, refs, request_ref, stamp)
             _conditional(entries, "Task", work, placer)
@@ -152,20 +159,37 @@ class OrderMapper:
     async def process_many(
         self, messages: Sequence[Message], sender: SenderConfig, service: FhirService
     ) -> list[list[str] | V2Error]:
-        """Map and apply several messages of ``sender`` as one transaction (group mapping, see
-        :mod:`~fhir_server.hl7v2.mapping.batch`); for each message its references or its error.
-        If anything fails, the messages are mapped one at a time."""
+        """Map and apply several messages of ``sender``, in order, as one transaction (group
+        mapping, see :mod:`~fhir_server.hl7v2.mapping.batch`); for each message its references
+        or its error. A message that cannot be mapped (e.g. a cancel of an unknown order) gets
+        its error and writes nothing, as alone; an order changed after being created in the
+        same group is found there. If the merged transaction fails, the messages are applied
+        one at a time, so each failure stays with its own message."""
         ctx = RequestContext(channel=CHANNEL, organization=sender.organization)
+        outcomes: list[list[str] | V2Error] = []
+        bundles: list[dict[str, Any]] = []
+        built: dict[str, dict[str, Any]] = {}  # placer number → ServiceRequest of this group
+        for message in messages:
+            try:
+                existing = await self._existing(message, service, ctx, built)
+                bundle = self.transaction(message, sender, existing, built)
+            except V2Error as error:
+                outcomes.append(error)
+                continue
+            outcomes.append([])
+            bundles.append(bundle)
+        if not bundles:
+            return outcomes
+        merged, positions = merge(bundles)
         try:
-            bundles = [
-                self.transaction(m, sender, await self._existing(m, service, ctx)) for m in messages
-            ]
-            merged, positions = merge(bundles)
             response = await service.batch_or_transaction(ctx, merged, preference="minimal")
-        except (V2Error, FhirError):
+        except FhirError:
             return [await self._one(m, sender, service) for m in messages]
         written = [_reference(entry) for entry in response.get("entry", [])]
-        return [[written[i] for i in mine] for mine in positions]
+        mapped = iter(positions)
+        return [
+            o if isinstance(o, V2Error) else [written[i] for i in next(mapped)] for o in outcomes
+        ]
 
     async def _one(
         self, message: Message, sender: SenderConfig, service: FhirService
@@ -176,8 +200,14 @@ class OrderMapper:
             return error
 
     async def _existing(
-        self, message: Message, service: FhirService, ctx: RequestContext
+        self,
+        message: Message,
+        service: FhirService,
+        ctx: RequestContext,
+        built: dict[str, dict[str, Any]] | None = None,
     ) -> dict[str, dict[str, Any]]:
+        """The ServiceRequests the changes in ``message`` name, by placer number: from
+        ``built`` (earlier messages of the same group) first, else from the store."""
         found: dict[str, dict[str, Any]] = {}
         application = message.msh.get(3, 1, 1)
         facility = message.msh.get(4, 1, 1)
@@ -186,6 +216,9 @@ class OrderMapper:
             if order.control == "NW":
                 continue
             placer = placer_identifier(order, fallback)
+            if built is not None and placer["value"] in built:
+                found[placer["value"]] = built[placer["value"]]
+                continue
             result = await service.search_type(
                 ctx, "ServiceRequest", [("identifier", token_value(placer))]
             )

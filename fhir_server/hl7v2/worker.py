@@ -1,15 +1,18 @@
 """The inbound worker: maps the messages the listener stored ("received") to FHIR, in order.
 
 One task per application. It takes the "received" messages from the message log oldest first
-(key order is arrival order), parses each (er7.parse), and hands it to
-:func:`fhir_server.hl7v2.inbound.process`: one FHIR transaction through the write pipeline.
-Then it marks the message "mapped" (with the references written) or "failed" (with the
-V2Error's segment, field, code and text; any other exception becomes code 207 and is logged).
-One at a time: the orders of one sender are applied in the order they were sent.
+(key order is arrival order), parses each (er7.parse), and hands them, grouped per sender in
+arrival order (at most ``group`` per call), to ``process`` — bootstrap binds
+:meth:`fhir_server.hl7v2.inbound.OrderMapper.process_many`: one FHIR transaction through the
+write pipeline for the group, each message still succeeding or failing on its own. Then it
+marks each message "mapped" (with the references written) or "failed" (with the V2Error's
+segment, field, code and text; any other exception becomes code 207 and is logged), all marks
+of a group in one durable write. The orders of one sender are applied in the order they were
+sent; senders do not wait on each other's failures.
 
 Crash recovery needs nothing special: a message is "received" from the moment it is durable
 (before its ACK) until it is marked; at start-up the worker finds whatever a crash left there.
-A crash between the transaction and the mark maps the message again: the mapping is
+A crash between the transaction and the marks maps the messages again: the mapping is
 conditional on the patient and order identifiers, so it updates what it wrote, never
 duplicates it. The listener wakes the worker after each new message; it also polls.
 """
@@ -19,22 +22,25 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from fhir_server.hl7v2.er7 import Message, parse
 from fhir_server.hl7v2.errors import V2Error
 from fhir_server.hl7v2.senders import SenderConfig, Senders
-from fhir_server.messaging.log import MessageLog
+from fhir_server.messaging.log import Mark, MessageLog
 
 log = logging.getLogger(__name__)
 
-Process = Callable[[Message, SenderConfig], Awaitable[list[str]]]
+Outcome = list[str] | V2Error
+Process = Callable[[Sequence[Message], SenderConfig], Awaitable[list[Outcome]]]
 
 
 class InboundWorker:
-    """``process``: maps one message (bootstrap binds inbound.process to the service and the
-    mapper); ``delay``: seconds to wait after start before the first pass."""
+    """``process``: maps several messages of one sender, in order, each to its references or
+    its V2Error (bootstrap binds OrderMapper.process_many to the service); ``delay``: seconds
+    to wait after start before the first pass; ``batch``: messages read per pass; ``group``:
+    messages per ``process`` call."""
 
     def __init__(
         self,
@@ -44,7 +50,8 @@ class InboundWorker:
         *,
         delay: float = 0.0,
         poll_interval: float = 1.0,
-        batch: int = 100,
+        batch: int = 200,
+        group: int = 50,
     ) -> None:
         self._messages = messages
         self._senders = senders
@@ -52,6 +59,7 @@ class InboundWorker:
         self._delay = delay
         self._poll = poll_interval
         self._batch = batch
+        self._group = group
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
@@ -86,28 +94,55 @@ class InboundWorker:
     async def run_once(self) -> int:
         """Map up to one batch of "received" messages; how many were taken."""
         pending = await self._messages.pending("received", self._batch)
+        groups: dict[tuple[str, str], list[tuple[dict[str, Any], Message]]] = {}
+        marks: list[Mark] = []
         for record in pending:
-            await self._map(record)
+            try:
+                message = parse(str(record["raw"]))
+            except V2Error as error:
+                marks.append(self._failed(record, error))
+                continue
+            who = record.get("sender") or {}
+            key = (str(who.get("application", "")), str(who.get("facility", "")))
+            groups.setdefault(key, []).append((record, message))
+        if marks:
+            await self._messages.mark_many(marks)
+        for members in groups.values():
+            for first in range(0, len(members), self._group):
+                await self._map(members[first : first + self._group])
         return len(pending)
 
-    async def _map(self, record: dict[str, Any]) -> None:
-        message_id = str(record["id"])
+    async def _map(self, members: list[tuple[dict[str, Any], Message]]) -> None:
+        """Map one group of one sender's messages and mark them in one write; if the group
+        fails unexpectedly, each message is mapped alone, so only the faulty one fails."""
+        sender = self._sender(members[0][0])
         try:
-            message = parse(str(record["raw"]))
-            references = await self._process(message, self._sender(record))
-        except V2Error as error:
-            log.warning("HL7 v2 %s %s not mapped: %s", record.get("type"),
-                        record.get("control_id"), error.location)  # fmt: skip
-            await self._messages.mark(message_id, "failed", error=_error(error))
-            return
+            outcomes = await self._process([m for _, m in members], sender)
         except Exception as exc:
+            if len(members) > 1:
+                for member in members:
+                    await self._map([member])
+                return
+            record = members[0][0]
             log.exception("HL7 v2 %s %s: mapping failed", record.get("type"),
                           record.get("control_id"))  # fmt: skip
             failure = {"segment": "MSH", "field": None, "code": "207",
                        "text": f"application internal error ({type(exc).__name__})"}  # fmt: skip
-            await self._messages.mark(message_id, "failed", error=failure)
+            await self._messages.mark_many([Mark(record, "failed", error=failure)])
             return
-        await self._messages.mark(message_id, "mapped", resources=references)
+        marks = [
+            Mark(record, "mapped", resources=outcome)
+            if isinstance(outcome, list)
+            else self._failed(record, outcome)
+            for (record, _), outcome in zip(members, outcomes, strict=True)
+        ]
+        await self._messages.mark_many(marks)
+
+    @staticmethod
+    def _failed(record: dict[str, Any], error: V2Error) -> Mark:
+        log.warning("HL7 v2 %s %s not mapped: %s", record.get("type"),
+                    record.get("control_id"), error.location)  # fmt: skip
+        return Mark(record, "failed", error=_error(error))
 
     def _sender(self, record: dict[str, Any]) -> SenderConfig:
         """The sender's current configuration; one no longer listed keeps what was stored."""

@@ -61,6 +61,16 @@ class Accepted:
     duplicate_ack: str | None
 
 
+@dataclass(frozen=True, slots=True)
+class Mark:
+    """A state change for :meth:`MessageLog.mark_many`: ``record`` as read from the log."""
+
+    record: Record
+    state: str
+    error: Record | None = None
+    resources: Sequence[str] | None = None
+
+
 @dataclass(slots=True)
 class _Pending:
     id: str
@@ -227,6 +237,20 @@ class MessageLog:
             record["attempts"] = attempts
         await self._records.put(MESSAGE, message_id, record, index="state")
         return record
+
+    async def mark_many(self, marks: Sequence[Mark]) -> None:
+        """Several state changes in one durable write (the worker's marks of a group). Each
+        record is the one read from the log: only its owner (the worker) changes it now."""
+        items = []
+        for mark in marks:
+            if mark.state not in STATES:
+                raise ValueError(f"unknown message state {mark.state!r}")
+            record = dict(mark.record, state=mark.state, updated=self._now(), error=mark.error)
+            if mark.resources is not None:
+                record["resources"] = list(mark.resources)
+            items.append(RecordPut(MESSAGE, str(record["id"]), record, index="state"))
+        if items:
+            await self._records.put_many(items)
 
     async def pending(self, state: str, limit: int = 100) -> list[Record]:
         """Messages in ``state``, oldest first (arrival order)."""

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime
 
-from fhir_server.messaging.log import InboundMeta, MessageLog
+from fhir_server.messaging.log import InboundMeta, Mark, MessageLog
 from fhir_server.storage.port import ResourceStore
 
 
@@ -55,6 +55,27 @@ async def test_states_marks_replay_and_unclaimed_messages(store: ResourceStore) 
                                                                           "Task/2"]  # fmt: skip
     assert [m["id"] for m in await log.search(sender="RIS^CITYHOSP", type="ORM^O01",
                                               control_id="S1")] == [first.id]  # fmt: skip
+
+
+async def test_marks_of_a_group_are_written_together(store: ResourceStore) -> None:
+    """The worker's mark_many: each message leaves "received" with its own state, error and
+    resources; nothing else in the record changes."""
+    log = MessageLog(store.records, lambda: datetime.now(UTC))
+    ids = [(await log.accept(raw(f"G{n}"), meta(f"G{n}"), ack=f"A{n}")).id for n in range(3)]
+    records = await log.pending("received", 10)
+    error = {"segment": "ORC", "field": 2, "code": "204", "text": "unknown order"}
+    await log.mark_many([
+        Mark(records[0], "mapped", resources=["ServiceRequest/1"]),
+        Mark(records[1], "failed", error=error),
+        Mark(records[2], "mapped", resources=["ServiceRequest/2"]),
+    ])  # fmt: skip
+    assert await log.pending("received", 10) == []
+    stored = [await log.get(i) or {} for i in ids]
+    assert [s["state"] for s in stored] == ["mapped", "failed", "mapped"]
+    assert stored[1]["error"] == error and stored[1]["resources"] == []
+    assert stored[2]["resources"] == ["ServiceRequest/2"] and stored[2]["ack"] == "A2"
+    assert stored[0]["raw"] == raw("G0") and stored[0]["received"] == records[0]["received"]
+    assert [m["id"] for m in await log.search(state="failed")] == [ids[1]]
 
 
 async def test_outbound_is_queued_once_per_key(store: ResourceStore) -> None:

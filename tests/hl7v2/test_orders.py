@@ -215,3 +215,56 @@ async def test_group_mapping_merges_shared_resources_and_falls_back(app: Applica
     ok, bad = await mapper.process_many(mixed, sender, app.service)
     assert isinstance(ok, list) and isinstance(bad, V2Error) and bad.code == "204"
     assert len(await search(app, "ServiceRequest", ("identifier", "PL-GRP-OK"))) == 1
+
+
+async def test_group_mapping_finds_an_order_created_earlier_in_the_same_group(
+    app: Application,
+) -> None:
+    """NW then CA of the same order in one group: one transaction, one ServiceRequest, revoked
+    (the cancel finds the order the group's first message creates, without a fallback)."""
+    mapper = OrderMapper(V2Tables.load())
+    sender = SenderConfig("RIS", "RADHOSP", "Organization/radhosp", {"RADHOSP": MRN})
+    group = [
+        parse(zds_order("SAME-NW", "PL-SAME-1")),
+        parse(zds_order("SAME-XO", "PL-SAME-1", orc1="XO", code="CTHEAD^CT Head^99RAD")),
+        parse(zds_order("SAME-CA", "PL-SAME-1", orc1="CA", orc5="")),
+    ]
+    outcomes = await mapper.process_many(group, sender, app.service)
+    assert all(isinstance(o, list) for o in outcomes), outcomes
+    request, task = await by_placer(app, "PL-SAME-1")
+    assert request["status"] == "revoked" and task["status"] == "cancelled"
+    assert request["meta"]["versionId"] == "1"  # one merged write, not three one by one
+    written = [o[3] for o in outcomes if isinstance(o, list)]
+    assert written == [f"ServiceRequest/{request['id']}"] * 3
+
+
+async def test_worker_maps_a_pass_of_messages_in_groups_each_failing_alone(
+    tmp_path: Path,
+) -> None:
+    """The worker takes the messages a pass finds (the delay lets all four arrive first) as
+    one group: the bad one (cancel of an unknown order) fails with its own 204, the others are
+    mapped, and the cancel of an order created earlier in the same pass revokes it."""
+    async with running_application(
+        tmp_path / "data", mllp_port=free_port(), hl7_senders=(SENDER,), hl7_worker_delay=1.5
+    ) as late:  # fmt: skip
+        await late.service.update(
+            CTX, "Organization", "radhosp",
+            {"resourceType": "Organization", "id": "radhosp", "name": "Rad Hospital"},
+        )  # fmt: skip
+        messages = [
+            zds_order("PASS-1", "PL-PASS-A"),
+            zds_order("PASS-2", "PL-PASS-UNKNOWN", orc1="CA", orc5=""),
+            zds_order("PASS-3", "PL-PASS-C"),
+            zds_order("PASS-4", "PL-PASS-A", orc1="CA", orc5=""),
+        ]
+        records = await send(late, tmp_path, *messages)
+        assert [r["state"] for r in records] == ["mapped", "failed", "mapped", "mapped"], [
+            r["error"] for r in records
+        ]
+        assert records[1]["error"]["code"] == "204" and records[1]["resources"] == []
+        assert "PL-PASS-UNKNOWN" in records[1]["error"]["text"]
+        cancelled, _ = await by_placer(late, "PL-PASS-A")
+        kept, _ = await by_placer(late, "PL-PASS-C")
+        assert cancelled["status"] == "revoked" and kept["status"] == "active"
+        assert records[0]["resources"] == records[3]["resources"]
+        assert len(await search(late, "Patient")) == 1
