@@ -11,6 +11,7 @@ from fhir_server.core.clock import Clock
 from fhir_server.dicom.assembly import Peers, priors_operation, query_services
 from fhir_server.dicom.bridge import LoopBridge
 from fhir_server.dicom.node import DicomNode, NodeConfig
+from fhir_server.dicom.retrieve import RetrieveService
 from fhir_server.dicom.storage import StorageService
 from fhir_server.events.hooks import Hooks
 from fhir_server.imaging.gate import GatePolicy
@@ -85,9 +86,10 @@ def make_dicom(
     node = None
     if settings.dicom_port != 0:
         query = StudyQuery(records, base.rsplit("/fhir", 1)[0] + "/dicomweb")
-        services = query_services(
+        services: list[Any] = query_services(
             settings.dicom_aet, service, records, blobs, bridge, imaging, query.search, peers
         )
+        services.append(RetrieveService(records, blobs, bridge, peers.address, imaging.flush))
         storage = StorageService(imaging, bridge, Sender, peers.organization)
         config = NodeConfig(
             ae_title=settings.dicom_aet,

@@ -1,0 +1,445 @@
+"""Query/Retrieve SCP, retrieve side: C-MOVE and C-GET (PS3.4 C.4.2, C.4.3), Patient Root and
+Study Root, PATIENT (patient root only), STUDY, SERIES and IMAGE levels.
+
+The identifier's unique keys (PS3.4 C.4.2.2.1) select stored instances from the ingest's
+``dicom-instance`` records: Study Instance UID(s), Series Instance UID(s), SOP Instance UID(s);
+at PATIENT level the Patient ID of the ``dicom-study`` records (pending studies are flushed
+first), and a Patient ID given at a lower level must match too. A UID list is allowed at the
+retrieve level only; keys above it are single values. Each sub-operation sends the stored Part-10
+blob, read through the loop bridge and decoded by pydicom only lazily (its raw elements are
+written back unchanged), in its original transfer syntax: when the destination accepted no
+presentation context for that SOP class *and* that transfer syntax, the sub-operation fails and
+is counted as such (no transcoding). pynetdicom sends the pending responses with the
+remaining/completed/failed/warning counts and the final one (0xB000 with the Failed SOP Instance
+UID List when some failed, 0xA702 when all did, success with no sub-operation when nothing
+matched).
+
+C-MOVE sends to the Move Destination as the AE allow-list gives its address
+(``--dicom-peer AE=Organization/x@host:port``), over a new association (TCP_NODELAY) proposing one
+context per stored SOP class and transfer syntax; an AE not there is refused with 0xA801.
+C-GET sends over the requesting association (the storage contexts of the node accept the SCP
+role the requestor proposes). Who may ask is the node's allow-list (with authorization on, only
+``--dicom-peer`` AEs associate): no tokens in DIMSE.
+
+Refusals before any sub-operation (0xC000 identifier cannot be decoded, 0xA900 identifier does
+not fit, 0xA801 destination unknown, 0xA701 matching failed) carry an Error Comment naming the
+attribute. pynetdicom sends those responses itself without one (0xA801 for an unknown
+destination, success for zero sub-operations), so :func:`_refuse` amends that one response.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass
+from io import BytesIO
+from typing import Any
+
+import pydicom
+from pydicom.datadict import tag_for_keyword
+from pydicom.dataset import Dataset
+from pynetdicom import AllStoragePresentationContexts, build_context, evt
+from pynetdicom.association import Association
+from pynetdicom.dimse_primitives import C_GET, C_MOVE
+from pynetdicom.presentation import PresentationContext
+
+from fhir_server.dicom.scu import (
+    PATIENT_ROOT_GET,
+    PATIENT_ROOT_MOVE,
+    STUDY_ROOT_GET,
+    STUDY_ROOT_MOVE,
+    Bridge,
+    RemoteAe,
+    nodelay,
+)
+from fhir_server.storage.blobs import BlobStore
+from fhir_server.storage.records import RecordStore
+
+LOG = logging.getLogger(__name__)
+INSTANCE = "dicom-instance"
+STUDY = "dicom-study"
+PAGE = 1000
+TIMEOUT = 60.0
+MAX_CONTEXTS = 128  # presentation context IDs are the odd numbers 1..255
+
+PENDING = 0xFF00
+CANCEL = 0xFE00
+SUCCESS = 0x0000
+OUT_OF_RESOURCES = 0xA701  # unable to calculate the number of matches
+MOVE_DESTINATION_UNKNOWN = 0xA801
+IDENTIFIER_DOES_NOT_MATCH = 0xA900
+UNABLE_TO_PROCESS = 0xC000
+
+PATIENT_LEVELS = ("PATIENT", "STUDY", "SERIES", "IMAGE")
+STUDY_LEVELS = ("STUDY", "SERIES", "IMAGE")
+LEVELS = {
+    PATIENT_ROOT_MOVE: PATIENT_LEVELS, PATIENT_ROOT_GET: PATIENT_LEVELS,
+    STUDY_ROOT_MOVE: STUDY_LEVELS, STUDY_ROOT_GET: STUDY_LEVELS,
+}  # fmt: skip
+#: The unique key of each level (PS3.4 C.4.2.2.1) with its tag, for Error Comments.
+UNIQUE_KEYS = (
+    ("PATIENT", "PatientID", "(0010,0020)"),
+    ("STUDY", "StudyInstanceUID", "(0020,000D)"),
+    ("SERIES", "SeriesInstanceUID", "(0020,000E)"),
+    ("IMAGE", "SOPInstanceUID", "(0008,0018)"),
+)
+UID = re.compile(r"[0-9]+(\.[0-9]+)*")
+
+
+class Refused(Exception):
+    """A retrieve refused before any sub-operation: its status and Error Comment."""
+
+    def __init__(self, status: int, comment: str) -> None:
+        super().__init__(comment)
+        self.status = status
+        self.comment = comment
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    """The unique keys of a retrieve identifier; empty tuples are "any"."""
+
+    level: str
+    patient: str | None
+    studies: tuple[str, ...]
+    series: tuple[str, ...]
+    instances: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Match:
+    """One instance to send: its SOP Class and Instance UIDs, transfer syntax and blob key."""
+
+    sop_class: str
+    sop_instance: str
+    transfer_syntax: str
+    blob: str
+
+
+def parse(identifier: Dataset, sop_class: str) -> Request:
+    """The unique keys of ``identifier`` for ``sop_class``; Refused (0xA900) naming the
+    attribute that is missing, malformed or below the retrieve level."""
+    levels = LEVELS[sop_class]
+    level = _text(identifier, "QueryRetrieveLevel").upper()
+    if level not in levels:
+        raise Refused(
+            IDENTIFIER_DOES_NOT_MATCH,
+            f"QueryRetrieveLevel (0008,0052) {level!r} is not {'/'.join(levels)}",
+        )
+    depth = PATIENT_LEVELS.index(level)
+    values: dict[str, tuple[str, ...]] = {}
+    for index, (key_level, keyword, tag) in enumerate(UNIQUE_KEYS):
+        found = _values(identifier, keyword)
+        if index > depth:
+            if found:
+                raise Refused(IDENTIFIER_DOES_NOT_MATCH, f"{keyword} {tag} is below {level} level")
+            continue
+        if index == 0:  # Patient ID: required at PATIENT level, a filter below it
+            if len(found) > 1 or (not found and level == "PATIENT"):
+                raise Refused(IDENTIFIER_DOES_NOT_MATCH, f"{keyword} {tag}: one value required")
+        elif key_level in levels and not found:
+            raise Refused(IDENTIFIER_DOES_NOT_MATCH, f"{keyword} {tag} is required at {level}")
+        elif index < depth and len(found) > 1:
+            raise Refused(IDENTIFIER_DOES_NOT_MATCH, f"{keyword} {tag}: one UID above {level}")
+        elif index > 0 and not all(UID.fullmatch(v) and len(v) <= 64 for v in found):
+            raise Refused(IDENTIFIER_DOES_NOT_MATCH, f"{keyword} {tag}: UIDs only, no wildcard")
+        values[keyword] = found
+    patient = values.get("PatientID", ())
+    return Request(
+        level, patient[0] if patient else None, values.get("StudyInstanceUID", ()),
+        values.get("SeriesInstanceUID", ()), values.get("SOPInstanceUID", ()),
+    )  # fmt: skip
+
+
+def _values(identifier: Dataset, keyword: str) -> tuple[str, ...]:
+    return tuple(v for v in (x.strip() for x in _text(identifier, keyword).split("\\")) if v)
+
+
+def _text(identifier: Dataset, keyword: str) -> str:
+    """An attribute's value as text, read raw: a malformed UID is reported by :func:`parse`
+    with its attribute, not rejected (or warned about) by pydicom's value validation."""
+    tag = tag_for_keyword(keyword)
+    if tag is None or tag not in identifier:
+        return ""
+    value = identifier.get_item(tag).value
+    if value is None:
+        return ""
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace").strip("\0 ")
+    if isinstance(value, str):
+        return value.strip()
+    return "\\".join(map(str, value))
+
+
+class Matcher:
+    """The stored instances a :class:`Request` selects (coroutines run on the server loop)."""
+
+    def __init__(
+        self,
+        records: RecordStore,
+        flush: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
+        self.records = records
+        self.flush = flush
+
+    async def match(self, request: Request) -> list[Match]:
+        studies = request.studies or await self._patient_studies(request.patient)
+        found: list[Match] = []
+        for study in dict.fromkeys(studies):
+            for record in await self._instances(study, request.instances):
+                if request.series and record.get("series") not in request.series:
+                    continue
+                if request.patient is not None and _patient(record) != request.patient:
+                    continue
+                found.append(_match(record))
+        return found
+
+    async def _patient_studies(self, patient: str | None) -> list[str]:
+        if patient is None:
+            return []
+        if self.flush is not None:
+            await self.flush()  # a study is in the dicom-study records once it was written
+        studies: list[str] = []
+        after: str | None = None
+        while True:
+            page = await self.records.find(STUDY, limit=PAGE, after=after)
+            studies += [str(r["study"]) for r in page if _patient(r) == patient]
+            if len(page) < PAGE:
+                return studies
+            after = str(page[-1]["study"])
+
+    async def _instances(self, study: str, instances: tuple[str, ...]) -> list[dict[str, Any]]:
+        if instances:  # IMAGE level: direct look-ups
+            found = [await self.records.get(INSTANCE, uid) for uid in dict.fromkeys(instances)]
+            return [r for r in found if r is not None and r.get("study") == study]
+        out: list[dict[str, Any]] = []
+        after: str | None = None
+        while True:
+            page = await self.records.find(INSTANCE, study, limit=PAGE, after=after)
+            out += page
+            if len(page) < PAGE:
+                return out
+            after = str(page[-1]["sop_instance"])
+
+
+def _patient(record: dict[str, Any]) -> str | None:
+    item = (record.get("attributes") or {}).get("00100020")
+    values = item.get("Value") if isinstance(item, dict) else None
+    return str(values[0]).strip() if values else None
+
+
+def _match(record: dict[str, Any]) -> Match:
+    uid = str(record["sop_instance"])
+    return Match(str(record.get("sop_class")), uid, str(record.get("ts")), str(record["blob"]))
+
+
+class RetrieveService:
+    """C-MOVE and C-GET SCP as a DimseService (contexts + handlers for DicomNode).
+
+    ``destination``: where a Move Destination AE listens (the --dicom-peer table), None when
+    unknown; ``flush``: ImagingService.flush (PATIENT level reads the written studies).
+    """
+
+    def __init__(
+        self,
+        records: RecordStore,
+        blobs: BlobStore,
+        bridge: Bridge,
+        destination: Callable[[str], RemoteAe | None],
+        flush: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
+        self.matcher = Matcher(records, flush)
+        self.blobs = blobs
+        self.bridge = bridge
+        self.destination = destination
+
+    def contexts(self) -> list[tuple[str, list[str] | None, bool, bool]]:
+        retrieve: list[tuple[str, list[str] | None, bool, bool]] = [
+            (uid, None, False, True) for uid in LEVELS
+        ]
+        # C-GET sends back on the requesting association: the requestor proposes the SCP role
+        # for the storage SOP classes (SCP/SCU Role Selection) and the node accepts it.
+        storage = [
+            (str(cx.abstract_syntax), None, True, True) for cx in AllStoragePresentationContexts
+        ]
+        return retrieve + storage
+
+    def handlers(self) -> list[tuple[Any, Callable[..., Any]]]:
+        return [(evt.EVT_C_MOVE, self.on_c_move), (evt.EVT_C_GET, self.on_c_get)]
+
+    # --- handlers ----------------------------------------------------------------------------
+
+    def on_c_move(self, event: Any) -> Iterator[Any]:
+        calling = str(event.assoc.requestor.ae_title).strip()
+        move_to = str(event.request.MoveDestination or "").strip()
+        try:
+            request = self._request(event)
+            remote = self.destination(move_to)
+            if remote is None:
+                raise Refused(
+                    MOVE_DESTINATION_UNKNOWN,
+                    f"Move Destination {move_to!r} is not a --dicom-peer AE@host:port",
+                )
+            matches = self._match(request)
+        except Refused as refused:
+            LOG.info("C-MOVE from %s refused: %s", calling, refused.comment)
+            _refuse(event, C_MOVE, MOVE_DESTINATION_UNKNOWN, refused)
+            yield None, None
+            return
+        store: list[Association] = []
+        restore = _no_watch
+        if matches:  # pynetdicom associates (0xA801 when that fails) only for sub-operations
+            note = Refused(MOVE_DESTINATION_UNKNOWN, f"association to {remote} failed")
+            restore = _refuse(event, C_MOVE, MOVE_DESTINATION_UNKNOWN, note)
+        handlers = [(evt.EVT_CONN_OPEN, nodelay), (evt.EVT_CONN_OPEN, _keep(store))]
+        options = {"contexts": _contexts(matches), "evt_handlers": handlers}
+        try:
+            yield remote.host, remote.port, options
+            yield len(matches)
+            restore()
+            yield from self._sub_operations(event, matches, lambda: store[0] if store else None)
+        finally:
+            restore()
+
+    def on_c_get(self, event: Any) -> Iterator[Any]:
+        calling = str(event.assoc.requestor.ae_title).strip()
+        try:
+            matches = self._match(self._request(event))
+        except Refused as refused:
+            LOG.info("C-GET from %s refused: %s", calling, refused.comment)
+            _refuse(event, C_GET, SUCCESS, refused)
+            yield 0
+            return
+        yield len(matches)
+        yield from self._sub_operations(event, matches, lambda: event.assoc)
+
+    # --- steps -------------------------------------------------------------------------------
+
+    def _request(self, event: Any) -> Request:
+        sop_class = str(event.request.AffectedSOPClassUID)
+        try:
+            identifier: Dataset = event.identifier
+            list(identifier.elements())  # read every element now (values stay raw)
+        except Exception as exc:
+            raise Refused(UNABLE_TO_PROCESS, f"identifier cannot be decoded: {exc}") from exc
+        return parse(identifier, sop_class)
+
+    def _match(self, request: Request) -> list[Match]:
+        try:
+            return self.bridge.call(self.matcher.match(request), timeout=TIMEOUT)
+        except (TimeoutError, OSError) as exc:
+            raise Refused(OUT_OF_RESOURCES, f"matching failed: {type(exc).__name__}") from exc
+
+    def _sub_operations(
+        self, event: Any, matches: list[Match], association: Callable[[], Association | None]
+    ) -> Iterator[tuple[int, Dataset | None]]:
+        for match in matches:
+            if event.is_cancelled:
+                yield CANCEL, None
+                return
+            yield PENDING, self._dataset(match, association())
+
+    def _dataset(self, match: Match, association: Association | None) -> Dataset:
+        """The stored instance, or a data set pynetdicom cannot send (it counts a failed
+        sub-operation and lists its SOP Instance UID) when the destination did not accept its
+        SOP class in its transfer syntax or the blob is missing or unreadable."""
+        if association is None or not _accepted(association, match):
+            LOG.warning(
+                "retrieve: %s not sent, the destination accepted no context for %s in %s",
+                match.sop_instance, match.sop_class, match.transfer_syntax,
+            )  # fmt: skip
+            return _unsendable(match)
+        try:
+            data = self.bridge.call(_read(self.blobs, match.blob), timeout=TIMEOUT)
+        except Exception as exc:
+            LOG.error("retrieve: %s cannot be read: %s", match.sop_instance, exc)
+            return _unsendable(match)
+        if data is None:
+            LOG.error("retrieve: %s has an instance record but no blob", match.sop_instance)
+            return _unsendable(match)
+        try:
+            return pydicom.dcmread(BytesIO(data))
+        except Exception as exc:
+            LOG.error("retrieve: %s cannot be decoded: %s", match.sop_instance, exc)
+            return _unsendable(match)
+
+
+async def _read(blobs: BlobStore, key: str) -> bytes | None:
+    if await blobs.info(key) is None:
+        return None
+    async with await blobs.stream(key) as stream:
+        return await stream.read_all()
+
+
+def _accepted(association: Association, match: Match) -> bool:
+    return any(
+        cx.abstract_syntax == match.sop_class
+        and cx.transfer_syntax[0] == match.transfer_syntax
+        and cx.as_scu
+        for cx in association.accepted_contexts
+    )
+
+
+def _unsendable(match: Match) -> Dataset:
+    """No file meta, hence no transfer syntax: pynetdicom's send_c_store raises for it, which
+    its Q/R service counts as a failed sub-operation with this SOP Instance UID."""
+    ds = Dataset()
+    ds.SOPClassUID = match.sop_class
+    ds.SOPInstanceUID = match.sop_instance
+    return ds
+
+
+def _contexts(matches: list[Match]) -> list[PresentationContext]:
+    """One context per stored (SOP class, transfer syntax): the instances as they are."""
+    pairs = dict.fromkeys((m.sop_class, m.transfer_syntax) for m in matches)
+    if len(pairs) > MAX_CONTEXTS:
+        LOG.warning("retrieve: %d SOP class/transfer syntax pairs, %d proposed",
+                    len(pairs), MAX_CONTEXTS)  # fmt: skip
+    return [build_context(sop_class, [ts]) for sop_class, ts in list(pairs)[:MAX_CONTEXTS]]
+
+
+def _keep(store: list[Association]) -> Callable[[Any], None]:
+    def keep(event: Any) -> None:
+        store.append(event.assoc)
+
+    return keep
+
+
+def _refuse(
+    event: Any, kind: type[C_MOVE | C_GET], sent: int, refused: Refused
+) -> Callable[[], None]:
+    """Amend the response pynetdicom sends with status ``sent`` to this C-MOVE/C-GET request:
+    ``refused``'s status and Error Comment (0000,0902). Returns the function that stops
+    watching (called once the response went, or when the watch is no longer needed)."""
+    dimse = event.assoc.dimse
+    send = dimse.send_msg
+    message_id = event.request.MessageID
+
+    def send_msg(primitive: Any, context_id: int) -> None:
+        if (
+            isinstance(primitive, kind)
+            and primitive.MessageIDBeingRespondedTo == message_id
+            and primitive.Status == sent
+        ):
+            restore()
+            response: Any = primitive
+            response.Status = refused.status
+            response.ErrorComment = _comment(refused.comment)
+        send(primitive, context_id)
+
+    def restore() -> None:
+        if vars(dimse).get("send_msg") is send_msg:
+            del dimse.send_msg
+
+    setattr(dimse, "send_msg", send_msg)  # noqa: B010 (an instance attribute, one response)
+    return restore
+
+
+def _no_watch() -> None:
+    return None
+
+
+def _comment(text: str) -> str:
+    """An Error Comment: LO, 64 characters of the default repertoire at most."""
+    return text.encode("ascii", "replace").decode("ascii")[:64]

@@ -1,0 +1,244 @@
+"""RO-23 / RO-16: the node's C-MOVE and C-GET SCP (Study Root and Patient Root) with dcmtk
+``movescu`` (itself the move destination, its storage SCP on ``+P``) and ``getscu``, after
+``storescu`` sent a two-series study: the instances arrive as they were sent; SERIES and IMAGE
+level; an unknown destination is 0xA801 with an Error Comment; an unknown study is a success with
+no sub-operation; a bad identifier is 0xA900 naming the attribute (pynetdicom requester)."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import subprocess
+import warnings
+from collections.abc import AsyncIterator
+from io import BytesIO
+from pathlib import Path
+from typing import Any
+
+import pydicom
+import pytest
+import pytest_asyncio
+from pydicom.dataset import Dataset
+from pydicom.filebase import DicomBytesIO
+from pydicom.uid import generate_uid
+from pynetdicom import AE
+
+from fhir_server.bootstrap import Application
+from tests.conftest import free_port, running_application
+from tests.dicom.orthanc import ct_study
+
+pytestmark = [
+    pytest.mark.asyncio(loop_scope="module"),
+    pytest.mark.skipif(shutil.which("movescu") is None, reason="dcmtk is not installed"),
+]
+
+STUDY_ROOT_MOVE = "1.2.840.10008.5.1.4.1.2.2.2"
+PATIENT_ROOT_MOVE = "1.2.840.10008.5.1.4.1.2.1.2"
+PATIENT = "RO-RETR-1"
+
+
+class Node:
+    def __init__(self, app: Application, port: int, dest_port: int, sent: list[bytes]) -> None:
+        self.app, self.port, self.dest_port, self.sent = app, port, dest_port, sent
+        first = pydicom.dcmread(BytesIO(sent[0]))
+        self.study = str(first.StudyInstanceUID)
+        self.by_sop = {str(pydicom.dcmread(BytesIO(p)).SOPInstanceUID): p for p in sent}
+        self.series: dict[str, list[str]] = {}
+        for sop, part10 in self.by_sop.items():
+            series = str(pydicom.dcmread(BytesIO(part10)).SeriesInstanceUID)
+            self.series.setdefault(series, []).append(sop)
+
+
+def two_series_study() -> list[bytes]:
+    """Three CT instances of one study: two in one series, one in another."""
+    first = ct_study(PATIENT, "20261202", 2, patient_name="Popescu^Ion", accession="ACC-R1")
+    study = str(pydicom.dcmread(BytesIO(first[0])).StudyInstanceUID)
+    out = list(first)
+    for part10 in ct_study(PATIENT, "20261202", 1, patient_name="Popescu^Ion"):
+        ds = pydicom.dcmread(BytesIO(part10))
+        ds.StudyInstanceUID = study
+        ds.AccessionNumber = "ACC-R1"
+        buffer = DicomBytesIO()
+        ds.save_as(buffer, enforce_file_format=True)
+        out.append(buffer.getvalue())
+    return out
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def node(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Node]:
+    port, dest_port = free_port(), free_port()
+    tmp = tmp_path_factory.mktemp("retrieve")
+    peers = (f"DEST=Organization/reader@127.0.0.1:{dest_port}", "NOWHERE=Organization/reader")
+    async with running_application(tmp / "data", dicom_port=port, dicom_peers=peers) as app:
+        sent = two_series_study()
+        paths = []
+        for number, part10 in enumerate(sent):
+            path = tmp / f"i{number}.dcm"
+            path.write_bytes(part10)
+            paths.append(str(path))
+        done = await dcmtk("storescu", "-aet", "MODALITY", "-aec", "FHIRSERVER", "127.0.0.1",
+                           str(port), *paths)  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        assert app.imaging is not None
+        await app.imaging.flush()
+        yield Node(app, port, dest_port, sent)
+
+
+async def dcmtk(*argv: str) -> subprocess.CompletedProcess[str]:
+    return await asyncio.to_thread(
+        subprocess.run, list(argv), capture_output=True, text=True, timeout=60,
+        env={"TCP_NODELAY": "1"},
+    )  # fmt: skip
+
+
+async def movescu(node: Node, out: Path, *keys: str, dest: str = "DEST") -> str:
+    """movescu -S as its own move destination (storage SCP on the DEST peer's port)."""
+    await asyncio.to_thread(out.mkdir, parents=True, exist_ok=True)
+    argv = ["movescu", "-v", "-S", "-aet", "MOVER", "-aec", "FHIRSERVER", "-aem", dest,
+            "+P", str(node.dest_port), "-od", str(out)]  # fmt: skip
+    for key in keys:
+        argv += ["-k", key]
+    done = await dcmtk(*argv, "127.0.0.1", str(node.port))
+    return done.stdout + done.stderr
+
+
+def received(out: Path) -> dict[str, Dataset]:
+    found: dict[str, Dataset] = {}
+    for path in sorted(out.iterdir()):
+        ds = pydicom.dcmread(path)
+        found[str(ds.SOPInstanceUID)] = ds
+    return found
+
+
+def without_padding(ds: Dataset) -> Dataset:
+    if (0xFFFC, 0xFFFC) in ds:  # dcmtk drops trailing padding, PS3.10 allows it
+        del ds[0xFFFC, 0xFFFC]
+    return ds
+
+
+def assert_same(node: Node, got: dict[str, Dataset], sops: list[str]) -> None:
+    assert sorted(got) == sorted(sops)
+    for sop in sops:
+        sent = without_padding(pydicom.dcmread(BytesIO(node.by_sop[sop])))
+        arrived = without_padding(got[sop])
+        assert arrived == sent
+        assert arrived.file_meta.TransferSyntaxUID == sent.file_meta.TransferSyntaxUID
+
+
+async def test_ro23_move_study_to_movescu(node: Node, tmp_path: Path) -> None:
+    log = await movescu(
+        node, tmp_path, "QueryRetrieveLevel=STUDY", f"StudyInstanceUID={node.study}"
+    )
+    assert_same(node, received(tmp_path), list(node.by_sop))
+    assert "Success" in log, log
+
+
+async def test_ro23_move_series_and_image_levels(node: Node, tmp_path: Path) -> None:
+    big = max(node.series, key=lambda s: len(node.series[s]))
+    await movescu(node, tmp_path / "series", "QueryRetrieveLevel=SERIES",
+                  f"StudyInstanceUID={node.study}", f"SeriesInstanceUID={big}")  # fmt: skip
+    assert_same(node, received(tmp_path / "series"), node.series[big])
+    one = node.series[big][0]
+    await movescu(node, tmp_path / "image", "QueryRetrieveLevel=IMAGE",
+                  f"StudyInstanceUID={node.study}", f"SeriesInstanceUID={big}",
+                  f"SOPInstanceUID={one}")  # fmt: skip
+    assert_same(node, received(tmp_path / "image"), [one])
+
+
+async def test_ro16_patient_root_move_by_patient_id(node: Node, tmp_path: Path) -> None:
+    out = tmp_path / "patient"
+    await asyncio.to_thread(out.mkdir)
+    argv = ["movescu", "-P", "-aet", "MOVER", "-aec", "FHIRSERVER", "-aem", "DEST",
+            "+P", str(node.dest_port), "-od", str(out), "-k", "QueryRetrieveLevel=PATIENT",
+            "-k", f"PatientID={PATIENT}", "127.0.0.1", str(node.port)]  # fmt: skip
+    done = await dcmtk(*argv)
+    assert done.returncode == 0, done.stderr
+    assert_same(node, received(out), list(node.by_sop))
+
+
+async def test_ro23_unknown_move_destination_is_a801(node: Node, tmp_path: Path) -> None:
+    log = await movescu(node, tmp_path, "QueryRetrieveLevel=STUDY",
+                        f"StudyInstanceUID={node.study}", dest="STRANGER")  # fmt: skip
+    assert "Refused: MoveDestinationUnknown" in log, log
+    assert received(tmp_path) == {}
+    for dest in ("STRANGER", "NOWHERE"):  # not a peer; a peer without an address
+        status, _ = await c_move(node, dest, level="STUDY", StudyInstanceUID=node.study)
+        assert status.Status == 0xA801
+        assert dest in status.ErrorComment and "--dicom-peer" in status.ErrorComment
+
+
+async def test_ro23_move_of_an_unknown_study_is_an_empty_success(
+    node: Node, tmp_path: Path
+) -> None:
+    unknown = generate_uid()
+    log = await movescu(node, tmp_path, "QueryRetrieveLevel=STUDY", f"StudyInstanceUID={unknown}")
+    assert received(tmp_path) == {}
+    assert "Success" in log, log
+    status, _ = await c_move(node, "DEST", level="STUDY", StudyInstanceUID=unknown)
+    assert status.Status == 0x0000
+    assert status.NumberOfCompletedSuboperations == 0
+    assert status.NumberOfFailedSuboperations == 0
+
+
+@pytest.mark.parametrize(
+    ("keys", "named"),
+    [
+        ({"level": "SERIES", "StudyInstanceUID": "1.2.3"}, "SeriesInstanceUID (0020,000E)"),
+        ({"level": "STUDY"}, "StudyInstanceUID (0020,000D)"),
+        ({"level": "FRAME", "StudyInstanceUID": "1.2.3"}, "QueryRetrieveLevel (0008,0052)"),
+        ({"level": "STUDY", "StudyInstanceUID": "1.2.*"}, "StudyInstanceUID (0020,000D)"),
+        ({"level": "STUDY", "StudyInstanceUID": "1.2", "SOPInstanceUID": "1.3"}, "SOPInstance"),
+    ],
+    ids=["series-without-series-uid", "no-study-uid", "bad-level", "wildcard", "below-level"],
+)
+async def test_ro23_bad_identifier_is_a900_naming_the_attribute(
+    node: Node, keys: dict[str, str], named: str
+) -> None:
+    status, _ = await c_move(node, "DEST", **keys)
+    assert status.Status == 0xA900
+    assert named in status.ErrorComment
+    ok, _ = await c_move(node, "DEST", level="STUDY", StudyInstanceUID=generate_uid())
+    assert ok.Status == 0x0000  # the node keeps serving
+
+
+async def test_ro23_getscu_gets_the_study_on_the_same_association(
+    node: Node, tmp_path: Path
+) -> None:
+    argv = ["getscu", "-S", "-aet", "GETTER", "-aec", "FHIRSERVER", "-od", str(tmp_path),
+            "-k", "QueryRetrieveLevel=STUDY", "-k", f"StudyInstanceUID={node.study}",
+            "127.0.0.1", str(node.port)]  # fmt: skip
+    done = await dcmtk(*argv)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert_same(node, received(tmp_path), list(node.by_sop))
+
+
+async def c_move(
+    node: Node, dest: str, *, level: str, sop_class: str = STUDY_ROOT_MOVE, **keys: str
+) -> tuple[Dataset, list[Dataset]]:
+    """A pynetdicom C-MOVE requester: the final status and the pending ones."""
+
+    def call() -> tuple[Dataset, list[Dataset]]:
+        ae = AE(ae_title="MOVER")
+        ae.add_requested_context(sop_class)
+        assoc = ae.associate("127.0.0.1", node.port, ae_title="FHIRSERVER")
+        assert assoc.is_established
+        identifier = Dataset()
+        identifier.QueryRetrieveLevel = level
+        with warnings.catch_warnings():  # a malformed UID is what some tests send
+            warnings.simplefilter("ignore")
+            for keyword, value in keys.items():
+                setattr(identifier, keyword, value)
+        pending: list[Dataset] = []
+        final: Any = None
+        try:
+            for status, _ in assoc.send_c_move(identifier, dest, sop_class):
+                if status and status.Status == 0xFF00:
+                    pending.append(status)
+                elif status:
+                    final = status
+        finally:
+            assoc.release()
+        assert final is not None
+        return final, pending
+
+    return await asyncio.to_thread(call)
