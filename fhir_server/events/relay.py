@@ -1,7 +1,10 @@
 """The outbox relay: hands committed changes to the POST_COMMIT hooks, after commit, retried.
 
 Each hook has its own durable cursor in the store, so a hook that fails is retried with backoff
-without re-running the hooks that already handled the event, and events survive restarts.
+without re-running the hooks that already handled the event, and events survive restarts. The
+events of one pass that a hook handled are marked together (one durable write per hook and
+pass, not one per event); a crash before that mark offers them again, as a crash between a
+hook and its mark always could: delivery is at least once, and hooks are idempotent.
 """
 
 from __future__ import annotations
@@ -78,12 +81,13 @@ class OutboxRelay:
         offered = 0
         for name, hook in self._hooks.post_commit.items():
             events = await self._store.pending_events(name, self._batch_size, self._clock())
-            for event in events:
-                await self._deliver(name, hook, event)
+            handled = [event.seq for event in events if await self._deliver(name, hook, event)]
+            await self._store.mark_handled(name, *handled)
             offered += len(events)
         return offered
 
-    async def _deliver(self, name: str, hook: PostCommitHook, event: OutboxEvent) -> None:
+    async def _deliver(self, name: str, hook: PostCommitHook, event: OutboxEvent) -> bool:
+        """Offer one event; False (and a retry scheduled) if the hook failed."""
         try:
             await hook(event)
         except Exception as exc:
@@ -97,5 +101,5 @@ class OutboxRelay:
             )
             retry_at = self._clock() + timedelta(seconds=delay)
             await self._store.mark_failed(name, event.seq, retry_at, f"{type(exc).__name__}: {exc}")
-        else:
-            await self._store.mark_handled(name, event.seq)
+            return False
+        return True

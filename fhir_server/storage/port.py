@@ -303,7 +303,8 @@ class ResourceStore(ABC):
         """Outbox events the named POST_COMMIT hook has not yet handled and may try now."""
 
     @abstractmethod
-    async def mark_handled(self, hook: str, seq: int) -> None: ...
+    async def mark_handled(self, hook: str, *seqs: int) -> None:
+        """The named hook has handled these events (one durable write for all of them)."""
 
     @abstractmethod
     async def mark_failed(self, hook: str, seq: int, retry_at: datetime, error: str) -> None:

@@ -186,6 +186,23 @@ async def test_outbox_retries_failed_deliveries(store: ResourceStore) -> None:
     assert await store.pending_events("audit", 10, T0 + timedelta(hours=1)) == []
 
 
+async def test_outbox_marks_a_relay_pass_handled_at_once(store: ResourceStore) -> None:
+    """The relay marks what one pass delivered in one write: retried and fresh events alike;
+    nothing marked is offered again, an empty mark changes nothing."""
+    await store.pending_events("audit", 10, T0)
+    await put(store, version("Patient", "a", 1))
+    [first] = await store.pending_events("audit", 10, T0)
+    await store.mark_failed("audit", first.seq, T0, "boom")
+    for n in range(2, 5):
+        await put(store, version("Patient", "a", n))
+    events = await store.pending_events("audit", 10, T0)
+    assert [e.version for e in events] == [1, 2, 3, 4] and events[0].attempts == 1
+    await store.mark_handled("audit")
+    assert len(await store.pending_events("audit", 10, T0)) == 4
+    await store.mark_handled("audit", *(e.seq for e in events[:3]))
+    assert [e.version for e in await store.pending_events("audit", 10, T0)] == [4]
+
+
 async def test_concurrent_writers_cannot_both_win(store: ResourceStore) -> None:
     await put(store, version("Patient", "a", 1))
 

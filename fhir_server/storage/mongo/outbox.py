@@ -10,6 +10,7 @@ crash between delivery and ``mark_handled``).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -64,9 +65,10 @@ class Outbox:
             {"_id": hook}, {"$max": {"last_seq": seq}}, upsert=True
         )
 
-    async def handled(self, hook: str, seq: int) -> None:
-        await self._db[d.OUTBOX_RETRY].delete_one({"_id": f"{hook}:{seq}"})
-        await self._advance(hook, seq)
+    async def handled(self, hook: str, seqs: Sequence[int]) -> None:
+        ids = [f"{hook}:{seq}" for seq in seqs]
+        await self._db[d.OUTBOX_RETRY].delete_many({"_id": {"$in": ids}})
+        await self._advance(hook, max(seqs))
 
     async def failed(self, hook: str, seq: int, retry_at: datetime, error: str) -> None:
         await self._db[d.OUTBOX_RETRY].update_one(

@@ -199,9 +199,11 @@ class MongoStore(ResourceStore):
     # The relay's cursor writes take the write lock like every other write of this process: a
     # plain write racing a transaction's commit made it fail with a write conflict (seen on
     # mongoeco once every server ran the relay).
-    async def mark_handled(self, hook: str, seq: int) -> None:
+    async def mark_handled(self, hook: str, *seqs: int) -> None:
+        if not seqs:
+            return
         async with self._write_lock:
-            await self._outbox.handled(hook, seq)
+            await self._outbox.handled(hook, seqs)
 
     async def mark_failed(self, hook: str, seq: int, retry_at: datetime, error: str) -> None:
         async with self._write_lock:

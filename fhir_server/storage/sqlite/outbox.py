@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Sequence
 
 from fhir_server.storage.port import OutboxEvent
 from fhir_server.storage.sqlite.rows import event_from_row
@@ -37,10 +38,13 @@ def _advance(conn: sqlite3.Connection, hook: str, seq: int) -> None:
     conn.execute("UPDATE outbox_cursor SET last_seq = max(last_seq, ?) WHERE hook = ?", (seq, hook))
 
 
-def handled(conn: sqlite3.Connection, hook: str, seq: int) -> None:
+def handled(conn: sqlite3.Connection, hook: str, seqs: Sequence[int]) -> None:
+    """One transaction for a batch the relay delivered (one fsync, not one per event)."""
     conn.execute("BEGIN IMMEDIATE")
-    conn.execute("DELETE FROM outbox_retry WHERE hook = ? AND seq = ?", (hook, seq))
-    _advance(conn, hook, seq)
+    conn.executemany(
+        "DELETE FROM outbox_retry WHERE hook = ? AND seq = ?", [(hook, seq) for seq in seqs]
+    )
+    _advance(conn, hook, max(seqs))
     conn.execute("COMMIT")
 
 

@@ -181,8 +181,9 @@ class SqliteStore(ResourceStore):
             lambda conn: outbox.pending(conn, hook, limit, to_text(now))
         )
 
-    async def mark_handled(self, hook: str, seq: int) -> None:
-        await self._connections.write(lambda conn: outbox.handled(conn, hook, seq))
+    async def mark_handled(self, hook: str, *seqs: int) -> None:
+        if seqs:
+            await self._connections.write(lambda conn: outbox.handled(conn, hook, seqs))
 
     async def mark_failed(self, hook: str, seq: int, retry_at: datetime, error: str) -> None:
         await self._connections.write(
