@@ -20,10 +20,11 @@ import pytest
 import pytest_asyncio
 from pydicom.dataset import Dataset
 from pydicom.filebase import DicomBytesIO
-from pydicom.uid import generate_uid
-from pynetdicom import AE
+from pydicom.uid import ImplicitVRLittleEndian, generate_uid
+from pynetdicom import AE, evt
 
 from fhir_server.bootstrap import Application
+from fhir_server.imaging.part10 import check
 from tests.conftest import free_port, running_application
 from tests.dicom.orthanc import ct_study
 
@@ -35,14 +36,19 @@ pytestmark = [
 STUDY_ROOT_MOVE = "1.2.840.10008.5.1.4.1.2.2.2"
 PATIENT_ROOT_MOVE = "1.2.840.10008.5.1.4.1.2.1.2"
 PATIENT = "RO-RETR-1"
+CT_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.2"
 
 
 class Node:
-    def __init__(self, app: Application, port: int, dest_port: int, sent: list[bytes]) -> None:
+    def __init__(
+        self, app: Application, port: int, dest_port: int, sent: list[bytes], mixed: list[bytes]
+    ) -> None:
         self.app, self.port, self.dest_port, self.sent = app, port, dest_port, sent
+        self.mixed = mixed
         first = pydicom.dcmread(BytesIO(sent[0]))
         self.study = str(first.StudyInstanceUID)
         self.by_sop = {str(pydicom.dcmread(BytesIO(p)).SOPInstanceUID): p for p in sent}
+        self.mixed_study = str(pydicom.dcmread(BytesIO(mixed[0])).StudyInstanceUID)
         self.series: dict[str, list[str]] = {}
         for sop, part10 in self.by_sop.items():
             series = str(pydicom.dcmread(BytesIO(part10)).SeriesInstanceUID)
@@ -64,15 +70,25 @@ def two_series_study() -> list[bytes]:
     return out
 
 
+def mixed_syntax_study() -> list[bytes]:
+    """Two CT instances of one study: Explicit VR Little Endian, then Implicit VR Little Endian."""
+    explicit, other = ct_study("RO-RETR-2", "20261203", 2)
+    ds = pydicom.dcmread(BytesIO(other))
+    ds.file_meta.TransferSyntaxUID = ImplicitVRLittleEndian
+    buffer = DicomBytesIO()
+    ds.save_as(buffer, implicit_vr=True, little_endian=True, enforce_file_format=True)
+    return [explicit, buffer.getvalue()]
+
+
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def node(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Node]:
     port, dest_port = free_port(), free_port()
     tmp = tmp_path_factory.mktemp("retrieve")
     peers = (f"DEST=Organization/reader@127.0.0.1:{dest_port}", "NOWHERE=Organization/reader")
     async with running_application(tmp / "data", dicom_port=port, dicom_peers=peers) as app:
-        sent = two_series_study()
+        sent, mixed = two_series_study(), mixed_syntax_study()
         paths = []
-        for number, part10 in enumerate(sent):
+        for number, part10 in enumerate(sent + mixed):
             path = tmp / f"i{number}.dcm"
             path.write_bytes(part10)
             paths.append(str(path))
@@ -81,7 +97,7 @@ async def node(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Node]:
         assert done.returncode == 0, done.stderr
         assert app.imaging is not None
         await app.imaging.flush()
-        yield Node(app, port, dest_port, sent)
+        yield Node(app, port, dest_port, sent, mixed)
 
 
 async def dcmtk(*argv: str) -> subprocess.CompletedProcess[str]:
@@ -100,6 +116,11 @@ async def movescu(node: Node, out: Path, *keys: str, dest: str = "DEST") -> str:
         argv += ["-k", key]
     done = await dcmtk(*argv, "127.0.0.1", str(node.port))
     return done.stdout + done.stderr
+
+
+async def blob(app: Application, key: str) -> bytes:
+    async with await app.blobs.stream(key) as stream:
+        return await stream.read_all()
 
 
 def received(out: Path) -> dict[str, Dataset]:
@@ -214,10 +235,10 @@ async def test_ro23_getscu_gets_the_study_on_the_same_association(
 
 async def c_move(
     node: Node, dest: str, *, level: str, sop_class: str = STUDY_ROOT_MOVE, **keys: str
-) -> tuple[Dataset, list[Dataset]]:
-    """A pynetdicom C-MOVE requester: the final status and the pending ones."""
+) -> tuple[Dataset, Dataset | None]:
+    """A pynetdicom C-MOVE requester: the final status and its identifier."""
 
-    def call() -> tuple[Dataset, list[Dataset]]:
+    def call() -> tuple[Dataset, Dataset | None]:
         ae = AE(ae_title="MOVER")
         ae.add_requested_context(sop_class)
         assoc = ae.associate("127.0.0.1", node.port, ae_title="FHIRSERVER")
@@ -228,17 +249,73 @@ async def c_move(
             warnings.simplefilter("ignore")
             for keyword, value in keys.items():
                 setattr(identifier, keyword, value)
-        pending: list[Dataset] = []
         final: Any = None
         try:
-            for status, _ in assoc.send_c_move(identifier, dest, sop_class):
-                if status and status.Status == 0xFF00:
-                    pending.append(status)
-                elif status:
-                    final = status
+            for status, answer in assoc.send_c_move(identifier, dest, sop_class):
+                if status and status.Status != 0xFF00:
+                    final = status, answer
         finally:
             assoc.release()
         assert final is not None
-        return final, pending
+        return final  # type: ignore[no-any-return]
 
     return await asyncio.to_thread(call)
+
+
+async def test_ro23_sub_operation_fails_when_its_transfer_syntax_is_not_accepted(
+    node: Node,
+) -> None:
+    """The destination (a pynetdicom storage SCP) accepts CT in Implicit VR Little Endian only:
+    the implicit instance arrives unchanged, the explicit one is not transcoded but counted as a
+    failed sub-operation; the final status is 0xB000 with its UID in the Failed SOP Instance UID
+    List (PS3.4 C.4.2.3.1)."""
+    arrived: list[bytes] = []
+
+    def on_store(event: Any) -> int:
+        arrived.append(bytes(event.encoded_dataset(include_meta=False)))
+        return 0x0000
+
+    implicit_only = AE(ae_title="DEST")
+    implicit_only.add_supported_context(CT_IMAGE_STORAGE, ImplicitVRLittleEndian)
+    server = implicit_only.start_server(
+        ("127.0.0.1", node.dest_port), block=False, evt_handlers=[(evt.EVT_C_STORE, on_store)]
+    )
+    assert server is not None
+    try:
+        status, identifier = await c_move(
+            node, "DEST", level="STUDY", StudyInstanceUID=node.mixed_study
+        )
+    finally:
+        server.shutdown()
+    explicit = pydicom.dcmread(BytesIO(node.mixed[0]))
+    assert status.Status == 0xB000
+    assert (status.NumberOfCompletedSuboperations, status.NumberOfFailedSuboperations) == (1, 1)
+    assert identifier is not None
+    assert identifier.FailedSOPInstanceUIDList == str(explicit.SOPInstanceUID)
+    stored = await blob(node.app, str(pydicom.dcmread(BytesIO(node.mixed[1])).SOPInstanceUID))
+    assert arrived == [stored[check(stored).dataset_offset :]]  # the stored data set, as is
+
+
+async def test_ro23_with_auth_on_only_peers_may_retrieve(tmp_path: Path) -> None:
+    port, dest_port = free_port(), free_port()
+    peers = ("MOVER=Organization/reader", f"DEST=Organization/reader@127.0.0.1:{dest_port}")
+    async with running_application(
+        tmp_path / "d", dicom_port=port, auth="smart", dicom_peers=peers
+    ) as app:
+        part10 = ct_study("RO-RETR-3", "20261204", 1)[0]
+        path = tmp_path / "i.dcm"
+        path.write_bytes(part10)
+        done = await dcmtk("storescu", "-aet", "DEST", "-aec", "FHIRSERVER", "127.0.0.1",
+                           str(port), str(path))  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        node = Node(app, port, dest_port, [part10], [part10])
+        out = tmp_path / "out"
+        study = f"StudyInstanceUID={node.study}"
+        stranger = ["movescu", "-S", "-aet", "STRANGER", "-aec", "FHIRSERVER", "-aem", "DEST",
+                    "+P", str(dest_port), "-k", "QueryRetrieveLevel=STUDY", "-k", study,
+                    "127.0.0.1", str(port)]  # fmt: skip
+        refused = await dcmtk(*stranger)
+        assert refused.returncode != 0
+        assert "rejected" in (refused.stdout + refused.stderr).lower()
+        await movescu(node, out, "QueryRetrieveLevel=STUDY", study)
+        assert_same(node, received(out), list(node.by_sop))
