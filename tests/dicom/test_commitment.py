@@ -1,12 +1,14 @@
-"""Storage Commitment SCP (push model) with a pynetdicom requester (a third-party DICOM
-implementation): instances held (instance record + blob) are committed, unknown UIDs and a wrong SOP
-class fail with their reasons, the report comes on the same association or on a new one to the
-requester's AE, and a Communication records the receipt confirmation (RO-19)."""
+"""Storage Commitment SCP (push model) of the DIMSE node with a pynetdicom requester (a
+third-party DICOM implementation): instances held (instance record + blob) are committed,
+unknown UIDs and a wrong SOP class fail with their reasons, the report comes on the same
+association or on a new one to the requester's AE, and a Communication records the receipt
+confirmation (RO-19)."""
 
 from __future__ import annotations
 
 import asyncio
 import shutil
+import subprocess
 import threading
 from collections.abc import AsyncIterator
 from typing import Any
@@ -23,7 +25,6 @@ from pynetdicom import AE, build_role, evt
 from fhir_server.bootstrap import Application
 from fhir_server.core.context import RequestContext
 from tests.conftest import free_port, running_application
-from tests.dicom.mount import mounted
 from tests.dicom.orthanc import ct_study
 
 pytestmark = [
@@ -43,34 +44,30 @@ class Node:
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def node(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Node]:
-    """Our node holding two CT instances of one study: Part-10 blobs and instance records as
-    the ingest writes them, and the study's ImagingStudy."""
+    """Our node after storescu sent it two CT instances of one study (Part-10 blobs and
+    instance records written by the ingest, the study's ImagingStudy flushed)."""
     port, peer_port = free_port(), free_port()
     tmp = tmp_path_factory.mktemp("commitment")
     peer = f"MODALITY=Organization/beneficiary@127.0.0.1:{peer_port}"
-    async with running_application(tmp / "data") as app:
+    async with running_application(tmp / "data", dicom_port=port, dicom_peers=(peer,)) as app:
         ctx = RequestContext()
         organization = {"resourceType": "Organization", "id": "beneficiary", "name": "Spital"}
         await app.service.update(ctx, "Organization", "beneficiary", organization)
-        study = generate_uid()
-        await app.service.create(ctx, "ImagingStudy", {
-            "resourceType": "ImagingStudy", "status": "available",
-            "identifier": [{"system": "urn:dicom:uid", "value": f"urn:oid:{study}"}],
-            "subject": {"display": "test patient"},
-        })  # fmt: skip
-        sent = []
-        for part10 in ct_study("RO-COMMIT-1", "20261130", 2):
-            ds = dcmread(DicomBytesIO(part10), stop_before_pixels=True)
-            ds.StudyInstanceUID = study
-            uid = str(ds.SOPInstanceUID)
-            await app.blobs.put(uid, part10, content_type="application/dicom")
-            record = {"study": study, "sop_instance": uid, "sop_class": str(ds.SOPClassUID)}
-            await app.store.records.put(
-                "dicom-instance", uid, {**record, "blob": uid}, index="study"
-            )
-            sent.append(ds)
-        with mounted(app, port, peers=(peer,)):
-            yield Node(app, port, peer_port, sent)
+        sent: list[Dataset] = []
+        paths: list[str] = []
+        for number, part10 in enumerate(ct_study("RO-COMMIT-1", "20261130", 2)):
+            path = tmp / f"c{number}.dcm"
+            path.write_bytes(part10)
+            paths.append(str(path))
+            sent.append(dcmread(DicomBytesIO(part10), stop_before_pixels=True))
+        argv = ["storescu", "-aet", "MODALITY", "-aec", "FHIRSERVER", "127.0.0.1", str(port)]
+        done = await asyncio.to_thread(
+            subprocess.run, [*argv, *paths], capture_output=True, timeout=60
+        )
+        assert done.returncode == 0, done.stderr
+        assert app.imaging is not None
+        await app.imaging.flush()
+        yield Node(app, port, peer_port, sent)
 
 
 def request_commitment(
@@ -89,8 +86,9 @@ def request_commitment(
     ae = AE(ae_title="MODALITY")
     ae.add_requested_context(COMMITMENT)
     ae.add_supported_context(COMMITMENT, scu_role=True, scp_role=True)
-    handlers = [(evt.EVT_N_EVENT_REPORT, on_report)]
+    handlers: list[Any] = [(evt.EVT_N_EVENT_REPORT, on_report)]
     listener = ae.start_server(("127.0.0.1", node.peer_port), block=False, evt_handlers=handlers)
+    assert listener is not None
     try:
         role = build_role(COMMITMENT, scu_role=True, scp_role=True)
         assoc = ae.associate(

@@ -1,5 +1,6 @@
-"""Modality Worklist SCP against dcmtk ``findscu -W`` (a real worklist client nobody here wrote):
-scheduled ServiceRequests become worklist items (fhir_server/imaging/worklist.py)."""
+"""Modality Worklist SCP of the DIMSE node against dcmtk ``findscu -W`` (a real worklist client
+nobody here wrote): scheduled ServiceRequests become worklist items
+(fhir_server/imaging/worklist.py)."""
 
 from __future__ import annotations
 
@@ -17,7 +18,6 @@ import pytest_asyncio
 from fhir_server.bootstrap import Application
 from fhir_server.core.context import RequestContext
 from tests.conftest import free_port, running_application
-from tests.dicom.mount import mounted
 
 pytestmark = [
     pytest.mark.asyncio(loop_scope="module"),
@@ -46,7 +46,7 @@ def order(patient: str, accession: str, modality: str, when: str, **more: Any) -
 async def node(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[tuple[Application, int]]:
     port = free_port()
     data = tmp_path_factory.mktemp("worklist") / "data"
-    async with running_application(data) as app:
+    async with running_application(data, dicom_port=port) as app:
         ctx = RequestContext()
         ro = await app.service.create(ctx, "Patient", {
             "resourceType": "Patient",
@@ -72,8 +72,7 @@ async def node(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[tuple[
         await app.service.create(ctx, "ServiceRequest", {
             **order(first, "ACC-DONE", "CT", "2026-12-03T12:00:00+02:00"), "status": "completed"
         })  # fmt: skip
-        with mounted(app, port):
-            yield app, port
+        yield app, port
 
 
 async def findscu_w(port: int, out: Path, *keys: str) -> list[pydicom.Dataset]:
