@@ -2,10 +2,7 @@
 Study Root, PATIENT (patient root only), STUDY, SERIES and IMAGE levels.
 
 The identifier's unique keys (PS3.4 C.4.2.2.1) select stored instances from the ingest's
-``dicom-instance`` records: Study Instance UID(s), Series Instance UID(s), SOP Instance UID(s);
-at PATIENT level the Patient ID of the ``dicom-study`` records (pending studies are flushed
-first), and a Patient ID given at a lower level must match too. A UID list is allowed at the
-retrieve level only; keys above it are single values. Each sub-operation sends the stored Part-10
+records (:mod:`fhir_server.dicom.retrieve_keys`). Each sub-operation sends the stored Part-10
 blob, read through the loop bridge and decoded by pydicom only lazily (its raw elements are
 written back unchanged), in its original transfer syntax: when the destination accepted no
 presentation context for that SOP class *and* that transfer syntax, the sub-operation fails and
@@ -30,36 +27,23 @@ destination, success for zero sub-operations), so :func:`_refuse` amends that on
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Awaitable, Callable, Iterator
-from dataclasses import dataclass
 from io import BytesIO
 from typing import Any
 
 import pydicom
-from pydicom.datadict import tag_for_keyword
 from pydicom.dataset import Dataset
 from pynetdicom import AllStoragePresentationContexts, build_context, evt
 from pynetdicom.association import Association
 from pynetdicom.dimse_primitives import C_GET, C_MOVE
 from pynetdicom.presentation import PresentationContext
 
-from fhir_server.dicom.scu import (
-    PATIENT_ROOT_GET,
-    PATIENT_ROOT_MOVE,
-    STUDY_ROOT_GET,
-    STUDY_ROOT_MOVE,
-    Bridge,
-    RemoteAe,
-    nodelay,
-)
+from fhir_server.dicom.retrieve_keys import LEVELS, Match, Matcher, Refused, Request, parse
+from fhir_server.dicom.scu import Bridge, RemoteAe, nodelay
 from fhir_server.storage.blobs import BlobStore
 from fhir_server.storage.records import RecordStore
 
 LOG = logging.getLogger(__name__)
-INSTANCE = "dicom-instance"
-STUDY = "dicom-study"
-PAGE = 1000
 TIMEOUT = 60.0
 MAX_CONTEXTS = 128  # presentation context IDs are the odd numbers 1..255
 
@@ -68,170 +52,7 @@ CANCEL = 0xFE00
 SUCCESS = 0x0000
 OUT_OF_RESOURCES = 0xA701  # unable to calculate the number of matches
 MOVE_DESTINATION_UNKNOWN = 0xA801
-IDENTIFIER_DOES_NOT_MATCH = 0xA900
 UNABLE_TO_PROCESS = 0xC000
-
-PATIENT_LEVELS = ("PATIENT", "STUDY", "SERIES", "IMAGE")
-STUDY_LEVELS = ("STUDY", "SERIES", "IMAGE")
-LEVELS = {
-    PATIENT_ROOT_MOVE: PATIENT_LEVELS, PATIENT_ROOT_GET: PATIENT_LEVELS,
-    STUDY_ROOT_MOVE: STUDY_LEVELS, STUDY_ROOT_GET: STUDY_LEVELS,
-}  # fmt: skip
-#: The unique key of each level (PS3.4 C.4.2.2.1) with its tag, for Error Comments.
-UNIQUE_KEYS = (
-    ("PATIENT", "PatientID", "(0010,0020)"),
-    ("STUDY", "StudyInstanceUID", "(0020,000D)"),
-    ("SERIES", "SeriesInstanceUID", "(0020,000E)"),
-    ("IMAGE", "SOPInstanceUID", "(0008,0018)"),
-)
-UID = re.compile(r"[0-9]+(\.[0-9]+)*")
-
-
-class Refused(Exception):
-    """A retrieve refused before any sub-operation: its status and Error Comment."""
-
-    def __init__(self, status: int, comment: str) -> None:
-        super().__init__(comment)
-        self.status = status
-        self.comment = comment
-
-
-@dataclass(frozen=True, slots=True)
-class Request:
-    """The unique keys of a retrieve identifier; empty tuples are "any"."""
-
-    level: str
-    patient: str | None
-    studies: tuple[str, ...]
-    series: tuple[str, ...]
-    instances: tuple[str, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class Match:
-    """One instance to send: its SOP Class and Instance UIDs, transfer syntax and blob key."""
-
-    sop_class: str
-    sop_instance: str
-    transfer_syntax: str
-    blob: str
-
-
-def parse(identifier: Dataset, sop_class: str) -> Request:
-    """The unique keys of ``identifier`` for ``sop_class``; Refused (0xA900) naming the
-    attribute that is missing, malformed or below the retrieve level."""
-    levels = LEVELS[sop_class]
-    level = _text(identifier, "QueryRetrieveLevel").upper()
-    if level not in levels:
-        raise Refused(
-            IDENTIFIER_DOES_NOT_MATCH,
-            f"QueryRetrieveLevel (0008,0052) {level!r} is not {'/'.join(levels)}",
-        )
-    depth = PATIENT_LEVELS.index(level)
-    values: dict[str, tuple[str, ...]] = {}
-    for index, (key_level, keyword, tag) in enumerate(UNIQUE_KEYS):
-        found = _values(identifier, keyword)
-        if index > depth:
-            if found:
-                raise Refused(IDENTIFIER_DOES_NOT_MATCH, f"{keyword} {tag} is below {level} level")
-            continue
-        if index == 0:  # Patient ID: required at PATIENT level, a filter below it
-            if len(found) > 1 or (not found and level == "PATIENT"):
-                raise Refused(IDENTIFIER_DOES_NOT_MATCH, f"{keyword} {tag}: one value required")
-        elif key_level in levels and not found:
-            raise Refused(IDENTIFIER_DOES_NOT_MATCH, f"{keyword} {tag} is required at {level}")
-        elif index < depth and len(found) > 1:
-            raise Refused(IDENTIFIER_DOES_NOT_MATCH, f"{keyword} {tag}: one UID above {level}")
-        elif index > 0 and not all(UID.fullmatch(v) and len(v) <= 64 for v in found):
-            raise Refused(IDENTIFIER_DOES_NOT_MATCH, f"{keyword} {tag}: UIDs only, no wildcard")
-        values[keyword] = found
-    patient = values.get("PatientID", ())
-    return Request(
-        level, patient[0] if patient else None, values.get("StudyInstanceUID", ()),
-        values.get("SeriesInstanceUID", ()), values.get("SOPInstanceUID", ()),
-    )  # fmt: skip
-
-
-def _values(identifier: Dataset, keyword: str) -> tuple[str, ...]:
-    return tuple(v for v in (x.strip() for x in _text(identifier, keyword).split("\\")) if v)
-
-
-def _text(identifier: Dataset, keyword: str) -> str:
-    """An attribute's value as text, read raw: a malformed UID is reported by :func:`parse`
-    with its attribute, not rejected (or warned about) by pydicom's value validation."""
-    tag = tag_for_keyword(keyword)
-    if tag is None or tag not in identifier:
-        return ""
-    value = identifier.get_item(tag).value
-    if value is None:
-        return ""
-    if isinstance(value, bytes):
-        return value.decode("utf-8", "replace").strip("\0 ")
-    if isinstance(value, str):
-        return value.strip()
-    return "\\".join(map(str, value))
-
-
-class Matcher:
-    """The stored instances a :class:`Request` selects (coroutines run on the server loop)."""
-
-    def __init__(
-        self,
-        records: RecordStore,
-        flush: Callable[[], Awaitable[None]] | None = None,
-    ) -> None:
-        self.records = records
-        self.flush = flush
-
-    async def match(self, request: Request) -> list[Match]:
-        studies = request.studies or await self._patient_studies(request.patient)
-        found: list[Match] = []
-        for study in dict.fromkeys(studies):
-            for record in await self._instances(study, request.instances):
-                if request.series and record.get("series") not in request.series:
-                    continue
-                if request.patient is not None and _patient(record) != request.patient:
-                    continue
-                found.append(_match(record))
-        return found
-
-    async def _patient_studies(self, patient: str | None) -> list[str]:
-        if patient is None:
-            return []
-        if self.flush is not None:
-            await self.flush()  # a study is in the dicom-study records once it was written
-        studies: list[str] = []
-        after: str | None = None
-        while True:
-            page = await self.records.find(STUDY, limit=PAGE, after=after)
-            studies += [str(r["study"]) for r in page if _patient(r) == patient]
-            if len(page) < PAGE:
-                return studies
-            after = str(page[-1]["study"])
-
-    async def _instances(self, study: str, instances: tuple[str, ...]) -> list[dict[str, Any]]:
-        if instances:  # IMAGE level: direct look-ups
-            found = [await self.records.get(INSTANCE, uid) for uid in dict.fromkeys(instances)]
-            return [r for r in found if r is not None and r.get("study") == study]
-        out: list[dict[str, Any]] = []
-        after: str | None = None
-        while True:
-            page = await self.records.find(INSTANCE, study, limit=PAGE, after=after)
-            out += page
-            if len(page) < PAGE:
-                return out
-            after = str(page[-1]["sop_instance"])
-
-
-def _patient(record: dict[str, Any]) -> str | None:
-    item = (record.get("attributes") or {}).get("00100020")
-    values = item.get("Value") if isinstance(item, dict) else None
-    return str(values[0]).strip() if values else None
-
-
-def _match(record: dict[str, Any]) -> Match:
-    uid = str(record["sop_instance"])
-    return Match(str(record.get("sop_class")), uid, str(record.get("ts")), str(record["blob"]))
 
 
 class RetrieveService:
