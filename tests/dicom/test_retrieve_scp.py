@@ -20,8 +20,8 @@ import pytest
 import pytest_asyncio
 from pydicom.dataset import Dataset
 from pydicom.filebase import DicomBytesIO
-from pydicom.uid import ImplicitVRLittleEndian, generate_uid
-from pynetdicom import AE, evt
+from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian, generate_uid
+from pynetdicom import AE, build_role, evt
 
 from fhir_server.bootstrap import Application
 from fhir_server.imaging.part10 import check
@@ -35,6 +35,7 @@ pytestmark = [
 
 STUDY_ROOT_MOVE = "1.2.840.10008.5.1.4.1.2.2.2"
 PATIENT_ROOT_MOVE = "1.2.840.10008.5.1.4.1.2.1.2"
+STUDY_ROOT_GET = "1.2.840.10008.5.1.4.1.2.2.3"
 PATIENT = "RO-RETR-1"
 CT_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.2"
 
@@ -319,3 +320,99 @@ async def test_ro23_with_auth_on_only_peers_may_retrieve(tmp_path: Path) -> None
         assert "rejected" in (refused.stdout + refused.stderr).lower()
         await movescu(node, out, "QueryRetrieveLevel=STUDY", study)
         assert_same(node, received(out), list(node.by_sop))
+
+
+async def c_get(
+    node: Node, syntax: str, **keys: str
+) -> tuple[Dataset, Dataset | None, list[bytes]]:
+    """A pynetdicom C-GET requester taking CT in ``syntax`` only: the final status, its
+    identifier and the data sets received (as encoded, without file meta)."""
+
+    def call() -> tuple[Dataset, Dataset | None, list[bytes]]:
+        arrived: list[bytes] = []
+
+        def on_store(event: Any) -> int:
+            arrived.append(bytes(event.encoded_dataset(include_meta=False)))
+            return 0x0000
+
+        ae = AE(ae_title="GETTER")
+        ae.add_requested_context(STUDY_ROOT_GET)
+        ae.add_requested_context(CT_IMAGE_STORAGE, syntax)
+        role = build_role(CT_IMAGE_STORAGE, scp_role=True)
+        handlers: list[Any] = [(evt.EVT_C_STORE, on_store)]
+        assoc = ae.associate(
+            "127.0.0.1", node.port, ae_title="FHIRSERVER", ext_neg=[role], evt_handlers=handlers
+        )
+        assert assoc.is_established
+        identifier = Dataset()
+        with warnings.catch_warnings():  # a malformed UID is what some tests send
+            warnings.simplefilter("ignore")
+            for keyword, value in keys.items():
+                setattr(identifier, keyword, value)
+        final: Any = None
+        try:
+            for status, answer in assoc.send_c_get(identifier, STUDY_ROOT_GET):
+                if status and status.Status != 0xFF00:
+                    final = status, answer
+        finally:
+            assoc.release()
+        assert final is not None
+        return final[0], final[1], arrived
+
+    return await asyncio.to_thread(call)
+
+
+async def test_ro23_c_get_keeps_the_stored_transfer_syntax(node: Node) -> None:
+    """The requester takes CT in Implicit VR Little Endian only: the implicit instance comes
+    back byte for byte as stored, the explicit one is a failed sub-operation (0xB000)."""
+    status, identifier, arrived = await c_get(
+        node, ImplicitVRLittleEndian, QueryRetrieveLevel="STUDY", StudyInstanceUID=node.mixed_study
+    )
+    explicit = pydicom.dcmread(BytesIO(node.mixed[0]))
+    assert status.Status == 0xB000
+    assert (status.NumberOfCompletedSuboperations, status.NumberOfFailedSuboperations) == (1, 1)
+    assert identifier is not None
+    assert identifier.FailedSOPInstanceUIDList == str(explicit.SOPInstanceUID)
+    stored = await blob(node.app, str(pydicom.dcmread(BytesIO(node.mixed[1])).SOPInstanceUID))
+    assert arrived == [stored[check(stored).dataset_offset :]]
+
+
+async def test_ro23_c_get_bad_identifier_is_a900_and_unknown_study_empty(node: Node) -> None:
+    status, _, arrived = await c_get(
+        node, ExplicitVRLittleEndian, QueryRetrieveLevel="IMAGE", StudyInstanceUID=node.study
+    )
+    assert status.Status == 0xA900
+    assert "SeriesInstanceUID (0020,000E) is required" in status.ErrorComment
+    assert arrived == []
+    status, _, arrived = await c_get(
+        node, ExplicitVRLittleEndian, QueryRetrieveLevel="STUDY", StudyInstanceUID=generate_uid()
+    )
+    assert status.Status == 0x0000
+    assert (status.NumberOfCompletedSuboperations, status.NumberOfFailedSuboperations) == (0, 0)
+    assert arrived == []
+
+
+async def test_ro23_c_cancel_stops_the_move(tmp_path: Path) -> None:
+    """movescu --cancel 1: the sub-operations stop, the final response is Cancel (0xFE00)."""
+    port, dest_port = free_port(), free_port()
+    peers = (f"DEST=Organization/reader@127.0.0.1:{dest_port}",)
+    async with running_application(tmp_path / "d", dicom_port=port, dicom_peers=peers) as app:
+        files = ct_study("RO-RETR-4", "20261204", 12)
+        paths = [str(write_file(tmp_path / f"i{n}.dcm", part10)) for n, part10 in enumerate(files)]
+        done = await dcmtk("storescu", "-aec", "FHIRSERVER", "127.0.0.1", str(port), *paths)
+        assert done.returncode == 0, done.stderr
+        node = Node(app, port, dest_port, files, files)
+        out = tmp_path / "out"
+        await asyncio.to_thread(out.mkdir)
+        argv = ["movescu", "-v", "-S", "--cancel", "1", "-aec", "FHIRSERVER", "-aem", "DEST",
+                "+P", str(dest_port), "-od", str(out), "-k", "QueryRetrieveLevel=STUDY",
+                "-k", f"StudyInstanceUID={node.study}", "127.0.0.1", str(port)]  # fmt: skip
+        cancelled = await dcmtk(*argv)
+        log = cancelled.stdout + cancelled.stderr
+        assert "Final Move Response (Cancel" in log, log
+        assert 1 <= len(received(out)) < len(files)
+
+
+def write_file(path: Path, data: bytes) -> Path:
+    path.write_bytes(data)
+    return path
