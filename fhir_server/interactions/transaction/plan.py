@@ -8,12 +8,16 @@ rewrites references with the identities found, stages every write and commits th
 
 from __future__ import annotations
 
+import asyncio
 import copy
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
+
 from fhir_server.core.context import RequestContext
-from fhir_server.core.errors import InvalidRequest, PreconditionFailed, ResourceConflict
+from fhir_server.core.errors import FhirError, InvalidRequest, PreconditionFailed, ResourceConflict
 from fhir_server.core.ids import IdFactory, is_valid_id
 from fhir_server.interactions import conditional
 from fhir_server.interactions.reading import check_id, check_type
@@ -70,9 +74,36 @@ class Planner:
         self._new_id = new_id
         self._ctx = ctx
         self.deleted: set[Key] = set()
+        self._found: dict[tuple[str, str, str], tuple[Criteria, list[ResourceVersion]]] = {}
+
+    async def prefetch(self, entries: Sequence[tuple[Entry, Target]]) -> None:
+        """Run the conditional searches of these entries concurrently (the store answers
+        several reads at once); :meth:`plan` then takes their answers instead of searching one
+        entry after the other. A search that fails here is left for :meth:`plan` to raise at
+        its entry."""
+        wanted: dict[tuple[str, str, str], None] = {}
+        for entry, target in entries:
+            if target.handler == "update-conditional":
+                wanted[(target.type, target.query, "Conditional update")] = None
+            elif target.handler == "delete-conditional":
+                wanted[(target.type, target.query, "Conditional delete")] = None
+            elif target.handler == "create" and entry.if_none_exist is not None:
+                wanted[(target.type, entry.if_none_exist, "ifNoneExist")] = None
+
+        async def search(question: tuple[str, str, str]) -> None:
+            type_, query, where = question
+            try:
+                criteria = conditional.criteria_of(
+                    self._registry, type_, query, self._ctx.base_url, where
+                )
+                self._found[question] = (criteria, await conditional.matches(self._store, criteria))
+            except FhirError:
+                pass
+
+        await asyncio.gather(*(search(question) for question in wanted))
 
     async def plan(self, entry: Entry, target: Target, if_match: int | None) -> PlannedWrite:
-        body = copy.deepcopy(entry.resource) if entry.resource is not None else None
+        body = _copy(entry.resource) if entry.resource is not None else None
         match target.handler:
             case "delete" | "delete-conditional":
                 return await self._delete(entry, target, if_match)
@@ -96,18 +127,25 @@ class Planner:
         )
 
     async def _current(self, type: str, id: str, if_match: int | None) -> ResourceVersion | None:
-        current = await self._store.read(type, id)
-        try:
-            check_if_match(type, id, current, if_match)
-        except PreconditionFailed as failed:
-            raise PreconditionFailed(failed.diagnostics, expression=["request.ifMatch"]) from None
-        return current
+        return _checked_current(type, id, await self._store.read(type, id), if_match)
 
     async def _matches(self, type: str, query: str, where: str) -> tuple[Criteria, list[Key]]:
-        criteria = conditional.criteria_of(self._registry, type, query, self._ctx.base_url, where)
-        found = await conditional.matches(self._store, criteria)
-        keys = [(v.resource_type, v.id) for v in found]
-        return criteria, [key for key in keys if key not in self.deleted]
+        criteria, found = await self._found_versions(type, query, where)
+        return criteria, [(v.resource_type, v.id) for v in found]
+
+    async def _found_versions(
+        self, type: str, query: str, where: str
+    ) -> tuple[Criteria, list[ResourceVersion]]:
+        """The current versions matching (at most two), those this transaction deletes left
+        out; from :meth:`prefetch` when it asked the same question."""
+        prefetched = self._found.pop((type, query, where), None)
+        if prefetched is None:
+            criteria = conditional.criteria_of(
+                self._registry, type, query, self._ctx.base_url, where
+            )
+            prefetched = criteria, await conditional.matches(self._store, criteria)
+        criteria, found = prefetched
+        return criteria, [v for v in found if (v.resource_type, v.id) not in self.deleted]
 
     async def _delete(self, entry: Entry, target: Target, if_match: int | None) -> PlannedWrite:
         check_type(target.type)
@@ -168,7 +206,8 @@ class Planner:
         self, entry: Entry, target: Target, body: dict[str, Any], if_match: int | None
     ) -> PlannedWrite:
         type_ = target.type
-        criteria, keys = await self._matches(type_, target.query, "Conditional update")
+        criteria, found = await self._found_versions(type_, target.query, "Conditional update")
+        keys = [(v.resource_type, v.id) for v in found]
         given = body.get("id")
         if given is not None and (not isinstance(given, str) or not is_valid_id(given)):
             raise InvalidRequest(
@@ -184,7 +223,7 @@ class Planner:
                     f"({id_})",
                     expression=[f"{type_}.id"],
                 )
-            current = await self._current(type_, id_, if_match)
+            current = _checked_current(type_, id_, found[0], if_match)  # the match is current
             body["id"] = id_
             return PlannedWrite(entry, target, "update", keys[0], current, body, if_match)
         if if_match is not None:
@@ -204,6 +243,26 @@ class Planner:
                 expression=["request.url"],
             )
         return PlannedWrite(entry, target, "update", (type_, given), current, body, None, criteria)
+
+
+def _copy(resource: dict[str, Any]) -> dict[str, Any]:
+    """A copy the processor may rewrite (a retry plans again from the entry): through orjson,
+    several times faster than deepcopy for JSON; deepcopy for anything JSON cannot hold."""
+    try:
+        copied: dict[str, Any] = orjson.loads(orjson.dumps(resource))
+    except TypeError:
+        return copy.deepcopy(resource)
+    return copied
+
+
+def _checked_current(
+    type: str, id: str, current: ResourceVersion | None, if_match: int | None
+) -> ResourceVersion | None:
+    try:
+        check_if_match(type, id, current, if_match)
+    except PreconditionFailed as failed:
+        raise PreconditionFailed(failed.diagnostics, expression=["request.ifMatch"]) from None
+    return current
 
 
 def _checked(body: dict[str, Any] | None, type: str) -> dict[str, Any]:

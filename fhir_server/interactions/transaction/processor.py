@@ -155,6 +155,7 @@ async def _commit_writes(
     version it stored in ``current``."""
     planner = Planner(service.store, service.registry, service.new_id, ctx)
     planned: list[PlannedWrite] = []
+    await planner.prefetch([(entry, targets[entry.index]) for entry in writes])
     for entry in writes:
         try:
             if_match = parse_if_match(entry.if_match, "request.ifMatch")
