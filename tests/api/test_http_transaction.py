@@ -232,6 +232,32 @@ async def test_if_match_per_entry(client: httpx.AsyncClient) -> None:
     assert answer["entry"][0]["response"]["etag"] == 'W/"2"'
 
 
+async def test_conditional_entries_if_match_and_bad_criteria_name_their_entry(
+    client: httpx.AsyncClient,
+) -> None:
+    """A conditional update's ifMatch is checked against the version its criteria matched; an
+    unknown search parameter in any conditional entry's criteria is refused at that entry,
+    whatever the entries before it (the conditional searches run together before planning)."""
+    json_of(await client.post("/fhir/Patient", json=patient("tx-8c")), 201)
+    url = f"Patient?identifier={SYS}|tx-8c"
+    stale = tx(post(patient("tx-8c-other")), put(url, patient("tx-8c"), ifMatch='W/"3"'))
+    issue = json_of(await client.post("/fhir", json=stale), 412)["issue"][0]
+    assert issue["expression"] == ["Bundle.entry[1].request.ifMatch"]
+    fresh = tx(put(url, patient("tx-8c", gender="male"), ifMatch='W/"1"'))
+    answer = json_of(await client.post("/fhir", json=fresh), 200)
+    assert answer["entry"][0]["response"]["etag"] == 'W/"2"'
+    for bad, element in (
+        (put("Patient?no-such-parameter=x", patient("tx-8c-bad")), "url"),
+        (call("DELETE", "Patient?no-such-parameter=x"), "url"),
+        (post(patient("tx-8c-bad"), ifNoneExist="no-such-parameter=x"), "ifNoneExist"),
+    ):
+        bundle = tx(put(url, patient("tx-8c")), post(patient("tx-8c-other")), bad)
+        outcome = json_of(await client.post("/fhir", json=bundle), 400)
+        assert outcome["issue"][0]["expression"] == [f"Bundle.entry[2].request.{element}"]
+        assert "no-such-parameter" in outcome["issue"][0]["diagnostics"], outcome
+    assert await count(client, "Patient", f"identifier={SYS}|tx-8c-other") == 0
+
+
 async def test_if_none_match_on_get_entries(client: httpx.AsyncClient) -> None:
     json_of(await client.put("/fhir/Patient/tx-9", json={**patient("tx-9"), "id": "tx-9"}), 201)
     bundle = tx(

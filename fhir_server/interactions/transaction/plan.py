@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import copy
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import orjson
@@ -93,9 +93,7 @@ class Planner:
         async def search(question: tuple[str, str, str]) -> None:
             type_, query, where = question
             try:
-                criteria = conditional.criteria_of(
-                    self._registry, type_, query, self._ctx.base_url, where
-                )
+                criteria = self._criteria(type_, query, where)
                 self._found[question] = (criteria, await conditional.matches(self._store, criteria))
             except FhirError:
                 pass
@@ -133,6 +131,16 @@ class Planner:
         criteria, found = await self._found_versions(type, query, where)
         return criteria, [(v.resource_type, v.id) for v in found]
 
+    def _criteria(self, type: str, query: str, where: str) -> Criteria:
+        """The parsed criteria; an error in them points at the entry's ``request.ifNoneExist``
+        or ``request.url``, whichever holds them (its text names the parameter)."""
+        try:
+            return conditional.criteria_of(self._registry, type, query, self._ctx.base_url, where)
+        except FhirError as error:
+            element = "request.ifNoneExist" if where == "ifNoneExist" else "request.url"
+            error.issues = tuple(replace(i, expression=(element,)) for i in error.issues)
+            raise
+
     async def _found_versions(
         self, type: str, query: str, where: str
     ) -> tuple[Criteria, list[ResourceVersion]]:
@@ -140,9 +148,7 @@ class Planner:
         out; from :meth:`prefetch` when it asked the same question."""
         prefetched = self._found.pop((type, query, where), None)
         if prefetched is None:
-            criteria = conditional.criteria_of(
-                self._registry, type, query, self._ctx.base_url, where
-            )
+            criteria = self._criteria(type, query, where)
             prefetched = criteria, await conditional.matches(self._store, criteria)
         criteria, found = prefetched
         return criteria, [v for v in found if (v.resource_type, v.id) not in self.deleted]
