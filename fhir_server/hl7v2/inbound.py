@@ -144,7 +144,7 @@ class OrderMapper:
         self, message: Message, sender: SenderConfig, service: FhirService
     ) -> list[str]:
         """Map and apply ``message``; the references (``Type/id``) written, in entry order."""
-        ctx = RequestContext(channel=CHANNEL, organization=sender.organization)
+        ctx = RequestContext(channel=CHANNEL, organization=sender.organization, keep_unchanged=True)
         existing = await self._existing(message, service, ctx)
         bundle = self.transaction(message, sender, existing)
         try:
@@ -165,7 +165,7 @@ class OrderMapper:
         its error and writes nothing, as alone; an order changed after being created in the
         same group is found there. If the merged transaction fails, the messages are applied
         one at a time, so each failure stays with its own message."""
-        ctx = RequestContext(channel=CHANNEL, organization=sender.organization)
+        ctx = RequestContext(channel=CHANNEL, organization=sender.organization, keep_unchanged=True)
         outcomes: list[list[str] | V2Error] = []
         bundles: list[dict[str, Any]] = []
         built: dict[str, dict[str, Any]] = {}  # placer number → ServiceRequest of this group

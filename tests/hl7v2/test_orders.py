@@ -166,7 +166,9 @@ async def test_order_control_updates_the_same_order(
     assert (request["id"], task["id"]) == (first["id"], first_task["id"])
     assert request["status"] == request_status and task["status"] == task_status
     assert request["code"] == first["code"]  # a status-only message keeps the order's content
-    assert int(request["meta"]["versionId"]) == 2
+    unchanged = request_status == first["status"]  # SC/IP: the request stays active
+    assert int(request["meta"]["versionId"]) == (1 if unchanged else 2)
+    assert int(task["meta"]["versionId"]) == 2
 
 
 async def test_change_order_xo_updates_the_procedure(app: Application, tmp_path: Path) -> None:
@@ -268,3 +270,24 @@ async def test_worker_maps_a_pass_of_messages_in_groups_each_failing_alone(
         assert cancelled["status"] == "revoked" and kept["status"] == "active"
         assert records[0]["resources"] == records[3]["resources"]
         assert len(await search(late, "Patient")) == 1
+
+
+async def test_a_repeated_order_stores_no_new_version_of_what_did_not_change(
+    app: Application, tmp_path: Path
+) -> None:
+    """Every ORM repeats the patient's demographics: what equals the stored version (meta
+    aside) is answered with it and gets no new version; what changed gets one."""
+    (first,) = await send(app, tmp_path, zds_order("SAME-V1", "PL-VERSIONS"))
+    again = zds_order("SAME-V2", "PL-VERSIONS", orc1="XO")
+    (second,) = await send(app, tmp_path, again)
+    assert second["state"] == "mapped" and second["resources"] == first["resources"]
+    refs = dict(r.split("/") for r in second["resources"])
+    patient = await app.service.read(CTX, "Patient", refs["Patient"])
+    practitioner = await app.service.read(CTX, "Practitioner", refs["Practitioner"])
+    assert [patient.version.version, practitioner.version.version] == [1, 1]
+    renamed = zds_order("SAME-V3", "PL-VERSIONS", orc1="XO", code="CTHEAD^CT Head^99RAD")
+    (third,) = await send(app, tmp_path, renamed)
+    request, _ = await by_placer(app, "PL-VERSIONS")
+    assert third["state"] == "mapped" and request["code"]["coding"][0]["code"] == "CTHEAD"
+    assert request["meta"]["versionId"] == "2"  # v1, unchanged, changed
+    assert (await app.service.read(CTX, "Patient", refs["Patient"])).version.version == 1

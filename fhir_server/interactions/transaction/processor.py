@@ -54,7 +54,12 @@ from fhir_server.interactions.transaction.entries import (
 from fhir_server.interactions.transaction.gets import run_get
 from fhir_server.interactions.transaction.links import resolve_links
 from fhir_server.interactions.transaction.plan import PlannedWrite, Planner
-from fhir_server.interactions.transaction.writes import response_of, run_write, stage_request
+from fhir_server.interactions.transaction.writes import (
+    response_of,
+    run_write,
+    stage_request,
+    unchanged,
+)
 from fhir_server.storage.port import ConditionalMatch
 
 if TYPE_CHECKING:
@@ -165,6 +170,10 @@ async def _commit_writes(
     _check_overlaps(planned)
     _authorize_matches(service, ctx, planned)
     await resolve_links(service, ctx, planned)
+    if ctx.keep_unchanged:
+        for plan in planned:
+            if unchanged(plan):
+                plan.action = "none"  # answered with the current version, nothing stored
     staged: list[tuple[PlannedWrite, StagedWrite]] = []
     for count, plan in enumerate(planned, 1):
         if count % YIELD_EVERY == 0:

@@ -38,6 +38,26 @@ def stage_request(plan: PlannedWrite) -> WriteRequest | None:
     )
 
 
+def unchanged(plan: PlannedWrite) -> bool:
+    """An update whose resource equals the current version's, its meta.versionId and
+    meta.lastUpdated aside (the references already resolved to stored ids)."""
+    current = plan.current
+    if plan.action != "update" or plan.body is None or current is None or current.body is None:
+        return False
+    return _content(fhirjson.loads(current.body)) == _content(plan.body)
+
+
+def _content(body: dict[str, Any]) -> dict[str, Any]:
+    meta = body.get("meta")
+    if not isinstance(meta, dict):
+        return body
+    kept = {k: v for k, v in meta.items() if k not in ("versionId", "lastUpdated")}
+    content = {k: v for k, v in body.items() if k != "meta"}
+    if kept:
+        content["meta"] = kept
+    return content
+
+
 def _patched(plan: PlannedWrite) -> dict[str, Any]:
     assert plan.key is not None
     type_, id_ = plan.key
