@@ -416,3 +416,15 @@ async def test_ro23_c_cancel_stops_the_move(tmp_path: Path) -> None:
 def write_file(path: Path, data: bytes) -> Path:
     path.write_bytes(data)
     return path
+
+
+# pynetdicom 3.0.4 drops the socket of a refused connect without closing it (its shutdown()
+# raises ENOTCONN before close()); CPython closes it at once, with a ResourceWarning.
+@pytest.mark.filterwarnings("ignore:unclosed <socket.socket:ResourceWarning")
+async def test_ro23_unreachable_move_destination_is_a801_saying_so(node: Node) -> None:
+    """DEST is a peer but nothing listens on its port (movescu is not running)."""
+    status, _ = await c_move(node, "DEST", level="STUDY", StudyInstanceUID=node.study)
+    assert status.Status == 0xA801
+    assert f"association to DEST@127.0.0.1:{node.dest_port} failed" in status.ErrorComment
+    ok, _ = await c_move(node, "DEST", level="STUDY", StudyInstanceUID=generate_uid())
+    assert ok.Status == 0x0000  # the node keeps serving
