@@ -149,7 +149,8 @@ class RetrieveService:
     def _match(self, request: Request) -> list[Match]:
         try:
             return self.bridge.call(self.matcher.match(request), timeout=TIMEOUT)
-        except (TimeoutError, OSError) as exc:
+        except Exception as exc:  # the record store or the loop: the requester may retry
+            LOG.exception("retrieve: matching failed")
             raise Refused(OUT_OF_RESOURCES, f"matching failed: {type(exc).__name__}") from exc
 
     def _sub_operations(

@@ -234,13 +234,20 @@ async def test_ro23_getscu_gets_the_study_on_the_same_association(
     assert_same(node, received(tmp_path), list(node.by_sop))
 
 
+def requester(ae_title: str) -> AE:
+    """A pynetdicom AE with bounded waits: a missing response fails the test, never hangs it."""
+    ae = AE(ae_title=ae_title)
+    ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = 30
+    return ae
+
+
 async def c_move(
     node: Node, dest: str, *, level: str, sop_class: str = STUDY_ROOT_MOVE, **keys: str
 ) -> tuple[Dataset, Dataset | None]:
     """A pynetdicom C-MOVE requester: the final status and its identifier."""
 
     def call() -> tuple[Dataset, Dataset | None]:
-        ae = AE(ae_title="MOVER")
+        ae = requester("MOVER")
         ae.add_requested_context(sop_class)
         assoc = ae.associate("127.0.0.1", node.port, ae_title="FHIRSERVER")
         assert assoc.is_established
@@ -335,7 +342,7 @@ async def c_get(
             arrived.append(bytes(event.encoded_dataset(include_meta=False)))
             return 0x0000
 
-        ae = AE(ae_title="GETTER")
+        ae = requester("GETTER")
         ae.add_requested_context(STUDY_ROOT_GET)
         ae.add_requested_context(CT_IMAGE_STORAGE, syntax)
         role = build_role(CT_IMAGE_STORAGE, scp_role=True)
