@@ -1,6 +1,7 @@
 """The DIMSE node: one pynetdicom AE serving Storage, Verification and the extra services
-(C-FIND/worklist, storage commitment), with TCP_NODELAY on every accepted socket, an AE
-allow-list (--dicom-peer) when authorization is on, and optional TLS.
+(C-FIND/worklist, C-MOVE/C-GET, storage commitment: each a DimseService giving its contexts and
+handlers), with TCP_NODELAY on every accepted socket, an AE allow-list (--dicom-peer) when
+authorization is on, and optional TLS.
 """
 
 from __future__ import annotations
