@@ -9,6 +9,7 @@ from typing import Any
 
 from fhir_server.core.clock import Clock
 from fhir_server.dicom.assembly import Peers, priors_operation, query_services
+from fhir_server.dicom.audit import DimseAudit
 from fhir_server.dicom.bridge import LoopBridge
 from fhir_server.dicom.node import DicomNode, NodeConfig
 from fhir_server.dicom.retrieve import RetrieveService
@@ -86,11 +87,18 @@ def make_dicom(
     node = None
     if settings.dicom_port != 0:
         query = StudyQuery(records, base.rsplit("/fhir", 1)[0] + "/dicomweb")
-        services: list[Any] = query_services(
-            settings.dicom_aet, service, records, blobs, bridge, imaging, query.search, peers
+        audit = DimseAudit(
+            hooks, bridge, peers.organization, enabled=settings.auth != "off", base_url=base
         )
-        services.append(RetrieveService(records, blobs, bridge, peers.address, imaging.flush))
-        storage = StorageService(imaging, bridge, Sender, peers.organization)
+        services: list[Any] = query_services(
+            settings.dicom_aet, service, records, blobs, bridge, imaging, query.search, peers,
+            audit,
+        )  # fmt: skip
+        services.append(
+            RetrieveService(records, blobs, bridge, peers.address, imaging.flush, audit)
+        )
+        services.append(audit)  # its association-end handlers
+        storage = StorageService(imaging, bridge, Sender, peers.organization, audit)
         config = NodeConfig(
             ae_title=settings.dicom_aet,
             host=settings.dicom_host or settings.host,

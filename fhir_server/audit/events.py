@@ -71,6 +71,18 @@ ACTIONS = {
     "patch": "U",
     "delete": "D",
 }
+#: DIMSE operations of the DICOM door: (DCM event type, display, AuditEvent.action), after the
+#: DICOM audit messages of PS3.15 A.5.3 (instances received: create; sent: read; query: execute).
+DIMSE_EVENTS = {
+    "C-STORE": ("110104", "DICOM Instances Transferred", "C"),
+    "C-MOVE": ("110104", "DICOM Instances Transferred", "R"),
+    "C-GET": ("110104", "DICOM Instances Transferred", "R"),
+    "C-FIND": ("110112", "Query", "E"),
+}
+#: The DIMSE service of an event (no standard FHIR code system names them).
+DIMSE_SERVICE = "urn:fhir-server:audit:dimse"
+#: Study Instance UID as a participant object ID type (PS3.15 A.5.3, DCM 110180).
+STUDY_UID_TYPE = {"coding": [{"system": DCM, "code": "110180", "display": "Study Instance UID"}]}
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +102,9 @@ class Observed:
     patients: tuple[str, ...] = ()
     failure: str | None = None
     unauthenticated: bool = False
+    studies: tuple[str, ...] = ()
+    patient_identifiers: tuple[str, ...] = ()
+    details: tuple[tuple[str, str], ...] = ()
 
 
 def coding(system: str, code: str, display: str | None = None) -> dict[str, str]:
@@ -112,7 +127,7 @@ def audit_event(
     event: dict[str, Any] = {
         "resourceType": "AuditEvent",
         **_event_type(seen),
-        "action": ACTIONS.get(restful_code(seen.interaction), "E"),
+        "action": _action(seen.interaction),
         "recorded": to_instant(seen.recorded),
         "outcome": _outcome(seen.status),
     }
@@ -129,7 +144,19 @@ def audit_event(
     return event
 
 
+def _action(interaction: str) -> str:
+    dimse = DIMSE_EVENTS.get(interaction)
+    return dimse[2] if dimse is not None else ACTIONS.get(restful_code(interaction), "E")
+
+
 def _event_type(seen: Observed) -> dict[str, Any]:
+    dimse = DIMSE_EVENTS.get(seen.interaction)
+    if dimse is not None:
+        code, display, _ = dimse
+        return {
+            "type": coding(DCM, code, display),
+            "subtype": [coding(DIMSE_SERVICE, seen.interaction)],
+        }
     if seen.unauthenticated or seen.interaction in AUTHORIZATION_EVENTS:
         subtype = []
         dicom = AUTHORIZATION_EVENTS.get(seen.interaction, ("110122", "Login"))
@@ -161,10 +188,30 @@ def _agents(ctx: RequestContext, base: str, observer: str) -> list[dict[str, Any
     }
     if base:
         server["network"] = {"address": base, "type": "5"}
-    agents = _requestors(ctx.access, base)
+    agents = (
+        _peer(ctx.principal, ctx.organization, base)
+        if ctx.access is None and ctx.principal is not None
+        else _requestors(ctx.access, base)
+    )
     if ctx.client_address:  # where the request came from: type 2, an IP address
         agents[0]["network"] = {"address": ctx.client_address, "type": "2"}
     return [*agents, server]
+
+
+def _peer(ae_title: str, organization: str | None, base: str) -> list[dict[str, Any]]:
+    """A DICOM peer: its AE title (``altId``, as PS3.15 A.5.2 records it) and the
+    Organization the allow-list maps it to."""
+    who: dict[str, Any] = {"display": ae_title}
+    if organization:
+        who["reference"] = absolute(base, organization)
+    return [
+        {
+            "type": {"coding": [coding(DCM, "110153", "Source Role ID")]},
+            "who": who,
+            "altId": ae_title,
+            "requestor": True,
+        }
+    ]
 
 
 def _requestors(access: Access | None, base: str) -> list[dict[str, Any]]:
@@ -220,6 +267,23 @@ def _entities(seen: Observed, base: str, patients: Sequence[str]) -> list[dict[s
                 "type": coding(ENTITY_TYPE, "2", "System Object"),
                 "role": coding(OBJECT_ROLE, "24", "Query"),
                 "query": base64.b64encode(text.encode()).decode("ascii"),
+            }
+        )
+    for study in seen.studies:
+        entity: dict[str, Any] = {
+            "what": {"identifier": {"type": STUDY_UID_TYPE, "value": study}},
+            "type": coding(ENTITY_TYPE, "2", "System Object"),
+            "role": coding(OBJECT_ROLE, "3", "Report"),
+        }
+        if seen.details:
+            entity["detail"] = [{"type": k, "valueString": v} for k, v in seen.details]
+        entities.append(entity)
+    for identifier in seen.patient_identifiers:
+        entities.append(
+            {
+                "what": {"identifier": {"value": identifier}},
+                "type": coding(ENTITY_TYPE, "1", "Person"),
+                "role": coding(OBJECT_ROLE, "1", "Patient"),
             }
         )
     for patient in patients:

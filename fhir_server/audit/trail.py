@@ -98,13 +98,15 @@ class AuditTrail:
     # --- the response path: capture and enqueue only -----------------------------------------
 
     async def on_interaction_done(self, ctx: RequestContext, done: InteractionDone) -> None:
-        """A success is audited when the request carries an identity (not with --auth off)."""
-        if ctx.channel == AUDIT_CHANNEL or ctx.access is None:
+        """A success is audited when the request carries an identity (not with --auth off): a
+        token, or a DICOM peer's AE title (``principal``)."""
+        if ctx.channel == AUDIT_CHANNEL or (ctx.access is None and ctx.principal is None):
             return
         self._enqueue(
             Observed(
                 ctx, done.interaction, done.status, self._clock(), done.resource_type, done.id,
-                done.version, done.query, done.patients,
+                done.version, done.query, done.patients, studies=done.studies,
+                patient_identifiers=done.patient_identifiers, details=done.details,
             )
         )  # fmt: skip
 

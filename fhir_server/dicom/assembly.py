@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 from fhir_server.core.context import RequestContext
+from fhir_server.dicom.audit import DimseAudit
 from fhir_server.dicom.commitment import CommitmentService
 from fhir_server.dicom.find import FindService, Query
 from fhir_server.dicom.priors import PriorsScu
@@ -62,8 +63,9 @@ def query_services(
     ingest: Ingest,
     query: Query | None,
     peers: Peers,
+    audit: DimseAudit | None = None,
 ) -> list[FindService | CommitmentService]:
-    find = FindService(fhir, bridge, query, peers.context)
+    find = FindService(fhir, bridge, query, peers.context, audit=audit)
     commitment = CommitmentService(
         fhir, records, blobs, bridge, ae_title=ae_title, context=peers.context,
         organization=peers.organization, peer=peers.address, flush=_flush(ingest),

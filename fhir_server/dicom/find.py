@@ -21,6 +21,7 @@ from pynetdicom import evt
 
 from fhir_server.core.context import RequestContext
 from fhir_server.core.errors import FhirError, InvalidRequest
+from fhir_server.dicom.audit import DimseAudit
 from fhir_server.dicom.scu import (
     MODALITY_WORKLIST_FIND,
     PATIENT_ROOT_FIND,
@@ -72,12 +73,14 @@ class FindService:
         context: Callable[[str], RequestContext],
         *,
         worklist: bool = True,
+        audit: DimseAudit | None = None,
     ) -> None:
         self.service = service
         self.bridge = bridge
         self.query = query
         self.context = context
         self.worklist = worklist
+        self.audit = audit
 
     def contexts(self) -> list[tuple[str, list[str] | None, bool, bool]]:
         classes = list(LEVELS) if self.query is not None else []
@@ -89,6 +92,27 @@ class FindService:
         return [(evt.EVT_C_FIND, self.on_find)]
 
     def on_find(self, event: Any) -> Iterator[Status]:
+        """The answers; the query is told to the audit once answered (outcome: 200, or 400 for
+        an identifier that does not fit, 500 when it could not be processed)."""
+        outcome = 200
+        try:
+            for status in self._answers(event):
+                code = getattr(status[0], "Status", status[0])
+                if code == IDENTIFIER_DOES_NOT_MATCH:
+                    outcome = 400
+                elif code == UNABLE_TO_PROCESS:
+                    outcome = 500
+                yield status
+        finally:
+            if self.audit is not None:
+                sop_class = str(event.request.AffectedSOPClassUID)
+                try:
+                    identifier = event.identifier
+                except Exception:
+                    identifier = Dataset()
+                self.audit.queried(event.assoc, sop_class, identifier, outcome)
+
+    def _answers(self, event: Any) -> Iterator[Status]:
         sop_class = str(event.request.AffectedSOPClassUID)
         try:
             identifier: Dataset = event.identifier

@@ -38,6 +38,7 @@ from pynetdicom.association import Association
 from pynetdicom.dimse_primitives import C_GET, C_MOVE
 from pynetdicom.presentation import PresentationContext
 
+from fhir_server.dicom.audit import DimseAudit
 from fhir_server.dicom.retrieve_keys import LEVELS, Match, Matcher, Refused, Request, parse
 from fhir_server.dicom.scu import Bridge, RemoteAe, nodelay
 from fhir_server.storage.blobs import BlobStore
@@ -69,11 +70,13 @@ class RetrieveService:
         bridge: Bridge,
         destination: Callable[[str], RemoteAe | None],
         flush: Callable[[], Awaitable[None]] | None = None,
+        audit: DimseAudit | None = None,
     ) -> None:
         self.matcher = Matcher(records, flush)
         self.blobs = blobs
         self.bridge = bridge
         self.destination = destination
+        self.audit = audit
 
     def contexts(self) -> list[tuple[str, list[str] | None, bool, bool]]:
         retrieve: list[tuple[str, list[str] | None, bool, bool]] = [
@@ -119,6 +122,7 @@ class RetrieveService:
             yield remote.host, remote.port, options
             yield len(matches)
             restore()
+            self._audit(event, "C-MOVE", matches, move_to)
             yield from self._sub_operations(event, matches, lambda: store[0] if store else None)
         finally:
             restore()
@@ -133,9 +137,20 @@ class RetrieveService:
             yield 0
             return
         yield len(matches)
+        self._audit(event, "C-GET", matches)
         yield from self._sub_operations(event, matches, lambda: event.assoc)
 
     # --- steps -------------------------------------------------------------------------------
+
+    def _audit(
+        self, event: Any, operation: str, matches: list[Match], destination: str | None = None
+    ) -> None:
+        if self.audit is not None and matches:
+            per_study: dict[str, int] = {}
+            for match in matches:
+                per_study[match.study] = per_study.get(match.study, 0) + 1
+            for study, count in per_study.items():
+                self.audit.sent(event.assoc, operation, [study], count, destination)
 
     def _request(self, event: Any) -> Request:
         sop_class = str(event.request.AffectedSOPClassUID)

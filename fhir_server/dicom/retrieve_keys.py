@@ -76,6 +76,7 @@ class Match:
     sop_instance: str
     transfer_syntax: str
     blob: str
+    study: str = ""
 
 
 def parse(identifier: Dataset, sop_class: str) -> Request:
@@ -192,4 +193,7 @@ def _patient(record: dict[str, Any]) -> str | None:
 
 def _match(record: dict[str, Any]) -> Match:
     uid = str(record["sop_instance"])
-    return Match(str(record.get("sop_class")), uid, str(record.get("ts")), str(record["blob"]))
+    return Match(
+        str(record.get("sop_class")), uid, str(record.get("ts")), str(record["blob"]),
+        str(record.get("study") or ""),
+    )  # fmt: skip

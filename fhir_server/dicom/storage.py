@@ -14,6 +14,7 @@ from pydicom import Dataset
 from pynetdicom import evt
 
 from fhir_server.dicom.assembly import Ingest
+from fhir_server.dicom.audit import DimseAudit
 from fhir_server.dicom.scu import Bridge
 
 log = logging.getLogger(__name__)
@@ -43,11 +44,13 @@ class StorageService:
         bridge: Bridge,
         sender: SenderFactory,
         organization: Callable[[str], str | None],
+        audit: DimseAudit | None = None,
     ) -> None:
         self.ingest = ingest
         self.bridge = bridge
         self.sender = sender
         self.organization = organization
+        self.audit = audit
 
     def handlers(self) -> list[tuple[Any, Callable[..., Any]]]:
         return [(evt.EVT_C_STORE, self.on_c_store), (evt.EVT_C_ECHO, self.on_c_echo)]
@@ -73,4 +76,6 @@ class StorageService:
         except Exception as exc:
             log.exception("C-STORE from %s failed", ae)
             return _status(OUT_OF_RESOURCES, f"store failed: {type(exc).__name__}")
+        if self.audit is not None:
+            self.audit.stored(event.assoc, result.study_uid, result.patient_id, ok=result.ok)
         return _status(int(result.status), result.comment)

@@ -55,7 +55,12 @@ class InteractionDone:
     history-instance, create, update, patch, delete, transaction, batch, capabilities...) or an
     authorization-server event (login, authorize, token, introspect, revoke). ``status``: the
     HTTP status answered. ``query``: the query string of a search. ``patients``: ids of the
-    patients concerned, when the door knows them (never values of the resources)."""
+    patients concerned, when the door knows them (never values of the resources).
+
+    The DICOM door tells DIMSE operations (``interaction`` C-STORE, C-FIND, C-MOVE, C-GET) with
+    the ``studies`` (Study Instance UIDs) concerned, the ``patient_identifiers`` (PatientID as
+    sent, when the door has no Patient id) and ``details`` (name, value) such as the number of
+    instances (PS3.15 A.5.3 DICOM Instances Transferred, Query)."""
 
     interaction: str
     status: int
@@ -64,6 +69,9 @@ class InteractionDone:
     version: str | None = None
     query: str | None = None
     patients: tuple[str, ...] = ()
+    studies: tuple[str, ...] = ()
+    patient_identifiers: tuple[str, ...] = ()
+    details: tuple[tuple[str, str], ...] = ()
 
 
 PreStoreHook = Callable[[PendingWrite], Awaitable[None]]

@@ -27,6 +27,7 @@ from typing import Any
 from fhir_server.core.clock import Clock, to_instant
 from fhir_server.core.context import RequestContext
 from fhir_server.imaging import study_map
+from fhir_server.imaging.attributes import first
 from fhir_server.imaging.gate import GatePolicy
 from fhir_server.imaging.instances import OUT_OF_RESOURCES, Prepared, Refused, prepare
 from fhir_server.imaging.links import Links
@@ -68,6 +69,8 @@ class StoreResult:
     duplicate: bool = False
     #: The gate's review flag (stored, flagged on the ImagingStudy), None when not flagged.
     review: str | None = None
+    #: Patient ID (0010,0020) as sent, for the door's audit (None when refused or absent).
+    patient_id: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -134,16 +137,17 @@ class ImagingService:
                 uids.get("Series Instance UID"),
             )  # fmt: skip
         review = prepared.verdict.comment() if prepared.verdict.review else None
+        patient_id = first(prepared.attributes, "PatientID")
         result = StoreResult(
             0x0000, None, prepared.sop_class, prepared.sop_instance, prepared.study_uid,
-            prepared.series_uid, review=review,
+            prepared.series_uid, review=review, patient_id=patient_id,
         )  # fmt: skip
         existing = await self.records.get(INSTANCE, prepared.sop_instance)
         if existing is not None and await self.blobs.info(prepared.sop_instance) is not None:
             return StoreResult(
                 0x0000, None, prepared.sop_class, prepared.sop_instance,
                 str(existing.get("study")), str(existing.get("series")), duplicate=True,
-                review=review,
+                review=review, patient_id=patient_id,
             )  # fmt: skip
         try:
             await self.blobs.put(prepared.sop_instance, part10, content_type=CONTENT_TYPE)
