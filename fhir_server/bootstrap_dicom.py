@@ -4,6 +4,7 @@ node (None with --dicom-port 0) and the priors operation. Called by bootstrap.bu
 from __future__ import annotations
 
 import asyncio
+import ssl
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,6 +14,7 @@ from fhir_server.dicom.audit import DimseAudit
 from fhir_server.dicom.bridge import LoopBridge
 from fhir_server.dicom.node import DicomNode, NodeConfig
 from fhir_server.dicom.retrieve import RetrieveService
+from fhir_server.dicom.scu import client_tls_context
 from fhir_server.dicom.storage import StorageService
 from fhir_server.events.hooks import Hooks
 from fhir_server.imaging.gate import GatePolicy
@@ -67,6 +69,16 @@ class DicomDoor:
         await self.imaging.stop()
 
 
+def _client_tls(settings: Settings) -> ssl.SSLContext | None:
+    """The context of outgoing TLS associations, when a peer or the remote asks for TLS."""
+    specs = [*settings.dicom_peers, settings.dicom_remote or ""]
+    if not any(spec.rstrip().lower().endswith(";tls") for spec in specs):
+        return None
+    return client_tls_context(
+        settings.dicom_tls_ca, settings.dicom_tls_cert, settings.dicom_tls_key
+    )
+
+
 def make_dicom(
     settings: Settings,
     service: FhirService,
@@ -79,7 +91,7 @@ def make_dicom(
     policy = GatePolicy.parse(settings.dicom_gate) if settings.dicom_gate else GatePolicy.default()
     imaging = ImagingService(service, records, blobs, clock, policy=policy, base_url=base)
     bridge = _DeferredBridge()
-    peers = Peers(settings.dicom_peers)
+    peers = Peers(settings.dicom_peers, _client_tls(settings))
     fetching = priors_operation(
         settings.dicom_aet, settings.dicom_remote, settings.dicom_priors, settings.dicom_retrieve,
         service, records, hooks, bridge, imaging, Sender, peers,

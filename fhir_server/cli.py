@@ -90,6 +90,11 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--dicom-tls-cert", type=Path, help="PEM certificate (chain): DICOM TLS")
     serve.add_argument("--dicom-tls-key", type=Path, help="PEM private key of --dicom-tls-cert")
     serve.add_argument(
+        "--dicom-tls-ca", type=Path,
+        help="PEM CA certificates that peers reached over TLS (AE@host:port;tls) must chain to "
+        "(default: the system's CAs)",
+    )  # fmt: skip
+    serve.add_argument(
         "--dicom-gate", metavar="CHECK=ACTION,...",
         help="RO-14 image gate policy over the defaults, e.g. secondary-capture=review",
     )  # fmt: skip
@@ -185,7 +190,7 @@ def main(argv: list[str] | None = None) -> int:
         dicom_retrieve=args.dicom_retrieve, dicom_host=args.dicom_host,
         dicom_peers=tuple(args.dicom_peers) if args.dicom_peers else None,
         dicom_tls_cert=args.dicom_tls_cert, dicom_tls_key=args.dicom_tls_key,
-        dicom_gate=args.dicom_gate,
+        dicom_tls_ca=args.dicom_tls_ca, dicom_gate=args.dicom_gate,
         mllp_host=args.mllp_host, mllp_read_timeout=args.mllp_read_timeout,
         mllp_max_message_bytes=args.mllp_max_message_bytes, mllp_tls_cert=args.mllp_tls_cert,
         mllp_tls_key=args.mllp_tls_key, hl7_worker_delay=args.hl7_worker_delay,

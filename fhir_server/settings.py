@@ -18,7 +18,7 @@ from fhir_server.core.urls import without_credentials
 
 PREFIX = "FHIR_SERVER_"
 #: A DICOM peer as ``AE@host:port`` (AE title: 1 to 16 characters, no backslash).
-_REMOTE_AE = re.compile(r"[^\\@]{1,16}@[^@:\s]+:\d{1,5}")
+_REMOTE_AE = re.compile(r"[^\\@]{1,16}@[^@:\s]+:\d{1,5}(;tls)?")
 _DESTINATION = re.compile(r"[^=\s]+=[^=\s]+:\d{1,5}")
 
 
@@ -73,6 +73,9 @@ class Settings:
     dicom_peers: tuple[str, ...] = ()
     dicom_tls_cert: Path | None = None
     dicom_tls_key: Path | None = None
+    #: CA certificates (PEM) that the peers the node connects to over TLS (``;tls``) are
+    #: verified against; None: the system's CAs.
+    dicom_tls_ca: Path | None = None
     dicom_gate: str | None = None
     #: The HL7 v2 door (MLLP listener): TCP port (0 disables it).
     mllp_port: int = 2575
@@ -159,7 +162,7 @@ class Settings:
             raise ValueError("--dicom-tls-cert and --dicom-tls-key go together")
         self._check_dicom_specs()
         if self.dicom_remote is not None and not _REMOTE_AE.fullmatch(self.dicom_remote):
-            raise ValueError("--dicom-remote must be AE@host:port, e.g. PACS@10.0.0.5:104")
+            raise ValueError("--dicom-remote must be AE@host:port[;tls], e.g. PACS@10.0.0.5:104")
         for spec in self.hl7_destinations:
             if not _DESTINATION.fullmatch(spec):
                 raise ValueError(f"--hl7-destination {spec!r}: expected NAME=host:port")
@@ -226,7 +229,10 @@ def _convert(name: str, raw: str) -> Any:
         "hl7_retry_max",
     ):  # fmt: skip
         return float(raw)
-    if name in ("mllp_tls_cert", "mllp_tls_key", "hl7_mappings", "dicom_tls_cert", "dicom_tls_key"):
+    if name in (
+        "mllp_tls_cert", "mllp_tls_key", "hl7_mappings", "dicom_tls_cert", "dicom_tls_key",
+        "dicom_tls_ca",
+    ):  # fmt: skip
         return Path(raw)
     if name in ("hl7_senders", "hl7_destinations"):
         return tuple(raw.split())

@@ -8,7 +8,9 @@ composition root, which passes the concrete ImagingService, loop bridge and Send
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from typing import Any, Protocol
 
 from fhir_server.core.context import RequestContext
@@ -39,8 +41,14 @@ class Ingest(Protocol):
 class Peers:
     """The --dicom-peer allow-list as these services ask it."""
 
-    def __init__(self, specs: tuple[str, ...] | list[str]) -> None:
-        self.table: dict[str, Peer] = peer_table(specs)
+    def __init__(
+        self, specs: tuple[str, ...] | list[str], tls: ssl.SSLContext | None = None
+    ) -> None:
+        self.table: dict[str, Peer] = {
+            ae: replace(peer, address=peer.address.secured(tls) if peer.address else None)
+            for ae, peer in peer_table(specs).items()
+        }
+        self.tls = tls
 
     def organization(self, ae_title: str) -> str | None:
         peer = self.table.get(ae_title)
@@ -91,7 +99,7 @@ def priors_operation(
     ``retrieve``: --dicom-retrieve. None unless a remote is set and priors are not off."""
     if remote_spec is None or mode == "off":
         return None
-    remote = RemoteAe.parse(remote_spec)
+    remote = RemoteAe.parse(remote_spec).secured(peers.tls)
     origin = sender(remote.ae_title, peers.organization(remote.ae_title), "c-move")
 
     def store(part10: bytes) -> int:  # a C-GET sub-operation, in the association's thread

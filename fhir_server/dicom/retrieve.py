@@ -40,7 +40,7 @@ from pynetdicom.presentation import PresentationContext
 
 from fhir_server.dicom.audit import DimseAudit
 from fhir_server.dicom.retrieve_keys import LEVELS, Match, Matcher, Refused, Request, parse
-from fhir_server.dicom.scu import Bridge, RemoteAe, nodelay
+from fhir_server.dicom.scu import AssociationFailed, Bridge, RemoteAe, nodelay
 from fhir_server.storage.blobs import BlobStore
 from fhir_server.storage.records import RecordStore
 
@@ -105,6 +105,7 @@ class RetrieveService:
                     MOVE_DESTINATION_UNKNOWN,
                     f"Move Destination {move_to!r} is not a --dicom-peer AE@host:port",
                 )
+            tls_args = _tls_args(remote)
             matches = self._match(request)
         except Refused as refused:
             LOG.info("C-MOVE from %s refused: %s", calling, refused.comment)
@@ -117,7 +118,10 @@ class RetrieveService:
             note = Refused(MOVE_DESTINATION_UNKNOWN, f"association to {remote} failed")
             restore = _refuse(event, C_MOVE, MOVE_DESTINATION_UNKNOWN, note)
         handlers = [(evt.EVT_CONN_OPEN, nodelay), (evt.EVT_CONN_OPEN, _keep(store))]
-        options = {"contexts": _contexts(matches), "evt_handlers": handlers}
+        options = {
+            "contexts": _contexts(matches), "evt_handlers": handlers,
+            "tls_args": tls_args,
+        }  # fmt: skip
         try:
             yield remote.host, remote.port, options
             yield len(matches)
@@ -200,6 +204,13 @@ class RetrieveService:
         except Exception as exc:
             LOG.error("retrieve: %s cannot be decoded: %s", match.sop_instance, exc)
             return _unsendable(match)
+
+
+def _tls_args(remote: RemoteAe) -> Any:
+    try:
+        return remote.tls_args()
+    except AssociationFailed as exc:
+        raise Refused(MOVE_DESTINATION_UNKNOWN, str(exc)) from exc
 
 
 async def _read(blobs: BlobStore, key: str) -> bytes | None:

@@ -3,9 +3,11 @@ bad values are refused with a message naming the expected form."""
 
 from __future__ import annotations
 
+import ssl
+
 import pytest
 
-from fhir_server.dicom.scu import Peer, RemoteAe, peer_table
+from fhir_server.dicom.scu import AssociationFailed, Peer, RemoteAe, peer_table
 from fhir_server.settings import Settings
 
 
@@ -41,3 +43,22 @@ def test_settings_check_dicom_options() -> None:
         Settings(dicom_priors="sometimes").check()
     with pytest.raises(ValueError, match="--dicom-retrieve"):
         Settings(dicom_retrieve="wado").check()
+
+
+def test_ro24_tls_peers_and_remote() -> None:
+    """``;tls`` asks for TLS; a TLS peer without a client context cannot be reached (it never
+    falls back to plain TCP); any other option is refused."""
+    remote = RemoteAe.parse("PACS@pacs.example.org:2762;tls")
+    assert remote.tls and str(remote) == "PACS@pacs.example.org:2762;tls"
+    assert RemoteAe.parse("PACS@h:104").tls_args() is None
+    with pytest.raises(AssociationFailed, match="no client TLS context"):
+        remote.tls_args()
+    context = ssl.create_default_context()
+    assert remote.secured(context).tls_args() == (context, "pacs.example.org")
+    assert RemoteAe.parse("PACS@h:104").secured(context).context is None
+    peer = Peer.parse("CT1=Organization/spital@10.0.0.7:2762;tls")
+    assert peer.address is not None and peer.address.tls
+    with pytest.raises(ValueError, match="only option"):
+        RemoteAe.parse("PACS@h:104;ssl")
+    Settings(dicom_remote="PACS@10.0.0.5:2762;tls").check()
+    Settings.from_env({"FHIR_SERVER_DICOM_TLS_CA": "/etc/ca.pem"}).check()
