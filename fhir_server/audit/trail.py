@@ -26,6 +26,7 @@ from fhir_server.core import fhirjson
 from fhir_server.core.clock import Clock, system_clock
 from fhir_server.core.context import RequestContext
 from fhir_server.core.errors import FhirError, Unauthenticated, http_status
+from fhir_server.core.waiting import wait_within
 from fhir_server.events.hooks import Hooks, InteractionDone
 from fhir_server.search.extract import Indexer
 from fhir_server.storage.port import ResourceStore
@@ -183,7 +184,7 @@ class AuditTrail:
             if len(batch) >= self._batch_size or remaining <= 0:
                 return
             try:
-                batch.append(await asyncio.wait_for(self._queue.get(), remaining))
+                batch.append(await wait_within(self._queue.get(), remaining))
             except TimeoutError:
                 return
 

@@ -24,6 +24,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from fhir_server.core.waiting import wait_within
 from fhir_server.hl7v2.er7 import parse
 from fhir_server.hl7v2.errors import V2Error
 from fhir_server.messaging.log import MessageLog
@@ -151,7 +152,7 @@ class ResultSender:
                 if record is None:
                     wake.clear()
                     with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(wake.wait(), self.poll_interval)
+                        await wait_within(wake.wait(), self.poll_interval)
                     continue
                 try:
                     connection = connection or await asyncio.open_connection(

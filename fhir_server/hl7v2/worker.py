@@ -25,6 +25,7 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
+from fhir_server.core.waiting import wait_within
 from fhir_server.hl7v2.er7 import Message, parse
 from fhir_server.hl7v2.errors import V2Error
 from fhir_server.hl7v2.senders import SenderConfig, Senders
@@ -89,7 +90,7 @@ class InboundWorker:
                 done = 0
             if done < self._batch:
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), self._poll)
+                    await wait_within(self._wake.wait(), self._poll)
 
     async def run_once(self) -> int:
         """Map up to one batch of "received" messages; how many were taken."""

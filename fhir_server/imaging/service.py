@@ -26,6 +26,7 @@ from typing import Any
 
 from fhir_server.core.clock import Clock, to_instant
 from fhir_server.core.context import RequestContext
+from fhir_server.core.waiting import wait_within
 from fhir_server.imaging import study_map
 from fhir_server.imaging.attributes import first
 from fhir_server.imaging.gate import GatePolicy
@@ -230,7 +231,7 @@ class ImagingService:
         assert self._wake is not None
         while True:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=self.quiet)
+                await wait_within(self._wake.wait(), self.quiet)
             self._wake.clear()
             now = time.monotonic()
             due = [
