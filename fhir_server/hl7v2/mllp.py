@@ -22,6 +22,8 @@ import logging
 from dataclasses import dataclass
 from typing import Literal
 
+from fhir_server.core.waiting import wait_within
+
 START = b"\x0b"
 END = b"\x1c\x0d"
 HEAD_BYTES = 4096
@@ -67,7 +69,7 @@ class FrameReader:
         if self._eof:
             return False
         try:
-            chunk = await asyncio.wait_for(self._reader.read(_CHUNK), self._timeout)
+            chunk = await wait_within(self._reader.read(_CHUNK), self._timeout)
         except TimeoutError:
             raise ReadTimeout(partial) from None
         if not chunk:

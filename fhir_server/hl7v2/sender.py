@@ -186,7 +186,7 @@ class ResultSender:
         await writer.drain()
         if record["state"] != "sent":
             await self.messages.mark(message_id, "sent", attempts=attempts)
-        frame = await asyncio.wait_for(reader.readuntil(END), self.ack_timeout)
+        frame = await wait_within(reader.readuntil(END), self.ack_timeout)
         ack = frame[frame.find(START) + 1 : -len(END)].decode("utf-8", "replace")
         accepted, error = read_ack(ack, str(record["control_id"]))
         if accepted:
