@@ -7,6 +7,7 @@ authorization is on, and optional TLS.
 from __future__ import annotations
 
 import logging
+import secrets
 import ssl
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -128,7 +129,7 @@ class DicomNode:
                     scu_role=scu_role if roles else None, scp_role=scp_role if roles else None,
                 )  # fmt: skip
         if self.config.allowed is not None:
-            ae.require_calling_aet = list(self.config.allowed) or ["\u0000NONE"]
+            ae.require_calling_aet = list(self.config.allowed) or [_no_peer()]
         return ae
 
     def _ssl(self) -> ssl.SSLContext | None:
@@ -149,6 +150,8 @@ class DicomNode:
             )  # fmt: skip
 
     def start(self) -> None:
+        if self.config.allowed is not None and not self.config.allowed:
+            log.warning("DICOM node: no --dicom-peer is configured: every association is rejected")
         handlers: list[Any] = [
             (evt.EVT_CONN_OPEN, nodelay),
             (evt.EVT_REQUESTED, self._on_requested),
@@ -168,3 +171,9 @@ class DicomNode:
         server, self._server = self._server, None
         if server is not None:
             server.shutdown()
+
+
+def _no_peer() -> str:
+    """An allow-list entry no peer can know (an empty list would let every AE in, and
+    pynetdicom refuses AE titles that are not valid): random, never logged or shown."""
+    return "NOPEER" + secrets.token_hex(5)

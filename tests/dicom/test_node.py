@@ -124,6 +124,19 @@ async def test_ro23_unknown_calling_ae_is_rejected_with_auth_on(tmp_path: Path) 
         assert ok.returncode == 0, ok.stderr
 
 
+async def test_ro23_with_auth_on_and_no_peer_every_ae_is_rejected(tmp_path: Path) -> None:
+    """`make run` (--demo: SMART on) with no --dicom-peer: the node starts and rejects every
+    calling AE (it once failed at start-up on the placeholder of an empty allow-list)."""
+    port = free_port()
+    async with running_application(tmp_path / "d", dicom_port=port, auth="smart") as app:
+        assert app.dicom is not None
+        for caller in ("MODALITY", "ANY-SCU", "NOPEER"):
+            ko = await dcmtk("echoscu", "-aet", caller, "-aec", "FHIRSERVER", "127.0.0.1",
+                             str(port))  # fmt: skip
+            assert ko.returncode != 0
+            assert b"rejected" in ko.stderr.lower(), ko.stderr
+
+
 async def test_ro23_pynetdicom_store_gets_status(tmp_path: Path) -> None:
     port = free_port()
     async with running_application(tmp_path / "d", dicom_port=port) as app:
