@@ -199,7 +199,7 @@ def main(argv: list[str] | None = None) -> int:
         hl7_ack_timeout=args.hl7_ack_timeout, hl7_retry_initial=args.hl7_retry_initial,
         hl7_retry_max=args.hl7_retry_max, hl7_timezone=args.hl7_timezone,
         hl7_mappings=args.hl7_mappings,
-    )  # fmt: skip
+    ).with_demo_doors()  # fmt: skip
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
     )

@@ -120,6 +120,20 @@ class Settings:
     def with_overrides(self, **overrides: Any) -> Settings:
         return replace(self, **{k: v for k, v in overrides.items() if v is not None})
 
+    def with_demo_doors(self) -> Settings:
+        """``--demo``: unless peers and senders are configured, the DICOM AE ``MODALITY`` and
+        the HL7 v2 application ``RIS`` are allowed, for the demo hospital — so `make run` can
+        be tried with storescu and an MLLP client at once (SMART is on in demo mode)."""
+        from fhir_server.auth.server.demo import DEMO_HOSPITAL  # seeded there
+
+        if not self.demo:
+            return self
+        return replace(
+            self,
+            dicom_peers=self.dicom_peers or (f"MODALITY=Organization/{DEMO_HOSPITAL}",),
+            hl7_senders=self.hl7_senders or (f"RIS=Organization/{DEMO_HOSPITAL}",),
+        )
+
     def _check_dicom_specs(self) -> None:
         from fhir_server.dicom.scu import Peer  # the --dicom-peer grammar lives with the door
         from fhir_server.imaging.gate import GatePolicy

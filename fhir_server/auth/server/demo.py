@@ -16,20 +16,32 @@ from joserfc import jwk
 from fhir_server.auth.server.accounts import new_client, new_user
 from fhir_server.auth.server.smart import SmartAuth
 from fhir_server.core.context import RequestContext
+from fhir_server.core.errors import FhirError
 
 DEMO_USER = "demo"
 DEMO_APP = "demo-app"
 DEMO_BACKEND = "demo-backend"
+#: The Organization the demo DICOM peer (MODALITY) and HL7 v2 sender (RIS) stand for.
+DEMO_HOSPITAL = "demo-hospital"
 APP_ORIGIN = "http://127.0.0.1:8000"
 _DEMO_TAG = {"system": "urn:fhir-server:demo", "code": "demo", "display": "DEMO DATA - not real"}
 
 
 async def seed_demo(smart: SmartAuth, data_dir: Path, fhir_base: str) -> bool:
-    """Seed once: nothing happens when any user or client exists. True when seeded."""
-    if await smart.accounts.users() or await smart.accounts.clients():
-        return False
+    """Seed once: nothing happens when any user or client exists. True when seeded. The demo
+    hospital (the Organization the demo DICOM peer and HL7 sender send for) is ensured on every
+    start."""
     ctx = RequestContext(channel="system")
     meta = {"tag": [_DEMO_TAG]}
+    try:
+        await smart.fhir.read(ctx, "Organization", DEMO_HOSPITAL)
+    except FhirError:
+        await smart.fhir.update(ctx, "Organization", DEMO_HOSPITAL, {
+            "resourceType": "Organization", "id": DEMO_HOSPITAL, "meta": meta,
+            "name": "Demo hospital (DEMO DATA)",
+        })  # fmt: skip
+    if await smart.accounts.users() or await smart.accounts.clients():
+        return False
     await smart.fhir.update(ctx, "Practitioner", "demo-practitioner", {
         "resourceType": "Practitioner", "id": "demo-practitioner", "meta": meta,
         "name": [{"family": "Demo", "given": ["Dana"], "prefix": ["Dr."]}],
