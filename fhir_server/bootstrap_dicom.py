@@ -14,7 +14,7 @@ from fhir_server.dicom.audit import DimseAudit
 from fhir_server.dicom.bridge import LoopBridge
 from fhir_server.dicom.node import DicomNode, NodeConfig
 from fhir_server.dicom.retrieve import RetrieveService
-from fhir_server.dicom.scu import client_tls_context
+from fhir_server.dicom.scu import RemoteAe, client_tls_context, peer_table
 from fhir_server.dicom.storage import StorageService
 from fhir_server.events.hooks import Hooks
 from fhir_server.imaging.gate import GatePolicy
@@ -71,8 +71,10 @@ class DicomDoor:
 
 def _client_tls(settings: Settings) -> ssl.SSLContext | None:
     """The context of outgoing TLS associations, when a peer or the remote asks for TLS."""
-    specs = [*settings.dicom_peers, settings.dicom_remote or ""]
-    if not any(spec.rstrip().lower().endswith(";tls") for spec in specs):
+    remotes = [peer.address for peer in peer_table(settings.dicom_peers).values()]
+    if settings.dicom_remote is not None:
+        remotes.append(RemoteAe.parse(settings.dicom_remote))
+    if not any(remote is not None and remote.tls for remote in remotes):
         return None
     return client_tls_context(
         settings.dicom_tls_ca, settings.dicom_tls_cert, settings.dicom_tls_key

@@ -41,6 +41,7 @@ from pynetdicom.presentation import PresentationContext
 from fhir_server.dicom.audit import DimseAudit
 from fhir_server.dicom.retrieve_keys import LEVELS, Match, Matcher, Refused, Request, parse
 from fhir_server.dicom.scu import AssociationFailed, Bridge, RemoteAe, nodelay
+from fhir_server.imaging.instances import short_comment
 from fhir_server.storage.blobs import BlobStore
 from fhir_server.storage.records import RecordStore
 
@@ -273,7 +274,7 @@ def _refuse(
             restore()
             response: Any = primitive
             response.Status = refused.status
-            response.ErrorComment = _comment(refused.comment)
+            response.ErrorComment = short_comment(refused.comment)
         send(primitive, context_id)
 
     def restore() -> None:
@@ -286,8 +287,3 @@ def _refuse(
 
 def _no_watch() -> None:
     return None
-
-
-def _comment(text: str) -> str:
-    """An Error Comment: LO, 64 characters of the default repertoire at most."""
-    return text.encode("ascii", "replace").decode("ascii")[:64]

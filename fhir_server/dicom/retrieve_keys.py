@@ -11,7 +11,6 @@ flushing the pending studies.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -25,10 +24,11 @@ from fhir_server.dicom.scu import (
     STUDY_ROOT_GET,
     STUDY_ROOT_MOVE,
 )
+from fhir_server.imaging.attributes import first
+from fhir_server.imaging.instances import UID_PATTERN
+from fhir_server.imaging.service import INSTANCE, STUDY
 from fhir_server.storage.records import RecordStore
 
-INSTANCE = "dicom-instance"
-STUDY = "dicom-study"
 PAGE = 1000
 IDENTIFIER_DOES_NOT_MATCH = 0xA900
 
@@ -45,7 +45,6 @@ UNIQUE_KEYS = (
     ("SERIES", "SeriesInstanceUID", "(0020,000E)"),
     ("IMAGE", "SOPInstanceUID", "(0008,0018)"),
 )
-UID = re.compile(r"[0-9]+(\.[0-9]+)*")
 
 
 class Refused(Exception):
@@ -104,7 +103,7 @@ def parse(identifier: Dataset, sop_class: str) -> Request:
             raise Refused(IDENTIFIER_DOES_NOT_MATCH, f"{keyword} {tag} is required at {level}")
         elif index < depth and len(found) > 1:
             raise Refused(IDENTIFIER_DOES_NOT_MATCH, f"{keyword} {tag}: one UID above {level}")
-        elif index > 0 and not all(UID.fullmatch(v) and len(v) <= 64 for v in found):
+        elif index > 0 and not all(UID_PATTERN.fullmatch(v) and len(v) <= 64 for v in found):
             raise Refused(IDENTIFIER_DOES_NOT_MATCH, f"{keyword} {tag}: UIDs only, no wildcard")
         values[keyword] = found
     patient = values.get("PatientID", ())
@@ -186,9 +185,7 @@ class Matcher:
 
 
 def _patient(record: dict[str, Any]) -> str | None:
-    item = (record.get("attributes") or {}).get("00100020")
-    values = item.get("Value") if isinstance(item, dict) else None
-    return str(values[0]).strip() if values else None
+    return first(record.get("attributes") or {}, "PatientID")
 
 
 def _match(record: dict[str, Any]) -> Match:
