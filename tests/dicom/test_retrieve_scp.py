@@ -124,6 +124,15 @@ async def blob(app: Application, key: str) -> bytes:
         return await stream.read_all()
 
 
+def identifier_of(keys: dict[str, Any]) -> Dataset:
+    identifier = Dataset()
+    with warnings.catch_warnings():  # a malformed UID is what some tests send
+        warnings.simplefilter("ignore")
+        for keyword, value in keys.items():
+            setattr(identifier, keyword, value)
+    return identifier
+
+
 def received(out: Path) -> dict[str, Dataset]:
     found: dict[str, Dataset] = {}
     for path in sorted(out.iterdir()):
@@ -251,12 +260,7 @@ async def c_move(
         ae.add_requested_context(sop_class)
         assoc = ae.associate("127.0.0.1", node.port, ae_title="FHIRSERVER")
         assert assoc.is_established
-        identifier = Dataset()
-        identifier.QueryRetrieveLevel = level
-        with warnings.catch_warnings():  # a malformed UID is what some tests send
-            warnings.simplefilter("ignore")
-            for keyword, value in keys.items():
-                setattr(identifier, keyword, value)
+        identifier = identifier_of({"QueryRetrieveLevel": level, **keys})
         final: Any = None
         try:
             for status, answer in assoc.send_c_move(identifier, dest, sop_class):
@@ -351,11 +355,7 @@ async def c_get(
             "127.0.0.1", node.port, ae_title="FHIRSERVER", ext_neg=[role], evt_handlers=handlers
         )
         assert assoc.is_established
-        identifier = Dataset()
-        with warnings.catch_warnings():  # a malformed UID is what some tests send
-            warnings.simplefilter("ignore")
-            for keyword, value in keys.items():
-                setattr(identifier, keyword, value)
+        identifier = identifier_of(keys)
         final: Any = None
         try:
             for status, answer in assoc.send_c_get(identifier, STUDY_ROOT_GET):
