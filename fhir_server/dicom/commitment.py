@@ -28,6 +28,7 @@ from pynetdicom import build_role, evt
 from fhir_server.core.clock import to_instant
 from fhir_server.core.context import RequestContext
 from fhir_server.core.errors import FhirError
+from fhir_server.dicom.find import failure
 from fhir_server.dicom.scu import (
     STORAGE_COMMITMENT_PUSH,
     STORAGE_COMMITMENT_PUSH_INSTANCE,
@@ -50,13 +51,6 @@ PROCESSING_FAILURE = 0x0110
 TIMEOUT = 120.0
 #: Time for pynetdicom to send the N-ACTION response before a report on the same association.
 ANSWER_GRACE = 0.2
-
-
-def _failure(status: int, comment: str) -> tuple[Dataset, None]:
-    ds = Dataset()
-    ds.Status = status
-    ds.ErrorComment = comment[:64]
-    return ds, None
 
 
 class CommitmentService:
@@ -99,7 +93,7 @@ class CommitmentService:
 
     def on_n_action(self, event: Any) -> tuple[int | Dataset, Dataset | None]:
         if event.action_type != REQUEST_STORAGE_COMMITMENT:
-            return _failure(NO_SUCH_ACTION, f"Action Type ID {event.action_type} is not 1")
+            return failure(NO_SUCH_ACTION, f"Action Type ID {event.action_type} is not 1")
         try:
             info: Dataset = event.action_information
             transaction = str(info.get("TransactionUID", "") or "")
@@ -108,11 +102,11 @@ class CommitmentService:
                 for item in info.get("ReferencedSOPSequence", [])
             ]
         except Exception as exc:
-            return _failure(PROCESSING_FAILURE, f"Action Information cannot be read: {exc}")
+            return failure(PROCESSING_FAILURE, f"Action Information cannot be read: {exc}")
         if not transaction:
-            return _failure(MISSING_ATTRIBUTE, "Transaction UID (0008,1195) is missing")
+            return failure(MISSING_ATTRIBUTE, "Transaction UID (0008,1195) is missing")
         if not references:
-            return _failure(MISSING_ATTRIBUTE, "Referenced SOP Sequence (0008,1199) is empty")
+            return failure(MISSING_ATTRIBUTE, "Referenced SOP Sequence (0008,1199) is empty")
         calling = str(event.assoc.requestor.ae_title).strip()
         worker = threading.Thread(
             target=self._commit,

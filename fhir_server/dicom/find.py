@@ -29,6 +29,7 @@ from fhir_server.dicom.scu import (
     Bridge,
 )
 from fhir_server.dicom.worklist import worklist_answers
+from fhir_server.imaging.instances import short_comment
 from fhir_server.imaging.worklist import answer
 from fhir_server.interactions.service import FhirService
 
@@ -51,10 +52,10 @@ LEVEL_NAMES: tuple[Level, ...] = ("STUDY", "SERIES", "IMAGE")
 
 
 def failure(status: int, comment: str) -> Status:
-    """A failure response with an Error Comment (at most 64 characters)."""
+    """A failure response with an Error Comment (LO: 64 ASCII characters, no backslash)."""
     ds = Dataset()
     ds.Status = status
-    ds.ErrorComment = comment[:64]
+    ds.ErrorComment = short_comment(comment)
     return ds, None
 
 

@@ -16,6 +16,7 @@ from pynetdicom import evt
 from fhir_server.dicom.assembly import Ingest
 from fhir_server.dicom.audit import DimseAudit
 from fhir_server.dicom.scu import Bridge
+from fhir_server.imaging.instances import short_comment
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +32,7 @@ def _status(status: int, comment: str | None) -> Dataset:
     ds = Dataset()
     ds.Status = status
     if comment:
-        ds.ErrorComment = comment.encode("ascii", "replace").decode("ascii")[:64]
+        ds.ErrorComment = short_comment(comment)
     return ds
 
 
