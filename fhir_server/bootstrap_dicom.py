@@ -57,7 +57,7 @@ class DicomDoor:
         self.bridge.bind()
         await self.imaging.start()
         if self.node is not None:
-            await asyncio.to_thread(self.node.start)
+            await self.node.start()
 
     async def stop(self) -> None:
         """Background prior fetches first, the node next (no new instances), then the ingest
@@ -65,7 +65,7 @@ class DicomDoor:
         if self.fetcher is not None:
             await self.fetcher.close()
         if self.node is not None:
-            await asyncio.to_thread(self.node.stop)
+            await self.node.stop()
         await self.imaging.stop()
 
 
@@ -101,9 +101,11 @@ def make_dicom(
     node = None
     if settings.dicom_port != 0:
         query = StudyQuery(records, base.rsplit("/fhir", 1)[0] + "/dicomweb")
+        relayed: dict[int, str] = {}
         audit = DimseAudit(
-            hooks, bridge, peers.organization, enabled=settings.auth != "off", base_url=base
-        )
+            hooks, bridge, peers.organization, enabled=settings.auth != "off", base_url=base,
+            relayed=relayed,
+        )  # fmt: skip
         services: list[Any] = query_services(
             settings.dicom_aet, service, records, blobs, bridge, imaging, query.search, peers,
             audit,
@@ -121,6 +123,6 @@ def make_dicom(
             tls_cert=settings.dicom_tls_cert,
             tls_key=settings.dicom_tls_key,
         )
-        node = DicomNode(config, storage, services)
+        node = DicomNode(config, storage, services, relayed)
     priors, fetcher = fetching if fetching is not None else (None, None)
     return DicomDoor(imaging, node, priors, bridge, fetcher)

@@ -10,15 +10,16 @@ CN-4.1.4) as PS3.15 A.5.3 lays out DICOM's own audit messages:
 The peer is the calling AE title and the Organization the allow-list maps it to (an absolute
 reference under the server's FHIR base, as the trail's references are). Only with
 authorization on (``enabled``), as for the other doors: with ``--auth off`` no request carries
-an identity. Handlers run in pynetdicom's threads: the hooks only enqueue, through the bridge,
-and a failure to tell them is logged, never raised into the association.
+an identity. pynetdicom's handlers (relayed associations) run in its threads and tell the hooks
+through the bridge; associations the acceptor serves tell them on the loop. A failure to tell
+them is logged, never raised into the association.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,6 +28,7 @@ from pynetdicom import evt
 
 from fhir_server.core.context import RequestContext
 from fhir_server.dicom.scu import Bridge
+from fhir_server.dicom.ul.association import Requestor
 from fhir_server.events.hooks import Hooks, InteractionDone
 
 log = logging.getLogger(__name__)
@@ -64,12 +66,15 @@ class DimseAudit:
         *,
         enabled: bool,
         base_url: str = "",
+        relayed: Mapping[int, str] | None = None,
     ) -> None:
         self.hooks = hooks
         self.base_url = base_url
         self.bridge = bridge
         self.organization = organization
         self.enabled = enabled
+        #: The node's relayed connections: local port -> the real peer's address.
+        self.relayed: Mapping[int, str] = {} if relayed is None else relayed
         self._lock = threading.Lock()
         self._open: dict[int, _Association] = {}
 
@@ -89,7 +94,7 @@ class DimseAudit:
         with self._lock:
             seen = self._open.get(id(assoc))
             if seen is None:
-                seen = self._open[id(assoc)] = _Association(_ae(assoc), _address(assoc))
+                seen = self._open[id(assoc)] = _Association(_ae(assoc), self._address(assoc))
             received = seen.studies.setdefault(study, _Received())
             received.patient = received.patient or patient
             if ok:
@@ -126,10 +131,25 @@ class DimseAudit:
     # --- association end --------------------------------------------------------------------
 
     def on_end(self, event: Any) -> None:
+        """A relayed association ended (pynetdicom's thread)."""
+        for ctx, done in self._ended(event.assoc):
+            self._notify(ctx, done)
+
+    async def association_ended(self, assoc: Any) -> None:
+        """An association the acceptor served ended (on the server loop)."""
+        for ctx, done in self._ended(assoc):
+            try:
+                await self.hooks.interaction_done(ctx, done)
+            except Exception as exc:  # the trail logs what it drops; never break the node
+                log.error("DICOM audit of %s from %s not told: %s", done.interaction,
+                          ctx.principal, type(exc).__name__)  # fmt: skip
+
+    def _ended(self, assoc: Any) -> list[tuple[RequestContext, InteractionDone]]:
         with self._lock:
-            seen = self._open.pop(id(event.assoc), None)
+            seen = self._open.pop(id(assoc), None)
         if seen is None:
-            return
+            return []
+        out: list[tuple[RequestContext, InteractionDone]] = []
         for study, received in seen.studies.items():
             details = (("NumberOfInstances", str(received.stored)),
                        ("Refused", str(received.refused)))  # fmt: skip
@@ -138,12 +158,23 @@ class DimseAudit:
                 "C-STORE", status, studies=(study,), details=details,
                 patient_identifiers=(received.patient,) if received.patient else (),
             )  # fmt: skip
-            self._notify(self._context(seen.ae_title, seen.address), done)
+            out.append((self._context(seen.ae_title, seen.address), done))
+        return out
 
     # --- telling the hooks ------------------------------------------------------------------
 
     def _tell(self, assoc: Any, done: InteractionDone) -> None:
-        self._notify(self._context(_ae(assoc), _address(assoc)), done)
+        self._notify(self._context(_ae(assoc), self._address(assoc)), done)
+
+    def _address(self, assoc: Any) -> str | None:
+        """The peer's address: a relayed association's requestor is the node's relay."""
+        requestor = assoc.requestor
+        if not isinstance(requestor, Requestor):
+            relayed = self.relayed.get(int(getattr(requestor, "port", 0) or 0))
+            if relayed is not None:
+                return relayed
+        address = getattr(requestor, "address", None)
+        return str(address) if address else None
 
     def _context(self, ae_title: str, address: str | None) -> RequestContext:
         return RequestContext(
@@ -161,11 +192,6 @@ class DimseAudit:
 
 def _ae(assoc: Any) -> str:
     return str(assoc.requestor.ae_title).strip()
-
-
-def _address(assoc: Any) -> str | None:
-    address = getattr(assoc.requestor, "address", None)
-    return str(address) if address else None
 
 
 def _text(value: Any) -> str:

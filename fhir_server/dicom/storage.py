@@ -1,7 +1,10 @@
 """Storage SCP (C-STORE) and Verification SCP (C-ECHO): a door that only translates.
 
-The received data set is passed on exactly as encoded (``event.encoded_dataset()``, no decode)
-to the imaging ingest; its StoreResult becomes the C-STORE response status (PS3.4 B.2.3).
+The received data set is passed on exactly as encoded (no decode) to the imaging ingest; its
+StoreResult becomes the C-STORE response status (PS3.4 B.2.3). Storage associations are served
+by the node's acceptor on the server loop (:meth:`StorageService.store`, no thread hop); the
+pynetdicom handlers serve C-STOREs on associations the acceptor relays (storage proposed beside
+other services, e.g. storage commitment), through the loop bridge.
 """
 
 from __future__ import annotations
@@ -58,6 +61,25 @@ class StorageService:
 
     def on_c_echo(self, event: evt.Event) -> int:
         return 0x0000
+
+    async def store(self, association: Any, part10: bytes) -> tuple[int, str | None]:
+        """One C-STORE of an association the acceptor serves: (status, Error Comment)."""
+        ae = str(association.requestor.ae_title)
+        sender = self.sender(ae, self.organization(ae), "c-store")
+        try:
+            result: Any = await self.ingest.store_part10(part10, sender)
+        except Exception as exc:
+            log.exception("C-STORE from %s failed", ae)
+            return OUT_OF_RESOURCES, short_comment(f"store failed: {type(exc).__name__}")
+        if self.audit is not None:
+            self.audit.stored(association, result.study_uid, result.patient_id, ok=result.ok)
+        comment = short_comment(result.comment) if result.comment else None
+        return int(result.status), comment
+
+    async def ended(self, association: Any) -> None:
+        """The association the acceptor served ended: its audit is due."""
+        if self.audit is not None:
+            await self.audit.association_ended(association)
 
     def on_c_store(self, event: evt.Event) -> Dataset:
         ae = str(event.assoc.requestor.ae_title).strip()
