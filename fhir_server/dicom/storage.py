@@ -55,6 +55,8 @@ class StorageService:
         self.sender = sender
         self.organization = organization
         self.audit = audit
+        #: Studies stored on each open association the acceptor serves (by id of it).
+        self._studies: dict[int, set[str]] = {}
 
     def handlers(self) -> list[tuple[Any, Callable[..., Any]]]:
         return [(evt.EVT_C_STORE, self.on_c_store), (evt.EVT_C_ECHO, self.on_c_echo)]
@@ -73,13 +75,22 @@ class StorageService:
             return OUT_OF_RESOURCES, short_comment(f"store failed: {type(exc).__name__}")
         if self.audit is not None:
             self.audit.stored(association, result.study_uid, result.patient_id, ok=result.ok)
+        if result.ok and result.study_uid and not result.duplicate:
+            self._studies.setdefault(id(association), set()).add(result.study_uid)
         comment = short_comment(result.comment) if result.comment else None
         return int(result.status), comment
 
     async def ended(self, association: Any) -> None:
-        """The association the acceptor served ended: its audit is due."""
+        """The association the acceptor served ended: its audit is due, and the studies it
+        stored are written to FHIR now (a modality releases once it has sent a study: waiting
+        for the ingest's quiet time would only delay the ImagingStudy)."""
         if self.audit is not None:
             await self.audit.association_ended(association)
+        for study in sorted(self._studies.pop(id(association), ())):
+            try:
+                await self.ingest.flush(study)
+            except Exception:  # the ingest keeps the study pending and retries
+                log.exception("ImagingStudy of study %s not written at association end", study)
 
     def on_c_store(self, event: evt.Event) -> Dataset:
         ae = str(event.assoc.requestor.ae_title).strip()

@@ -222,10 +222,14 @@ class ImagingService:
     # --- flushing ----------------------------------------------------------------------------
 
     async def flush(self, study_uid: str | None = None) -> None:
-        """Write the pending ImagingStudy updates now: of one study, or of all when None."""
-        studies = [study_uid] if study_uid is not None else list(self._pending)
-        for study in studies:
-            await self._flush_one(study)
+        """Write the ImagingStudy of one study now; or, when None, of every study that is
+        pending or being written (returning once those writes are done)."""
+        if study_uid is not None:
+            await self._flush_one(study_uid)
+            return
+        busy = [study for study, lock in self._locks.items() if lock.locked()]
+        for study in dict.fromkeys([*self._pending, *busy]):
+            await self._flush_one(study, only_pending=True)
 
     async def _run(self) -> None:
         assert self._wake is not None
@@ -243,25 +247,30 @@ class ImagingService:
             if self._pending and not due:
                 await asyncio.sleep(min(self.quiet, 0.2))
 
-    async def _flush_one(self, study: str) -> None:
+    async def _flush_one(self, study: str, *, only_pending: bool = False) -> None:
         lock = self._locks.setdefault(study, asyncio.Lock())
         async with lock:
             pending = self._pending.pop(study, None)
-            try:
-                await self._write_study(study)
-            except asyncio.CancelledError:
-                if pending is not None:
-                    self._pending.setdefault(study, pending)
-                raise
-            except Exception:
-                LOG.exception("cannot write the ImagingStudy of study %s", study)
-                now = time.monotonic()
-                self._pending.setdefault(study, _Pending(now, now))
-                return
-            if study not in self._pending:
-                await self.records.delete(PENDING, study)
+            # only_pending: a study written meanwhile (by whoever held the lock) is left alone
+            if pending is not None or not only_pending:
+                await self._write_pending(study, pending)
         if not lock.locked() and study not in self._pending:
             self._locks.pop(study, None)
+
+    async def _write_pending(self, study: str, pending: _Pending | None) -> None:
+        try:
+            await self._write_study(study)
+        except asyncio.CancelledError:
+            if pending is not None:
+                self._pending.setdefault(study, pending)
+            raise
+        except Exception:
+            LOG.exception("cannot write the ImagingStudy of study %s", study)
+            now = time.monotonic()
+            self._pending.setdefault(study, _Pending(now, now))
+            return
+        if study not in self._pending:
+            await self.records.delete(PENDING, study)
 
     async def instances(self, study: str) -> list[dict[str, Any]]:
         """Every instance record of a study, in SOP Instance UID order."""
