@@ -105,11 +105,16 @@ class UpperLayerServer:
         peer = writer.get_extra_info("peername") or ("", 0)
         try:
             await self._connection(reader, writer, Requestor("", str(peer[0]), int(peer[1])))
+        except asyncio.CancelledError:  # the node stops: the connection is closed below
+            pass
         except (asyncio.IncompleteReadError, ConnectionError, TimeoutError, ssl.SSLError):
             pass
         except pdu.PduError as exc:
             log.warning("DICOM association from %s aborted: %s", peer[0], exc)
             writer.write(pdu.encode_abort(pdu.ABORT_SERVICE_PROVIDER, pdu.ABORT_INVALID_PARAMETER))
+        except Exception:
+            log.exception("DICOM association from %s failed", peer[0])
+            writer.write(pdu.encode_abort(pdu.ABORT_SERVICE_PROVIDER, 0))
         finally:
             self._tasks.discard(task)
             writer.close()
