@@ -36,10 +36,14 @@ def header_json(ds: pydicom.Dataset) -> Json:
     """The top-level text and number attributes of ``ds`` (group 0002 excluded) as DICOM JSON."""
     charset = _charset(ds)
     out: Json = {}
-    for raw in ds.elements():
-        tag = int(raw.tag)
+    # What ds.elements() yields, without its per-tag lookups and Python-level tag comparisons:
+    # the elements in tag order, a raw one with a deferred (None) value converted.
+    for key, raw in sorted(ds._dict.items(), key=_tag_order):
+        tag = int(key)
         if tag >> 16 == 0x0002 or tag >> 16 & 1:  # file meta and private groups
             continue
+        if isinstance(raw, RawDataElement) and raw.value is None:
+            raw = ds[key]
         if isinstance(raw, RawDataElement):
             vr = raw.VR or _vr(tag)
             if vr is None:
@@ -58,6 +62,10 @@ def header_json(ds: pydicom.Dataset) -> Json:
         if item is not None:
             out[tag_key(tag)] = item
     return out
+
+
+def _tag_order(item: tuple[int, object]) -> int:
+    return int(item[0])
 
 
 def _charset(ds: pydicom.Dataset) -> str | None:

@@ -1,10 +1,11 @@
 """One received Part-10 instance: is it whole, does it say what it is, does the gate let it in?
 
 :func:`prepare` is pure CPU work (no I/O) run before anything is stored: the raw walk of
-:mod:`fhir_server.imaging.part10` (a cut file is refused, PS3.10 §7.1), the header read with
-pydicom (pixel data left unread), the identity checks of PS3.4 B.2.3 (the SOP Class and SOP
-Instance UIDs of the file meta must match the data set's; the Study, Series and SOP Instance UIDs
-must be valid UIDs, PS3.5 §9.1), the RO-14 gate, and the header as DICOM JSON for the index.
+:mod:`fhir_server.imaging.part10` (a cut file is refused, PS3.10 §7.1), the header built from
+that walk (:mod:`fhir_server.imaging.header`, pixel data left unread), the identity checks of
+PS3.4 B.2.3 (the SOP Class and SOP Instance UIDs of the file meta must match the data set's;
+the Study, Series and SOP Instance UIDs must be valid UIDs, PS3.5 §9.1), the RO-14 gate, and
+the header as DICOM JSON for the index.
 A refusal is a :class:`Refused` carrying the DIMSE status (PS3.4 Table B.2-1 and Annex GG for
 STOW-RS failure reasons) and an Error Comment of at most 64 characters.
 """
@@ -20,7 +21,7 @@ import pydicom
 from pydicom.errors import InvalidDicomError
 from pydicom.uid import UID
 
-from fhir_server.imaging import part10
+from fhir_server.imaging import header, part10
 from fhir_server.imaging.attributes import header_json
 from fhir_server.imaging.gate import GatePolicy, Verdict, assess
 
@@ -92,11 +93,10 @@ def prepare(data: bytes, policy: GatePolicy) -> Prepared:
             f"Transfer Syntax UID (0002,0010) {layout.transfer_syntax!r} is not a known one",
         )
     try:
-        ds = pydicom.dcmread(BytesIO(data), stop_before_pixels=True)
+        ds, meta = _read(data, layout)
     except (InvalidDicomError, ValueError, KeyError, EOFError, OSError) as exc:
         raise Refused(CANNOT_UNDERSTAND, f"Unreadable DICOM: {exc}", str(exc)) from None
     uids = _uids(ds)
-    meta = ds.file_meta
     meta_class = str(meta.get("MediaStorageSOPClassUID", "") or "").strip()
     meta_instance = str(meta.get("MediaStorageSOPInstanceUID", "") or "").strip()
     for keyword, tag in (
@@ -151,6 +151,16 @@ def prepare(data: bytes, policy: GatePolicy) -> Prepared:
         attributes=header_json(ds),
         verdict=verdict,
     )
+
+
+def _read(data: bytes, layout: part10.Layout) -> tuple[pydicom.Dataset, pydicom.Dataset]:
+    """The header and the file meta: built from the walk, or read by pydicom where it reads
+    the file in a way of its own (:mod:`fhir_server.imaging.header`)."""
+    found = header.read(layout)
+    if found is not None:
+        return found.dataset, found.meta
+    ds = pydicom.dcmread(BytesIO(data), stop_before_pixels=True)
+    return ds, ds.file_meta
 
 
 def is_storage_class(uid: str) -> bool:

@@ -7,6 +7,10 @@ element by element: every defined length must fit in what remains, every undefin
 sequence or encapsulated pixel data must reach its delimiter, and the walk must end exactly at
 the end of the bytes. No value is decoded; the walk costs microseconds per element.
 
+The walk also notes where each file meta and top-level element is (:class:`Layout`), so that the
+header can be built from those places without reading the bytes a second time
+(:mod:`fhir_server.imaging.header`).
+
 Deflated transfer syntaxes are inflated first (a broken deflate stream is an error too).
 """
 
@@ -30,6 +34,12 @@ EXPLICIT_BE = "1.2.840.10008.1.2.2"
 DEFLATED = ("1.2.840.10008.1.2.1.99", "1.2.840.10008.1.2.8.1")
 MAX_DEPTH = 64
 PIXEL_DATA = frozenset({0x7FE00010, 0x7FE00008, 0x7FE00009})
+_TAG = {"<": struct.Struct("<HH").unpack_from, ">": struct.Struct(">HH").unpack_from}
+_U16 = {"<": struct.Struct("<H").unpack_from, ">": struct.Struct(">H").unpack_from}
+_U32 = {"<": struct.Struct("<I").unpack_from, ">": struct.Struct(">I").unpack_from}
+
+#: Where one element is: (tag, VR as written — b"" in implicit VR —, value length, value offset).
+Element = tuple[int, bytes, int, int]
 
 
 class Incomplete(ValueError):
@@ -44,6 +54,16 @@ class Layout:
     dataset_offset: int
     #: The top level holds Pixel Data, Float or Double Float Pixel Data (7FE0,0010/0008/0009).
     pixel_data: bool = False
+    #: The bytes the element offsets refer to: the file itself, or inflated when deflated.
+    body: bytes = b""
+    #: The data set was walked as explicit VR (it may be implicit under an explicit syntax).
+    explicit: bool = True
+    big_endian: bool = False
+    #: The file meta elements (group 0002) and the data set's top-level elements, in order.
+    meta: tuple[Element, ...] = ()
+    elements: tuple[Element, ...] = ()
+    #: The top level ended at a stray delimiter before the end of the bytes.
+    delimited: bool = False
 
 
 def check(data: bytes) -> Layout:
@@ -53,22 +73,23 @@ def check(data: bytes) -> Layout:
     offset = PREAMBLE + 4
     transfer_syntax = ""
     meta_end = 0
+    meta: list[Element] = []
     while offset < len(data):  # file meta: group 0002, always explicit VR little endian
         if len(data) - offset < 8:
             raise Incomplete(f"file meta information cut at byte {offset}")
         group, element = struct.unpack_from("<HH", data, offset)
         if group != 0x0002:
             break
-        offset, length = _explicit_header(data, offset, "<")
-        if offset + length > len(data):
-            raise Incomplete(f"file meta element ({group:04X},{element:04X}) cut at byte {offset}")
+        vr = data[offset + 4 : offset + 6]
+        value, length = _explicit_header(data, offset, "<")
+        if value + length > len(data):
+            raise Incomplete(f"file meta element ({group:04X},{element:04X}) cut at byte {value}")
         if element == 0x0000 and length == 4:  # only to see a cut; group 0002 ends the meta
-            meta_end = offset + 4 + struct.unpack_from("<I", data, offset)[0]
+            meta_end = value + 4 + struct.unpack_from("<I", data, value)[0]
         if element == 0x0010:
-            transfer_syntax = (
-                data[offset : offset + length].rstrip(b"\0 ").decode("ascii", "replace")
-            )
-        offset += length
+            transfer_syntax = data[value : value + length].rstrip(b"\0 ").decode("ascii", "replace")
+        meta.append((0x00020000 | element, vr, length, value))
+        offset = value + length
     if offset < meta_end or offset >= len(data):
         raise Incomplete(
             f"the data end in or right after the file meta information (byte {offset})"
@@ -86,9 +107,12 @@ def check(data: bytes) -> Layout:
     # read as implicit: the first element's VR field tells.
     explicit = transfer_syntax != IMPLICIT_LE and body[offset + 4 : offset + 6].isalpha()
     order = ">" if transfer_syntax == EXPLICIT_BE else "<"
-    seen: list[int] = []
-    _walk(body, offset, len(body), explicit, order, 0, seen)
-    return Layout(transfer_syntax, dataset_offset, any(t in PIXEL_DATA for t in seen))
+    top: list[Element] = []
+    reached = _walk(body, offset, len(body), explicit, order, 0, top)
+    return Layout(
+        transfer_syntax, dataset_offset, any(e[0] in PIXEL_DATA for e in top), body, explicit,
+        order == ">", tuple(meta), tuple(top), reached != len(body),
+    )  # fmt: skip
 
 
 def _explicit_header(data: bytes, offset: int, order: str) -> tuple[int, int]:
@@ -96,8 +120,8 @@ def _explicit_header(data: bytes, offset: int, order: str) -> tuple[int, int]:
     if vr in LONG_VRS:
         if len(data) - offset < 12:
             raise Incomplete(f"element header cut at byte {offset}")
-        return offset + 12, struct.unpack_from(order + "I", data, offset + 8)[0]
-    return offset + 8, struct.unpack_from(order + "H", data, offset + 6)[0]
+        return offset + 12, _U32[order](data, offset + 8)[0]
+    return offset + 8, _U16[order](data, offset + 6)[0]
 
 
 def _walk(
@@ -107,33 +131,42 @@ def _walk(
     explicit: bool,
     order: str,
     depth: int,
-    seen: list[int] | None = None,
+    top: list[Element] | None = None,
 ) -> int:
     """Walk elements from ``offset`` up to ``end`` or an item/sequence delimiter (which the
-    caller checks); returns the offset reached. ``seen`` collects the top level's tags that
-    are in group 7FE0."""
+    caller checks); returns the offset reached. ``top`` (at the top level) collects where each
+    element is."""
     if depth > MAX_DEPTH:
         raise Incomplete("sequences nested too deep")
+    unpack_tag, u16, u32 = _TAG[order], _U16[order], _U32[order]
+    size = len(data)
     while offset < end:
         if end - offset < 8:
             raise Incomplete(f"element header cut at byte {offset}")
-        group, element = struct.unpack_from(order + "HH", data, offset)
-        tag = (group, element)
-        if tag in (ITEM_END, SEQUENCE_END):
-            return offset  # the caller checks the delimiter
+        group, element = unpack_tag(data, offset)
         if group == 0xFFFE:
+            if element == 0xE00D or element == 0xE0DD:
+                return offset  # the caller checks the delimiter
             raise Incomplete(f"unexpected delimiter ({group:04X},{element:04X}) at byte {offset}")
         if explicit:
-            value, length = _explicit_header(data, offset, order)
+            vr = data[offset + 4 : offset + 6]
+            if vr in LONG_VRS:
+                if size - offset < 12:
+                    raise Incomplete(f"element header cut at byte {offset}")
+                value, length = offset + 12, u32(data, offset + 8)[0]
+            else:
+                value, length = offset + 8, u16(data, offset + 6)[0]
         else:
-            value, length = offset + 8, struct.unpack_from(order + "I", data, offset + 4)[0]
-        where = f"({group:04X},{element:04X}) at byte {offset}"
-        if seen is not None and group == 0x7FE0:
-            seen.append(group << 16 | element)
+            vr = b""
+            value, length = offset + 8, u32(data, offset + 4)[0]
+        if top is not None:
+            top.append((group << 16 | element, vr, length, value))
         if length == UNDEFINED:
+            where = f"({group:04X},{element:04X}) at byte {offset}"
             offset = _undefined(data, value, end, explicit, order, depth, where)
             continue
         if value + length > end:
+            where = f"({group:04X},{element:04X}) at byte {offset}"
             raise Incomplete(f"element {where} needs {length} bytes, {end - value} remain")
         offset = value + length
     if offset != end:
@@ -146,11 +179,12 @@ def _undefined(
 ) -> int:
     """Items of an undefined-length sequence or encapsulated pixel data, up to and past the
     sequence delimiter."""
+    unpack_tag, u32 = _TAG[order], _U32[order]
     while True:
         if end - offset < 8:
             raise Incomplete(f"sequence {where} has no delimiter: the data end at byte {offset}")
-        tag = struct.unpack_from(order + "HH", data, offset)
-        length = struct.unpack_from(order + "I", data, offset + 4)[0]
+        tag = unpack_tag(data, offset)
+        length = u32(data, offset + 4)[0]
         if tag == SEQUENCE_END:
             return offset + 8
         if tag != ITEM:
@@ -158,7 +192,7 @@ def _undefined(
         offset += 8
         if length == UNDEFINED:
             offset = _walk(data, offset, end, explicit, order, depth + 1)
-            if end - offset < 8 or struct.unpack_from(order + "HH", data, offset) != ITEM_END:
+            if end - offset < 8 or unpack_tag(data, offset) != ITEM_END:
                 raise Incomplete(f"item of sequence {where} has no delimiter")
             offset += 8
         elif offset + length > end:
