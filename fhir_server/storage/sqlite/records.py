@@ -133,15 +133,12 @@ class SqliteRecords(RecordStore):
     ) -> list[Record]:
         if limit <= 0:
             return []
-        where = "kind = ?"
         params: list[object] = [kind]
         if value is not None:
-            where += " AND idx = ?"
             params.append(value)
         if after is not None:
-            where += " AND key > ?"
             params.append(after)
-        sql = f"SELECT value FROM record WHERE {where} AND {_LIVE} ORDER BY key LIMIT ?"
+        sql = find_sql(indexed=value is not None, after=after is not None)
         args = (*params, self._now(), limit)
         rows = await self._connections.read(lambda conn: conn.execute(sql, args).fetchall())
         return [_loads(row[0]) for row in rows]
@@ -150,6 +147,20 @@ class SqliteRecords(RecordStore):
         sql = "DELETE FROM record WHERE expires IS NOT NULL AND expires <= ?"
         moment = epoch(now)
         return await self._connections.write(lambda conn: conn.execute(sql, (moment,)).rowcount)
+
+
+def find_sql(*, indexed: bool, after: bool) -> str:
+    """The statement of :meth:`SqliteRecords.find`: parameters kind[, idx][, after], now, limit."""
+    where = "kind = ?"
+    source = "record"
+    if indexed:
+        where += " AND idx = ?"
+        # Without statistics SQLite walks the primary key (kind, key) for the ORDER BY and
+        # filters idx row by row: every record of the kind, per call (50 ms at 50,000).
+        source = "record INDEXED BY record_by_idx"
+    if after:
+        where += " AND key > ?"
+    return f"SELECT value FROM {source} WHERE {where} AND {_LIVE} ORDER BY key LIMIT ?"
 
 
 def _loads(value: bytes) -> Record:

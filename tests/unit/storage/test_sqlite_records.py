@@ -11,6 +11,7 @@ from pathlib import Path
 
 from fhir_server.storage.port import ABSENT
 from fhir_server.storage.sqlite import SqliteStore
+from fhir_server.storage.sqlite.records import find_sql
 from fhir_server.storage.sqlite.schema import SCHEMA_VERSION
 from tests.contract.test_references_contract import live
 
@@ -72,3 +73,22 @@ async def test_two_stores_on_one_file_take_a_record_exactly_once(tmp_path: Path)
     finally:
         await first.close()
         await second.close()
+
+
+async def test_find_by_index_reads_only_that_index_value(tmp_path: Path) -> None:
+    """find(kind, value) searches the (kind, idx, key) index, never every record of the kind
+    (SQLite preferred the primary key for the ORDER BY: 50 ms per call at 50,000 records)."""
+    store = await opened(tmp_path / "s")
+    try:
+        assert await store.records.put("dicom-instance", "i1", {"study": "s1"}, index="study")
+        for after in (False, True):
+            sql = find_sql(indexed=True, after=after)
+            with sqlite3.connect(store.path) as conn:
+                args = ("k", "v", "a", 0.0, 10) if after else ("k", "v", 0.0, 10)
+                rows = conn.execute(f"EXPLAIN QUERY PLAN {sql}", args).fetchall()
+            plan = " ".join(str(row[3]) for row in rows)
+            assert "USING INDEX record_by_idx (kind=? AND idx=?" in plan, plan
+        assert await store.records.find("dicom-instance", "s1") == [{"study": "s1"}]
+        assert await store.records.find("dicom-instance", "s1", after="i1") == []
+    finally:
+        await store.close()
