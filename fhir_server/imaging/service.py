@@ -30,7 +30,7 @@ from fhir_server.core.waiting import wait_within
 from fhir_server.imaging import study_map
 from fhir_server.imaging.attributes import first
 from fhir_server.imaging.gate import GatePolicy
-from fhir_server.imaging.instances import OUT_OF_RESOURCES, Prepared, Refused, prepare
+from fhir_server.imaging.instances import OUT_OF_RESOURCES, Prepared, Refused, admit
 from fhir_server.imaging.links import Links
 from fhir_server.interactions.service import FhirService
 from fhir_server.storage.blobs import BlobStore
@@ -128,7 +128,7 @@ class ImagingService:
     async def store_part10(self, part10: bytes, sender: Sender) -> StoreResult:
         """Check, store durably and index one Part-10 instance (see the module docstring)."""
         try:
-            prepared = await asyncio.to_thread(prepare, part10, self.policy)
+            admitted = await asyncio.to_thread(admit, part10, self.policy)
         except Refused as refused:
             await self._record_refusal(refused, sender, len(part10))
             uids = refused.uids
@@ -137,34 +137,62 @@ class ImagingService:
                 uids.get("SOP Instance UID"), uids.get("Study Instance UID"),
                 uids.get("Series Instance UID"),
             )  # fmt: skip
+        # The DICOM JSON for the index is made in a worker thread while the duplicate check runs.
+        preparing = asyncio.ensure_future(asyncio.to_thread(admitted.prepared))
+        try:
+            try:
+                existing = await self._stored(admitted.sop_instance)
+            finally:
+                prepared = await preparing
+            if existing is None:
+                await self.blobs.put(prepared.sop_instance, part10, content_type=CONTENT_TYPE)
+                await self._index(prepared, part10, sender)
+        except OSError as exc:  # disk full, permissions: the sender may retry later
+            LOG.error("cannot store instance %s: %s", admitted.sop_instance, exc)
+            return StoreResult(
+                OUT_OF_RESOURCES, f"Out of resources: {type(exc).__name__}",
+                admitted.sop_class, admitted.sop_instance, admitted.study_uid,
+                admitted.series_uid,
+            )  # fmt: skip
         review = prepared.verdict.comment() if prepared.verdict.review else None
         patient_id = first(prepared.attributes, "PatientID")
-        result = StoreResult(
-            0x0000, None, prepared.sop_class, prepared.sop_instance, prepared.study_uid,
-            prepared.series_uid, review=review, patient_id=patient_id,
-        )  # fmt: skip
-        existing = await self.records.get(INSTANCE, prepared.sop_instance)
-        if existing is not None and await self.blobs.info(prepared.sop_instance) is not None:
+        if existing is not None:
             return StoreResult(
                 0x0000, None, prepared.sop_class, prepared.sop_instance,
                 str(existing.get("study")), str(existing.get("series")), duplicate=True,
                 review=review, patient_id=patient_id,
             )  # fmt: skip
-        try:
-            await self.blobs.put(prepared.sop_instance, part10, content_type=CONTENT_TYPE)
-            await self._mark_pending(prepared.study_uid)
-            await self.records.put(
-                INSTANCE, prepared.sop_instance, self._instance_record(prepared, part10, sender),
-                index="study",
-            )  # fmt: skip
-        except OSError as exc:  # disk full, permissions: the sender may retry later
-            LOG.error("cannot store instance %s: %s", prepared.sop_instance, exc)
-            return StoreResult(
-                OUT_OF_RESOURCES, f"Out of resources: {type(exc).__name__}",
-                prepared.sop_class, prepared.sop_instance, prepared.study_uid,
-                prepared.series_uid,
-            )  # fmt: skip
-        return result
+        return StoreResult(
+            0x0000, None, prepared.sop_class, prepared.sop_instance, prepared.study_uid,
+            prepared.series_uid, review=review, patient_id=patient_id,
+        )  # fmt: skip
+
+    async def _stored(self, sop_instance: str) -> dict[str, Any] | None:
+        """The record of an instance stored before (its record and its bytes both there), else
+        None. The blob is looked at first: for a new instance that is the only look-up."""
+        if await self.blobs.info(sop_instance) is None:
+            return None
+        return await self.records.get(INSTANCE, sop_instance)
+
+    async def _index(self, prepared: Prepared, part10: bytes, sender: Sender) -> None:
+        """The instance's record, with its study's pending marker when the study is not pending
+        yet (both in one durable write)."""
+        record = RecordPut(
+            INSTANCE, prepared.sop_instance, self._instance_record(prepared, part10, sender),
+            index="study",
+        )  # fmt: skip
+        study = prepared.study_uid
+        now = time.monotonic()
+        pending = self._pending.get(study)
+        if pending is None:
+            marker = {"study": study, "since": to_instant(self.clock())}
+            await self.records.put_many([RecordPut(PENDING, study, marker), record])
+            self._pending[study] = _Pending(now, now)
+        else:
+            pending.last = now
+            await self.records.put(record.kind, record.key, record.value, index=record.index)
+        if self._wake is not None:
+            self._wake.set()
 
     def _instance_record(self, prepared: Prepared, part10: bytes, sender: Sender) -> dict[str, Any]:
         return {
@@ -182,19 +210,6 @@ class ImagingService:
             "attributes": prepared.attributes,
             "verdict": prepared.verdict.to_json(),
         }
-
-    async def _mark_pending(self, study: str) -> None:
-        now = time.monotonic()
-        pending = self._pending.get(study)
-        if pending is None:
-            await self.records.put(
-                PENDING, study, {"study": study, "since": to_instant(self.clock())}
-            )
-            self._pending[study] = _Pending(now, now)
-        else:
-            pending.last = now
-        if self._wake is not None:
-            self._wake.set()
 
     async def _record_refusal(self, refused: Refused, sender: Sender, size: int) -> None:
         value = {

@@ -1,0 +1,119 @@
+"""ImagingService.store_part10's storage steps on a real application (SQLite records, filesystem
+blobs): what counts as a duplicate, what a half-stored instance (a crash between the blob and
+the record) becomes when it is sent again, the study's pending marker, and a blob store that
+cannot write."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import AsyncIterator
+from io import BytesIO
+from pathlib import Path
+
+import pydicom
+import pytest
+
+from fhir_server.bootstrap import Application
+from fhir_server.imaging.gate import GatePolicy
+from fhir_server.imaging.instances import OUT_OF_RESOURCES
+from fhir_server.imaging.service import INSTANCE, PENDING, ImagingService, Sender
+from fhir_server.storage.filesystem_blobs import FilesystemBlobStore
+from tests.conftest import running_application
+from tests.dicom.orthanc import ct_study
+
+MODALITY = Sender("MODALITY1", "Organization/beneficiary", "c-store")
+
+
+@pytest.fixture
+async def setup(tmp_path: Path) -> AsyncIterator[tuple[Application, ImagingService]]:
+    async with running_application(tmp_path / "data") as app:
+        imaging = ImagingService(
+            app.service, app.store.records, app.blobs, app.service.clock,
+            policy=GatePolicy.default(), quiet=60, max_delay=60,
+        )  # fmt: skip
+        await imaging.start()
+        try:
+            yield app, imaging
+        finally:
+            await imaging.stop()
+
+
+async def _bytes(app: Application, key: str) -> bytes:
+    async with await app.blobs.stream(key) as stream:
+        return await stream.read_all()
+
+
+async def test_a_record_without_its_bytes_is_stored_again(
+    setup: tuple[Application, ImagingService],
+) -> None:
+    app, imaging = setup
+    data = ct_study("PID-1", "20261201", 1)[0]
+    first = await imaging.store_part10(data, MODALITY)
+    assert first.sop_instance is not None
+    assert await app.blobs.delete(first.sop_instance)  # as if the bytes had been lost
+    again = await imaging.store_part10(data, MODALITY)
+    assert again.ok and not again.duplicate
+    assert await _bytes(app, first.sop_instance) == data
+
+
+async def test_bytes_without_their_record_are_stored_again(
+    setup: tuple[Application, ImagingService],
+) -> None:
+    _, imaging = setup
+    data = ct_study("PID-2", "20261201", 1)[0]
+    first = await imaging.store_part10(data, MODALITY)
+    assert first.sop_instance is not None
+    assert await imaging.records.delete(INSTANCE, first.sop_instance)
+    again = await imaging.store_part10(data, MODALITY)
+    assert again.ok and not again.duplicate
+    record = await imaging.records.get(INSTANCE, first.sop_instance)
+    assert record is not None and record["study"] == first.study_uid
+    assert record["size"] == len(data)
+
+
+async def test_a_duplicate_keeps_the_first_bytes_and_reports_the_first_study(
+    setup: tuple[Application, ImagingService],
+) -> None:
+    app, imaging = setup
+    data = ct_study("PID-3", "20261201", 1)[0]
+    first = await imaging.store_part10(data, MODALITY)
+    again = await imaging.store_part10(data + b"", MODALITY)
+    assert again.duplicate and again.status == 0
+    assert (again.study_uid, again.series_uid) == (first.study_uid, first.series_uid)
+    assert again.patient_id == first.patient_id == "PID-3"
+    assert first.sop_instance is not None
+    info = await app.blobs.info(first.sop_instance)
+    assert info is not None and info.sha256 == hashlib.sha256(data).hexdigest()
+
+
+async def test_the_first_instance_of_a_study_marks_it_pending_with_its_record(
+    setup: tuple[Application, ImagingService],
+) -> None:
+    _, imaging = setup
+    files = ct_study("PID-4", "20261201", 3)
+    first = await imaging.store_part10(files[0], MODALITY)
+    assert first.study_uid is not None
+    marker = await imaging.records.get(PENDING, first.study_uid)
+    assert marker is not None and marker["study"] == first.study_uid
+    for data in files[1:]:
+        assert (await imaging.store_part10(data, MODALITY)).ok
+    assert await imaging.records.get(PENDING, first.study_uid) == marker, "marked once"
+    assert len(await imaging.instances(first.study_uid)) == 3
+
+
+async def test_a_blob_store_that_cannot_write_gives_out_of_resources_and_no_record(
+    setup: tuple[Application, ImagingService],
+) -> None:
+    app, imaging = setup
+    data = ct_study("PID-5", "20261201", 1)[0]
+    # where the instance's fan-out directory would be, put a file: the put cannot create it
+    blobs = app.blobs
+    assert isinstance(blobs, FilesystemBlobStore)
+    sop_instance = str(pydicom.dcmread(BytesIO(data), stop_before_pixels=True).SOPInstanceUID)
+    directory, _ = blobs._where(sop_instance)
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    directory.write_bytes(b"not a directory")
+    result = await imaging.store_part10(data, MODALITY)
+    assert result.status == OUT_OF_RESOURCES and not result.ok
+    assert result.comment is not None and result.comment.startswith("Out of resources")
+    assert await imaging.records.get(INSTANCE, sop_instance) is None
