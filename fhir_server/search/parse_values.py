@@ -51,6 +51,8 @@ def bad_value(name: str, what: str) -> InvalidRequest:
 def split_escaped(text: str, separator: str) -> list[str]:
     """``text`` split on each ``separator`` not preceded by an escaping backslash; the pieces
     keep their escapes (a piece may still be split on another separator)."""
+    if "\\" not in text:
+        return text.split(separator)  # nothing escaped: the plain split (every search pays this)
     pieces: list[str] = []
     current: list[str] = []
     i = 0
@@ -72,6 +74,8 @@ def split_escaped(text: str, separator: str) -> list[str]:
 
 def unescape(text: str) -> str:
     """Remove the escapes of ``\\,`` ``\\$`` ``\\|`` ``\\\\``; other backslashes stay."""
+    if "\\" not in text:
+        return text
     out: list[str] = []
     i = 0
     while i < len(text):
