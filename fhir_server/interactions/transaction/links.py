@@ -18,10 +18,12 @@ from fhir_server.interactions.transaction.references import (
     base_of,
     conditional_reference,
     conditional_references,
+    linkable_sites,
     placeholder_references,
     rewrite,
 )
 from fhir_server.search.matcher import MemoryIndex
+from fhir_server.validation.references import ReferenceSite
 
 if TYPE_CHECKING:
     from fhir_server.interactions.service import FhirService
@@ -34,20 +36,24 @@ async def resolve_links(
     ``Type/id`` they stand for. A conditional reference matching nothing or several resources
     fails the transaction (412) naming the entry and the element."""
     mapping = full_url_mapping(planned)
-    await _resolve_conditionals(service, ctx, planned, mapping)
+    sites = {
+        plan.entry.index: linkable_sites(plan.body) for plan in planned if plan.body is not None
+    }  # one walk of each body serves all three steps
+    await _resolve_conditionals(service, ctx, planned, mapping, sites)
     for plan in planned:
         if plan.body is not None:
-            rewrite(plan.body, plan.entry.full_url, mapping)
-            _check_placeholders(plan)
+            found = sites[plan.entry.index]
+            rewrite(plan.body, plan.entry.full_url, mapping, found)
+            _check_placeholders(plan, found)
 
 
-def _check_placeholders(plan: PlannedWrite) -> None:
+def _check_placeholders(plan: PlannedWrite, sites: list[ReferenceSite]) -> None:
     """A reference to a ``urn:uuid:``/``urn:oid:`` that no entry has as its fullUrl can never
     resolve: the transaction fails (422) naming each such element."""
     assert plan.body is not None
     unresolved = [
         site.path
-        for site in placeholder_references(plan.body)
+        for site in placeholder_references(plan.body, sites)
         if site.value.startswith(("urn:uuid:", "urn:oid:"))
     ]
     if unresolved:
@@ -90,13 +96,14 @@ async def _resolve_conditionals(
     ctx: RequestContext,
     planned: Sequence[PlannedWrite],
     mapping: dict[str, str],
+    sites: dict[int, list[ReferenceSite]],
 ) -> None:
     bundle_index: MemoryIndex | None = None
     deleted = {p.key for p in planned if p.action == "delete" and p.key is not None}
     for plan in planned:
         if plan.body is None:
             continue
-        for value, site in conditional_references(plan.body):
+        for value, site in conditional_references(plan.body, sites[plan.entry.index]):
             if value in mapping:
                 continue
             if bundle_index is None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 from fhir_server.validation.references import (
@@ -48,42 +49,66 @@ def base_of(full_url: str | None) -> str | None:
     return found.group(1) if found else None
 
 
-def _sites(resource: dict[str, Any]) -> Iterator[ReferenceSite]:
+def linkable_sites(resource: dict[str, Any]) -> list[ReferenceSite]:
     """The elements whose values may be replaced, except the resource's own ``url`` (the
-    canonical identity of a conformance resource is not a link)."""
+    canonical identity of a conformance resource is not a link), found in one walk: a caller
+    that needs them several times (conditional references, rewriting, placeholders) passes
+    the list to each."""
     own_url = f"{resource.get('resourceType')}.url"
-    return (
+    return [
         site
         for site in reference_sites(resource)
         if site.kind in REPLACED_KINDS and site.path != own_url
-    )
+    ]
 
 
-def conditional_references(resource: dict[str, Any]) -> list[tuple[str, ReferenceSite]]:
-    """The conditional references of a resource, with the element each is found in."""
+def conditional_references(
+    resource: dict[str, Any], sites: list[ReferenceSite] | None = None
+) -> list[tuple[str, ReferenceSite]]:
+    """The conditional references of a resource, with the element each is found in
+    (``sites``: its :func:`linkable_sites`, if the caller has them)."""
     return [
         (site.value, site)
-        for site in _sites(resource)
+        for site in (linkable_sites(resource) if sites is None else sites)
         if site.kind == "Reference" and conditional_reference(site.value) is not None
     ]
 
 
-def placeholder_references(resource: dict[str, Any]) -> list[ReferenceSite]:
-    """The Reference elements still written as a ``urn:`` (after :func:`rewrite`: unresolved)."""
-    return [
-        site
-        for site in reference_sites(resource)
-        if site.kind == "Reference" and site.value.startswith("urn:")
-    ]
+def placeholder_references(
+    resource: dict[str, Any], sites: list[ReferenceSite] | None = None
+) -> list[ReferenceSite]:
+    """The Reference elements still written as a ``urn:`` (after :func:`rewrite`: unresolved).
+    ``sites``: the resource's :func:`linkable_sites` taken before a :func:`rewrite`; the value
+    each holds now is read from the resource."""
+    if sites is None:
+        return [
+            site
+            for site in reference_sites(resource)
+            if site.kind == "Reference" and site.value.startswith("urn:")
+        ]
+    found = []
+    for site in sites:
+        if site.kind != "Reference":
+            continue
+        value = site.holder.get(site.key)  # a Reference site is never inside an array
+        if isinstance(value, str) and value.startswith("urn:"):
+            found.append(site if value == site.value else replace(site, value=value))
+    return found
 
 
-def rewrite(resource: dict[str, Any], full_url: str | None, mapping: dict[str, str]) -> None:
+def rewrite(
+    resource: dict[str, Any],
+    full_url: str | None,
+    mapping: dict[str, str],
+    sites: list[ReferenceSite] | None = None,
+) -> None:
     """Replace, in place, every link to a fullUrl (or resolved conditional reference) of
-    ``mapping`` by the ``Type/id`` it stands for."""
+    ``mapping`` by the ``Type/id`` it stands for (``sites``: the resource's
+    :func:`linkable_sites`, if the caller has them)."""
     if not mapping:
         return
     base = base_of(full_url)
-    for site in _sites(resource):
+    for site in linkable_sites(resource) if sites is None else sites:
         replacement = mapping.get(site.value)
         if replacement is None and base is not None and _relative(site):
             replacement = mapping.get(f"{base}/{site.value}")
