@@ -24,6 +24,7 @@ from typing import Any
 
 from fhir_server.conformance import Conformance, canonical_key
 from fhir_server.core.errors import Issue, UnprocessableResource
+from fhir_server.validation.conditions import UNDECIDED, Compiled, compile_condition
 from fhir_server.validation.profile_check import (
     CORE,
     Invariant,
@@ -72,6 +73,7 @@ class ProfileValidator:
         self._core_invariants = core_invariants
         self._rules = rules or RuleSet()
         self._compiled: dict[str, CompiledDefinition | None] = {}
+        self._conditions: dict[str, Compiled | None] = {}
         self._generation = -1
         self._lock = threading.Lock()
 
@@ -105,6 +107,19 @@ class ProfileValidator:
                 raise ValueError(f"{where}: {url} is a profile of {compiled.type}")
 
     def _condition(self, expression: str, resource: dict[str, Any]) -> bool | None:
+        """A rule's ``where`` on a resource: compiled when it is of a simple shape
+        (conditions.py), else, or when the data is not plain, by fhirpathpy."""
+        try:
+            compiled = self._conditions[expression]
+        except KeyError:
+            compiled = self._conditions[expression] = compile_condition(expression)
+        if compiled is not None:
+            answer = compiled(resource)
+            if answer is not UNDECIDED:
+                return answer
+        return self._fhirpath_condition(expression, resource)
+
+    def _fhirpath_condition(self, expression: str, resource: dict[str, Any]) -> bool | None:
         rule = {"key": "rule", "severity": "error", "human": "", "expression": expression}
         return self._invariants(rule, self._rules.source).holds(
             resource, str(resource.get("resourceType")), resource, resource
