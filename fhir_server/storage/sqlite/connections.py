@@ -54,6 +54,11 @@ class Connections:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._readers, self._read, fn)
 
+    def read_soon(self, fn: Callable[[sqlite3.Connection], T]) -> asyncio.Future[T]:
+        """:meth:`read` as a future, for a caller that delivers results from a done callback
+        instead of a task (search_batch.py)."""
+        return asyncio.get_running_loop().run_in_executor(self._readers, self._read, fn)
+
     async def write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._writer, self._write, fn)

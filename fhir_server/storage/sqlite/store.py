@@ -44,6 +44,7 @@ from fhir_server.storage.sqlite.index_tables import (
 from fhir_server.storage.sqlite.records import SqliteRecords
 from fhir_server.storage.sqlite.rows import to_micros, to_text, version_from_row
 from fhir_server.storage.sqlite.schema import migrate
+from fhir_server.storage.sqlite.search_batch import SearchBatcher
 from fhir_server.storage.sqlite.search_sql import SearchCompiler
 
 SYNCHRONOUS_MODES = ("OFF", "NORMAL", "FULL", "EXTRA")
@@ -74,6 +75,7 @@ class SqliteStore(ResourceStore):
             self._connections, self._apply_unit, self._keys, self.notify_committed
         )
         self._records = SqliteRecords(self._connections, clock)
+        self._searches = SearchBatcher(self._connections.read_soon, self._search)
 
     async def open(self) -> None:
         self._data_dir.mkdir(parents=True, exist_ok=True)
@@ -132,14 +134,11 @@ class SqliteStore(ResourceStore):
         return SearchCompiler(pids, to_micros(self._clock()))
 
     async def search(self, query: SearchQuery) -> Page:
-        def run(conn: sqlite3.Connection) -> Page:
-            conn.execute("BEGIN")  # one snapshot for keys, pages and bodies
-            try:
-                return sql_cursor.search_page(conn, self._compiler(conn, cache=True), query)
-            finally:
-                conn.execute("COMMIT")
+        """Concurrent searches share one reader call (search_batch.py)."""
+        return await self._searches.search(query)
 
-        return await self._connections.read(run)
+    def _search(self, conn: sqlite3.Connection, query: SearchQuery) -> Page:
+        return sql_cursor.search_page(conn, self._compiler(conn, cache=True), query)
 
     async def count(self, criteria: Criteria) -> int:
         return await self._connections.read(
