@@ -14,6 +14,8 @@ destination of an order's ORU^R01 through the latter. All or nothing: a failure 
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import copy
 import uuid
 from collections.abc import Sequence
@@ -169,9 +171,14 @@ class OrderMapper:
         outcomes: list[list[str] | V2Error] = []
         bundles: list[dict[str, Any]] = []
         built: dict[str, dict[str, Any]] = {}  # placer number → ServiceRequest of this group
+        changed: list[dict[str, Any]] = []
+        for message in messages:
+            with contextlib.suppress(V2Error):  # reported when the message is mapped, below
+                changed += [placer for _, placer in _changed_orders(message)]
+        stored = await self._lookups(service, ctx, changed)
         for message in messages:
             try:
-                existing = await self._existing(message, service, ctx, built)
+                existing = await self._existing(message, service, ctx, built, stored)
                 bundle = self.transaction(message, sender, existing, built)
             except V2Error as error:
                 outcomes.append(error)
@@ -205,25 +212,20 @@ class OrderMapper:
         service: FhirService,
         ctx: RequestContext,
         built: dict[str, dict[str, Any]] | None = None,
+        stored: dict[str, list[dict[str, Any]]] | None = None,
     ) -> dict[str, dict[str, Any]]:
         """The ServiceRequests the changes in ``message`` name, by placer number: from
-        ``built`` (earlier messages of the same group) first, else from the store."""
+        ``built`` (earlier messages of the same group) first, else from the store (``stored``:
+        the matches already looked up by placer number, see :meth:`_lookups`)."""
         found: dict[str, dict[str, Any]] = {}
-        application = message.msh.get(3, 1, 1)
-        facility = message.msh.get(4, 1, 1)
-        fallback = local_system(f"{application}.{facility}" if facility else application)
-        for order in orders(message):
-            if order.control == "NW":
-                continue
-            placer = placer_identifier(order, fallback)
+        wanted = _changed_orders(message)
+        if stored is None:
+            stored = await self._lookups(service, ctx, [placer for _, placer in wanted])
+        for order, placer in wanted:
             if built is not None and placer["value"] in built:
                 found[placer["value"]] = built[placer["value"]]
                 continue
-            result = await service.search_type(
-                ctx, "ServiceRequest", [("identifier", token_value(placer))]
-            )
-            decoded = orjson.loads(orjson.dumps(result))  # entries hold stored bytes (Fragments)
-            matches = [e["resource"] for e in decoded.get("entry", []) if e.get("resource")]
+            matches = stored[placer["value"]]
             if not matches:
                 raise V2Error(
                     "ORC", order.sequence, 2, 1, UNKNOWN_KEY_IDENTIFIER,
@@ -232,6 +234,38 @@ class OrderMapper:
                 )  # fmt: skip
             found[placer["value"]] = matches[0]
         return found
+
+    async def _lookups(
+        self, service: FhirService, ctx: RequestContext, placers: Sequence[dict[str, Any]]
+    ) -> dict[str, list[dict[str, Any]]]:
+        """The stored ServiceRequests of each placer number, searched concurrently (the store
+        answers searches started together in one read)."""
+        unique = list({placer["value"]: placer for placer in placers}.values())
+        results = await asyncio.gather(
+            *(
+                service.search_type(ctx, "ServiceRequest", [("identifier", token_value(placer))])
+                for placer in unique
+            )
+        )
+        found: dict[str, list[dict[str, Any]]] = {}
+        for placer, result in zip(unique, results, strict=True):
+            decoded = orjson.loads(orjson.dumps(result))  # entries hold stored bytes (Fragments)
+            found[placer["value"]] = [
+                e["resource"] for e in decoded.get("entry", []) if e.get("resource")
+            ]
+        return found
+
+
+def _changed_orders(message: Message) -> list[tuple[Order, dict[str, Any]]]:
+    """The orders of ``message`` other than NW, each with its placer identifier."""
+    application = message.msh.get(3, 1, 1)
+    facility = message.msh.get(4, 1, 1)
+    fallback = local_system(f"{application}.{facility}" if facility else application)
+    return [
+        (order, placer_identifier(order, fallback))
+        for order in orders(message)
+        if order.control != "NW"
+    ]
 
 
 def _conditional(
