@@ -30,7 +30,13 @@ from fhir_server.core.waiting import wait_within
 from fhir_server.imaging import study_map
 from fhir_server.imaging.attributes import first
 from fhir_server.imaging.gate import GatePolicy
-from fhir_server.imaging.instances import OUT_OF_RESOURCES, Prepared, Refused, admit
+from fhir_server.imaging.instances import (
+    OUT_OF_RESOURCES,
+    Admitted,
+    Prepared,
+    Refused,
+    admit,
+)
 from fhir_server.imaging.links import Links
 from fhir_server.interactions.service import FhirService
 from fhir_server.storage.blobs import BlobStore
@@ -137,16 +143,12 @@ class ImagingService:
                 uids.get("SOP Instance UID"), uids.get("Study Instance UID"),
                 uids.get("Series Instance UID"),
             )  # fmt: skip
-        # The DICOM JSON for the index is made in a worker thread while the duplicate check runs.
-        preparing = asyncio.ensure_future(asyncio.to_thread(admitted.prepared))
         try:
-            try:
-                existing = await self._stored(admitted.sop_instance)
-            finally:
-                prepared = await preparing
+            existing = await self._stored(admitted.sop_instance)
             if existing is None:
-                await self.blobs.put(prepared.sop_instance, part10, content_type=CONTENT_TYPE)
-                await self._index(prepared, part10, sender)
+                prepared = await self._store(admitted, part10, sender)
+            else:
+                prepared = await asyncio.to_thread(admitted.prepared)
         except OSError as exc:  # disk full, permissions: the sender may retry later
             LOG.error("cannot store instance %s: %s", admitted.sop_instance, exc)
             return StoreResult(
@@ -173,6 +175,21 @@ class ImagingService:
         if await self.blobs.info(sop_instance) is None:
             return None
         return await self.records.get(INSTANCE, sop_instance)
+
+    async def _store(self, admitted: Admitted, part10: bytes, sender: Sender) -> Prepared:
+        """Store the bytes durably, then index them. The DICOM JSON for the index is made in a
+        worker thread meanwhile (CPU work while the blob store waits for its fsyncs)."""
+        # the put's thread first: it writes and starts fsyncing, the JSON is made meanwhile
+        storing = asyncio.ensure_future(
+            self.blobs.put(admitted.sop_instance, part10, content_type=CONTENT_TYPE)
+        )
+        preparing = asyncio.ensure_future(asyncio.to_thread(admitted.prepared))
+        try:
+            await storing
+        finally:
+            prepared = await preparing
+        await self._index(prepared, part10, sender)
+        return prepared
 
     async def _index(self, prepared: Prepared, part10: bytes, sender: Sender) -> None:
         """The instance's record, with its study's pending marker when the study is not pending
