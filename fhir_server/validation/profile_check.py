@@ -23,6 +23,7 @@ from typing import Any, Protocol
 from fhir_server.core.errors import Issue
 from fhir_server.validation import profile_values as pv
 from fhir_server.validation.bindings import check_binding, reference_target_problem
+from fhir_server.validation.lean import LeanPlans, may_need
 from fhir_server.validation.profile_model import UNBOUNDED, CompiledDefinition, ElementRule
 from fhir_server.validation.slicing import assign_slices
 
@@ -62,6 +63,10 @@ class Walk:
     issues: list[Issue] = field(default_factory=list)
     resource: dict[str, Any] = field(default_factory=dict)
     root: dict[str, Any] = field(default_factory=dict)
+    #: The children a walk without profile rules or invariants visits (lean.py), and whether
+    #: the resource has no extension anywhere (then the plans skip more).
+    plans: LeanPlans | None = None
+    plain: bool = False
 
     # -- entry points ------------------------------------------------------------------------
 
@@ -151,6 +156,14 @@ class Walk:
         """Check the properties of ``data`` against the child rules of ``parent``: only the
         properties present, plus the children a profile constrains when absent."""
         seen: set[str] = set()
+        if self.plans is not None and not self.profile and self.invariants is None:
+            plan = self.plans.plan(parent, self.plain)
+            for json_name in data:
+                found = plan.get(json_name)
+                if found is not None and found.name not in seen:
+                    seen.add(found.name)
+                    self.child(data, found, loc)
+            return
         for json_name in data:
             name = json_name[1:] if json_name.startswith("_") else json_name
             rule = parent.by_json_name.get(name)
@@ -158,7 +171,7 @@ class Walk:
                 continue
             seen.add(rule.name)
             lean = not (self.profile or self.invariants is not None or rule.has_value_checks)
-            if lean and not _may_need(rule):
+            if lean and not may_need(rule):
                 continue
             self.child(data, rule, loc)
         if self.profile:
@@ -344,10 +357,3 @@ def _choice_type(rule: ElementRule, key: str) -> str | None:
         return None
     suffix = key[len(rule.stem) :]
     return _BY_SUFFIX.get(suffix, suffix)
-
-
-def _may_need(rule: ElementRule) -> bool:
-    """Without profile rules or invariants, a subtree needs a visit only for its value checks;
-    an element whose children come from its data type (not unrolled in the snapshot) or from a
-    contained resource or an extension's definition may have them there."""
-    return not rule.children and any(t.code[:1].isupper() for t in rule.types)

@@ -25,6 +25,7 @@ from typing import Any
 from fhir_server.conformance import Conformance, canonical_key
 from fhir_server.core.errors import Issue, UnprocessableResource
 from fhir_server.validation.conditions import UNDECIDED, Compiled, compile_condition
+from fhir_server.validation.lean import LeanPlans, is_plain
 from fhir_server.validation.profile_check import (
     CORE,
     Invariant,
@@ -74,6 +75,7 @@ class ProfileValidator:
         self._rules = rules or RuleSet()
         self._compiled: dict[str, CompiledDefinition | None] = {}
         self._conditions: dict[str, Compiled | None] = {}
+        self._plans = LeanPlans(self.definition)
         self._generation = -1
         self._lock = threading.Lock()
 
@@ -85,6 +87,7 @@ class ProfileValidator:
         if generation != self._generation:
             with self._lock:
                 self._compiled = {}
+                self._plans = LeanPlans(self.definition)
                 self._generation = generation
         try:
             return self._compiled[url]
@@ -145,7 +148,7 @@ class ProfileValidator:
         if core is None:
             return issues
         invariants = self._invariants if (full or self._core_invariants) else None
-        issues += self._run(resource, core, invariants)
+        issues += self._run(resource, core, invariants, plain=is_plain(resource))
         asked = list(dict.fromkeys(profiles))
         required = self._rules.profiles_for(resource, self._condition)
         wanted = asked + [p for p in required if p not in asked]
@@ -186,10 +189,13 @@ class ProfileValidator:
         resource: dict[str, Any],
         compiled: CompiledDefinition,
         invariants: InvariantCompiler | None,
+        *,
+        plain: bool = False,
     ) -> list[Issue]:
         walk = Walk(
             self.definition, self._terminology, invariants, compiled.url, compiled.is_profile
         )
+        walk.plans, walk.plain = self._plans, plain
         walk.check_resource(resource, compiled, compiled.type)
         return walk.issues
 
