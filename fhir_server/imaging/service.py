@@ -32,12 +32,14 @@ from fhir_server.imaging.attributes import first
 from fhir_server.imaging.gate import GatePolicy
 from fhir_server.imaging.instances import (
     OUT_OF_RESOURCES,
+    UID_PATTERN,
     Admitted,
     Prepared,
     Refused,
     admit,
 )
 from fhir_server.imaging.links import Links
+from fhir_server.imaging.part10 import media_instance
 from fhir_server.interactions.service import FhirService
 from fhir_server.storage.blobs import BlobStore
 from fhir_server.storage.records import RecordPut, RecordStore
@@ -82,6 +84,29 @@ class StoreResult:
     @property
     def ok(self) -> bool:
         return self.status == 0x0000 or self.status & 0xF000 == 0xB000
+
+
+def _stored_result(prepared: Prepared, existing: dict[str, Any] | None) -> StoreResult:
+    """Success, for a new instance or for a duplicate (``existing``: the first one's record)."""
+    review = prepared.verdict.comment() if prepared.verdict.review else None
+    patient_id = first(prepared.attributes, "PatientID")
+    if existing is not None:
+        return StoreResult(
+            0x0000, None, prepared.sop_class, prepared.sop_instance,
+            str(existing.get("study")), str(existing.get("series")), duplicate=True,
+            review=review, patient_id=patient_id,
+        )  # fmt: skip
+    return StoreResult(
+        0x0000, None, prepared.sop_class, prepared.sop_instance, prepared.study_uid,
+        prepared.series_uid, review=review, patient_id=patient_id,
+    )  # fmt: skip
+
+
+async def _settled(task: asyncio.Future[Any] | None) -> None:
+    """Wait for a look-up that is no longer needed; its outcome does not matter."""
+    if task is not None:
+        with contextlib.suppress(Exception):
+            await task
 
 
 @dataclass
@@ -133,18 +158,25 @@ class ImagingService:
 
     async def store_part10(self, part10: bytes, sender: Sender) -> StoreResult:
         """Check, store durably and index one Part-10 instance (see the module docstring)."""
+        # The look-up for a duplicate starts at once, by the file meta's SOP Instance UID, while
+        # the checks run in a worker thread (they refuse a file meta that differs from the data
+        # set).
+        hint = media_instance(part10)
+        early = self._lookup(hint)
         try:
             admitted = await asyncio.to_thread(admit, part10, self.policy)
         except Refused as refused:
-            await self._record_refusal(refused, sender, len(part10))
-            uids = refused.uids
-            return StoreResult(
-                refused.status, refused.comment, uids.get("SOP Class UID"),
-                uids.get("SOP Instance UID"), uids.get("Study Instance UID"),
-                uids.get("Series Instance UID"),
-            )  # fmt: skip
+            await _settled(early)
+            return await self._refuse(refused, sender, len(part10))
+        except BaseException:
+            await _settled(early)
+            raise
         try:
-            existing = await self._stored(admitted.sop_instance)
+            if early is not None and hint == admitted.sop_instance:
+                existing = await early
+            else:
+                await _settled(early)
+                existing = await self._stored(admitted.sop_instance)
             if existing is None:
                 prepared = await self._store(admitted, part10, sender)
             else:
@@ -156,18 +188,22 @@ class ImagingService:
                 admitted.sop_class, admitted.sop_instance, admitted.study_uid,
                 admitted.series_uid,
             )  # fmt: skip
-        review = prepared.verdict.comment() if prepared.verdict.review else None
-        patient_id = first(prepared.attributes, "PatientID")
-        if existing is not None:
-            return StoreResult(
-                0x0000, None, prepared.sop_class, prepared.sop_instance,
-                str(existing.get("study")), str(existing.get("series")), duplicate=True,
-                review=review, patient_id=patient_id,
-            )  # fmt: skip
+        return _stored_result(prepared, existing)
+
+    async def _refuse(self, refused: Refused, sender: Sender, size: int) -> StoreResult:
+        await self._record_refusal(refused, sender, size)
+        uids = refused.uids
         return StoreResult(
-            0x0000, None, prepared.sop_class, prepared.sop_instance, prepared.study_uid,
-            prepared.series_uid, review=review, patient_id=patient_id,
+            refused.status, refused.comment, uids.get("SOP Class UID"),
+            uids.get("SOP Instance UID"), uids.get("Study Instance UID"),
+            uids.get("Series Instance UID"),
         )  # fmt: skip
+
+    def _lookup(self, hint: str | None) -> asyncio.Future[dict[str, Any] | None] | None:
+        """:meth:`_stored` of ``hint`` started as a task; None when ``hint`` is not a UID."""
+        if hint is None or len(hint) > 64 or not UID_PATTERN.fullmatch(hint):
+            return None
+        return asyncio.ensure_future(self._stored(hint))
 
     async def _stored(self, sop_instance: str) -> dict[str, Any] | None:
         """The record of an instance stored before (its record and its bytes both there), else

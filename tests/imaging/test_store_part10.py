@@ -117,3 +117,39 @@ async def test_a_blob_store_that_cannot_write_gives_out_of_resources_and_no_reco
     assert result.status == OUT_OF_RESOURCES and not result.ok
     assert result.comment is not None and result.comment.startswith("Out of resources")
     assert await imaging.records.get(INSTANCE, sop_instance) is None
+
+
+def _without_media_instance(data: bytes) -> bytes:
+    ds = pydicom.dcmread(BytesIO(data))
+    del ds.file_meta.MediaStorageSOPInstanceUID
+    buffer = BytesIO()
+    pydicom.dcmwrite(buffer, ds, enforce_file_format=False)
+    return buffer.getvalue()
+
+
+async def test_a_duplicate_is_found_without_the_file_meta_uid(
+    setup: tuple[Application, ImagingService],
+) -> None:
+    _, imaging = setup
+    data = _without_media_instance(ct_study("PID-6", "20261201", 1)[0])
+    first = await imaging.store_part10(data, MODALITY)
+    again = await imaging.store_part10(data, MODALITY)
+    assert first.ok and not first.duplicate
+    assert again.ok and again.duplicate and again.sop_instance == first.sop_instance
+
+
+async def test_a_file_meta_naming_a_stored_instance_of_another_data_set_is_refused(
+    setup: tuple[Application, ImagingService],
+) -> None:
+    app, imaging = setup
+    stored, other = ct_study("PID-7", "20261201", 2)
+    first = await imaging.store_part10(stored, MODALITY)
+    assert first.sop_instance is not None
+    ds = pydicom.dcmread(BytesIO(other))
+    ds.file_meta.MediaStorageSOPInstanceUID = pydicom.uid.UID(first.sop_instance)
+    buffer = BytesIO()
+    pydicom.dcmwrite(buffer, ds, enforce_file_format=False)
+    refused = await imaging.store_part10(buffer.getvalue(), MODALITY)
+    assert refused.status == 0xA900 and not refused.duplicate
+    assert refused.comment == "SOP Instance (0008,0018) differs from (0002,0003)"
+    assert await _bytes(app, first.sop_instance) == stored
