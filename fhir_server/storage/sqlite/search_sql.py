@@ -35,6 +35,14 @@ from fhir_server.search.model import (
 )
 from fhir_server.storage.sqlite import search_joins
 from fhir_server.storage.sqlite.index_tables import TABLE_OF_TYPE, component_code
+from fhir_server.storage.sqlite.search_templates import (
+    Shape,
+    Template,
+    Templates,
+    shape_of,
+    values_of,
+    with_placeholders,
+)
 from fhir_server.storage.sqlite.search_values import value_terms, values_terms
 from fhir_server.storage.sqlite.sql_fragments import (
     NO_ROWS,
@@ -73,12 +81,16 @@ class SearchCompiler:
     ``now`` (microseconds since the epoch) anchors the ``ap`` prefix on dates.
     """
 
-    def __init__(self, pids: PidLookup, now: int) -> None:
+    def __init__(self, pids: PidLookup, now: int, templates: Templates | None = None) -> None:
+        """``templates``: compilations of plain token searches to reuse (search_templates.py)."""
         self._pids = pids
         self._now = now
         self._aliases = itertools.count(1)
+        self._numbered = 0
+        self._templates = templates
 
     def alias(self, stem: str) -> str:
+        self._numbered += 1
         return f"{stem}{next(self._aliases)}"
 
     def pids(self, types: tuple[str, ...], code: str) -> list[int]:
@@ -86,6 +98,26 @@ class SearchCompiler:
 
     def compile(self, criteria: Criteria, alias: str = "r") -> CompiledCriteria:
         """Current, non-deleted resources of ``criteria.types`` satisfying every test."""
+        if self._templates is not None and alias == "r" and self._numbered == 0:
+            shape = shape_of(criteria, self.pids)
+            if shape is not None:
+                return self._from_template(shape, criteria)
+        return self._compile(criteria, alias)
+
+    def _from_template(self, shape: Shape, criteria: Criteria) -> CompiledCriteria:
+        assert self._templates is not None
+        template = self._templates.get(shape)
+        if template is None:
+            fresh = SearchCompiler(self._pids, self._now)
+            compiled = fresh._compile(with_placeholders(criteria), "r")
+            template = Template(compiled.base, compiled.tests, fresh._numbered)
+            self._templates.keep(shape, template)
+        for _ in range(template.aliases):  # later aliases of this query stay distinct
+            self.alias("i")
+        base, tests = template.fill(values_of(criteria))
+        return CompiledCriteria(base, tests)
+
+    def _compile(self, criteria: Criteria, alias: str) -> CompiledCriteria:
         base = [Sql(f"{alias}.deleted = 0")]
         if criteria.types:
             base.append(in_list(f"{alias}.type", criteria.types))

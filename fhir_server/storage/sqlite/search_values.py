@@ -41,7 +41,7 @@ from fhir_server.storage.sqlite.sql_fragments import Sql, all_of, in_list
 PREFIX_END = "\U0010ffff"
 _MAX_ABOVE_PREFIXES = 1000
 #: From how many values plain tokens are grouped per system, and at most how many per IN list.
-_GROUPED = 8
+GROUPED = 8
 _IN_CHUNK = 500
 
 Column = Callable[[str], str]
@@ -85,7 +85,7 @@ def values_terms(
     ``|code``) become ``system = ? AND code IN (…)`` terms of up to 500 codes, so a long list
     (``:in`` a value set: thousands of codes) stays within SQLite's limits on expression depth
     and compound SELECTs."""
-    if param_type != "token" or modifier not in (None, "not") or len(values) < _GROUPED:
+    if param_type != "token" or modifier not in (None, "not") or len(values) < GROUPED:
         return [t for v in values for t in value_terms(param_type, modifier, v, col, now)]
     by_system: dict[str, list[str]] = {}
     out: list[Sql] = []

@@ -46,6 +46,7 @@ from fhir_server.storage.sqlite.rows import to_micros, to_text, version_from_row
 from fhir_server.storage.sqlite.schema import migrate
 from fhir_server.storage.sqlite.search_batch import SearchBatcher
 from fhir_server.storage.sqlite.search_sql import SearchCompiler
+from fhir_server.storage.sqlite.search_templates import Templates
 
 SYNCHRONOUS_MODES = ("OFF", "NORMAL", "FULL", "EXTRA")
 _HISTORY_COLUMNS = "seq, type, id, version, last_updated, method, body"
@@ -70,6 +71,7 @@ class SqliteStore(ResourceStore):
         self._connections = Connections(self.path, synchronous=synchronous, readers=readers)
         self._hooks_with_cursor: set[str] = set()
         self._keys = ParamKeys()
+        self._templates = Templates()
         self._clock = clock
         self._group = GroupCommit(
             self._connections, self._apply_unit, self._keys, self.notify_committed
@@ -131,7 +133,7 @@ class SqliteStore(ResourceStore):
             found = (self._keys.find(conn, (t, code), cache=cache) for t in types)
             return [pid for pid in found if pid is not None]
 
-        return SearchCompiler(pids, to_micros(self._clock()))
+        return SearchCompiler(pids, to_micros(self._clock()), self._templates)
 
     async def search(self, query: SearchQuery) -> Page:
         """Concurrent searches share one reader call (search_batch.py)."""
