@@ -38,7 +38,10 @@ def header_json(ds: pydicom.Dataset) -> Json:
     out: Json = {}
     # What ds.elements() yields, without its per-tag lookups and Python-level tag comparisons:
     # the elements in tag order, a raw one with a deferred (None) value converted.
-    for key, raw in sorted(ds._dict.items(), key=_tag_order):
+    elements = ds._dict
+    tags = list(map(int, elements))
+    in_order = tags == sorted(tags)  # as read from a file, nearly always
+    for key, raw in elements.items() if in_order else sorted(elements.items(), key=_tag_order):
         tag = int(key)
         if tag >> 16 == 0x0002 or tag >> 16 & 1:  # file meta and private groups
             continue

@@ -110,7 +110,7 @@ def check(data: bytes) -> Layout:
     top: list[Element] = []
     reached = _walk(body, offset, len(body), explicit, order, 0, top)
     return Layout(
-        transfer_syntax, dataset_offset, any(e[0] in PIXEL_DATA for e in top), body, explicit,
+        transfer_syntax, dataset_offset, _has_pixel_data(top), body, explicit,
         order == ">", tuple(meta), tuple(top), reached != len(body),
     )  # fmt: skip
 
@@ -134,6 +134,11 @@ def media_instance(data: bytes) -> str | None:
             return value.decode("ascii", "replace") if value else None
         offset = start + length
     return None
+
+
+def _has_pixel_data(top: list[Element]) -> bool:
+    """Pixel data at the top level (looked for from the end, where it is)."""
+    return any(element[0] in PIXEL_DATA for element in reversed(top))
 
 
 def _explicit_header(data: bytes, offset: int, order: str) -> tuple[int, int]:
