@@ -21,6 +21,10 @@ def to_micros(moment: datetime) -> int:
 
 
 def from_text(text: str) -> datetime:
+    """The instant :func:`to_text` wrote (fromisoformat reads that form ~20x faster than
+    strptime; anything else goes through the strict format)."""
+    if len(text) == 27 and text[10] == "T" and text[19] == "." and text[26] == "Z":
+        return datetime.fromisoformat(text[:26]).replace(tzinfo=UTC)
     return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
 
 
