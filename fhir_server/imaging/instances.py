@@ -79,39 +79,8 @@ def short_comment(text: str) -> str:
     return text.encode("ascii", "replace").decode("ascii").replace("\\", "/")[:64]
 
 
-@dataclass(frozen=True, slots=True)
-class Admitted:
-    """An instance the checks and the gate let in, its header not yet turned into DICOM JSON
-    (:meth:`prepared` does that: the ingest runs it beside its first storage step)."""
-
-    sop_class: str
-    sop_instance: str
-    study_uid: str
-    series_uid: str
-    transfer_syntax: str
-    verdict: Verdict
-    header: pydicom.Dataset
-
-    def prepared(self) -> Prepared:
-        """What the index needs (CPU work: run it in a worker thread)."""
-        return Prepared(
-            sop_class=self.sop_class,
-            sop_instance=self.sop_instance,
-            study_uid=self.study_uid,
-            series_uid=self.series_uid,
-            transfer_syntax=self.transfer_syntax,
-            attributes=header_json(self.header),
-            verdict=self.verdict,
-        )
-
-
 def prepare(data: bytes, policy: GatePolicy) -> Prepared:
     """Check ``data`` (a Part-10 file) and read what the index needs; raises :class:`Refused`."""
-    return admit(data, policy).prepared()
-
-
-def admit(data: bytes, policy: GatePolicy) -> Admitted:
-    """Every check of :func:`prepare`, without the DICOM JSON; raises :class:`Refused`."""
     try:
         layout = part10.check(data)
     except part10.Incomplete as exc:
@@ -173,14 +142,14 @@ def admit(data: bytes, policy: GatePolicy) -> Admitted:
     if verdict.rejected:
         reasons = "; ".join(f.reason for f in verdict.findings if f.action.value == "reject")
         raise Refused(CANNOT_UNDERSTAND, verdict.comment(), reasons, uids, verdict)
-    return Admitted(
+    return Prepared(
         sop_class=sop_class,
         sop_instance=sop_instance,
         study_uid=str(uids["Study Instance UID"]),
         series_uid=str(uids["Series Instance UID"]),
         transfer_syntax=layout.transfer_syntax,
+        attributes=header_json(ds),
         verdict=verdict,
-        header=ds,
     )
 
 

@@ -115,27 +115,6 @@ def check(data: bytes) -> Layout:
     )  # fmt: skip
 
 
-def media_instance(data: bytes) -> str | None:
-    """The Media Storage SOP Instance UID (0002,0003) as the file meta gives it, read without
-    any check (None when it cannot be found): a hint to look the instance up early, before
-    :func:`check` and the rest have said whether the file is fit to be stored."""
-    offset = PREAMBLE + 4
-    if data[PREAMBLE:offset] != MAGIC:
-        return None
-    while len(data) - offset >= 12:
-        group, element = struct.unpack_from("<HH", data, offset)
-        if group != 0x0002 or element > 0x0003:
-            return None
-        long = data[offset + 4 : offset + 6] in LONG_VRS
-        start = offset + (12 if long else 8)
-        length = struct.unpack_from("<I" if long else "<H", data, offset + (8 if long else 6))[0]
-        if element == 0x0003:
-            value = data[start : start + length].rstrip(b"\0 ")
-            return value.decode("ascii", "replace") if value else None
-        offset = start + length
-    return None
-
-
 def _has_pixel_data(top: list[Element]) -> bool:
     """Pixel data at the top level (looked for from the end, where it is)."""
     return any(element[0] in PIXEL_DATA for element in reversed(top))

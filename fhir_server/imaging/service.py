@@ -30,16 +30,8 @@ from fhir_server.core.waiting import wait_within
 from fhir_server.imaging import study_map
 from fhir_server.imaging.attributes import first
 from fhir_server.imaging.gate import GatePolicy
-from fhir_server.imaging.instances import (
-    OUT_OF_RESOURCES,
-    UID_PATTERN,
-    Admitted,
-    Prepared,
-    Refused,
-    admit,
-)
+from fhir_server.imaging.instances import OUT_OF_RESOURCES, Prepared, Refused, prepare
 from fhir_server.imaging.links import Links
-from fhir_server.imaging.part10 import media_instance
 from fhir_server.interactions.service import FhirService
 from fhir_server.storage.blobs import BlobStore
 from fhir_server.storage.records import RecordPut, RecordStore
@@ -102,13 +94,6 @@ def _stored_result(prepared: Prepared, existing: dict[str, Any] | None) -> Store
     )  # fmt: skip
 
 
-async def _settled(task: asyncio.Future[Any] | None) -> None:
-    """Wait for a look-up that is no longer needed; its outcome does not matter."""
-    if task is not None:
-        with contextlib.suppress(Exception):
-            await task
-
-
 @dataclass
 class _Pending:
     first: float
@@ -158,35 +143,21 @@ class ImagingService:
 
     async def store_part10(self, part10: bytes, sender: Sender) -> StoreResult:
         """Check, store durably and index one Part-10 instance (see the module docstring)."""
-        # The look-up for a duplicate starts at once, by the file meta's SOP Instance UID, while
-        # the checks run in a worker thread (they refuse a file meta that differs from the data
-        # set).
-        hint = media_instance(part10)
-        early = self._lookup(hint)
         try:
-            admitted = await asyncio.to_thread(admit, part10, self.policy)
+            prepared = await asyncio.to_thread(prepare, part10, self.policy)
         except Refused as refused:
-            await _settled(early)
             return await self._refuse(refused, sender, len(part10))
-        except BaseException:
-            await _settled(early)
-            raise
         try:
-            if early is not None and hint == admitted.sop_instance:
-                existing = await early
-            else:
-                await _settled(early)
-                existing = await self._stored(admitted.sop_instance)
+            existing = await self._stored(prepared.sop_instance)
             if existing is None:
-                prepared = await self._store(admitted, part10, sender)
-            else:
-                prepared = await asyncio.to_thread(admitted.prepared)
+                await self.blobs.put(prepared.sop_instance, part10, content_type=CONTENT_TYPE)
+                await self._index(prepared, part10, sender)
         except OSError as exc:  # disk full, permissions: the sender may retry later
-            LOG.error("cannot store instance %s: %s", admitted.sop_instance, exc)
+            LOG.error("cannot store instance %s: %s", prepared.sop_instance, exc)
             return StoreResult(
                 OUT_OF_RESOURCES, f"Out of resources: {type(exc).__name__}",
-                admitted.sop_class, admitted.sop_instance, admitted.study_uid,
-                admitted.series_uid,
+                prepared.sop_class, prepared.sop_instance, prepared.study_uid,
+                prepared.series_uid,
             )  # fmt: skip
         return _stored_result(prepared, existing)
 
@@ -199,33 +170,12 @@ class ImagingService:
             uids.get("Series Instance UID"),
         )  # fmt: skip
 
-    def _lookup(self, hint: str | None) -> asyncio.Future[dict[str, Any] | None] | None:
-        """:meth:`_stored` of ``hint`` started as a task; None when ``hint`` is not a UID."""
-        if hint is None or len(hint) > 64 or not UID_PATTERN.fullmatch(hint):
-            return None
-        return asyncio.ensure_future(self._stored(hint))
-
     async def _stored(self, sop_instance: str) -> dict[str, Any] | None:
         """The record of an instance stored before (its record and its bytes both there), else
         None. The blob is looked at first: for a new instance that is the only look-up."""
         if await self.blobs.info(sop_instance) is None:
             return None
         return await self.records.get(INSTANCE, sop_instance)
-
-    async def _store(self, admitted: Admitted, part10: bytes, sender: Sender) -> Prepared:
-        """Store the bytes durably, then index them. The DICOM JSON for the index is made in a
-        worker thread meanwhile (CPU work while the blob store waits for its fsyncs)."""
-        # the put's thread first: it writes and starts fsyncing, the JSON is made meanwhile
-        storing = asyncio.ensure_future(
-            self.blobs.put(admitted.sop_instance, part10, content_type=CONTENT_TYPE)
-        )
-        preparing = asyncio.ensure_future(asyncio.to_thread(admitted.prepared))
-        try:
-            await storing
-        finally:
-            prepared = await preparing
-        await self._index(prepared, part10, sender)
-        return prepared
 
     async def _index(self, prepared: Prepared, part10: bytes, sender: Sender) -> None:
         """The instance's record, with its study's pending marker when the study is not pending

@@ -203,23 +203,14 @@ def test_undefined_length_sequence_without_delimiter_is_refused() -> None:
         part10.check(broken)
 
 
-def test_media_instance_is_read_from_the_file_meta_alone() -> None:
-    data = synth.ct()
-    uid = str(_reference(data).file_meta.MediaStorageSOPInstanceUID)
-    assert part10.media_instance(data) == uid
-    meta_end = part10.check(data).dataset_offset
-    assert part10.media_instance(data[:meta_end]) == uid
-    for broken in (b"", data[:140], b"\0" * 128 + b"DICX" + data[132:], data[:200]):
-        assert part10.media_instance(broken) in (None, uid)
-    assert part10.media_instance(data[:150]) is None
-
-
-def test_media_instance_is_none_without_0002_0003() -> None:
+def test_a_file_meta_without_0002_0003_is_read_from_the_walk() -> None:
     base = pydicom.dcmread(io.BytesIO(synth.ct()))
     del base.file_meta.MediaStorageSOPInstanceUID
     buffer = io.BytesIO()
     pydicom.dcmwrite(buffer, base, enforce_file_format=False)
     data = buffer.getvalue()
-    assert part10.check(data).transfer_syntax == base.file_meta.TransferSyntaxUID
-    assert part10.media_instance(data) is None
+    layout = part10.check(data)
+    found = header.read(layout)
+    assert found is not None and "MediaStorageSOPInstanceUID" not in found.meta
+    _same_elements(found.dataset, _reference(data))
     assert instances.prepare(data, GatePolicy.default()).sop_instance == base.SOPInstanceUID
