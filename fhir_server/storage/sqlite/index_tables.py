@@ -129,6 +129,20 @@ def _values(entry: IndexEntry) -> tuple[str, tuple[Any, ...]]:
             return "idx_uri", (entry.uri,)
 
 
+#: :func:`_values` by exact entry type: one dict lookup instead of a chain of class patterns
+#: (a resource writes about 26 index rows).
+_VALUES: dict[type, Callable[[Any], tuple[str, tuple[Any, ...]]]] = {
+    StringEntry: lambda e: ("idx_string", (e.normalized, e.exact)),
+    TokenEntry: lambda e: ("idx_token", (e.system, e.code, e.text, e.type_system, e.type_code)),
+    DateEntry: lambda e: ("idx_date", (e.low, e.high)),
+    UriEntry: lambda e: ("idx_uri", (e.uri,)),
+    ReferenceEntry: lambda e: (
+        "idx_reference",
+        (e.target_type, e.target_id, e.url, e.version, e.identifier_system, e.identifier_value),
+    ),
+}
+
+
 def _rows(
     index: ResourceIndex, pid_of: Callable[[str], int], rid: int
 ) -> dict[str, list[tuple[Any, ...]]]:
@@ -136,6 +150,7 @@ def _rows(
     rows: dict[str, list[tuple[Any, ...]]] = defaultdict(list)
     for code, entries in index.entries.items():
         grp = 0
+        own: int | None = None  # the code's pid, looked up on its first plain entry
         for entry in entries:
             if isinstance(entry, CompositeEntry):
                 grp += 1
@@ -145,8 +160,11 @@ def _rows(
                         table, values = _values(component)
                         rows[table].append((rid, pid, grp, *values))
             else:
-                table, values = _values(entry)
-                rows[table].append((rid, pid_of(code), 0, *values))
+                if own is None:
+                    own = pid_of(code)
+                values_of = _VALUES.get(type(entry))
+                table, values = _values(entry) if values_of is None else values_of(entry)
+                rows[table].append((rid, own, 0, *values))
     return rows
 
 
