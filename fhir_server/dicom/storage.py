@@ -9,10 +9,8 @@ other services, e.g. storage commitment), through the loop bridge.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 from pydicom import Dataset
@@ -31,16 +29,6 @@ STORE_TIMEOUT = 120.0
 
 #: Sender(ae_title, organization, channel) — the imaging service's Sender type, given by bootstrap.
 SenderFactory = Callable[[str | None, str | None, str], Any]
-
-
-@dataclass
-class _Stored:
-    """What an open association stored: studies not yet written to FHIR, the study of its last
-    instance, and the writes started when it moved on to another study."""
-
-    studies: set[str] = field(default_factory=set)
-    last: str | None = None
-    writing: set[asyncio.Task[None]] = field(default_factory=set)
 
 
 def _status(status: int, comment: str | None) -> Dataset:
@@ -67,8 +55,8 @@ class StorageService:
         self.sender = sender
         self.organization = organization
         self.audit = audit
-        #: What each open association the acceptor serves stored (by id of the association).
-        self._stored: dict[int, _Stored] = {}
+        #: Studies stored on each open association the acceptor serves (by id of it).
+        self._studies: dict[int, set[str]] = {}
 
     def handlers(self) -> list[tuple[Any, Callable[..., Any]]]:
         return [(evt.EVT_C_STORE, self.on_c_store), (evt.EVT_C_ECHO, self.on_c_echo)]
@@ -88,22 +76,9 @@ class StorageService:
         if self.audit is not None:
             self.audit.stored(association, result.study_uid, result.patient_id, ok=result.ok)
         if result.ok and result.study_uid and not result.duplicate:
-            self._remember(association, result.study_uid)
+            self._studies.setdefault(id(association), set()).add(result.study_uid)
         comment = short_comment(result.comment) if result.comment else None
         return int(result.status), comment
-
-    def _remember(self, association: Any, study: str) -> None:
-        """A study stored on an association; when the association moves on to another study,
-        the previous one is complete (a PACS forwarding several studies sends them one after
-        the other): it is written to FHIR in the background."""
-        stored = self._stored.setdefault(id(association), _Stored())
-        previous, stored.last = stored.last, study
-        if previous is not None and previous != study and previous in stored.studies:
-            stored.studies.discard(previous)
-            task = asyncio.create_task(self._write(previous), name=f"imaging-study-{previous}")
-            stored.writing.add(task)
-            task.add_done_callback(stored.writing.discard)
-        stored.studies.add(study)
 
     async def ended(self, association: Any) -> None:
         """The association the acceptor served ended: its audit is due, and the studies it
@@ -111,18 +86,11 @@ class StorageService:
         for the ingest's quiet time would only delay the ImagingStudy)."""
         if self.audit is not None:
             await self.audit.association_ended(association)
-        stored = self._stored.pop(id(association), None)
-        if stored is None:
-            return
-        await asyncio.gather(*stored.writing, return_exceptions=True)
-        for study in sorted(stored.studies):
-            await self._write(study)
-
-    async def _write(self, study: str) -> None:
-        try:
-            await self.ingest.flush(study)
-        except Exception:  # the ingest keeps the study pending and retries
-            log.exception("the ImagingStudy of study %s was not written", study)
+        for study in sorted(self._studies.pop(id(association), ())):
+            try:
+                await self.ingest.flush(study)
+            except Exception:  # the ingest keeps the study pending and retries
+                log.exception("ImagingStudy of study %s not written at association end", study)
 
     def on_c_store(self, event: evt.Event) -> Dataset:
         ae = str(event.assoc.requestor.ae_title).strip()
