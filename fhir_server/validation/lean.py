@@ -52,6 +52,15 @@ class LeanPlans:
         self._definitions = definitions
         self._plans: dict[tuple[int, bool], tuple[ElementRule, Plan]] = {}
         self._reaches: dict[str, bool] = {}
+        self._typedefs: dict[str, CompiledDefinition | None] = {}
+
+    def typedef(self, code: str) -> CompiledDefinition | None:
+        """The core definition of data type ``code`` (looked up once per generation)."""
+        try:
+            return self._typedefs[code]
+        except KeyError:
+            found = self._typedefs[code] = self._definitions(CORE + code)
+            return found
 
     def plan(self, parent: ElementRule, plain: bool) -> Plan:
         key = (id(parent), plain)

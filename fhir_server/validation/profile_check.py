@@ -116,7 +116,9 @@ class Walk:
             if target is not None:
                 self.children(value, target, loc)
         elif code is not None:
-            typedef = self.definitions(CORE + code)
+            typedef = (
+                self.definitions(CORE + code) if self.plans is None else self.plans.typedef(code)
+            )
             if typedef is not None:
                 if self.invariants is not None and typedef.root.constraints:
                     self.constraints(value, typedef.root, loc, code, code)
@@ -162,7 +164,7 @@ class Walk:
                 found = plan.get(json_name)
                 if found is not None and found.name not in seen:
                     seen.add(found.name)
-                    self.child(data, found, loc)
+                    self._lean_child(data, found, loc)
             return
         for json_name in data:
             name = json_name[1:] if json_name.startswith("_") else json_name
@@ -194,6 +196,21 @@ class Walk:
         for key, index, value in items:
             here = f"{loc}.{key}" + (f"[{index}]" if index is not None else "")
             self.element(value, rule, here, rule.path, _choice_type(rule, key))
+
+    def _lean_child(self, data: dict[str, Any], rule: ElementRule, loc: str) -> None:
+        """:meth:`child` without profile rules (nothing to count), for the plain case of an
+        element that is neither a choice, nor sliced, nor an array here."""
+        name = rule.name
+        value = data.get(name)
+        if (
+            rule.slices
+            or rule.is_choice
+            or type(value) is list
+            or type(data.get("_" + name)) is list
+        ):
+            self.child(data, rule, loc)
+        elif value is not None:
+            self.element(value, rule, f"{loc}.{name}", rule.path, None)
 
     def cardinality(self, count: int, rule: ElementRule, where: str, label: str) -> None:
         if self.profile and rule.tighter_min and count < rule.min:
