@@ -113,6 +113,8 @@ class ImagingService:
     quiet: float = 1.0
     max_delay: float = 5.0
     _pending: dict[str, _Pending] = field(default_factory=dict, init=False)
+    #: Instance records being written, per study: its pending marker is kept meanwhile.
+    _indexing: dict[str, int] = field(default_factory=dict, init=False)
     _locks: dict[str, asyncio.Lock] = field(default_factory=dict, init=False)
     _wake: asyncio.Event | None = field(default=None, init=False)
     _task: asyncio.Task[None] | None = field(default=None, init=False)
@@ -185,15 +187,26 @@ class ImagingService:
             index="study",
         )  # fmt: skip
         study = prepared.study_uid
+        self._indexing[study] = self._indexing.get(study, 0) + 1
+        try:
+            if study not in self._pending:
+                marker = {"study": study, "since": to_instant(self.clock())}
+                await self.records.put_many([RecordPut(PENDING, study, marker), record])
+            else:
+                await self.records.put(record.kind, record.key, record.value, index=record.index)
+        finally:
+            if self._indexing[study] > 1:
+                self._indexing[study] -= 1
+            else:
+                del self._indexing[study]
+        # Pending again even if a flush took the study meanwhile: that flush may have read the
+        # instances before this record was written (its marker stayed: see _write_pending).
         now = time.monotonic()
         pending = self._pending.get(study)
         if pending is None:
-            marker = {"study": study, "since": to_instant(self.clock())}
-            await self.records.put_many([RecordPut(PENDING, study, marker), record])
             self._pending[study] = _Pending(now, now)
         else:
             pending.last = now
-            await self.records.put(record.kind, record.key, record.value, index=record.index)
         if self._wake is not None:
             self._wake.set()
 
@@ -287,7 +300,7 @@ class ImagingService:
             now = time.monotonic()
             self._pending.setdefault(study, _Pending(now, now))
             return
-        if study not in self._pending:
+        if study not in self._pending and study not in self._indexing:
             await self.records.delete(PENDING, study)
 
     async def instances(self, study: str) -> list[dict[str, Any]]:

@@ -5,6 +5,7 @@ cannot write."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from collections.abc import AsyncIterator
 from io import BytesIO
@@ -153,3 +154,31 @@ async def test_a_file_meta_naming_a_stored_instance_of_another_data_set_is_refus
     assert refused.status == 0xA900 and not refused.duplicate
     assert refused.comment == "SOP Instance (0008,0018) differs from (0002,0003)"
     assert await _bytes(app, first.sop_instance) == stored
+
+
+async def test_a_flush_racing_a_store_never_drops_the_pending_marker(
+    setup: tuple[Application, ImagingService],
+) -> None:
+    """Whatever the interleaving of a study's flush and the store of its next instance, the
+    new instance ends up either in the written ImagingStudy or in a study still pending (in
+    memory and by its durable marker, which a restart flushes)."""
+    app, imaging = setup
+    files = ct_study("PID-RACE", "20261201", 24)
+    study = str(pydicom.dcmread(BytesIO(files[0])).StudyInstanceUID)
+    assert (await imaging.store_part10(files[0], MODALITY)).ok
+    for number, data in enumerate(files[1:]):
+        flush = asyncio.create_task(imaging.flush(study))
+        for _ in range(number % 8):  # a different interleaving each round
+            await asyncio.sleep(0)
+        assert (await imaging.store_part10(data, MODALITY)).ok
+        await flush
+        if study in imaging._pending:  # to be written again: its marker must still be there
+            assert await app.store.records.get(PENDING, study) is not None, f"round {number}"
+        else:  # written with every instance stored so far
+            record = await app.store.records.get("dicom-study", study)
+            assert record is not None
+            assert record["00201208"]["Value"] == [number + 2], f"round {number}"
+    await imaging.flush(study)
+    assert await app.store.records.get(PENDING, study) is None
+    records = await imaging.instances(study)
+    assert len(records) == 24
