@@ -1,14 +1,16 @@
 """The imaging ingest: every door's instances (C-STORE, STOW-RS, C-MOVE/C-GET) come in here.
 
 :meth:`ImagingService.store_part10` checks the Part-10 bytes (:mod:`fhir_server.imaging.instances`,
-in a worker thread: it is CPU work), stores them through the blob port exactly as received
-(durable — fsync'd — before it returns, so a success status is never given for bytes that could
-be lost), writes the instance's index record, and marks its study pending. Studies are written to
+in a worker thread: it is CPU work), stores them through the blob port exactly as received and
+writes the instance's index record — the two durable writes in parallel, and it returns only once
+both are fsync'd, so a success status is never given for bytes that could be lost — and marks its
+study pending. Studies are written to
 FHIR **coalesced**: a background task rebuilds a pending study's ImagingStudy once the study has
 been quiet for ``quiet`` seconds (or ``max_delay`` after its first new instance), from every
 instance record of the study, through the one write pipeline — a 500-instance study is a handful
 of ImagingStudy versions, not 500. A pending marker record makes a crash between store and
-flush harmless: :meth:`start` flushes what a previous run left pending.
+flush harmless: :meth:`start` flushes what a previous run left pending, after removing the
+records whose bytes the crash kept from becoming durable.
 
 A resent SOP Instance UID is idempotent: the first stored instance is kept and the result says
 ``duplicate``. Refusals are recorded (``dicom-rejection``) with the sender and the reason.
@@ -130,8 +132,19 @@ class ImagingService:
         self._wake = asyncio.Event()
         left = [str(r["study"]) for r in await self.records.find(PENDING, limit=100_000)]
         for study in left:
+            await self._drop_records_without_bytes(study)
             await self._flush_one(study)
         self._task = asyncio.create_task(self._run(), name="imaging-flush")
+
+    async def _drop_records_without_bytes(self, study: str) -> None:
+        """After a crash: the records of a pending study whose bytes never became durable (the
+        two are written in parallel; such an instance was never acknowledged)."""
+        for record in await self.instances(study):
+            key = str(record.get("blob") or record["sop_instance"])
+            if await self.blobs.info(key) is None:
+                LOG.warning("instance %s of study %s has no stored bytes (interrupted store): "
+                            "its record is removed", record["sop_instance"], study)  # fmt: skip
+                await self.records.delete(INSTANCE, str(record["sop_instance"]))
 
     async def stop(self) -> None:
         """Stop the coalescing task and write every pending study."""
@@ -152,8 +165,7 @@ class ImagingService:
         try:
             existing = await self._stored(prepared.sop_instance)
             if existing is None:
-                await self.blobs.put(prepared.sop_instance, part10, content_type=CONTENT_TYPE)
-                await self._index(prepared, part10, sender)
+                await self._store_new(prepared, part10, sender)
         except OSError as exc:  # disk full, permissions: the sender may retry later
             LOG.error("cannot store instance %s: %s", prepared.sop_instance, exc)
             return StoreResult(
@@ -179,21 +191,26 @@ class ImagingService:
             return None
         return await self.records.get(INSTANCE, sop_instance)
 
-    async def _index(self, prepared: Prepared, part10: bytes, sender: Sender) -> None:
-        """The instance's record, with its study's pending marker when the study is not pending
-        yet (both in one durable write)."""
-        record = RecordPut(
-            INSTANCE, prepared.sop_instance, self._instance_record(prepared, part10, sender),
-            index="study",
-        )  # fmt: skip
+    async def _store_new(self, prepared: Prepared, part10: bytes, sender: Sender) -> None:
+        """The bytes and the record of a new instance, written at once: the blob's fsyncs and
+        the record's commit run in parallel, and the caller answers only once both are durable.
+        A record whose bytes could not be stored is deleted; one a crash left without its bytes
+        was never acknowledged, and :meth:`start` removes it (its study's pending marker was
+        durable with it and is kept until both writes are over)."""
         study = prepared.study_uid
         self._indexing[study] = self._indexing.get(study, 0) + 1
         try:
-            if study not in self._pending:
-                marker = {"study": study, "since": to_instant(self.clock())}
-                await self.records.put_many([RecordPut(PENDING, study, marker), record])
-            else:
-                await self.records.put(record.kind, record.key, record.value, index=record.index)
+            stored, indexed = await asyncio.gather(
+                self.blobs.put(prepared.sop_instance, part10, content_type=CONTENT_TYPE),
+                self._index(prepared, part10, sender),
+                return_exceptions=True,
+            )
+            if isinstance(stored, BaseException):
+                if not isinstance(indexed, BaseException):
+                    await self.records.delete(INSTANCE, prepared.sop_instance)
+                raise stored
+            if isinstance(indexed, BaseException):
+                raise indexed
         finally:
             if self._indexing[study] > 1:
                 self._indexing[study] -= 1
@@ -209,6 +226,20 @@ class ImagingService:
             pending.last = now
         if self._wake is not None:
             self._wake.set()
+
+    async def _index(self, prepared: Prepared, part10: bytes, sender: Sender) -> None:
+        """The instance's record, with its study's pending marker when the study is not pending
+        yet (both in one durable write)."""
+        record = RecordPut(
+            INSTANCE, prepared.sop_instance, self._instance_record(prepared, part10, sender),
+            index="study",
+        )  # fmt: skip
+        study = prepared.study_uid
+        if study not in self._pending:
+            marker = {"study": study, "since": to_instant(self.clock())}
+            await self.records.put_many([RecordPut(PENDING, study, marker), record])
+        else:
+            await self.records.put(record.kind, record.key, record.value, index=record.index)
 
     def _instance_record(self, prepared: Prepared, part10: bytes, sender: Sender) -> dict[str, Any]:
         return {
