@@ -34,6 +34,7 @@ from fhir_server.imaging.attributes import first
 from fhir_server.imaging.gate import GatePolicy
 from fhir_server.imaging.instances import OUT_OF_RESOURCES, Prepared, Refused, prepare
 from fhir_server.imaging.links import Links
+from fhir_server.interactions.locks import KeyedLocks
 from fhir_server.interactions.service import FhirService
 from fhir_server.storage.blobs import BlobStore
 from fhir_server.storage.records import RecordPut, RecordStore
@@ -115,6 +116,7 @@ class ImagingService:
     quiet: float = 1.0
     max_delay: float = 5.0
     _pending: dict[str, _Pending] = field(default_factory=dict, init=False)
+    _instances: KeyedLocks = field(default_factory=KeyedLocks, init=False)
     #: Instance records being written, per study: its pending marker is kept meanwhile.
     _indexing: dict[str, int] = field(default_factory=dict, init=False)
     _locks: dict[str, asyncio.Lock] = field(default_factory=dict, init=False)
@@ -163,9 +165,12 @@ class ImagingService:
         except Refused as refused:
             return await self._refuse(refused, sender, len(part10))
         try:
-            existing = await self._stored(prepared.sop_instance)
-            if existing is None:
-                await self._store_new(prepared, part10, sender)
+            # one instance at a time per SOP Instance UID: a resend racing its first copy (two
+            # associations, or twice in one STOW request) is a duplicate, never a mix of both
+            async with self._instances.hold(prepared.sop_instance):
+                existing = await self._stored(prepared.sop_instance)
+                if existing is None:
+                    await self._store_new(prepared, part10, sender)
         except OSError as exc:  # disk full, permissions: the sender may retry later
             LOG.error("cannot store instance %s: %s", prepared.sop_instance, exc)
             return StoreResult(

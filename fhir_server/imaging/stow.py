@@ -4,15 +4,17 @@ Store Instances Response.
 Pure over bytes: :func:`parts` splits the request body (RFC 2046 multipart, the boundary from the
 Content-Type), :func:`store` gives each part to
 :meth:`~fhir_server.imaging.service.ImagingService.store_part10` (the same gate and ingest path
-as C-STORE), flushes the studies touched so QIDO-RS sees them at once, and builds the response
-(PS3.18 Table 10.5.3-3): Retrieve URL (0008,1190) of the study, Referenced SOP Sequence
-(0008,1199) of what was stored, Failed SOP Sequence (0008,1198) with a Failure Reason (0008,1197)
-and the Error Comment (0000,0902) of what was not. HTTP status per Table 10.5.3-1: 200 all stored,
+as C-STORE; a few parts at a time, results kept in request order), flushes the studies touched
+so QIDO-RS sees them at once, and builds the response (PS3.18 Table 10.5.3-3): Retrieve URL
+(0008,1190) of the study, Referenced SOP Sequence (0008,1199) of what was stored, Failed SOP
+Sequence (0008,1198) with a Failure Reason (0008,1197) and the Error Comment (0000,0902) of what
+was not. HTTP status per Table 10.5.3-1: 200 all stored,
 202 some failed (or a warning), 409 none stored.
 """
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -38,6 +40,8 @@ REFERENCED_SOP_INSTANCE = tag_key(0x00081155)
 FAILURE_REASON = tag_key(0x00081197)
 WARNING_REASON = tag_key(0x00081196)
 ERROR_COMMENT = tag_key(0x00000902)
+#: Instances of one request stored at a time.
+STORE_CONCURRENCY = 4
 _PARAM = re.compile(r';\s*([A-Za-z0-9_.-]+)\s*=\s*("(?:[^"\\]|\\.)*"|[^;]*)')
 
 
@@ -151,12 +155,29 @@ async def store(
 ) -> StowResponse:
     """Store each Part-10 body (instances of another study than the URL's fail with 0xA900)
     and build the Store Instances Response (see the module docstring)."""
-    results = []
-    for body in bodies:
-        results.append(await _store_one(imaging, body, sender, study))
+    results = await _store_all(imaging, bodies, sender, study)
     for touched in sorted({r.study_uid for r in results if r.ok and r.study_uid}):
         await imaging.flush(touched)
     return response(results, study=study, base=base)
+
+
+async def _store_all(
+    imaging: ImagingService, bodies: list[bytes], sender: Sender, study: str | None
+) -> list[StoreResult]:
+    """Each body's result, in request order; up to STORE_CONCURRENCY stored at a time, so the
+    durable writes of one instance overlap the checks of the next (the ingest serialises the
+    copies of one SOP Instance UID: the later one is a duplicate)."""
+    gate = asyncio.Semaphore(STORE_CONCURRENCY)
+
+    async def one(body: bytes) -> StoreResult:
+        async with gate:
+            return await _store_one(imaging, body, sender, study)
+
+    results = await asyncio.gather(*(one(body) for body in bodies), return_exceptions=True)
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result
+    return [r for r in results if not isinstance(r, BaseException)]
 
 
 async def _store_one(

@@ -303,3 +303,28 @@ async def test_series_and_instances_across_studies(dicomweb: DicomWeb) -> None:
     assert sorted(values(i, "00080018")[0] for i in in_study.json()) == sorted(
         uid_of(f, "SOPInstanceUID") for f in files[:2]
     )
+
+
+async def test_stow_parts_in_request_order_and_a_copy_in_the_same_request(
+    dicomweb: DicomWeb,
+) -> None:
+    """Parts are stored a few at a time: the response still lists them in request order, and an
+    instance sent twice in one request is stored once (the second copy is a duplicate)."""
+    files = ct_study("DW-ORDER", "20240106", 9)
+    sent_files = [files[0], files[0], *files[1:]]  # the copy beside its original: concurrent
+    answer = await call(stow, dicomweb.url, sent_files)
+    assert answer.status_code == 200, answer.text
+    referenced = values(answer.json(), "00081199")
+    sent = [uid_of(f, "SOPInstanceUID") for f in sent_files]
+    assert [values(item, "00081155")[0] for item in referenced] == sent
+    study = uid_of(files[0], "StudyInstanceUID")
+    found = await call(requests.get, f"{dicomweb.url}/studies?StudyInstanceUID={study}", timeout=30)
+    assert values(found.json()[0], "00201208") == [9]
+    for data in files:
+        sop, series = uid_of(data, "SOPInstanceUID"), uid_of(data, "SeriesInstanceUID")
+        got = await call(
+            requests.get, f"{dicomweb.url}/studies/{study}/series/{series}/instances/{sop}",
+            headers={"Accept": 'multipart/related; type="application/dicom"'},
+            timeout=30,
+        )  # fmt: skip
+        assert split_multipart(got) == [data]
