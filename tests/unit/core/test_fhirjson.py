@@ -28,6 +28,21 @@ def test_plain_documents_stay_on_the_fast_path() -> None:
     assert type(value["a"]) is int
 
 
+@pytest.mark.parametrize(
+    "text",
+    ["18446744073709551615", "9223372036854775808", "-9223372036854775809", "2.0", "1e0"],
+)
+def test_dotted_strings_beside_inexact_numbers_still_keep_them(text: str) -> None:
+    """A string like urn:oid:1.2.3 alone leaves the fast path's result as it is; a decimal, an
+    exponent or an integer beyond 64 bits anywhere (nested too) still goes the exact way."""
+    plain = fhirjson.loads(b'{"system":"urn:oid:1.2.3","n":[{"v":7}]}')
+    assert plain == {"system": "urn:oid:1.2.3", "n": [{"v": 7}]}
+    raw = f'{{"system":"urn:oid:1.2.3","n":[{{"v":{text}}}]}}'.encode()
+    value = fhirjson.loads(raw)
+    assert isinstance(value["n"][0]["v"], FhirDecimal) and value["n"][0]["v"].text == text
+    assert fhirjson.dumps(value) == raw
+
+
 def test_decimal_values_compare_by_value_but_keep_text() -> None:
     value = fhirjson.loads(b'{"a":1.50,"b":9223372036854775807}')
     assert isinstance(value["a"], FhirDecimal) and value["a"] == FhirDecimal("1.5")
