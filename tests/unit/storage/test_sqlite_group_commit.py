@@ -12,7 +12,6 @@ import sqlite3
 import threading
 from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -33,13 +32,8 @@ from tests.contract.test_storage_contract import version
 
 
 @pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
-    instance = SqliteStore(tmp_path / "store")
-    await instance.open()
-    try:
-        yield instance
-    finally:
-        await instance.close()
+async def store(sqlite_store: SqliteStore) -> SqliteStore:
+    return sqlite_store
 
 
 def groups_of(store: SqliteStore) -> list[int]:

@@ -4,7 +4,6 @@ own fsync, and the writer connection is durable again for everything after it.""
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -15,13 +14,8 @@ from tests.contract.test_search_contract import T0, put
 
 
 @pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
-    instance = SqliteStore(tmp_path / "store")
-    await instance.open()
-    try:
-        yield instance
-    finally:
-        await instance.close()
+async def store(sqlite_store: SqliteStore) -> SqliteStore:
+    return sqlite_store
 
 
 async def _synchronous(store: SqliteStore) -> int:

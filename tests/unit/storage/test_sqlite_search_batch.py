@@ -4,8 +4,6 @@ still gets its own answer, or its own error, and sees what was committed before 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 
@@ -19,13 +17,8 @@ COMPOSITE = param("pair", "composite")
 
 
 @pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
-    instance = SqliteStore(tmp_path / "store")
-    await instance.open()
-    try:
-        yield instance
-    finally:
-        await instance.close()
+async def store(sqlite_store: SqliteStore) -> SqliteStore:
+    return sqlite_store
 
 
 def _code(value: str) -> Criteria:
