@@ -26,7 +26,7 @@ from fhir_server.dicom.scu import (
 )
 from fhir_server.imaging.attributes import first
 from fhir_server.imaging.instances import UID_PATTERN
-from fhir_server.imaging.service import INSTANCE, STUDY
+from fhir_server.imaging.kinds import INSTANCE, STUDY
 from fhir_server.storage.records import RecordStore
 
 PAGE = 1000

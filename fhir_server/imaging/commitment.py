@@ -27,11 +27,11 @@ import orjson
 
 from fhir_server.core.context import RequestContext
 from fhir_server.core.errors import FhirError
+from fhir_server.imaging.kinds import INSTANCE
 from fhir_server.interactions.service import FhirService
 from fhir_server.storage.blobs import BlobStore
 from fhir_server.storage.records import RecordStore
 
-INSTANCE_KIND = "dicom-instance"
 NO_SUCH_OBJECT_INSTANCE = 0x0112
 CLASS_INSTANCE_CONFLICT = 0x0119
 PROCESSING_FAILURE = 0x0110
@@ -76,7 +76,7 @@ async def check(
     failed: list[Failure] = []
     studies: dict[str, None] = {}
     for reference in references:
-        record = await records.get(INSTANCE_KIND, reference.sop_instance)
+        record = await records.get(INSTANCE, reference.sop_instance)
         if record is None or await blobs.info(str(record.get("blob", ""))) is None:
             failed.append(Failure(reference, NO_SUCH_OBJECT_INSTANCE))
         elif record.get("sop_class") != reference.sop_class:

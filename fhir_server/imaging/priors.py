@@ -28,6 +28,7 @@ import orjson
 
 from fhir_server.core.context import RequestContext
 from fhir_server.core.errors import InvalidRequest
+from fhir_server.imaging.kinds import INSTANCE
 from fhir_server.interactions.service import FhirService
 from fhir_server.storage.port import OutboxEvent
 from fhir_server.storage.records import RecordStore
@@ -106,7 +107,7 @@ class Priors:
         }
         if prior.study_uid in self.in_flight:
             return {**summary, "outcome": "in-progress"}
-        if await self.records.find("dicom-instance", prior.study_uid, limit=1):
+        if await self.records.find(INSTANCE, prior.study_uid, limit=1):
             summary["outcome"] = "already-held"
         else:
             self.in_flight.add(prior.study_uid)

@@ -31,13 +31,11 @@ from fhir_server.core.access import CREATE, READ, SEARCH
 from fhir_server.core.context import RequestContext
 from fhir_server.core.errors import Forbidden, InvalidRequest
 from fhir_server.imaging.attributes import tag_key
+from fhir_server.imaging.kinds import INSTANCE, SERIES, STUDY
 from fhir_server.storage.records import RecordStore
 
 Level = Literal["STUDY", "SERIES", "IMAGE"]
 Json = dict[str, Any]
-INSTANCE = "dicom-instance"
-SERIES = "dicom-series"
-STUDY = "dicom-study"
 RESOURCE_TYPE = "ImagingStudy"
 PAGE = 500
 ALL = "all"

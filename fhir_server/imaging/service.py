@@ -33,6 +33,7 @@ from fhir_server.imaging import study_map
 from fhir_server.imaging.attributes import first
 from fhir_server.imaging.gate import GatePolicy
 from fhir_server.imaging.instances import OUT_OF_RESOURCES, Prepared, Refused, prepare
+from fhir_server.imaging.kinds import INSTANCE, PENDING, REJECTION, SERIES, STUDY
 from fhir_server.imaging.links import Links
 from fhir_server.interactions.locks import KeyedLocks
 from fhir_server.interactions.service import FhirService
@@ -40,11 +41,6 @@ from fhir_server.storage.blobs import BlobStore
 from fhir_server.storage.records import RecordPut, RecordStore
 
 LOG = logging.getLogger(__name__)
-INSTANCE = "dicom-instance"
-SERIES = "dicom-series"
-STUDY = "dicom-study"
-PENDING = "dicom-pending"
-REJECTION = "dicom-rejection"
 CONTENT_TYPE = "application/dicom"
 PAGE = 1000
 

@@ -26,13 +26,12 @@ from pydicom.encaps import generate_frames
 
 from fhir_server.core.errors import InvalidRequest, NotAcceptable, ResourceNotFound
 from fhir_server.imaging.attributes import tag_key
+from fhir_server.imaging.kinds import INSTANCE
 from fhir_server.imaging.stow import DICOM, MediaType
 from fhir_server.storage.blobs import BlobStore
 from fhir_server.storage.records import RecordStore
 
 Json = dict[str, Any]
-INSTANCE = "dicom-instance"
-STUDY = "dicom-study"
 OCTET_STREAM = "application/octet-stream"
 BULK_THRESHOLD = 1024
 PAGE = 1000

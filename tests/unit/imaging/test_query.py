@@ -15,7 +15,8 @@ from fhir_server.core.access import Access, ResourceScope
 from fhir_server.core.context import RequestContext
 from fhir_server.core.errors import Forbidden, InvalidRequest
 from fhir_server.imaging import study_map
-from fhir_server.imaging.query import INSTANCE, SERIES, STUDY, StudyQuery, keys_of, matches
+from fhir_server.imaging.kinds import INSTANCE, SERIES, STUDY
+from fhir_server.imaging.query import StudyQuery, keys_of, matches
 from fhir_server.storage.records import RecordPut
 from fhir_server.storage.sqlite import SqliteStore
 
