@@ -25,6 +25,7 @@ from fhir_server.core.urls import without_credentials
 from fhir_server.dicom.node import DicomNode
 from fhir_server.events.hooks import Hooks
 from fhir_server.events.relay import OutboxRelay
+from fhir_server.hl7v2.audit import Hl7Audit
 from fhir_server.hl7v2.er7 import Message
 from fhir_server.hl7v2.inbound import OrderMapper
 from fhir_server.hl7v2.listener import MllpListener, tls_context
@@ -243,11 +244,16 @@ def build(
     )
     application.messages = MessageLog(store.records, clock)
     application.imaging, application.dicom, application.dicom_door = door.imaging, door.node, door
+    base = (settings.base_url or f"http://{settings.host}:{settings.port}/fhir").rstrip("/")
+    hl7_audit = Hl7Audit(hooks, enabled=settings.auth != "off", base_url=base)
     application.mllp = make_mllp(
-        settings, application.messages, clock, on_received=application.wake_hl7_worker
-    )
+        settings, application.messages, clock, on_received=application.wake_hl7_worker,
+        audit=hl7_audit,
+    )  # fmt: skip
     application.hl7_worker = make_hl7_worker(settings, application.messages, service)
-    application.hl7_sender = make_hl7_results(settings, application.messages, service, clock)
+    application.hl7_sender = make_hl7_results(
+        settings, application.messages, service, clock, audit=hl7_audit
+    )
     return application
 
 
@@ -272,7 +278,11 @@ def make_hl7_worker(
 
 
 def make_hl7_results(
-    settings: Settings, messages: MessageLog, service: FhirService, clock: Clock
+    settings: Settings,
+    messages: MessageLog,
+    service: FhirService,
+    clock: Clock,
+    audit: Hl7Audit | None = None,
 ) -> ResultSender | None:
     """ORU^R01 out: the POST_COMMIT hook "hl7v2-results" and the per-destination sender
     (None, and no hook, without --hl7-destination)."""
@@ -281,7 +291,7 @@ def make_hl7_results(
         return None
     sender = ResultSender(
         messages, destinations, ack_timeout=settings.hl7_ack_timeout,
-        retry_initial=settings.hl7_retry_initial, retry_max=settings.hl7_retry_max,
+        retry_initial=settings.hl7_retry_initial, retry_max=settings.hl7_retry_max, audit=audit,
     )  # fmt: skip
     tables = V2Tables.load(settings.hl7_mappings)
     hook = ResultsHook(
@@ -298,6 +308,7 @@ def make_mllp(
     clock: Clock,
     *,
     on_received: Callable[[], None] | None = None,
+    audit: Hl7Audit | None = None,
 ) -> MllpListener | None:
     """The HL7 v2 door's listener (None with --mllp-port 0)."""
     if settings.mllp_port == 0:
@@ -312,7 +323,7 @@ def make_mllp(
         messages, senders, clock, host=settings.mllp_host or settings.host,
         port=settings.mllp_port, read_timeout=settings.mllp_read_timeout,
         max_message_bytes=settings.mllp_max_message_bytes, ssl_context=tls,
-        on_received=on_received,
+        on_received=on_received, audit=audit,
     )  # fmt: skip
 
 

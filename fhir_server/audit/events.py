@@ -81,6 +81,17 @@ DIMSE_EVENTS = {
 }
 #: The DIMSE service of an event (no standard FHIR code system names them).
 DIMSE_SERVICE = "urn:fhir-server:audit:dimse"
+#: HL7 v2 messages exchanged over MLLP, as DICOM's Import / Export events (PS3.15 A.5.3):
+#: the message's MSH-10, MSH-9 and acknowledgment code in ``details``.
+HL7_EVENTS = {
+    "HL7-IMPORT": ("110107", "Import", "C"),
+    "HL7-EXPORT": ("110106", "Export", "R"),
+}
+HL7_EXCHANGE = "urn:fhir-server:audit:hl7v2"
+_EXCHANGES = {
+    **{name: (*event, DIMSE_SERVICE) for name, event in DIMSE_EVENTS.items()},
+    **{name: (*event, HL7_EXCHANGE) for name, event in HL7_EVENTS.items()},
+}
 #: Study Instance UID as a participant object ID type (PS3.15 A.5.3, DCM 110180).
 STUDY_UID_TYPE = {"coding": [{"system": DCM, "code": "110180", "display": "Study Instance UID"}]}
 
@@ -145,17 +156,17 @@ def audit_event(
 
 
 def _action(interaction: str) -> str:
-    dimse = DIMSE_EVENTS.get(interaction)
-    return dimse[2] if dimse is not None else ACTIONS.get(restful_code(interaction), "E")
+    exchange = _EXCHANGES.get(interaction)
+    return exchange[2] if exchange is not None else ACTIONS.get(restful_code(interaction), "E")
 
 
 def _event_type(seen: Observed) -> dict[str, Any]:
-    dimse = DIMSE_EVENTS.get(seen.interaction)
-    if dimse is not None:
-        code, display, _ = dimse
+    exchange = _EXCHANGES.get(seen.interaction)
+    if exchange is not None:
+        code, display, _, system = exchange
         return {
             "type": coding(DCM, code, display),
-            "subtype": [coding(DIMSE_SERVICE, seen.interaction)],
+            "subtype": [coding(system, seen.interaction)],
         }
     if seen.unauthenticated or seen.interaction in AUTHORIZATION_EVENTS:
         subtype = []
@@ -253,6 +264,19 @@ def _token(agent: dict[str, Any], access: Access) -> None:
         agent["policy"] = [access.token_id]
 
 
+def _message(details: Sequence[tuple[str, str]]) -> dict[str, Any]:
+    """An HL7 v2 message: its Message Control ID (MSH-10) and the rest as details."""
+    values = dict(details)
+    entity: dict[str, Any] = {
+        "what": {"identifier": {"value": values.get("MessageControlId", "")}},
+        "type": coding(ENTITY_TYPE, "2", "System Object"),
+    }
+    rest = [(k, v) for k, v in details if k != "MessageControlId"]
+    if rest:
+        entity["detail"] = [{"type": k, "valueString": v} for k, v in rest]
+    return entity
+
+
 def _entities(seen: Observed, base: str, patients: Sequence[str]) -> list[dict[str, Any]]:
     entities: list[dict[str, Any]] = []
     kind, id_ = seen.resource_type, seen.id
@@ -278,6 +302,8 @@ def _entities(seen: Observed, base: str, patients: Sequence[str]) -> list[dict[s
         if seen.details:
             entity["detail"] = [{"type": k, "valueString": v} for k, v in seen.details]
         entities.append(entity)
+    if seen.interaction in HL7_EVENTS:
+        entities.append(_message(seen.details))
     for identifier in seen.patient_identifiers:
         entities.append(
             {

@@ -23,6 +23,7 @@ import logging
 import re
 import ssl
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from fhir_server.core.clock import Clock
 from fhir_server.hl7v2.ack import (
@@ -34,6 +35,7 @@ from fhir_server.hl7v2.ack import (
     ack_wanted,
     build_ack,
 )
+from fhir_server.hl7v2.audit import IMPORT, Hl7Audit
 from fhir_server.hl7v2.checks import check as check_content
 from fhir_server.hl7v2.er7 import parse
 from fhir_server.hl7v2.errors import V2Error
@@ -82,6 +84,7 @@ class MllpListener:
         ssl_context: ssl.SSLContext | None = None,
         check: Check | None = None,
         on_received: Callable[[], None] | None = None,
+        audit: Hl7Audit | None = None,
     ) -> None:
         self._log = log_
         self._senders = senders
@@ -93,6 +96,7 @@ class MllpListener:
         self._ssl = ssl_context
         self._check = check or content_errors
         self._on_received = on_received
+        self._audit = audit
         self._server: asyncio.Server | None = None
         self._connections: set[asyncio.Task[None]] = set()
 
@@ -142,7 +146,7 @@ class MllpListener:
                     break
                 if found is None:
                     break
-                await replies.put(asyncio.create_task(self._answer(found)))
+                await replies.put(asyncio.create_task(self._answer(found, peer=peer)))
         finally:
             await replies.put(None)
             await out
@@ -151,10 +155,12 @@ class MllpListener:
                 await writer.wait_closed()
             self._connections.discard(task)
 
-    async def _answer(self, found: Frame, *, timed_out: bool = False) -> bytes | None:
+    async def _answer(
+        self, found: Frame, *, timed_out: bool = False, peer: Any = None
+    ) -> bytes | None:
         """The framed ACK of one frame (None: nothing to send)."""
         if found.kind == "message":
-            return await self.handle(found.data)
+            return await self.handle(found.data, address=str(peer[0]) if peer else None)
         text, codec, _ = decode(found.data)
         header, _errors = read_header(text)
         if found.kind == "oversize":
@@ -171,8 +177,9 @@ class MllpListener:
         ack = build_ack(header, [error], ack_id=self._log.new_id(), clock=self._clock)
         return frame(ack.encode(codec, errors="replace"))
 
-    async def handle(self, data: bytes) -> bytes | None:
-        """Check, store durably, then return the framed ACK of one message."""
+    async def handle(self, data: bytes, address: str | None = None) -> bytes | None:
+        """Check, store durably, then return the framed ACK of one message; ``address``: the
+        peer's, for the audit."""
         text, codec, charset_error = decode(data)
         header, header_errors = read_header(text)
         errors: list[AckError] = list(header_errors)
@@ -194,6 +201,13 @@ class MllpListener:
         if text.startswith("MSH"):
             ack = await self._store(text, header, sender, errors, ack, message_id, code)
         self._report(header, code, errors)
+        if self._audit is not None and text.startswith("MSH"):
+            await self._audit.exchanged(
+                IMPORT, peer=f"{header.component(header.sending_application)}|"
+                f"{header.component(header.sending_facility)}",
+                organization=None if sender is None else sender.organization, address=address,
+                control_id=header.control_id, message_type=header.type_code, code=code,
+            )  # fmt: skip
         if not ack_wanted(header, code):
             return None
         return frame(ack.encode(codec, errors="replace"))

@@ -20,11 +20,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from fhir_server.core.waiting import wait_within
+from fhir_server.hl7v2.audit import EXPORT, Hl7Audit
 from fhir_server.hl7v2.er7 import parse
 from fhir_server.hl7v2.errors import V2Error
 from fhir_server.messaging.log import MessageLog
@@ -106,6 +108,7 @@ class ResultSender:
         retry_initial: float = 1.0,
         retry_max: float = 60.0,
         poll_interval: float = 1.0,
+        audit: Hl7Audit | None = None,
     ) -> None:
         self.messages = messages
         self.destinations = dict(destinations)
@@ -113,6 +116,7 @@ class ResultSender:
         self.retry_initial = retry_initial
         self.retry_max = retry_max
         self.poll_interval = poll_interval
+        self.audit = audit
         self._wake: dict[str, asyncio.Event] = {}
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -158,7 +162,7 @@ class ResultSender:
                     connection = connection or await asyncio.open_connection(
                         destination.host, destination.port
                     )
-                    await self._deliver(connection, record)
+                    await self._deliver(connection, record, destination)
                     delay = self.retry_initial
                 except (OSError, TimeoutError, AckError, asyncio.IncompleteReadError) as exc:
                     await _close(connection)
@@ -176,7 +180,10 @@ class ResultSender:
             await _close(connection)
 
     async def _deliver(
-        self, connection: tuple[asyncio.StreamReader, asyncio.StreamWriter], record: dict[str, Any]
+        self,
+        connection: tuple[asyncio.StreamReader, asyncio.StreamWriter],
+        record: dict[str, Any],
+        destination: Destination,
     ) -> None:
         reader, writer = connection
         raw = str(record["raw"])
@@ -193,6 +200,21 @@ class ResultSender:
             await self.messages.mark(message_id, "acknowledged", ack=ack, attempts=attempts)
         else:
             await self.messages.mark(message_id, "failed", ack=ack, error=error, attempts=attempts)
+        if self.audit is not None:
+            await self.audit.exchanged(
+                EXPORT, peer=destination.name, organization=None,
+                address=f"{destination.host}:{destination.port}",
+                control_id=str(record["control_id"]), message_type=str(record.get("type") or ""),
+                code="AA" if accepted else _msa_code(ack),
+            )  # fmt: skip
+
+
+def _msa_code(ack: str) -> str:
+    """MSA-1 of an acknowledgment, as written (empty when there is none)."""
+    match = re.search(r"(?:^|[\r\n])MSA(.)([^\r\n]*)", ack)
+    if match is None:
+        return ""
+    return match.group(2).split(match.group(1))[0]
 
 
 async def _close(connection: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None) -> None:
