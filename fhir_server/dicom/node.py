@@ -37,10 +37,10 @@ from pynetdicom.transport import ThreadedAssociationServer
 
 from fhir_server.dicom.scu import MAX_PDU, nodelay
 from fhir_server.dicom.ul.acceptor import Acceptance, StorageHandler, UpperLayerServer
+from fhir_server.dicom.ul.dimse import VERIFICATION
 
 log = logging.getLogger(__name__)
 
-VERIFICATION = "1.2.840.10008.1.1"
 TRANSFER_SYNTAXES = [
     ExplicitVRLittleEndian, ImplicitVRLittleEndian, DeflatedExplicitVRLittleEndian,
     ExplicitVRBigEndian, JPEGBaseline8Bit, JPEGExtended12Bit, JPEGLossless, JPEGLosslessSV1,
@@ -139,8 +139,8 @@ class DicomNode:
         syntaxes[VERIFICATION] = tuple(str(ts) for ts in DEFAULT_SYNTAXES)
         allowed = self.config.allowed
         return Acceptance(
-            self.config.ae_title, syntaxes, None if allowed is None else frozenset(allowed),
-            MAX_PDU, timeout=self.config.timeout,
+            syntaxes, None if allowed is None else frozenset(allowed), MAX_PDU,
+            timeout=self.config.timeout,
         )  # fmt: skip
 
     def _ssl(self) -> ssl.SSLContext | None:

@@ -19,12 +19,10 @@ from pynetdicom import evt
 from fhir_server.dicom.assembly import Ingest
 from fhir_server.dicom.audit import DimseAudit
 from fhir_server.dicom.scu import Bridge
-from fhir_server.imaging.instances import short_comment
+from fhir_server.imaging.instances import CANNOT_UNDERSTAND, OUT_OF_RESOURCES, short_comment
 
 log = logging.getLogger(__name__)
 
-OUT_OF_RESOURCES = 0xA700
-CANNOT_UNDERSTAND = 0xC000
 STORE_TIMEOUT = 120.0
 
 #: Sender(ae_title, organization, channel) — the imaging service's Sender type, given by bootstrap.
@@ -66,19 +64,25 @@ class StorageService:
 
     async def store(self, association: Any, part10: bytes) -> tuple[int, str | None]:
         """One C-STORE of an association the acceptor serves: (status, Error Comment)."""
-        ae = str(association.requestor.ae_title)
+        status, comment, result = await self._store(association, part10)
+        if result is not None and result.ok and result.study_uid and not result.duplicate:
+            self._studies.setdefault(id(association), set()).add(result.study_uid)
+        return status, comment
+
+    async def _store(self, association: Any, part10: bytes) -> tuple[int, str | None, Any]:
+        """Ingest, audit and the response's (status, Error Comment), with the StoreResult
+        (None when the ingest failed): both doors, the acceptor's and pynetdicom's."""
+        ae = str(association.requestor.ae_title).strip()
         sender = self.sender(ae, self.organization(ae), "c-store")
         try:
             result: Any = await self.ingest.store_part10(part10, sender)
         except Exception as exc:
             log.exception("C-STORE from %s failed", ae)
-            return OUT_OF_RESOURCES, short_comment(f"store failed: {type(exc).__name__}")
+            return OUT_OF_RESOURCES, short_comment(f"store failed: {type(exc).__name__}"), None
         if self.audit is not None:
             self.audit.stored(association, result.study_uid, result.patient_id, ok=result.ok)
-        if result.ok and result.study_uid and not result.duplicate:
-            self._studies.setdefault(id(association), set()).add(result.study_uid)
         comment = short_comment(result.comment) if result.comment else None
-        return int(result.status), comment
+        return int(result.status), comment, result
 
     async def ended(self, association: Any) -> None:
         """The association the acceptor served ended: its audit is due, and the studies it
@@ -93,23 +97,18 @@ class StorageService:
                 log.exception("ImagingStudy of study %s not written at association end", study)
 
     def on_c_store(self, event: evt.Event) -> Dataset:
+        """A C-STORE on an association relayed to pynetdicom (its thread, through the bridge)."""
         ae = str(event.assoc.requestor.ae_title).strip()
         try:
             part10 = bytes(event.encoded_dataset())
         except Exception as exc:
             log.warning("C-STORE from %s: data set unreadable: %s", ae, type(exc).__name__)
             return _status(CANNOT_UNDERSTAND, f"data set cannot be read: {type(exc).__name__}")
-        sender = self.sender(ae, self.organization(ae), "c-store")
         try:
-            result: Any = self.bridge.call(
-                self.ingest.store_part10(part10, sender), timeout=STORE_TIMEOUT
+            status, comment, _ = self.bridge.call(
+                self._store(event.assoc, part10), timeout=STORE_TIMEOUT
             )
         except TimeoutError:
             log.error("C-STORE from %s: ingest timed out", ae)
             return _status(OUT_OF_RESOURCES, "store timed out")
-        except Exception as exc:
-            log.exception("C-STORE from %s failed", ae)
-            return _status(OUT_OF_RESOURCES, f"store failed: {type(exc).__name__}")
-        if self.audit is not None:
-            self.audit.stored(event.assoc, result.study_uid, result.patient_id, ok=result.ok)
-        return _status(int(result.status), result.comment)
+        return _status(status, comment)

@@ -50,7 +50,6 @@ class Acceptance:
     """What the acceptor accepts: ``syntaxes`` maps each abstract syntax it serves itself to its
     transfer syntaxes; ``allowed`` is the calling-AE allow-list (None: any AE)."""
 
-    ae_title: str
     syntaxes: dict[str, tuple[str, ...]]
     allowed: frozenset[str] | None
     max_pdu: int

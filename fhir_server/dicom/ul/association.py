@@ -14,15 +14,13 @@ from typing import TYPE_CHECKING
 from fhir_server.core.waiting import wait_within
 from fhir_server.dicom.ul import dimse, pdu
 from fhir_server.dicom.ul.part10 import file_meta
+from fhir_server.imaging.instances import SOP_CLASS_NOT_SUPPORTED, SUCCESS, short_comment
 
 if TYPE_CHECKING:
     from fhir_server.dicom.ul.acceptor import StorageHandler
 
 log = logging.getLogger(__name__)
 
-VERIFICATION = "1.2.840.10008.1.1"
-SUCCESS = 0x0000
-SOP_CLASS_NOT_SUPPORTED = 0x0122
 MISTYPED_ARGUMENT = 0x0212
 
 
@@ -133,9 +131,11 @@ class Association:
         sop_class = dimse.text(command, dimse.AFFECTED_SOP_CLASS)
         sop_instance = dimse.text(command, dimse.AFFECTED_SOP_INSTANCE)
         comment: str | None
-        if abstract == VERIFICATION or sop_class != abstract:
+        if abstract == dimse.VERIFICATION or sop_class != abstract:
             status = SOP_CLASS_NOT_SUPPORTED
-            comment = f"Affected SOP Class {sop_class} is not the context's {abstract}"[:64]
+            comment = short_comment(
+                f"Affected SOP Class {sop_class} is not the context's {abstract}"
+            )
         elif not sop_instance or not data:
             status = MISTYPED_ARGUMENT
             comment = "C-STORE without Affected SOP Instance UID or data set"
