@@ -20,7 +20,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -69,6 +68,12 @@ class AckError(Exception):
 
 def read_ack(raw: str, control_id: str) -> tuple[bool, dict[str, Any] | None]:
     """(accepted, error record) of an ACK to ``control_id``."""
+    code, error = read_ack_code(raw, control_id)
+    return code in ("AA", "CA"), error
+
+
+def read_ack_code(raw: str, control_id: str) -> tuple[str, dict[str, Any] | None]:
+    """(MSA-1, error record) of an ACK to ``control_id``: no error record when accepted."""
     try:
         ack = parse(raw)
     except V2Error as exc:
@@ -80,7 +85,7 @@ def read_ack(raw: str, control_id: str) -> tuple[bool, dict[str, Any] | None]:
         raise AckError(f"the ACK answers {msa.get(2)!r}, not {control_id!r}")
     code = msa.get(1)
     if code in ("AA", "CA"):
-        return True, None
+        return code, None
     err = ack.segment("ERR")
     text = msa.get(3)
     error: dict[str, Any] = {"segment": None, "field": None, "code": code, "text": text}
@@ -95,7 +100,7 @@ def read_ack(raw: str, control_id: str) -> tuple[bool, dict[str, Any] | None]:
             error["field"] = int(err.get(1, 1, 3)) if err.get(1, 1, 3).isdigit() else None
             error["code"] = err.get(1, 1, 4) or code
     error["text"] = error["text"] or f"the receiver answered {code}"
-    return False, error
+    return code, error
 
 
 class ResultSender:
@@ -195,8 +200,8 @@ class ResultSender:
             await self.messages.mark(message_id, "sent", attempts=attempts)
         frame = await wait_within(reader.readuntil(END), self.ack_timeout)
         ack = frame[frame.find(START) + 1 : -len(END)].decode("utf-8", "replace")
-        accepted, error = read_ack(ack, str(record["control_id"]))
-        if accepted:
+        code, error = read_ack_code(ack, str(record["control_id"]))
+        if error is None:
             await self.messages.mark(message_id, "acknowledged", ack=ack, attempts=attempts)
         else:
             await self.messages.mark(message_id, "failed", ack=ack, error=error, attempts=attempts)
@@ -205,16 +210,8 @@ class ResultSender:
                 EXPORT, peer=destination.name, organization=None,
                 address=f"{destination.host}:{destination.port}",
                 control_id=str(record["control_id"]), message_type=str(record.get("type") or ""),
-                code="AA" if accepted else _msa_code(ack),
+                code=code,
             )  # fmt: skip
-
-
-def _msa_code(ack: str) -> str:
-    """MSA-1 of an acknowledgment, as written (empty when there is none)."""
-    match = re.search(r"(?:^|[\r\n])MSA(.)([^\r\n]*)", ack)
-    if match is None:
-        return ""
-    return match.group(2).split(match.group(1))[0]
 
 
 async def _close(connection: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None) -> None:
