@@ -16,6 +16,7 @@ from fhir_server.imaging.gate import GatePolicy
 from fhir_server.imaging.service import ImagingService, Sender
 from tests.conftest import running_application
 from tests.dicom.orthanc import ct_study
+from tests.dicom.test_node import blob
 from tests.unit.imaging import synth
 
 MODALITY = Sender("MODALITY1", "Organization/beneficiary", "c-store")
@@ -44,11 +45,6 @@ async def _studies(app: Application, uid: str) -> list[dict[str, Any]]:
     )
     decoded = orjson.loads(orjson.dumps(bundle))
     return [e["resource"] for e in decoded.get("entry", [])]
-
-
-async def _blob(app: Application, key: str) -> bytes:
-    async with await app.blobs.stream(key) as stream:
-        return await stream.read_all()
 
 
 async def test_study_is_stored_byte_identical_and_indexed_as_one_imaging_study(
@@ -81,7 +77,7 @@ async def test_study_is_stored_byte_identical_and_indexed_as_one_imaging_study(
     assert body["name"] == [{"family": "Popescu", "given": ["Ana"]}]
     for f, r in zip(files, results, strict=True):
         assert r.sop_instance is not None
-        assert await _blob(app, r.sop_instance) == f
+        assert await blob(app, r.sop_instance) == f
     record = await app.store.records.get("dicom-study", study_uid)
     assert record is not None and record["imaging_study"] == f"ImagingStudy/{study['id']}"
 

@@ -22,27 +22,28 @@ from fhir_server.imaging.service import ImagingService, Sender
 from fhir_server.storage.filesystem_blobs import FilesystemBlobStore
 from tests.conftest import running_application
 from tests.dicom.orthanc import ct_study
+from tests.dicom.test_node import blob
 
 MODALITY = Sender("MODALITY1", "Organization/beneficiary", "c-store")
+
+
+def ingest(app: Application) -> ImagingService:
+    """The ingest over the application's store and blobs; studies wait a minute of quiet."""
+    return ImagingService(
+        app.service, app.store.records, app.blobs, app.service.clock,
+        policy=GatePolicy.default(), quiet=60, max_delay=60,
+    )  # fmt: skip
 
 
 @pytest.fixture
 async def setup(tmp_path: Path) -> AsyncIterator[tuple[Application, ImagingService]]:
     async with running_application(tmp_path / "data") as app:
-        imaging = ImagingService(
-            app.service, app.store.records, app.blobs, app.service.clock,
-            policy=GatePolicy.default(), quiet=60, max_delay=60,
-        )  # fmt: skip
+        imaging = ingest(app)
         await imaging.start()
         try:
             yield app, imaging
         finally:
             await imaging.stop()
-
-
-async def _bytes(app: Application, key: str) -> bytes:
-    async with await app.blobs.stream(key) as stream:
-        return await stream.read_all()
 
 
 async def test_a_record_without_its_bytes_is_stored_again(
@@ -55,7 +56,7 @@ async def test_a_record_without_its_bytes_is_stored_again(
     assert await app.blobs.delete(first.sop_instance)  # as if the bytes had been lost
     again = await imaging.store_part10(data, MODALITY)
     assert again.ok and not again.duplicate
-    assert await _bytes(app, first.sop_instance) == data
+    assert await blob(app, first.sop_instance) == data
 
 
 async def test_bytes_without_their_record_are_stored_again(
@@ -154,7 +155,7 @@ async def test_a_file_meta_naming_a_stored_instance_of_another_data_set_is_refus
     refused = await imaging.store_part10(buffer.getvalue(), MODALITY)
     assert refused.status == 0xA900 and not refused.duplicate
     assert refused.comment == "SOP Instance (0008,0018) differs from (0002,0003)"
-    assert await _bytes(app, first.sop_instance) == stored
+    assert await blob(app, first.sop_instance) == stored
 
 
 async def test_a_flush_racing_a_store_never_drops_the_pending_marker(
@@ -193,10 +194,7 @@ async def test_a_record_a_crash_left_without_bytes_is_removed_at_start(
     kept, lost = [await imaging.store_part10(data, MODALITY) for data in files]
     assert kept.sop_instance and lost.sop_instance and kept.study_uid
     assert await app.blobs.delete(lost.sop_instance)  # its bytes never became durable
-    restarted = ImagingService(
-        app.service, app.store.records, app.blobs, app.service.clock,
-        policy=GatePolicy.default(), quiet=60, max_delay=60,
-    )  # fmt: skip
+    restarted = ingest(app)
     await restarted.start()  # the study is still pending (quiet=60): as after a crash
     try:
         assert await app.store.records.get(INSTANCE, lost.sop_instance) is None
