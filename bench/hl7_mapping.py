@@ -87,6 +87,7 @@ async def mapped(raw: list[str], mapper: OrderMapper, group: int = 1) -> tuple[f
     per transaction (``OrderMapper.process_many``)."""
     folder = Path(tempfile.mkdtemp(prefix="bench-hl7map-"))
     app = build(Settings(data_dir=folder / "data", auth="off", mllp_port=0, dicom_port=0))
+    app.settle_heap = True  # the garbage collector as in the server process (`serve`)
     await app.start()
     try:
         times = []

@@ -19,6 +19,7 @@ from fhir_server.auth.server.smart import SmartAuth
 from fhir_server.auth.tokens import ExternalIssuer
 from fhir_server.bootstrap_dicom import DicomDoor, make_dicom
 from fhir_server.conformance import Conformance
+from fhir_server.core import heap
 from fhir_server.core.clock import Clock, system_clock
 from fhir_server.core.ids import IdFactory, new_id
 from fhir_server.core.urls import without_credentials
@@ -83,6 +84,9 @@ class Application:
     imaging: ImagingService | None = None  # the imaging ingest (DIMSE and DICOMweb)
     dicom: DicomNode | None = None  # the DIMSE node (None with --dicom-port 0)
     dicom_door: DicomDoor | None = None
+    #: Tune the garbage collector once started (:mod:`fhir_server.core.heap`): the server
+    #: process sets it (``serve``), code embedding the application keeps its own settings.
+    settle_heap: bool = False
 
     async def start(self) -> None:
         try:
@@ -112,6 +116,8 @@ class Application:
         if self.dicom_door is not None:
             await self.dicom_door.start()
         log.info("FHIR store ready: %s", describe_store(self.settings))
+        if self.settle_heap:
+            heap.settle()
 
     def wake_hl7_worker(self) -> None:
         """A message was replayed or received: the inbound worker looks now, not at its poll."""

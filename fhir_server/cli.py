@@ -233,6 +233,7 @@ def _serve(settings: Settings) -> int:
 
     os.umask(0o077)  # health data: the database and every file the server writes are private
     application = build(settings)
+    application.settle_heap = True  # a long-running process: see fhir_server.core.heap
     app = make_app(application)
     auth = "SMART authorization" if settings.auth == "smart" else "NO authorization (--auth off)"
     print(
