@@ -1,0 +1,40 @@
+"""``prepare`` gives, byte for byte, the outcome the implementation before issue 9 gave.
+
+Issue 9 reads the attributes the gate and the index need straight from the raw elements of the
+Part-10 walk instead of a pydicom Dataset. The golden outcomes (``golden/prepare.json.gz``) were
+written by the Dataset-based implementation before that change, on every file bundled with
+pydicom, the synthesised gate cases in three encodings and CT variants on the edges of value
+decoding (:mod:`tests.unit.imaging.prepare_cases`); each outcome is compared as JSON text: the
+Prepared UIDs, transfer syntax, verdict and DICOM JSON attributes (numbers' int/float included),
+or the refusal's status, comment, detail, UIDs and verdict.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+
+import pytest
+
+from tests.unit.imaging import prepare_cases
+
+GOLDEN = prepare_cases.golden()
+CASES = dict(prepare_cases.cases())
+
+
+def test_every_case_has_a_golden_outcome() -> None:
+    assert sorted(CASES) == sorted(GOLDEN)
+    assert len(CASES) > 450
+
+
+def _diff(expected: str, found: str) -> str:
+    def lines(text: str) -> list[str]:
+        return json.dumps(json.loads(text), indent=1, ensure_ascii=False).splitlines()
+
+    return "\n".join(difflib.unified_diff(lines(expected), lines(found), lineterm="", n=2))
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_prepare_outcome_is_the_golden_one(case: str) -> None:
+    found = prepare_cases.outcome(CASES[case])
+    assert found == GOLDEN[case], _diff(GOLDEN[case], found)
