@@ -12,6 +12,7 @@ module under their function names.
 
 from __future__ import annotations
 
+import re
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -58,10 +59,22 @@ class FilesystemBackend(BlobBackend):
         return FilesystemBlobStore(self.base, chunk_size=64 * 1024)
 
     async def leftovers(self) -> list[str]:
-        files = sorted(p for p in self.base.rglob("*") if p.is_file())
-        records = [p for p in files if p.name.count(".") == 1 and p.suffix == ".json"]
-        referenced = {r.parent / orjson.loads(r.read_bytes())["data"] for r in records}
+        """Every file but the layout marker, the version files (``<sha256>.blob``, or ``.json``
+        in a store of the first layout) and the data files that first-layout records name."""
+        files = sorted(p for p in self.base.rglob("*") if p.is_file() and p.name != "LAYOUT")
+        records = [p for p in files if _VERSION_FILE.fullmatch(p.name)]
+        referenced = {r.parent / name for r in records if (name := _data_file(r)) is not None}
         return [str(p.relative_to(self.base)) for p in files if p not in {*records, *referenced}]
+
+
+_VERSION_FILE = re.compile(r"[0-9a-f]{64}\.(blob|json)")
+
+
+def _data_file(record: Path) -> str | None:
+    """The data file a first-layout record names (its header line has a ``data`` field)."""
+    name = orjson.loads(record.read_bytes().split(b"\n", 1)[0]).get("data")
+    assert name is None or isinstance(name, str)
+    return name
 
 
 class GridFSBackend(BlobBackend):
