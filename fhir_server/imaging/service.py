@@ -1,9 +1,10 @@
 """The imaging ingest: every door's instances (C-STORE, STOW-RS, C-MOVE/C-GET) come in here.
 
-:meth:`ImagingService.store_part10` checks the Part-10 bytes (:mod:`fhir_server.imaging.instances`,
-in a worker thread: it is CPU work), stores them through the blob port exactly as received and
-writes the instance's index record — the two durable writes in parallel, and it returns only once
-both are fsync'd, so a success status is never given for bytes that could be lost — and marks its
+:meth:`ImagingService.store_part10` checks the Part-10 bytes (:mod:`fhir_server.imaging.instances`;
+on the event loop up to ``PREPARE_ON_LOOP_BYTES``, in a worker thread beyond), stores them
+through the blob port exactly as received and writes the instance's index record — the two
+durable writes in parallel, and it returns only once both are fsync'd, so a success status is
+never given for bytes that could be lost — and marks its
 study pending. Studies are written to
 FHIR **coalesced**: a background task rebuilds a pending study's ImagingStudy once the study has
 been quiet for ``quiet`` seconds (or ``max_delay`` after its first new instance), from every
@@ -43,6 +44,10 @@ from fhir_server.storage.records import RecordPut, RecordStore
 LOG = logging.getLogger(__name__)
 CONTENT_TYPE = "application/dicom"
 PAGE = 1000
+#: Instances up to this size are checked on the event loop: their check is CPU work of well
+#: under a millisecond that holds the GIL anyway, and a worker thread's round trip costs a
+#: quarter of it; bigger ones (their data set may be deflated) go to a worker thread.
+PREPARE_ON_LOOP_BYTES = 256 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,7 +162,10 @@ class ImagingService:
     async def store_part10(self, part10: bytes, sender: Sender) -> StoreResult:
         """Check, store durably and index one Part-10 instance (see the module docstring)."""
         try:
-            prepared = await asyncio.to_thread(prepare, part10, self.policy)
+            if len(part10) <= PREPARE_ON_LOOP_BYTES:
+                prepared = prepare(part10, self.policy)
+            else:
+                prepared = await asyncio.to_thread(prepare, part10, self.policy)
         except Refused as refused:
             return await self._refuse(refused, sender, len(part10))
         try:
