@@ -355,22 +355,27 @@ class ImagingService:
             after = str(page[-1]["sop_instance"])
 
     async def _write_study(self, study: str) -> None:
-        instances = await self.instances(study)
+        links = self._links
+        query = study_map.study_identifier_query(study)
+        # the stored ImagingStudy is looked up beside the instance records (reads started
+        # together share one read transaction); an internal search, not audited either way
+        system = RequestContext(channel="dicom", base_url=self.base_url)
+        instances, found = await asyncio.gather(
+            self.instances(study),
+            links.search(system, "ImagingStudy", identifier=query.partition("=")[2]),
+        )
         if not instances:
             return
         first = instances[0]
         organization = first.get("organization")
         ctx = RequestContext(channel="dicom", base_url=self.base_url, organization=organization)
         attributes = first.get("attributes", {})
-        links = self._links
         subject = await links.subject(ctx, attributes, first.get("ae_title"), organization)
         based_on = await links.based_on(ctx, attributes, subject)
         endpoint = await links.endpoint(ctx)
         managed = study_map.imaging_study(
             study, instances, subject=subject, based_on=based_on, endpoint=endpoint, zone=self.zone
         )
-        query = study_map.study_identifier_query(study)
-        found = await links.search(ctx, "ImagingStudy", identifier=query.partition("=")[2])
         existing = found[0] if len(found) == 1 else None
         body = study_map.merge(existing, managed)
         body.pop("id", None)
