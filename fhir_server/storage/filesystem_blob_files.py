@@ -33,6 +33,7 @@ HEADER_ROOM: Final = 1024
 #: What a reader reads to find the header (the whole record of the separate-file form).
 _HEADER_READ: Final = 4096
 _TEMP: Final = ".tmp"
+_MOUNT_ROOT: Final = "lost+found"
 _CREATE: Final = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
 _READ: Final = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0)
 
@@ -62,12 +63,13 @@ _LAYOUTS: Final = {layout.version: layout for layout in (FIRST, SECOND)}
 
 def open_layout(base: str) -> Layout:
     """The layout of the store in ``base``, created (with the marker of the current layout)
-    if missing or empty. Content without a marker is a store of the first layout."""
+    if missing or empty (but for a marker left half-written, or ``lost+found`` where ``base``
+    is a file system of its own). Content without a marker is a store of the first layout."""
     os.makedirs(base, exist_ok=True)
     names = os.listdir(base)
     if LAYOUT_FILE in names:
         return _read_marker(base)
-    if any(not name.startswith(f"{LAYOUT_FILE}.") for name in names):
+    if any(not name.startswith(f"{LAYOUT_FILE}.") and name != _MOUNT_ROOT for name in names):
         return FIRST
     temp = f"{base}/{LAYOUT_FILE}.{secrets.token_hex(8)}{_TEMP}"
     fd = os.open(temp, _CREATE, 0o644)

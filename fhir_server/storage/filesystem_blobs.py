@@ -17,9 +17,9 @@ with content and no ``LAYOUT``) stay readable and writable in place: two levels
 written before, the record alone (the JSON without a newline) naming a data file
 ``h.<token>.data`` beside it. Readers take both forms; puts write version files; a put or a delete
 of a key whose record names a data file unlinks that file after its own commit. A base directory
-that is missing or empty is given a ``LAYOUT`` file (written to a temporary name, fsync'd,
-renamed, the directory fsync'd) before anything else, so a crash never leaves a store of the
-current layout that looks like one of the first.
+that is missing or empty (``lost+found`` aside) is given a ``LAYOUT`` file (written to a
+temporary name, fsync'd, renamed, the directory fsync'd) before anything else, so a crash never
+leaves a store of the current layout that looks like one of the first.
 
 How the guarantees of :mod:`fhir_server.storage.blobs` hold:
 

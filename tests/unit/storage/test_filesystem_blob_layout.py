@@ -51,12 +51,16 @@ async def test_a_new_store_is_marked_with_the_current_layout(tmp_path: Path) -> 
     assert again.layout.version == 2 and await read(again, "1.2.3") == b"x"
 
 
-@pytest.mark.parametrize("leftover", [None, "LAYOUT.0123456789abcdef.tmp"])
+@pytest.mark.parametrize("leftover", [None, "LAYOUT.0123456789abcdef.tmp", "lost+found"])
 async def test_an_empty_base_or_one_with_a_half_written_marker_becomes_a_new_store(
     tmp_path: Path, leftover: str | None
 ) -> None:
+    """Empty but for a marker a crash left half-written, or the ``lost+found`` directory of a
+    file system mounted there."""
     (tmp_path / "blobs").mkdir()
-    if leftover is not None:  # a crash while the marker was being written
+    if leftover == "lost+found":
+        (tmp_path / "blobs" / leftover).mkdir()
+    elif leftover is not None:
         (tmp_path / "blobs" / leftover).write_bytes(b"2")
     store = await opened(tmp_path / "blobs")
     assert store.layout.version == 2
