@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-import pydicom
+from fhir_server.imaging.gate_attributes import Header
 
 
 class Action(StrEnum):
@@ -157,8 +157,11 @@ class GatePolicy:
         return self.actions.get(check, default)
 
 
-def assess(header: pydicom.Dataset, transfer_syntax: str, policy: GatePolicy) -> Verdict:
-    """Run every check that the policy does not turn off; pure and fast (no I/O)."""
+def assess(header: Header, transfer_syntax: str, policy: GatePolicy) -> Verdict:
+    """Run every check that the policy does not turn off; pure and fast (no I/O).
+
+    ``header`` is a Dataset or the raw elements of a walked file
+    (:class:`fhir_server.imaging.raw_header.RawHeader`)."""
     from fhir_server.imaging.gate_checks import run_checks
 
     findings: list[Finding] = []

@@ -15,6 +15,11 @@ from pydicom.datadict import tag_for_keyword
 from pydicom.multival import MultiValue
 from pydicom.sequence import Sequence
 
+from fhir_server.imaging.raw_header import RawHeader
+
+#: A header as the gate reads it: a Dataset, or the raw elements of a walked file.
+Header = pydicom.Dataset | RawHeader
+
 SC_ROOT = "1.2.840.10008.5.1.4.1.1."
 
 
@@ -58,11 +63,20 @@ def _raw(header: Any, keyword: str) -> Any:
     tag = tag_for_keyword(keyword)
     if tag is None or tag not in header:
         return None
+    if isinstance(header, RawHeader):
+        return header.converted(tag)
     return header[tag].value
 
 
 def values(header: Any, keyword: str) -> list[str]:
     """The element's values as stripped upper-case strings; [] when absent or empty."""
+    if isinstance(header, RawHeader):
+        tag = tag_for_keyword(keyword)
+        if tag is None or tag not in header.entries:
+            return []
+        parts = header.value_parts(tag)
+        if parts is not None:
+            return [text for part in parts if (text := part.strip().upper())]
     value = _raw(header, keyword)
     if value is None or value == "":
         return []
@@ -77,7 +91,7 @@ def items(header: Any, keyword: str) -> list[Any]:
     return list(value) if isinstance(value, Sequence) else []
 
 
-def frame_groups(header: pydicom.Dataset) -> Iterator[Any]:
+def frame_groups(header: Header) -> Iterator[Any]:
     """The header, then every item of every functional-group macro (shared, then per frame)."""
     yield header
     for group in ("SharedFunctionalGroupsSequence", "PerFrameFunctionalGroupsSequence"):
@@ -87,7 +101,7 @@ def frame_groups(header: pydicom.Dataset) -> Iterator[Any]:
                     yield from element.value
 
 
-def derivations(header: pydicom.Dataset) -> Iterator[Any]:
+def derivations(header: Header) -> Iterator[Any]:
     """Every place a Derivation Code / Description / Source Image may sit."""
     for scope in frame_groups(header):
         yield scope
@@ -98,12 +112,14 @@ def codes(items: list[Any]) -> set[str]:
     return {str(item.get("CodeValue", "")).strip() for item in items}
 
 
-def is_image(header: pydicom.Dataset) -> bool:
+def is_image(header: Header) -> bool:
     """Objects with a General Image module (RT Dose/Image and other RT objects are not read)."""
     if sop_class(header).startswith(SC_ROOT + "481."):
         return False
     return "Rows" in header or "NumberOfFrames" in header
 
 
-def sop_class(header: pydicom.Dataset) -> str:
+def sop_class(header: Header) -> str:
+    if isinstance(header, RawHeader):
+        return header.sop_class()
     return str(header.get("SOPClassUID", "")).strip()

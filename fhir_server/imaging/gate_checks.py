@@ -10,8 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 
-import pydicom
-
 from fhir_server.imaging import gate_attributes as ga
 from fhir_server.imaging import transfer_syntax as ts
 from fhir_server.imaging.gate import Action, Check
@@ -21,7 +19,7 @@ RawFinding = tuple[str, str, str, str, Action]
 # --- reject ---------------------------------------------------------------------------------
 
 
-def secondary_capture(header: pydicom.Dataset, _ts: str) -> RawFinding | None:
+def secondary_capture(header: ga.Header, _ts: str) -> RawFinding | None:
     name = ga.capture_classes().get(ga.sop_class(header))
     if name is None:
         return None
@@ -29,7 +27,7 @@ def secondary_capture(header: pydicom.Dataset, _ts: str) -> RawFinding | None:
     return ("secondary-capture", "(0008,0016)", reason, "PS3.3 A.8, A.32", Action.REJECT)
 
 
-def encapsulated_document(header: pydicom.Dataset, _ts: str) -> RawFinding | None:
+def encapsulated_document(header: ga.Header, _ts: str) -> RawFinding | None:
     name = ga.document_classes().get(ga.sop_class(header))
     if name is None:
         return None
@@ -37,7 +35,7 @@ def encapsulated_document(header: pydicom.Dataset, _ts: str) -> RawFinding | Non
     return ("encapsulated-document", "(0008,0016)", reason, "PS3.3 A.45", Action.REVIEW)
 
 
-def conversion_type(header: pydicom.Dataset, _ts: str) -> RawFinding | None:
+def conversion_type(header: ga.Header, _ts: str) -> RawFinding | None:
     values = ga.values(header, "ConversionType")
     if not values:
         return None
@@ -47,7 +45,7 @@ def conversion_type(header: pydicom.Dataset, _ts: str) -> RawFinding | None:
     return ("conversion-type", "(0008,0064)", reason, "PS3.3 C.8.6.1", Action.REJECT)
 
 
-def scanned_film(header: pydicom.Dataset, _ts: str) -> RawFinding | None:
+def scanned_film(header: ga.Header, _ts: str) -> RawFinding | None:
     for keyword, tag in (
         ("NominalScannedPixelSpacing", "(0018,2010)"),
         ("DigitizingDeviceTransportDirection", "(0018,2020)"),
@@ -59,7 +57,7 @@ def scanned_film(header: pydicom.Dataset, _ts: str) -> RawFinding | None:
     return None
 
 
-def lossy_image_compression(header: pydicom.Dataset, _ts: str) -> RawFinding | None:
+def lossy_image_compression(header: ga.Header, _ts: str) -> RawFinding | None:
     if ga.values(header, "LossyImageCompression")[:1] != ["01"]:
         return None
     details = []
@@ -72,7 +70,7 @@ def lossy_image_compression(header: pydicom.Dataset, _ts: str) -> RawFinding | N
     return ("lossy-image-compression", "(0028,2110)", reason, "PS3.3 C.7.6.1.1.5", Action.REJECT)
 
 
-def lossy_transfer_syntax(_header: pydicom.Dataset, syntax: str) -> RawFinding | None:
+def lossy_transfer_syntax(_header: ga.Header, syntax: str) -> RawFinding | None:
     if ts.fidelity(syntax) is not ts.Fidelity.LOSSY:
         return None
     reason = f"Transfer Syntax (0002,0010) {syntax} ({ts.name(syntax)}) is always lossy"
@@ -85,7 +83,7 @@ def lossy_transfer_syntax(_header: pydicom.Dataset, syntax: str) -> RawFinding |
     )
 
 
-def lossy_derivation_code(header: pydicom.Dataset, _ts: str) -> RawFinding | None:
+def lossy_derivation_code(header: ga.Header, _ts: str) -> RawFinding | None:
     for scope in ga.derivations(header):
         if "113040" in ga.codes(ga.items(scope, "DerivationCodeSequence")):
             reason = "Derivation Code (0008,9215) is 113040 (Lossy Compression)"
@@ -99,7 +97,7 @@ def lossy_derivation_code(header: pydicom.Dataset, _ts: str) -> RawFinding | Non
     return None
 
 
-def lossy_source_image(header: pydicom.Dataset, _ts: str) -> RawFinding | None:
+def lossy_source_image(header: ga.Header, _ts: str) -> RawFinding | None:
     for scope in ga.derivations(header):
         for source in ga.items(scope, "SourceImageSequence"):
             if "121330" in ga.codes(ga.items(source, "PurposeOfReferenceCodeSequence")):
@@ -117,7 +115,7 @@ def lossy_source_image(header: pydicom.Dataset, _ts: str) -> RawFinding | None:
     return None
 
 
-def derivation_description(header: pydicom.Dataset, _ts: str) -> RawFinding | None:
+def derivation_description(header: ga.Header, _ts: str) -> RawFinding | None:
     words = ("LOSSY", "RESAMPL", "DOWNSAMPL", "DOWN-SAMPL", "SUBSAMPL", "DECIMAT", "REDUCED RES")
     for scope in ga.derivations(header):
         text = " ".join(ga.values(scope, "DerivationDescription"))
@@ -138,7 +136,7 @@ def derivation_description(header: pydicom.Dataset, _ts: str) -> RawFinding | No
 # --- review ---------------------------------------------------------------------------------
 
 
-def derived_image_type(header: pydicom.Dataset, _ts: str) -> RawFinding | None:
+def derived_image_type(header: ga.Header, _ts: str) -> RawFinding | None:
     for scope in ga.frame_groups(header):
         for keyword, tag in (("ImageType", "(0008,0008)"), ("FrameType", "(0008,9007)")):
             values = ga.values(scope, keyword)
@@ -151,7 +149,7 @@ def derived_image_type(header: pydicom.Dataset, _ts: str) -> RawFinding | None:
     return None
 
 
-def missing_image_type(header: pydicom.Dataset, _ts: str) -> RawFinding | None:
+def missing_image_type(header: ga.Header, _ts: str) -> RawFinding | None:
     if not ga.is_image(header) or ga.values(header, "ImageType") or ga.values(header, "FrameType"):
         return None
     if any(ga.values(s, "FrameType") for s in ga.frame_groups(header)):
@@ -160,7 +158,7 @@ def missing_image_type(header: pydicom.Dataset, _ts: str) -> RawFinding | None:
     return ("missing-image-type", "(0008,0008)", reason, "PS3.3 C.7.6.1.1.2", Action.REVIEW)
 
 
-def non_primary_modality(header: pydicom.Dataset, _ts: str) -> RawFinding | None:
+def non_primary_modality(header: ga.Header, _ts: str) -> RawFinding | None:
     meanings = {
         "OT": "Other",
         "DOC": "Document",
@@ -175,7 +173,7 @@ def non_primary_modality(header: pydicom.Dataset, _ts: str) -> RawFinding | None
     return ("non-primary-modality", "(0008,0060)", reason, "PS3.3 C.7.3.1.1.1", Action.REVIEW)
 
 
-def second_opinion_modality(header: pydicom.Dataset, _ts: str) -> RawFinding | None:
+def second_opinion_modality(header: ga.Header, _ts: str) -> RawFinding | None:
     modality = (ga.values(header, "Modality") or [""])[0]
     if modality not in ("NM", "PT"):
         return None
@@ -183,14 +181,14 @@ def second_opinion_modality(header: pydicom.Dataset, _ts: str) -> RawFinding | N
     return ("second-opinion-modality", "(0008,0060)", reason, "PS3.3 C.7.3.1.1.1", Action.REVIEW)
 
 
-def burned_in_annotation(header: pydicom.Dataset, _ts: str) -> RawFinding | None:
+def burned_in_annotation(header: ga.Header, _ts: str) -> RawFinding | None:
     if ga.values(header, "BurnedInAnnotation")[:1] != ["YES"]:
         return None
     reason = "Burned In Annotation (0028,0301) is YES: text is part of the pixels"
     return ("burned-in-annotation", "(0028,0301)", reason, "PS3.3 C.7.6.1", Action.REVIEW)
 
 
-def possibly_lossy_transfer_syntax(header: pydicom.Dataset, syntax: str) -> RawFinding | None:
+def possibly_lossy_transfer_syntax(header: ga.Header, syntax: str) -> RawFinding | None:
     if ts.fidelity(syntax) is not ts.Fidelity.POSSIBLY_LOSSY:
         return None
     if ga.values(header, "LossyImageCompression")[:1] in (["00"], ["01"]):
@@ -208,7 +206,7 @@ def possibly_lossy_transfer_syntax(header: pydicom.Dataset, syntax: str) -> RawF
     )
 
 
-def compressed_copy(header: pydicom.Dataset, _ts: str) -> RawFinding | None:
+def compressed_copy(header: ga.Header, _ts: str) -> RawFinding | None:
     for scope in ga.derivations(header):
         for source in ga.items(scope, "SourceImageSequence"):
             if "121320" in ga.codes(ga.items(source, "PurposeOfReferenceCodeSequence")):
@@ -226,7 +224,7 @@ def compressed_copy(header: pydicom.Dataset, _ts: str) -> RawFinding | None:
     return None
 
 
-def modifying_equipment(header: pydicom.Dataset, _ts: str) -> RawFinding | None:
+def modifying_equipment(header: ga.Header, _ts: str) -> RawFinding | None:
     meanings = {
         "109103": "Modifying Equipment",
         "109104": "De-identifying Equipment",
@@ -240,7 +238,7 @@ def modifying_equipment(header: pydicom.Dataset, _ts: str) -> RawFinding | None:
     return None
 
 
-def mpr_derivation_code(header: pydicom.Dataset, _ts: str) -> RawFinding | None:
+def mpr_derivation_code(header: ga.Header, _ts: str) -> RawFinding | None:
     for scope in ga.derivations(header):
         if "113072" in ga.codes(ga.items(scope, "DerivationCodeSequence")):
             reason = "Derivation Code (0008,9215) is 113072 (Multiplanar reformatting)"
@@ -254,7 +252,7 @@ def mpr_derivation_code(header: pydicom.Dataset, _ts: str) -> RawFinding | None:
     return None
 
 
-def missing_imager_pixel_spacing(header: pydicom.Dataset, _ts: str) -> RawFinding | None:
+def missing_imager_pixel_spacing(header: ga.Header, _ts: str) -> RawFinding | None:
     modality = (ga.values(header, "Modality") or [""])[0]
     if modality not in ("CR", "DX", "MG", "IO") or not ga.is_image(header):
         return None
@@ -267,14 +265,14 @@ def missing_imager_pixel_spacing(header: pydicom.Dataset, _ts: str) -> RawFindin
     return ("missing-imager-pixel-spacing", "(0018,1164)", reason, "PS3.3 C.8.11.4", Action.REVIEW)
 
 
-def missing_study_date(header: pydicom.Dataset, _ts: str) -> RawFinding | None:
+def missing_study_date(header: ga.Header, _ts: str) -> RawFinding | None:
     if ga.values(header, "StudyDate"):
         return None
     reason = "Study Date (0008,0020) is missing or empty (RO-43.2)"
     return ("missing-study-date", "(0008,0020)", reason, "PS3.3 C.7.2.1", Action.REVIEW)
 
 
-def missing_patient_identity(header: pydicom.Dataset, _ts: str) -> RawFinding | None:
+def missing_patient_identity(header: ga.Header, _ts: str) -> RawFinding | None:
     missing = [
         f"{keyword} {tag}"
         for keyword, tag in (("PatientID", "(0010,0020)"), ("PatientName", "(0010,0010)"))
@@ -314,7 +312,7 @@ missing-patient-identity | review | (0010,0020) | PS3.3 C.7.1.1 | RO-43.2: Patie
 """
 
 
-def _functions() -> dict[str, Callable[[pydicom.Dataset, str], RawFinding | None]]:
+def _functions() -> dict[str, Callable[[ga.Header, str], RawFinding | None]]:
     return {
         "secondary-capture": secondary_capture,
         "conversion-type": conversion_type,
@@ -348,7 +346,7 @@ def catalogue() -> tuple[Check, ...]:
     )
 
 
-def run_checks(header: pydicom.Dataset, transfer_syntax: str) -> Iterator[RawFinding]:
+def run_checks(header: ga.Header, transfer_syntax: str) -> Iterator[RawFinding]:
     for function in _functions().values():
         found = function(header, transfer_syntax)
         if found is not None:

@@ -54,27 +54,38 @@ class Header:
     meta: Dataset
 
 
+def readable(layout: Layout) -> bool:
+    """Whether :func:`read` may build the header from the walk: not deflated nor private, the
+    data set's and the file meta's VR encoding as their transfer syntaxes say, VRs pydicom
+    knows in the file meta (the data set's elements are checked as they are built)."""
+    syntax = layout.transfer_syntax
+    if syntax in DEFLATED or syntax in PrivateTransferSyntaxes or layout.delimited:
+        return False
+    implicit = syntax == IMPLICIT_LE
+    body, elements = layout.body, layout.elements
+    if layout.explicit == implicit or not elements or elements[0][0] >> 16 == 0:
+        return False
+    if _looks_implicit(body, layout.dataset_offset) != implicit:
+        return False
+    if not layout.meta or _looks_implicit(body, PREAMBLE + len(MAGIC)):
+        return False
+    return all(vr in KNOWN_VRS for _, vr, _, _ in layout.meta)
+
+
 def read(layout: Layout) -> Header | None:
     """The header as ``dcmread(stop_before_pixels=True)`` reads it; None where pydicom would
     read the file in a way of its own (see the module docstring): use dcmread then."""
-    syntax = layout.transfer_syntax
-    if syntax in DEFLATED or syntax in PrivateTransferSyntaxes or layout.delimited:
+    if not readable(layout):
         return None
-    implicit, little = syntax == IMPLICIT_LE, syntax != EXPLICIT_BE
-    body, elements = layout.body, layout.elements
-    if layout.explicit == implicit or not elements or elements[0][0] >> 16 == 0:
-        return None
-    if _looks_implicit(body, layout.dataset_offset) != implicit:
-        return None
-    if not layout.meta or _looks_implicit(body, PREAMBLE + len(MAGIC)):
-        return None
-    meta = _meta(body, layout.meta)
-    found = _dataset(body, elements, implicit, little)
-    if meta is None or found is None:
+    implicit = layout.transfer_syntax == IMPLICIT_LE
+    little = layout.transfer_syntax != EXPLICIT_BE
+    found = _dataset(layout.body, layout.elements, implicit, little)
+    file_meta = meta(layout.body, layout.meta)
+    if file_meta is None or found is None:
         return None
     # as read_partial does at its end (which converts the Specific Character Set)
     found.set_original_encoding(implicit, little, found._character_set)
-    return Header(found, meta)
+    return Header(found, file_meta)
 
 
 def _looks_implicit(body: bytes, offset: int) -> bool:
@@ -83,9 +94,10 @@ def _looks_implicit(body: bytes, offset: int) -> bool:
     return not (0x40 < first < 0x5B and 0x40 < second < 0x5B)
 
 
-def _meta(body: bytes, meta: tuple[Element, ...]) -> Dataset | None:
+def meta(body: bytes, elements: tuple[Element, ...]) -> Dataset | None:
+    """The file meta information as dcmread reads it (None: a VR pydicom does not know)."""
     raw: Elements = {}
-    for tag, vr, length, offset in meta:
+    for tag, vr, length, offset in elements:
         name = KNOWN_VRS.get(vr)
         if name is None:
             return None

@@ -13,17 +13,22 @@ STOW-RS failure reasons) and an Error Comment of at most 64 characters.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from io import BytesIO
-from typing import Any
+from typing import Any, TypeVar
 
 import pydicom
+from pydicom._uid_dict import UID_dictionary
 from pydicom.errors import InvalidDicomError
 from pydicom.uid import UID
 
 from fhir_server.imaging import header, part10
 from fhir_server.imaging.attributes import header_json
 from fhir_server.imaging.gate import GatePolicy, Verdict, assess
+from fhir_server.imaging.gate_attributes import Header
+from fhir_server.imaging.raw_header import RawHeader, Unusual
+from fhir_server.imaging.raw_json import attributes_json
 
 #: PS3.4 Table B.2-1 (C-STORE) and PS3.18 Table 10.5.3-2 (STOW-RS Failure Reason).
 SUCCESS = 0x0000
@@ -39,6 +44,15 @@ SOP_INSTANCE_UID = 0x00080018
 STUDY_INSTANCE_UID = 0x0020000D
 SERIES_INSTANCE_UID = 0x0020000E
 ROWS = 0x00280010
+MEDIA_STORAGE_SOP_CLASS_UID = 0x00020002
+MEDIA_STORAGE_SOP_INSTANCE_UID = 0x00020003
+UID_TAGS = (
+    ("SOP Class UID", SOP_CLASS_UID),
+    ("SOP Instance UID", SOP_INSTANCE_UID),
+    ("Study Instance UID", STUDY_INSTANCE_UID),
+    ("Series Instance UID", SERIES_INSTANCE_UID),
+)
+T = TypeVar("T")
 
 
 class Refused(ValueError):
@@ -80,25 +94,83 @@ def short_comment(text: str) -> str:
 
 
 def prepare(data: bytes, policy: GatePolicy) -> Prepared:
-    """Check ``data`` (a Part-10 file) and read what the index needs; raises :class:`Refused`."""
+    """Check ``data`` (a Part-10 file) and read what the index needs; raises :class:`Refused`.
+
+    The attributes are read from the raw elements of the walk
+    (:mod:`fhir_server.imaging.raw_header`), else from the header as pydicom reads it: the
+    outcome is the same either way (tests/unit/imaging/test_prepare_equivalence.py)."""
     try:
         layout = part10.check(data)
     except part10.Incomplete as exc:
         raise Refused(CANNOT_UNDERSTAND, f"Incomplete DICOM: {exc}", str(exc)) from None
-    syntax = UID(layout.transfer_syntax)
-    if not syntax.is_transfer_syntax:
+    if not is_transfer_syntax(layout.transfer_syntax):
         raise Refused(
             TRANSFER_SYNTAX_NOT_SUPPORTED,
             f"Transfer syntax {layout.transfer_syntax} unknown",
             f"Transfer Syntax UID (0002,0010) {layout.transfer_syntax!r} is not a known one",
         )
-    try:
-        ds, meta = _read(data, layout)
-    except (InvalidDicomError, ValueError, KeyError, EOFError, OSError) as exc:
-        raise Refused(CANNOT_UNDERSTAND, f"Unreadable DICOM: {exc}", str(exc)) from None
+    raw = RawHeader.of(layout)
+    if raw is not None:
+        try:
+            return _prepare_raw(layout, raw, policy)
+        except Unusual:
+            pass
+    return _prepare_dataset(data, layout, policy)
+
+
+def _prepare_raw(layout: part10.Layout, raw: RawHeader, policy: GatePolicy) -> Prepared:
+    if raw.undefined:  # dcmread reads such a sequence as it reads the file: so does this
+        _readable(raw.dataset)
+    uids = {name: raw.uid(tag) for name, tag in UID_TAGS}
+    meta_class = raw.meta_uid(MEDIA_STORAGE_SOP_CLASS_UID)
+    meta_instance = raw.meta_uid(MEDIA_STORAGE_SOP_INSTANCE_UID)
+    sop_class, sop_instance = _identity(uids, meta_class, meta_instance, ROWS in raw, layout)
+    verdict = _gate(raw, layout.transfer_syntax, policy, uids)
+    return Prepared(
+        sop_class=sop_class,
+        sop_instance=sop_instance,
+        study_uid=str(uids["Study Instance UID"]),
+        series_uid=str(uids["Series Instance UID"]),
+        transfer_syntax=layout.transfer_syntax,
+        attributes=attributes_json(raw),
+        verdict=verdict,
+    )
+
+
+def _prepare_dataset(data: bytes, layout: part10.Layout, policy: GatePolicy) -> Prepared:
+    ds, meta = _readable(lambda: _read(data, layout))
     uids = _uids(ds)
     meta_class = str(meta.get("MediaStorageSOPClassUID", "") or "").strip()
     meta_instance = str(meta.get("MediaStorageSOPInstanceUID", "") or "").strip()
+    sop_class, sop_instance = _identity(uids, meta_class, meta_instance, ROWS in ds, layout)
+    verdict = _gate(ds, layout.transfer_syntax, policy, uids)
+    return Prepared(
+        sop_class=sop_class,
+        sop_instance=sop_instance,
+        study_uid=str(uids["Study Instance UID"]),
+        series_uid=str(uids["Series Instance UID"]),
+        transfer_syntax=layout.transfer_syntax,
+        attributes=header_json(ds),
+        verdict=verdict,
+    )
+
+
+def _readable(read: Callable[[], T]) -> T:
+    """What ``read`` reads of the header; a reading error refuses the instance."""
+    try:
+        return read()
+    except (InvalidDicomError, ValueError, KeyError, EOFError, OSError) as exc:
+        raise Refused(CANNOT_UNDERSTAND, f"Unreadable DICOM: {exc}", str(exc)) from None
+
+
+def _identity(
+    uids: dict[str, str | None],
+    meta_class: str,
+    meta_instance: str,
+    has_rows: bool,
+    layout: part10.Layout,
+) -> tuple[str, str]:
+    """The SOP Class and Instance UIDs once the identity checks of PS3.4 B.2.3 have passed."""
     for keyword, tag in (
         ("SOP Class UID", "(0008,0016)"),
         ("SOP Instance UID", "(0008,0018)"),
@@ -132,25 +204,21 @@ def prepare(data: bytes, policy: GatePolicy) -> Prepared:
             SOP_CLASS_NOT_SUPPORTED, f"SOP Class {sop_class} is not a storage class",
             f"SOP Class UID {sop_class} ({UID(sop_class).name}) is not a storage SOP class", uids,
         )  # fmt: skip
-    if ROWS in ds and not layout.pixel_data:
+    if has_rows and not layout.pixel_data:
         raise Refused(
             CANNOT_UNDERSTAND, "Image has Rows (0028,0010) but no Pixel Data",
             "the data set describes an image (Rows present) but holds no Pixel Data"
             " (7FE0,0010): the file was probably cut at an element boundary", uids,
         )  # fmt: skip
-    verdict = assess(ds, layout.transfer_syntax, policy)
+    return sop_class, sop_instance
+
+
+def _gate(header: Header, syntax: str, policy: GatePolicy, uids: dict[str, str | None]) -> Verdict:
+    verdict = assess(header, syntax, policy)
     if verdict.rejected:
         reasons = "; ".join(f.reason for f in verdict.findings if f.action.value == "reject")
         raise Refused(CANNOT_UNDERSTAND, verdict.comment(), reasons, uids, verdict)
-    return Prepared(
-        sop_class=sop_class,
-        sop_instance=sop_instance,
-        study_uid=str(uids["Study Instance UID"]),
-        series_uid=str(uids["Series Instance UID"]),
-        transfer_syntax=layout.transfer_syntax,
-        attributes=header_json(ds),
-        verdict=verdict,
-    )
+    return verdict
 
 
 def _read(data: bytes, layout: part10.Layout) -> tuple[pydicom.Dataset, pydicom.Dataset]:
@@ -163,24 +231,30 @@ def _read(data: bytes, layout: part10.Layout) -> tuple[pydicom.Dataset, pydicom.
     return ds, ds.file_meta
 
 
+def is_transfer_syntax(uid: str) -> bool:
+    """A transfer syntax pydicom knows (``UID(uid).is_transfer_syntax``, without building a
+    UID: a private UID is a transfer syntax only once its encoding is set, never here)."""
+    uid = uid.strip()
+    return uid[:14] == "1.2.840.10008." and _uid_entry(uid)[1] == "Transfer Syntax"
+
+
 def is_storage_class(uid: str) -> bool:
     """A storage SOP class, or one pydicom does not know (private storage classes exist);
     a known SOP class of another service (Verification, Query/Retrieve…) is not."""
-    known = UID(uid)
-    if known.type != "SOP Class":
+    name, kind = _uid_entry(uid.strip())[:2]
+    if kind != "SOP Class":
         return True
-    name = known.name
     return "Storage" in name and "Commitment" not in name
+
+
+def _uid_entry(uid: str) -> tuple[str, str, str, str, str]:
+    """The UID's entry in pydicom's UID dictionary (name, type, info, retired, keyword)."""
+    return UID_dictionary.get(uid, (uid, "", "", "", ""))
 
 
 def _uids(ds: pydicom.Dataset) -> dict[str, str | None]:
     out: dict[str, str | None] = {}
-    for name, tag in (
-        ("SOP Class UID", SOP_CLASS_UID),
-        ("SOP Instance UID", SOP_INSTANCE_UID),
-        ("Study Instance UID", STUDY_INSTANCE_UID),
-        ("Series Instance UID", SERIES_INSTANCE_UID),
-    ):
+    for name, tag in UID_TAGS:
         try:
             element = ds.get(tag)
             value = element.value if element is not None else None

@@ -25,6 +25,10 @@ MAGIC = b"DICM"
 #: VRs whose explicit-VR length field is 4 bytes after 2 reserved bytes (PS3.5 Table 7.1-1).
 LONG_VRS = frozenset({b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"SV", b"UC", b"UN",
                       b"UR", b"UT", b"UV"})  # fmt: skip
+#: The VRs pydicom knows (pydicom.valuerep.VR), as written in explicit VR.
+KNOWN_VRS = frozenset({b"AE", b"AS", b"AT", b"CS", b"DA", b"DS", b"DT", b"FD", b"FL", b"IS",
+                       b"LO", b"LT", b"PN", b"SH", b"SL", b"SS", b"ST", b"TM", b"UI", b"UL",
+                       b"US"}) | LONG_VRS  # fmt: skip
 UNDEFINED = 0xFFFFFFFF
 ITEM = (0xFFFE, 0xE000)
 ITEM_END = (0xFFFE, 0xE00D)
@@ -37,6 +41,10 @@ PIXEL_DATA = frozenset({0x7FE00010, 0x7FE00008, 0x7FE00009})
 _TAG = {"<": struct.Struct("<HH").unpack_from, ">": struct.Struct(">HH").unpack_from}
 _U16 = {"<": struct.Struct("<H").unpack_from, ">": struct.Struct(">H").unpack_from}
 _U32 = {"<": struct.Struct("<I").unpack_from, ">": struct.Struct(">I").unpack_from}
+#: An element header: group, element, VR and its 2-byte length (explicit VR); group, element,
+#: b"" and the 4-byte length (implicit VR).
+_EXPLICIT = {o: struct.Struct(o + "HH2sH").unpack_from for o in "<>"}
+_IMPLICIT = {o: struct.Struct(o + "HH0sI").unpack_from for o in "<>"}
 
 #: Where one element is: (tag, VR as written — b"" in implicit VR —, value length, value offset).
 Element = tuple[int, bytes, int, int]
@@ -64,6 +72,10 @@ class Layout:
     elements: tuple[Element, ...] = ()
     #: The top level ended at a stray delimiter before the end of the bytes.
     delimited: bool = False
+    #: The top-level tags increase strictly and every VR written is one pydicom knows.
+    plain: bool = False
+    #: A top-level element has an undefined length (a sequence or encapsulated pixel data).
+    undefined: bool = False
 
 
 def check(data: bytes) -> Layout:
@@ -108,10 +120,10 @@ def check(data: bytes) -> Layout:
     explicit = transfer_syntax != IMPLICIT_LE and body[offset + 4 : offset + 6].isalpha()
     order = ">" if transfer_syntax == EXPLICIT_BE else "<"
     top: list[Element] = []
-    reached = _walk(body, offset, len(body), explicit, order, 0, top)
+    reached, plain, undefined = _walk_top(body, offset, explicit, order, top)
     return Layout(
         transfer_syntax, dataset_offset, _has_pixel_data(top), body, explicit,
-        order == ">", tuple(meta), tuple(top), reached != len(body),
+        order == ">", tuple(meta), tuple(top), reached != len(body), plain, undefined,
     )  # fmt: skip
 
 
@@ -129,43 +141,74 @@ def _explicit_header(data: bytes, offset: int, order: str) -> tuple[int, int]:
     return offset + 8, _U16[order](data, offset + 6)[0]
 
 
-def _walk(
-    data: bytes,
-    offset: int,
-    end: int,
-    explicit: bool,
-    order: str,
-    depth: int,
-    top: list[Element] | None = None,
-) -> int:
+def _walk_top(
+    data: bytes, offset: int, explicit: bool, order: str, top: list[Element]
+) -> tuple[int, bool, bool]:
+    """:func:`_walk` over the top level, collecting where each element is in ``top``; returns
+    the offset reached, whether the level is plain (tags strictly increasing, VRs known) and
+    whether an element has an undefined length."""
+    head = (_EXPLICIT if explicit else _IMPLICIT)[order]
+    u32 = _U32[order]
+    end = len(data)
+    append = top.append
+    known = KNOWN_VRS if explicit else frozenset({b""})
+    plain, undefined, last = True, False, -1
+    while offset < end:
+        if end - offset < 8:
+            raise Incomplete(f"element header cut at byte {offset}")
+        group, element, vr, length = head(data, offset)
+        if group == 0xFFFE:
+            if element == 0xE00D or element == 0xE0DD:
+                return offset, plain, undefined  # a stray delimiter: the caller tells
+            raise Incomplete(f"unexpected delimiter ({group:04X},{element:04X}) at byte {offset}")
+        if vr in LONG_VRS:
+            if end - offset < 12:
+                raise Incomplete(f"element header cut at byte {offset}")
+            value, length = offset + 12, u32(data, offset + 8)[0]
+        else:
+            value = offset + 8
+        tag = group << 16 | element
+        if tag <= last or vr not in known:
+            plain = False
+        last = tag
+        append((tag, vr, length, value))
+        if length == UNDEFINED:
+            undefined = True
+            where = f"({group:04X},{element:04X}) at byte {offset}"
+            offset = _undefined(data, value, end, explicit, order, 0, where)
+            continue
+        if value + length > end:
+            where = f"({group:04X},{element:04X}) at byte {offset}"
+            raise Incomplete(f"element {where} needs {length} bytes, {end - value} remain")
+        offset = value + length
+    if offset != end:
+        raise Incomplete(f"element runs past its container at byte {offset}")
+    return offset, plain, undefined
+
+
+def _walk(data: bytes, offset: int, end: int, explicit: bool, order: str, depth: int) -> int:
     """Walk elements from ``offset`` up to ``end`` or an item/sequence delimiter (which the
-    caller checks); returns the offset reached. ``top`` (at the top level) collects where each
-    element is."""
+    caller checks); returns the offset reached."""
     if depth > MAX_DEPTH:
         raise Incomplete("sequences nested too deep")
-    unpack_tag, u16, u32 = _TAG[order], _U16[order], _U32[order]
+    # one unpack per element header: tag, VR (b"" in implicit VR) and the 2- or 4-byte length
+    head = (_EXPLICIT if explicit else _IMPLICIT)[order]
+    u32 = _U32[order]
     size = len(data)
     while offset < end:
         if end - offset < 8:
             raise Incomplete(f"element header cut at byte {offset}")
-        group, element = unpack_tag(data, offset)
+        group, element, vr, length = head(data, offset)
         if group == 0xFFFE:
             if element == 0xE00D or element == 0xE0DD:
                 return offset  # the caller checks the delimiter
             raise Incomplete(f"unexpected delimiter ({group:04X},{element:04X}) at byte {offset}")
-        if explicit:
-            vr = data[offset + 4 : offset + 6]
-            if vr in LONG_VRS:
-                if size - offset < 12:
-                    raise Incomplete(f"element header cut at byte {offset}")
-                value, length = offset + 12, u32(data, offset + 8)[0]
-            else:
-                value, length = offset + 8, u16(data, offset + 6)[0]
+        if vr in LONG_VRS:
+            if size - offset < 12:
+                raise Incomplete(f"element header cut at byte {offset}")
+            value, length = offset + 12, u32(data, offset + 8)[0]
         else:
-            vr = b""
-            value, length = offset + 8, u32(data, offset + 4)[0]
-        if top is not None:
-            top.append((group << 16 | element, vr, length, value))
+            value = offset + 8
         if length == UNDEFINED:
             where = f"({group:04X},{element:04X}) at byte {offset}"
             offset = _undefined(data, value, end, explicit, order, depth, where)

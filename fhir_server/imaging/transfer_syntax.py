@@ -7,6 +7,7 @@ is not listed is UNKNOWN: the gate neither rejects nor flags it for that reason 
 from __future__ import annotations
 
 from enum import StrEnum
+from functools import cache
 
 
 class Fidelity(StrEnum):
@@ -19,6 +20,7 @@ class Fidelity(StrEnum):
     UNKNOWN = "unknown"
 
 
+@cache  # the same table every time: built once, on first use
 def _table() -> dict[str, tuple[Fidelity, str]]:
     lossless = Fidelity.LOSSLESS
     lossy = Fidelity.LOSSY

@@ -1,0 +1,110 @@
+"""The index's DICOM JSON (PS3.18 F.2) of a header read from its raw elements (issue 9).
+
+The same object :func:`fhir_server.imaging.attributes.header_json` gives for the Dataset of the
+same file after the identity checks and the gate have read it: the top-level text and number
+attributes in tag order, file meta and private groups left out, sequences and binary values
+left out, values longer than 8 KiB left out. An element the checks have read (pydicom converts
+what it reads) is given as pydicom's ``to_json_dict`` gives it — decimal strings as floats,
+a person name as its Alphabetic group — and any other as the raw decoding of
+:mod:`fhir_server.imaging.attributes` gives it — decimal strings without a point or exponent as
+integers. What only pydicom can decode goes through the Dataset, as before.
+"""
+
+from __future__ import annotations
+
+from fhir_server.imaging.attributes import (
+    BINARY_NUMBERS,
+    MAX_VALUE_BYTES,
+    SINGLE_VALUED,
+    TEXT_VRS,
+    Json,
+    _element_json,
+    _numbers,
+    _raw_json,
+    tag_key,
+)
+from fhir_server.imaging.header import KNOWN_VRS
+from fhir_server.imaging.part10 import UNDEFINED
+from fhir_server.imaging.raw_header import Entry, RawHeader
+
+NUMBER_OR_NAME_VRS = frozenset({"DS", "IS", "PN"})
+#: What pydicom's JSON of an empty element of these VRs is left out as (``_element_json``).
+NOT_INDEXED = frozenset({"SQ", "OB", "OW", "OF", "OD", "OL", "OV", "UN", "AT"})
+#: VRs whose empty value dcmread leaves as None (converted when read: pydicom's JSON).
+EMPTY_AS_NONE = frozenset({"AT", "DS", "FD", "FL", "IS", "OB", "OD", "OF", "OL", "OW", "OV",
+                           "SL", "SS", "SV", "UL", "UN", "US", "UV"})  # fmt: skip
+
+
+def attributes_json(raw: RawHeader) -> Json:
+    """The top-level text and number attributes of ``raw`` as DICOM JSON."""
+    out: Json = {}
+    touched = raw.touched
+    body, little, charset = raw.body, raw.little, raw.charset
+    codec = "latin-1" if charset == "ascii" else charset  # as attributes._raw_json decodes
+    names = KNOWN_VRS
+    for entry in raw.entries.values():
+        tag, written, length, offset = entry
+        if tag & 0x10000 or tag >> 16 == 0x0002:  # private groups and file meta
+            continue
+        if tag in touched:
+            item = _converted_json(raw, entry)
+        elif length == 0 and (not written or names[written] in EMPTY_AS_NONE):
+            item = _empty_json(raw, entry)
+        else:
+            vr = names[written] if written else raw.vr(entry)
+            if vr is None or length == UNDEFINED or length > MAX_VALUE_BYTES:
+                continue
+            if vr in TEXT_VRS:
+                item = _text_json(vr, body[offset : offset + length], codec)
+            elif vr in BINARY_NUMBERS:
+                item = _numbers(vr, body[offset : offset + length], little)
+            elif vr in NUMBER_OR_NAME_VRS:
+                item = _raw_json(vr, body[offset : offset + length], charset, little)
+            else:
+                continue
+            if item is None:  # what the raw decoding cannot read: pydicom's reading
+                item = _element_json(raw.dataset()[tag])
+        if item is not None:
+            out[tag_key(tag)] = item
+    return out
+
+
+def _text_json(vr: str, value: bytes, codec: str) -> Json | None:
+    """``attributes._raw_json`` of a text VR (None: not decodable with ``codec``)."""
+    try:
+        text = value.decode(codec)
+    except UnicodeDecodeError:
+        return None
+    text = text.rstrip("\0 ") if vr != "UI" else text.rstrip("\0").strip()
+    if not text:
+        return {"vr": vr}
+    if vr in SINGLE_VALUED:
+        return {"vr": vr, "Value": [text]}
+    if "\\" in text:
+        return {"vr": vr, "Value": [part.strip() for part in text.split("\\")]}
+    return {"vr": vr, "Value": [text.strip()]}
+
+
+def _converted_json(raw: RawHeader, entry: Entry) -> Json | None:
+    """pydicom's JSON of an element it has converted (``DataElement.to_json_dict``)."""
+    vr = raw.vr(entry)
+    if vr == "SQ":
+        return None
+    parts = raw.plain(entry)
+    if parts is None or vr is None:
+        return _element_json(raw.dataset()[entry[0]])
+    if parts == [""]:
+        return {"vr": vr}
+    if vr == "DS":
+        return {"vr": vr, "Value": [float(part) for part in parts]}
+    if vr == "PN":
+        return {"vr": vr, "Value": [{"Alphabetic": part} for part in parts]}
+    return {"vr": vr, "Value": parts}
+
+
+def _empty_json(raw: RawHeader, entry: Entry) -> Json | None:
+    """An empty element dcmread leaves without a value: pydicom's JSON once converted."""
+    vr = KNOWN_VRS[entry[1]] if entry[1] else None
+    if vr is None or vr == "UN":  # the VR comes from the dictionary: let pydicom say which
+        return _element_json(raw.dataset()[entry[0]])
+    return None if vr in NOT_INDEXED else {"vr": vr}
