@@ -152,35 +152,35 @@ def _walk_top(
     end = len(data)
     append = top.append
     known = KNOWN_VRS if explicit else frozenset({b""})
+    long_vrs = LONG_VRS
     plain, undefined, last = True, False, -1
-    while offset < end:
-        if end - offset < 8:
-            raise Incomplete(f"element header cut at byte {offset}")
-        group, element, vr, length = head(data, offset)
-        if group == 0xFFFE:
-            if element == 0xE00D or element == 0xE0DD:
-                return offset, plain, undefined  # a stray delimiter: the caller tells
-            raise Incomplete(f"unexpected delimiter ({group:04X},{element:04X}) at byte {offset}")
-        if vr in LONG_VRS:
-            if end - offset < 12:
-                raise Incomplete(f"element header cut at byte {offset}")
-            value, length = offset + 12, u32(data, offset + 8)[0]
-        else:
-            value = offset + 8
-        tag = group << 16 | element
-        if tag <= last or vr not in known:
-            plain = False
-        last = tag
-        append((tag, vr, length, value))
-        if length == UNDEFINED:
-            undefined = True
-            where = f"({group:04X},{element:04X}) at byte {offset}"
-            offset = _undefined(data, value, end, explicit, order, 0, where)
-            continue
-        if value + length > end:
-            where = f"({group:04X},{element:04X}) at byte {offset}"
-            raise Incomplete(f"element {where} needs {length} bytes, {end - value} remain")
-        offset = value + length
+    try:  # a header cut short: unpack_from finds fewer than 8 (12) bytes left
+        while offset < end:
+            group, element, vr, length = head(data, offset)
+            if group == 0xFFFE:
+                if element == 0xE00D or element == 0xE0DD:
+                    return offset, plain, undefined  # a stray delimiter: the caller tells
+                where = f"({group:04X},{element:04X}) at byte {offset}"
+                raise Incomplete(f"unexpected delimiter {where}")
+            if vr in long_vrs:
+                value, length = offset + 12, u32(data, offset + 8)[0]
+            else:
+                value = offset + 8
+            tag = group << 16 | element
+            if tag <= last or vr not in known:
+                plain = False
+            last = tag
+            append((tag, vr, length, value))
+            if value + length > end:  # an undefined length too (0xFFFFFFFF)
+                where = f"({group:04X},{element:04X}) at byte {offset}"
+                if length != UNDEFINED:
+                    raise Incomplete(f"element {where} needs {length} bytes, {end - value} remain")
+                undefined = True
+                offset = _undefined(data, value, end, explicit, order, 0, where)
+                continue
+            offset = value + length
+    except struct.error:
+        raise Incomplete(f"element header cut at byte {offset}") from None
     if offset != end:
         raise Incomplete(f"element runs past its container at byte {offset}")
     return offset, plain, undefined

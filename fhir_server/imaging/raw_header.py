@@ -23,6 +23,7 @@ from operator import itemgetter
 from typing import Any
 
 import pydicom
+from pydicom._dicom_dict import DicomDictionary
 from pydicom.datadict import dictionary_VR, tag_for_keyword
 
 from fhir_server.imaging import header
@@ -170,16 +171,19 @@ class RawHeader:
         if vr is None or length == UNDEFINED or (written and header.KNOWN_VRS.get(written) != vr):
             return None
         raw = self.body[offset : offset + length].rstrip(b"\0 ")
-        if not PRINTABLE.fullmatch(raw):
+        if not raw.isascii():
             return None
         text = raw.decode("ascii")
+        if not text.isprintable():  # printable ASCII: the same whatever the character set
+            return None
         if vr in SINGLE_VALUED:
             return [text]
-        parts = text.split("\\")
-        if len(parts) > 1 and not all(parts):
-            return None
-        if any(part != part.strip() for part in parts):
-            return None
+        if text[:1] == " ":
+            return None  # pydicom keeps a leading space here, strips it there
+        if "\\" not in text:
+            parts = [text]
+        elif " \\" in text or "\\ " in text or not all(parts := text.split("\\")):
+            return None  # spaces around a value, or an empty value among several
         if vr == "DS":
             return parts if length == 0 or all(DECIMAL.fullmatch(p) for p in parts) else None
         if vr == "PN":
@@ -199,6 +203,10 @@ class RawHeader:
 
 
 def _expected(tag: int) -> str | None:
+    """The data dictionary's VR of ``tag`` (``dictionary_VR``; the table itself first)."""
+    entry = DicomDictionary.get(tag)
+    if entry is not None:
+        return entry[0]
     try:
         return str(dictionary_VR(tag))
     except KeyError:

@@ -21,7 +21,6 @@ from fhir_server.imaging.attributes import (
     _element_json,
     _numbers,
     _raw_json,
-    tag_key,
 )
 from fhir_server.imaging.header import KNOWN_VRS
 from fhir_server.imaging.part10 import UNDEFINED
@@ -41,48 +40,47 @@ def attributes_json(raw: RawHeader) -> Json:
     touched = raw.touched
     body, little, charset = raw.body, raw.little, raw.charset
     codec = "latin-1" if charset == "ascii" else charset  # as attributes._raw_json decodes
-    names = KNOWN_VRS
-    for entry in raw.entries.values():
-        tag, written, length, offset = entry
-        if tag & 0x10000 or tag >> 16 == 0x0002:  # private groups and file meta
+    names, text_vrs, single_valued = KNOWN_VRS, TEXT_VRS, SINGLE_VALUED
+    for entry in [entry for entry in raw.entries.values() if not entry[0] & 0x10000]:
+        tag, written, length, offset = entry  # a public element (private groups are odd)
+        if tag < 0x00030000 and tag >> 16 == 0x0002:  # file meta in the data set
             continue
         if tag in touched:
             item = _converted_json(raw, entry)
-        elif length == 0 and (not written or names[written] in EMPTY_AS_NONE):
+            if item is not None:
+                out[f"{tag:08X}"] = item
+            continue
+        vr = names[written] if written else raw.vr(entry)
+        if length == 0 and (not written or vr in EMPTY_AS_NONE):
             item = _empty_json(raw, entry)
-        else:
-            vr = names[written] if written else raw.vr(entry)
-            if vr is None or length == UNDEFINED or length > MAX_VALUE_BYTES:
-                continue
-            if vr in TEXT_VRS:
-                item = _text_json(vr, body[offset : offset + length], codec)
-            elif vr in BINARY_NUMBERS:
-                item = _numbers(vr, body[offset : offset + length], little)
-            elif vr in NUMBER_OR_NAME_VRS:
-                item = _raw_json(vr, body[offset : offset + length], charset, little)
+        elif vr is None or length == UNDEFINED or length > MAX_VALUE_BYTES:
+            continue
+        elif vr in text_vrs:  # attributes._raw_json of a text VR, inline: most elements
+            try:
+                text = body[offset : offset + length].decode(codec)
+            except UnicodeDecodeError:
+                item = _element_json(raw.dataset()[tag])  # pydicom's decoding
             else:
-                continue
-            if item is None:  # what the raw decoding cannot read: pydicom's reading
+                text = text.rstrip("\0 ") if vr != "UI" else text.rstrip("\0").strip()
+                if not text:
+                    item = {"vr": vr}
+                elif vr in single_valued:
+                    item = {"vr": vr, "Value": [text]}
+                elif "\\" in text:
+                    item = {"vr": vr, "Value": [part.strip() for part in text.split("\\")]}
+                else:
+                    item = {"vr": vr, "Value": [text.strip()]}
+        elif vr in BINARY_NUMBERS:
+            item = _numbers(vr, body[offset : offset + length], little)
+        elif vr in NUMBER_OR_NAME_VRS:
+            item = _raw_json(vr, body[offset : offset + length], charset, little)
+            if item is None:  # a malformed number, or undecodable: pydicom's reading
                 item = _element_json(raw.dataset()[tag])
+        else:
+            continue
         if item is not None:
-            out[tag_key(tag)] = item
+            out[f"{tag:08X}"] = item
     return out
-
-
-def _text_json(vr: str, value: bytes, codec: str) -> Json | None:
-    """``attributes._raw_json`` of a text VR (None: not decodable with ``codec``)."""
-    try:
-        text = value.decode(codec)
-    except UnicodeDecodeError:
-        return None
-    text = text.rstrip("\0 ") if vr != "UI" else text.rstrip("\0").strip()
-    if not text:
-        return {"vr": vr}
-    if vr in SINGLE_VALUED:
-        return {"vr": vr, "Value": [text]}
-    if "\\" in text:
-        return {"vr": vr, "Value": [part.strip() for part in text.split("\\")]}
-    return {"vr": vr, "Value": [text.strip()]}
 
 
 def _converted_json(raw: RawHeader, entry: Entry) -> Json | None:

@@ -32,7 +32,7 @@ from pydicom.uid import (
     ImplicitVRLittleEndian,
 )
 
-from fhir_server.imaging import instances
+from fhir_server.imaging import instances, part10
 from fhir_server.imaging.gate import GatePolicy
 from tests.unit.imaging import synth
 
@@ -267,6 +267,62 @@ MUTATIONS: dict[str, Callable[[Dataset], None]] = {
 BYTE_EDITS = {"bad-utf8": (b"cafX", b"caf\xe9")}
 
 
+def _elements(data: bytes) -> list[tuple[int, int, int]]:
+    """(tag, start of the element header, end of the value) of the top-level elements."""
+    layout = part10.check(data)
+    out = []
+    for tag, vr, length, value in layout.elements:
+        start = value - (12 if vr in part10.LONG_VRS else 8)
+        out.append((tag, start, value + length))
+    return out
+
+
+def _swap(data: bytes) -> bytes:
+    """Two public elements in the wrong order (Modality before Study Date)."""
+    found = {tag: (start, end) for tag, start, end in _elements(data)}
+    (a, b), (c, d) = found[0x00080020], found[0x00080060]
+    return data[:a] + data[c:d] + data[b:c] + data[a:b] + data[d:]
+
+
+def _twice(data: bytes) -> bytes:
+    """Modality twice in a row."""
+    start, end = next((s, e) for tag, s, e in _elements(data) if tag == 0x00080060)
+    return data[:end] + data[start:end] + data[end:]
+
+
+def _unknown_vr(name: str) -> Callable[[bytes], bytes]:
+    def edit(data: bytes) -> bytes:
+        start = next(s for tag, s, _ in _elements(data) if tag >> 16 == int(name, 16))
+        return data[: start + 4] + b"XZ" + data[start + 6 :]
+
+    return edit
+
+
+def _delimiter(data: bytes) -> bytes:
+    """A stray sequence delimiter before the pixel data."""
+    start = next(s for tag, s, _ in _elements(data) if tag == 0x7FE00010)
+    return data[:start] + b"\xfe\xff\xdd\xe0\0\0\0\0" + data[start:]
+
+
+def _meta_in_data_set(data: bytes) -> bytes:
+    """A file meta element (0002,0100) at the start of the data set."""
+    start = _elements(data)[0][1]
+    element = b"\x02\x00\x00\x01UI\x04\x001.2\0"
+    return data[:start] + element + data[start:]
+
+
+#: Explicit VR little endian CT bytes edited where the walk's "plain" flags look.
+EDITED: dict[str, Callable[[bytes], bytes]] = {
+    "out-of-order": _swap,
+    "twice": _twice,
+    "unknown-vr-public": _unknown_vr("0008"),
+    "unknown-vr-private": _unknown_vr("0009"),
+    "stray-delimiter": _delimiter,
+    "meta-in-data-set": _meta_in_data_set,
+}
+CUTS = (130, 136, 140, 150, 200, 400, 1000, 1999, -2000, -9, -8, -4, -1)
+
+
 def cases() -> Iterator[tuple[str, bytes]]:
     """(case id, Part-10 bytes), in a fixed order."""
     root = synth.bundled("CT_small.dcm").parent
@@ -289,6 +345,22 @@ def cases() -> Iterator[tuple[str, bytes]]:
                 if name in BYTE_EDITS:
                     data = data.replace(*BYTE_EDITS[name])
                 yield f"ct:{name}:{label}", data
+    yield from _broken()
+
+
+def _broken() -> Iterator[tuple[str, bytes]]:
+    """Edited and cut files: the walk's refusals and its plain / undefined flags."""
+    plain = synth.ct()
+    for name, edit in EDITED.items():
+        yield f"edited:{name}", edit(plain)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        undefined = _ct()
+        _undefined(undefined)
+        for label, syntax in SYNTAXES.items():
+            for base, data in (("ct", encode(_ct(), syntax)), ("sq", encode(undefined, syntax))):
+                for cut in CUTS:
+                    yield f"cut:{base}:{label}:{cut}", data[:cut]
 
 
 def golden() -> dict[str, str]:
