@@ -215,6 +215,17 @@ class Directories:
             parents.append(os.path.dirname(path))
         return parents
 
+    def prepare(self, base: str) -> None:
+        """Create every fan-out directory of the current layout that is missing (256: a new
+        store would otherwise create one, and fsync its parent, on most of its first puts),
+        make their entries durable with one fsync of ``base``, and remember them."""
+        made = [f"{base}/{n:02x}" for n in range(256)]
+        for path in made:
+            with contextlib.suppress(FileExistsError):
+                os.mkdir(path)
+        fsync_directory(base)
+        self._known.update(made)
+
     def settle(self, chain: tuple[str, ...], parents: list[str]) -> None:
         """Fsync ``parents`` (from :meth:`make`, deepest first) and remember ``chain``."""
         for parent in reversed(parents):

@@ -34,7 +34,9 @@ How the guarantees of :mod:`fhir_server.storage.blobs` hold:
   by name), a put never reuses one (fresh token, ``O_EXCL``), and it can be swept offline. A
   crash before the rename leaves the previous version; after it, the new one, whole, since it was
   durable before it was renamed.
-- Fan-out directories are created when first needed; a new directory's entry is made durable
+- The 256 fan-out directories of the current layout are created when the store is opened
+  (those missing), their entries made durable by one fsync of the base. Those of a store of the
+  first layout are created when first needed; a new directory's entry is made durable
   (its parent fsync'd) before the put that needed it returns, once per directory and process
   (a directory found already there is fsync'd the same way the first time, in case another put
   created it an instant before).
@@ -97,6 +99,8 @@ class FilesystemBlobStore(BlobStore):
 
     async def open(self) -> None:
         self.layout = await _in_thread(functools.partial(files.open_layout, str(self.base)))
+        if self.layout is files.SECOND:
+            await _in_thread(functools.partial(self._directories.prepare, str(self.base)))
         if not self._locks:
             self._locks = tuple(asyncio.Lock() for _ in range(_LOCK_STRIPES))
 

@@ -109,12 +109,12 @@ async def test_a_blob_store_that_cannot_write_gives_out_of_resources_and_no_reco
 ) -> None:
     app, imaging = setup
     data = ct_study("PID-5", "20261201", 1)[0]
-    # where the instance's fan-out directory would be, put a file: the put cannot create it
+    # the instance's fan-out directory (made when the store opened) replaced by a file
     blobs = app.blobs
     assert isinstance(blobs, FilesystemBlobStore)
     sop_instance = str(pydicom.dcmread(BytesIO(data), stop_before_pixels=True).SOPInstanceUID)
     directory, _ = blobs._where(sop_instance)
-    directory.parent.mkdir(parents=True, exist_ok=True)
+    directory.rmdir()
     directory.write_bytes(b"not a directory")
     result = await imaging.store_part10(data, MODALITY)
     assert result.status == OUT_OF_RESOURCES and not result.ok

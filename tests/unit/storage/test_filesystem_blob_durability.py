@@ -3,7 +3,8 @@
 Every ``os.fsync``, ``os.fdatasync`` and rename the store makes is noted (the synced file found
 through ``/proc/self/fd``), so the order its module docstring promises is checked as it happens:
 the version file is made durable before the rename that commits it, the directory after it, and
-the entry of every fan-out directory the put created (or found unknown) before the put returns.
+the entries of the fan-out directories when the store is opened (the first layout's, created by
+puts, in test_filesystem_blob_layout.py).
 """
 
 from __future__ import annotations
@@ -67,7 +68,22 @@ def _files_of(store: FilesystemBlobStore, key: str) -> list[str]:
     return sorted(p.name for p in directory.iterdir() if p.name.startswith(stem))
 
 
-async def test_a_put_in_a_new_directory_makes_every_step_durable_in_order(
+async def test_opening_a_new_store_makes_its_256_fan_out_directories_durable_at_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    journal = Journal(monkeypatch)
+    store = FilesystemBlobStore(tmp_path / "blobs")
+    await store.open()
+    events = journal.take()
+    names = sorted(p.name for p in store.base.iterdir() if p.is_dir())
+    assert names == [f"{n:02x}" for n in range(256)]
+    assert events[-1] == ("fsync", str(store.base)), "one fsync for all their entries"
+    fan_out = {str(store.base / name) for name in names}
+    assert not [path for _, path in events if path in fan_out], "no fsync per fan-out directory"
+    await store.close()
+
+
+async def test_a_put_makes_every_step_durable_in_order(
     store: FilesystemBlobStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     journal = Journal(monkeypatch)
@@ -79,7 +95,7 @@ async def test_a_put_in_a_new_directory_makes_every_step_durable_in_order(
     assert [kind for kind, _ in events[:rename]] == ["fdatasync"], events
     assert events[0][1].startswith(f"{record}.") and events[0][1].endswith(".tmp"), events
     synced_after = [path for kind, path in events[rename:] if kind == "fsync"]
-    assert synced_after == [str(directory), str(store.base)], "the rename, then the new entry"
+    assert synced_after == [str(directory)], "the rename (the directory's entry: at open)"
     assert _files_of(store, "1.2.3.4") == [record.name], "one file per version"
     head, _, body = record.read_bytes().partition(b"\n")
     assert body == b"instance bytes" and head.startswith(b'{"key":"1.2.3.4","size":14,')
@@ -100,16 +116,15 @@ async def test_a_known_directory_is_not_fsynced_again(
         assert await stream.read_all() == b"second"
 
 
-async def test_a_directory_left_by_another_store_is_made_durable_once(
+async def test_a_reopened_store_makes_the_directories_durable_once_at_open(
     store: FilesystemBlobStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     await store.put("1.2.3.4", b"first", content_type=DICOM)
+    journal = Journal(monkeypatch)
     again = FilesystemBlobStore(store.base)  # a restart: nothing known in-process
     await again.open()
-    journal = Journal(monkeypatch)
+    assert ("fsync", str(store.base)) in journal.take()
     await again.put("1.2.3.4", b"second", content_type=DICOM)
-    synced = [path for kind, path in journal.take() if kind == "fsync"]
-    assert str(store.base) in synced
     await again.put("1.2.3.4", b"third", content_type=DICOM)
     synced = [path for kind, path in journal.take() if kind == "fsync"]
     assert str(store.base) not in synced
