@@ -87,7 +87,13 @@ def values(header: Any, keyword: str) -> list[str]:
 
 
 def items(header: Any, keyword: str) -> list[Any]:
-    value = _raw(header, keyword)
+    if isinstance(header, RawHeader):
+        tag = tag_for_keyword(keyword)
+        if tag is None or tag not in header.entries:
+            return []
+        value = header.sequence(tag)
+    else:
+        value = _raw(header, keyword)
     return list(value) if isinstance(value, Sequence) else []
 
 

@@ -88,6 +88,14 @@ def read(layout: Layout) -> Header | None:
     return Header(found, file_meta)
 
 
+def dataset_of(layout: Layout, elements: tuple[Element, ...]) -> Dataset | None:
+    """A Dataset of some of the walked top-level elements, built as :func:`read` builds the
+    whole one (None: one of them is not read from the walk)."""
+    implicit = layout.transfer_syntax == IMPLICIT_LE
+    little = layout.transfer_syntax != EXPLICIT_BE
+    return _dataset(layout.body, elements, implicit, little)
+
+
 def _looks_implicit(body: bytes, offset: int) -> bool:
     """pydicom's test on a data set's first element (filereader._is_implicit_vr)."""
     first, second = body[offset + 4], body[offset + 5]

@@ -34,6 +34,8 @@ PRINTABLE = re.compile(rb"[\x20-\x7e]*")
 #: A decimal string pydicom reads as DSfloat, its text kept (PS3.5 Table 6.2-1).
 DECIMAL = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 SPECIFIC_CHARACTER_SET = 0x00080005
+#: Shared and Per-frame Functional Groups Sequences (5200,9229) and (5200,9230).
+FUNCTIONAL_GROUPS = frozenset({0x52009229, 0x52009230})
 CHARSETS = {"": "ascii", "ISO_IR 6": "ascii", "ISO_IR 100": "latin-1", "ISO_IR 192": "utf-8",
             "ISO 2022 IR 6": "ascii"}  # fmt: skip
 SINGLE_VALUED = frozenset({"LT", "ST", "UT", "UR"})
@@ -52,8 +54,8 @@ class Unusual(Exception):
 class RawHeader:
     """The top-level elements up to the pixel data, by tag, and what has been read of them."""
 
-    __slots__ = ("_dataset", "_parts", "body", "charset", "entries", "layout", "little",
-                 "touched", "undefined")  # fmt: skip
+    __slots__ = ("_dataset", "_parts", "_sequences", "body", "charset", "entries", "layout",
+                 "little", "touched", "undefined")  # fmt: skip
 
     def __init__(self, layout: Layout, entries: dict[int, Entry]) -> None:
         self.layout = layout
@@ -62,6 +64,7 @@ class RawHeader:
         self.entries = entries
         self.touched: set[int] = set()
         self._parts: dict[int, list[str] | None] = {}
+        self._sequences: dict[int, Any] = {}
         self._dataset: pydicom.Dataset | None = None
         self.charset = "ascii"
         #: A top-level sequence of undefined length: pydicom reads it while reading the file.
@@ -112,6 +115,22 @@ class RawHeader:
     def converted(self, tag: int) -> Any:
         """The element's value as pydicom converts it (the Dataset is built if need be)."""
         self.touched.add(tag)
+        return self.dataset()[tag].value
+
+    def sequence(self, tag: int) -> Any:
+        """A sequence's value as pydicom converts it: from a Dataset of that element alone
+        (and the Specific Character Set its items inherit) until the whole one is built.
+        The functional groups are read from the whole Dataset: the gate reads every element
+        of their items, some of which take their VR from the top level (US or SS…)."""
+        self.touched.add(tag)
+        if tag in self._sequences:
+            return self._sequences[tag]
+        if self._dataset is None and tag not in FUNCTIONAL_GROUPS:
+            picked = (self.entries.get(SPECIFIC_CHARACTER_SET), self.entries[tag])
+            alone = header.dataset_of(self.layout, tuple(e for e in picked if e is not None))
+            if alone is not None:
+                self._sequences[tag] = alone[tag].value  # read once, as a Dataset keeps it
+                return self._sequences[tag]
         return self.dataset()[tag].value
 
     def uid(self, tag: int) -> str | None:

@@ -102,7 +102,7 @@ def _converted_json(raw: RawHeader, entry: Entry) -> Json | None:
 
 def _empty_json(raw: RawHeader, entry: Entry) -> Json | None:
     """An empty element dcmread leaves without a value: pydicom's JSON once converted."""
-    vr = KNOWN_VRS[entry[1]] if entry[1] else None
-    if vr is None or vr == "UN":  # the VR comes from the dictionary: let pydicom say which
+    vr = KNOWN_VRS[entry[1]] if entry[1] else raw.vr(entry)  # implicit VR: the dictionary's
+    if vr is None or vr == "UN" or " or " in vr:  # pydicom says which VR it makes of it
         return _element_json(raw.dataset()[entry[0]])
     return None if vr in NOT_INDEXED else {"vr": vr}

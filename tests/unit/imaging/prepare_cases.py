@@ -150,6 +150,19 @@ def _undefined(ds: Dataset) -> None:
             entry.is_undefined_length_sequence_item = True
 
 
+def _derivation_image(charset: str) -> Callable[[Dataset], None]:
+    """A Derivation Image item whose description (read by the gate) is not ASCII."""
+
+    def change(ds: Dataset) -> None:
+        ds.SpecificCharacterSet = charset
+        item = Dataset()
+        item.DerivationDescription = "Réduit: resampled"
+        item.DerivationCodeSequence = Sequence([_code("113072")])
+        ds.DerivationImageSequence = Sequence([item])
+
+    return change
+
+
 def _other_undefined(ds: Dataset) -> None:
     ds["OtherPatientIDsSequence"].is_undefined_length = True
     for entry in ds.OtherPatientIDsSequence:
@@ -260,6 +273,8 @@ MUTATIONS: dict[str, Callable[[Dataset], None]] = {
     "sequences": _sequences,
     "sequences-undefined": _undefined,
     "other-sequence-undefined": _other_undefined,
+    "derivation-image-latin1": _derivation_image("ISO_IR 100"),
+    "derivation-image-utf8": _derivation_image("ISO_IR 192"),
 }
 
 
