@@ -26,7 +26,6 @@ from fhir_server.imaging.header import KNOWN_VRS
 from fhir_server.imaging.part10 import UNDEFINED
 from fhir_server.imaging.raw_header import Entry, RawHeader
 
-NUMBER_OR_NAME_VRS = frozenset({"DS", "IS", "PN"})
 #: What pydicom's JSON of an empty element of these VRs is left out as (``_element_json``).
 NOT_INDEXED = frozenset({"SQ", "OB", "OW", "OF", "OD", "OL", "OV", "UN", "AT"})
 #: VRs whose empty value dcmread leaves as None (converted when read: pydicom's JSON).
@@ -72,7 +71,11 @@ def attributes_json(raw: RawHeader) -> Json:
                     item = {"vr": vr, "Value": [text.strip()]}
         elif vr in BINARY_NUMBERS:
             item = _numbers(vr, body[offset : offset + length], little)
-        elif vr in NUMBER_OR_NAME_VRS:
+        elif vr == "DS" or vr == "IS":
+            item = _decimal_json(vr, body[offset : offset + length], codec)
+            if item is None:  # a malformed number, or undecodable: pydicom's reading
+                item = _element_json(raw.dataset()[tag])
+        elif vr == "PN":
             item = _raw_json(vr, body[offset : offset + length], charset, little)
             if item is None:  # a malformed number, or undecodable: pydicom's reading
                 item = _element_json(raw.dataset()[tag])
@@ -81,6 +84,33 @@ def attributes_json(raw: RawHeader) -> Json:
         if item is not None:
             out[f"{tag:08X}"] = item
     return out
+
+
+def _decimal_json(vr: str, value: bytes, codec: str) -> Json | None:
+    """``attributes._raw_json`` of a DS or IS value: numbers, an integer where a decimal
+    string has no point nor exponent (None: undecodable or not a number)."""
+    try:
+        text = value.decode(codec)
+    except UnicodeDecodeError:
+        return None
+    text = text.rstrip("\0 ")
+    if not text:
+        return {"vr": vr}
+    numbers: list[int | float] = []
+    for part in text.split("\\"):
+        part = part.strip()
+        if not part:
+            return None
+        try:
+            if vr == "IS":
+                numbers.append(int(part))
+                continue
+            number = float(part)
+        except ValueError:
+            return None
+        integral = number.is_integer() and "." not in part and "e" not in part.lower()
+        numbers.append(int(number) if integral else number)
+    return {"vr": vr, "Value": numbers}
 
 
 def _converted_json(raw: RawHeader, entry: Entry) -> Json | None:
