@@ -5,6 +5,8 @@ for a CT header here); the index needs only the top-level text and number attrib
 decoded straight from the raw element bytes. Sequences and binary values (OB, OW, UN, pixel data,
 …) are left out: they are served from the stored instance itself (WADO-RS metadata reads it).
 Character sets other than the default repertoire, Latin-1 and UTF-8 go through pydicom's decoder.
+:func:`header_json` reads a pydicom Dataset (a file read the Dataset way);
+:mod:`fhir_server.imaging.raw_json` gives the same JSON from the raw elements of a walked file.
 """
 
 from __future__ import annotations

@@ -1,11 +1,14 @@
 """One received Part-10 instance: is it whole, does it say what it is, does the gate let it in?
 
 :func:`prepare` is pure CPU work (no I/O) run before anything is stored: the raw walk of
-:mod:`fhir_server.imaging.part10` (a cut file is refused, PS3.10 §7.1), the header built from
-that walk (:mod:`fhir_server.imaging.header`, pixel data left unread), the identity checks of
+:mod:`fhir_server.imaging.part10` (a cut file is refused, PS3.10 §7.1), the identity checks of
 PS3.4 B.2.3 (the SOP Class and SOP Instance UIDs of the file meta must match the data set's;
 the Study, Series and SOP Instance UIDs must be valid UIDs, PS3.5 §9.1), the RO-14 gate, and
-the header as DICOM JSON for the index.
+the header as DICOM JSON for the index. The attributes are read from the raw elements of the
+walk (:mod:`fhir_server.imaging.raw_header`, :mod:`fhir_server.imaging.raw_json`; pixel data
+left unread); a file pydicom reads in a way of its own (deflated, odd encodings, other character
+sets…) is read as a pydicom Dataset (:mod:`fhir_server.imaging.header`, or ``dcmread``), with
+the same outcome (tests/unit/imaging/test_prepare_equivalence.py).
 A refusal is a :class:`Refused` carrying the DIMSE status (PS3.4 Table B.2-1 and Annex GG for
 STOW-RS failure reasons) and an Error Comment of at most 64 characters.
 """
@@ -94,11 +97,7 @@ def short_comment(text: str) -> str:
 
 
 def prepare(data: bytes, policy: GatePolicy) -> Prepared:
-    """Check ``data`` (a Part-10 file) and read what the index needs; raises :class:`Refused`.
-
-    The attributes are read from the raw elements of the walk
-    (:mod:`fhir_server.imaging.raw_header`), else from the header as pydicom reads it: the
-    outcome is the same either way (tests/unit/imaging/test_prepare_equivalence.py)."""
+    """Check ``data`` (a Part-10 file) and read what the index needs; raises :class:`Refused`."""
     try:
         layout = part10.check(data)
     except part10.Incomplete as exc:

@@ -8,9 +8,11 @@ value, no empty value among several, a person name without component groups, dec
 that are numbers. Then what pydicom would make of the value is known exactly (its strings split
 on backslash, stripped as its converters strip them) and the character set does not matter.
 
-Anything else — a value that is not plain, a sequence the gate looks into — is read through
-the very Dataset ``dcmread(stop_before_pixels=True)`` gives (:mod:`fhir_server.imaging.header`),
-built on first need only. Each top-level element read is remembered (:attr:`RawHeader.touched`):
+Anything else — a value that is not plain — is read through the very Dataset
+``dcmread(stop_before_pixels=True)`` gives (:mod:`fhir_server.imaging.header`), built on first
+need only; a sequence the gate looks into is read from a Dataset of that element alone (the
+functional groups from the whole one). Each top-level element read is remembered
+(:attr:`RawHeader.touched`):
 pydicom converts an element it reads, and the index JSON of a converted element is pydicom's
 (:mod:`fhir_server.imaging.raw_json` keeps that). :meth:`RawHeader.of` gives None for a file
 the Dataset-based path must read altogether (see :func:`fhir_server.imaging.header.readable`).
@@ -27,6 +29,7 @@ from pydicom._dicom_dict import DicomDictionary
 from pydicom.datadict import dictionary_VR, tag_for_keyword
 
 from fhir_server.imaging import header
+from fhir_server.imaging.attributes import CHARSETS, SINGLE_VALUED
 from fhir_server.imaging.part10 import PIXEL_DATA, UNDEFINED, Element, Layout
 
 #: A value pydicom decodes the same whatever the character set and whatever it strips.
@@ -36,9 +39,6 @@ DECIMAL = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 SPECIFIC_CHARACTER_SET = 0x00080005
 #: Shared and Per-frame Functional Groups Sequences (5200,9229) and (5200,9230).
 FUNCTIONAL_GROUPS = frozenset({0x52009229, 0x52009230})
-CHARSETS = {"": "ascii", "ISO_IR 6": "ascii", "ISO_IR 100": "latin-1", "ISO_IR 192": "utf-8",
-            "ISO 2022 IR 6": "ascii"}  # fmt: skip
-SINGLE_VALUED = frozenset({"LT", "ST", "UT", "UR"})
 #: VRs whose values are plain strings once split (no person-name groups, no numbers).
 STRING_VRS = frozenset({"AE", "AS", "CS", "DA", "DT", "LO", "LT", "SH", "ST", "TM", "UC", "UI",
                         "UR", "UT"})  # fmt: skip
@@ -48,7 +48,8 @@ Entry = Element
 
 
 class Unusual(Exception):
-    """The file is read the Dataset way after all (found while indexing its elements)."""
+    """The file is read the Dataset way after all: the walk said its header could be built
+    from it, :func:`fhir_server.imaging.header.read` found otherwise."""
 
 
 class RawHeader:
