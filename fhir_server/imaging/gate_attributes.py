@@ -8,6 +8,7 @@ Per-frame Functional Groups; PS3.3 C.7.6.16, C.8.16), and the SOP class / define
 from __future__ import annotations
 
 from collections.abc import Iterator
+from functools import cache
 from typing import Any
 
 import pydicom
@@ -15,14 +16,17 @@ from pydicom.datadict import tag_for_keyword
 from pydicom.multival import MultiValue
 from pydicom.sequence import Sequence
 
-from fhir_server.imaging.raw_header import RawHeader
+from fhir_server.imaging.raw_header import FUNCTIONAL_GROUPS, RawHeader
 
 #: A header as the gate reads it: a Dataset, or the raw elements of a walked file.
 Header = pydicom.Dataset | RawHeader
 
 SC_ROOT = "1.2.840.10008.5.1.4.1.1."
+#: Where derivations may sit besides the header: functional groups, Derivation Image (0008,9124).
+PLACES = FUNCTIONAL_GROUPS | {0x00089124}
 
 
+@cache  # the same table every time: built once, on first use
 def capture_classes() -> dict[str, str]:
     return {
         SC_ROOT + "7": "Secondary Capture Image Storage",
@@ -35,6 +39,7 @@ def capture_classes() -> dict[str, str]:
     }
 
 
+@cache  # the same table every time: built once, on first use
 def document_classes() -> dict[str, str]:
     return {
         SC_ROOT + "104.1": "Encapsulated PDF Storage",
@@ -45,6 +50,7 @@ def document_classes() -> dict[str, str]:
     }
 
 
+@cache  # the same table every time: built once, on first use
 def conversion_types() -> dict[str, str]:
     return {
         "DV": "digitized video",
@@ -99,6 +105,17 @@ def items(header: Any, keyword: str) -> list[Any]:
 
 def frame_groups(header: Header) -> Iterator[Any]:
     """The header, then every item of every functional-group macro (shared, then per frame)."""
+    if isinstance(header, RawHeader) and not _holds(header, FUNCTIONAL_GROUPS):
+        return iter((header,))  # no functional groups: the header alone, without a generator
+    return _frame_groups(header)
+
+
+def _holds(header: RawHeader, tags: frozenset[int]) -> bool:
+    entries = header.entries
+    return any(tag in entries for tag in tags)
+
+
+def _frame_groups(header: Header) -> Iterator[Any]:
     yield header
     for group in ("SharedFunctionalGroupsSequence", "PerFrameFunctionalGroupsSequence"):
         for frame in items(header, group):
@@ -109,6 +126,12 @@ def frame_groups(header: Header) -> Iterator[Any]:
 
 def derivations(header: Header) -> Iterator[Any]:
     """Every place a Derivation Code / Description / Source Image may sit."""
+    if isinstance(header, RawHeader) and not _holds(header, PLACES):
+        return iter((header,))  # the header alone, without a generator
+    return _derivations(header)
+
+
+def _derivations(header: Header) -> Iterator[Any]:
     for scope in frame_groups(header):
         yield scope
         yield from items(scope, "DerivationImageSequence")
