@@ -78,6 +78,28 @@ class Layout:
     undefined: bool = False
 
 
+def claimed_instance(data: bytes) -> str | None:
+    """The Media Storage SOP Instance UID (0002,0003) the file meta information of ``data``
+    claims, read without checking anything else (None when it cannot be found): a hint for
+    work that may start before :func:`check`, never a substitute for it."""
+    if data[PREAMBLE : PREAMBLE + 4] != MAGIC:
+        return None
+    offset = PREAMBLE + 4
+    while offset + 8 <= len(data):
+        group, element = struct.unpack_from("<HH", data, offset)
+        if group != 0x0002:
+            return None
+        try:
+            value, length = _explicit_header(data, offset, "<")
+        except struct.error:
+            return None
+        if element == 0x0003:
+            uid = data[value : value + length].rstrip(b"\0 ")
+            return uid.decode("ascii") if uid.isascii() and uid else None
+        offset = value + length
+    return None
+
+
 def check(data: bytes) -> Layout:
     """The layout of a whole Part-10 file, else :class:`Incomplete` naming the broken place."""
     if len(data) < PREAMBLE + 4 or data[PREAMBLE : PREAMBLE + 4] != MAGIC:

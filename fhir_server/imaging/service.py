@@ -30,6 +30,7 @@ from typing import Any
 from fhir_server.core.clock import Clock, to_instant
 from fhir_server.core.context import RequestContext
 from fhir_server.core.waiting import wait_within
+from fhir_server.imaging import part10 as part10_meta
 from fhir_server.imaging import study_map
 from fhir_server.imaging.attributes import first
 from fhir_server.imaging.gate import GatePolicy
@@ -38,7 +39,7 @@ from fhir_server.imaging.kinds import INSTANCE, PENDING, REJECTION, SERIES, STUD
 from fhir_server.imaging.links import Links
 from fhir_server.interactions.locks import KeyedLocks
 from fhir_server.interactions.service import FhirService
-from fhir_server.storage.blobs import BlobStore
+from fhir_server.storage.blobs import BlobInfo, BlobStore
 from fhir_server.storage.records import RecordPut, RecordStore
 
 LOG = logging.getLogger(__name__)
@@ -161,6 +162,29 @@ class ImagingService:
 
     async def store_part10(self, part10: bytes, sender: Sender) -> StoreResult:
         """Check, store durably and index one Part-10 instance (see the module docstring)."""
+        claimed = part10_meta.claimed_instance(part10)
+        if claimed is None or len(part10) > PREPARE_ON_LOOP_BYTES:
+            return await self._store(part10, sender, None)
+        # one instance at a time per SOP Instance UID: a resend racing its first copy (two
+        # associations, or twice in one STOW request) is a duplicate, never a mix of both. The
+        # blob look-up of the UID the file meta claims runs in its thread during the checks.
+        async with self._instances.hold(claimed):
+            looking = asyncio.ensure_future(self.blobs.info(claimed))
+            try:
+                return await self._store(part10, sender, (claimed, looking))
+            finally:
+                if not looking.done():
+                    looking.cancel()
+                with contextlib.suppress(BaseException):
+                    await looking
+
+    async def _store(
+        self,
+        part10: bytes,
+        sender: Sender,
+        early: tuple[str, asyncio.Future[BlobInfo | None]] | None,
+    ) -> StoreResult:
+        """``early``: the claimed UID (its lock held) and its blob look-up, already started."""
         try:
             if len(part10) <= PREPARE_ON_LOOP_BYTES:
                 prepared = prepare(part10, self.policy)
@@ -168,19 +192,22 @@ class ImagingService:
                 prepared = await asyncio.to_thread(prepare, part10, self.policy)
         except Refused as refused:
             return await self._refuse(refused, sender, len(part10))
+        uid = prepared.sop_instance
         try:
-            # one instance at a time per SOP Instance UID: a resend racing its first copy (two
-            # associations, or twice in one STOW request) is a duplicate, never a mix of both
-            async with self._instances.hold(prepared.sop_instance):
-                existing = await self._stored(prepared.sop_instance)
+            if early is not None and early[0] == uid:
+                existing = await self._stored(uid, await early[1])
                 if existing is None:
                     await self._store_new(prepared, part10, sender)
+            else:
+                async with self._instances.hold(uid):
+                    existing = await self._stored(uid, await self.blobs.info(uid))
+                    if existing is None:
+                        await self._store_new(prepared, part10, sender)
         except OSError as exc:  # disk full, permissions: the sender may retry later
-            LOG.error("cannot store instance %s: %s", prepared.sop_instance, exc)
+            LOG.error("cannot store instance %s: %s", uid, exc)
             return StoreResult(
                 OUT_OF_RESOURCES, f"Out of resources: {type(exc).__name__}",
-                prepared.sop_class, prepared.sop_instance, prepared.study_uid,
-                prepared.series_uid,
+                prepared.sop_class, uid, prepared.study_uid, prepared.series_uid,
             )  # fmt: skip
         return _stored_result(prepared, existing)
 
@@ -193,10 +220,11 @@ class ImagingService:
             uids.get("Series Instance UID"),
         )  # fmt: skip
 
-    async def _stored(self, sop_instance: str) -> dict[str, Any] | None:
+    async def _stored(self, sop_instance: str, blob: BlobInfo | None) -> dict[str, Any] | None:
         """The record of an instance stored before (its record and its bytes both there), else
-        None. The blob is looked at first: for a new instance that is the only look-up."""
-        if await self.blobs.info(sop_instance) is None:
+        None; ``blob``: what the blob store holds under its UID, looked at first (for a new
+        instance the only look-up)."""
+        if blob is None:
             return None
         return await self.records.get(INSTANCE, sop_instance)
 

@@ -217,3 +217,16 @@ def test_a_file_meta_without_0002_0003_is_read_from_the_walk() -> None:
     assert found is not None and "MediaStorageSOPInstanceUID" not in found.meta
     _same_elements(found.dataset, _reference(data))
     assert instances.prepare(data, GatePolicy.default()).sop_instance == base.SOPInstanceUID
+
+
+def test_the_claimed_instance_is_read_from_the_file_meta_alone() -> None:
+    data = synth.ct()
+    ds = pydicom.dcmread(io.BytesIO(data), stop_before_pixels=True)
+    assert part10.claimed_instance(data) == str(ds.file_meta.MediaStorageSOPInstanceUID)
+    assert part10.claimed_instance(data[:150]) is None  # cut inside the file meta
+    assert part10.claimed_instance(b"\0" * 128 + b"NOPE" + data[132:]) is None
+    without = pydicom.dcmread(io.BytesIO(data))
+    del without.file_meta.MediaStorageSOPInstanceUID
+    buffer = io.BytesIO()
+    pydicom.dcmwrite(buffer, without, enforce_file_format=False)
+    assert part10.claimed_instance(buffer.getvalue()) is None
