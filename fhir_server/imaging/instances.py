@@ -123,17 +123,8 @@ def _prepare_raw(layout: part10.Layout, raw: RawHeader, policy: GatePolicy) -> P
     uids = {name: raw.uid(tag) for name, tag in UID_TAGS}
     meta_class = raw.meta_uid(MEDIA_STORAGE_SOP_CLASS_UID)
     meta_instance = raw.meta_uid(MEDIA_STORAGE_SOP_INSTANCE_UID)
-    sop_class, sop_instance = _identity(uids, meta_class, meta_instance, ROWS in raw, layout)
-    verdict = _gate(raw, layout.transfer_syntax, policy, uids)
-    return Prepared(
-        sop_class=sop_class,
-        sop_instance=sop_instance,
-        study_uid=str(uids["Study Instance UID"]),
-        series_uid=str(uids["Series Instance UID"]),
-        transfer_syntax=layout.transfer_syntax,
-        attributes=attributes_json(raw),
-        verdict=verdict,
-    )
+    return _prepared(layout, policy, raw, uids, (meta_class, meta_instance, ROWS in raw),
+                     lambda: attributes_json(raw))  # fmt: skip
 
 
 def _prepare_dataset(data: bytes, layout: part10.Layout, policy: GatePolicy) -> Prepared:
@@ -141,15 +132,31 @@ def _prepare_dataset(data: bytes, layout: part10.Layout, policy: GatePolicy) -> 
     uids = _uids(ds)
     meta_class = str(meta.get("MediaStorageSOPClassUID", "") or "").strip()
     meta_instance = str(meta.get("MediaStorageSOPInstanceUID", "") or "").strip()
-    sop_class, sop_instance = _identity(uids, meta_class, meta_instance, ROWS in ds, layout)
-    verdict = _gate(ds, layout.transfer_syntax, policy, uids)
+    return _prepared(layout, policy, ds, uids, (meta_class, meta_instance, ROWS in ds),
+                     lambda: header_json(ds))  # fmt: skip
+
+
+def _prepared(
+    layout: part10.Layout,
+    policy: GatePolicy,
+    header: Header,
+    uids: dict[str, str | None],
+    claims: tuple[str, str, bool],
+    attributes: Callable[[], dict[str, Any]],
+) -> Prepared:
+    """The identity checks, the gate, then the index JSON (after the gate: the raw header's
+    JSON keeps pydicom's form for the elements the gate read). ``claims``: the file meta's SOP
+    Class and Instance UIDs, and whether Rows (0028,0010) is present."""
+    meta_class, meta_instance, has_rows = claims
+    sop_class, sop_instance = _identity(uids, meta_class, meta_instance, has_rows, layout)
+    verdict = _gate(header, layout.transfer_syntax, policy, uids)
     return Prepared(
         sop_class=sop_class,
         sop_instance=sop_instance,
         study_uid=str(uids["Study Instance UID"]),
         series_uid=str(uids["Series Instance UID"]),
         transfer_syntax=layout.transfer_syntax,
-        attributes=header_json(ds),
+        attributes=attributes(),
         verdict=verdict,
     )
 
