@@ -82,18 +82,24 @@ def claimed_instance(data: bytes) -> str | None:
     """The Media Storage SOP Instance UID (0002,0003) the file meta information of ``data``
     claims, read without checking anything else (None when it cannot be found): a hint for
     work that may start before :func:`check`, never a substitute for it."""
+    return claimed(data, 0x0003)
+
+
+def claimed(data: bytes, element: int) -> str | None:
+    """The UID in file meta element (0002,``element``) of ``data`` (e.g. 0x0010: the Transfer
+    Syntax UID), read as :func:`claimed_instance` reads it."""
     if data[PREAMBLE : PREAMBLE + 4] != MAGIC:
         return None
     offset = PREAMBLE + 4
     while offset + 8 <= len(data):
-        group, element = struct.unpack_from("<HH", data, offset)
+        group, found = struct.unpack_from("<HH", data, offset)
         if group != 0x0002:
             return None
         try:
             value, length = _explicit_header(data, offset, "<")
         except struct.error:
             return None
-        if element == 0x0003:
+        if found == element:
             uid = data[value : value + length].rstrip(b"\0 ")
             return uid.decode("ascii") if uid.isascii() and uid else None
         offset = value + length

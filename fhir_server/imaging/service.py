@@ -1,10 +1,10 @@
 """The imaging ingest: every door's instances (C-STORE, STOW-RS, C-MOVE/C-GET) come in here.
 
 :meth:`ImagingService.store_part10` checks the Part-10 bytes (:mod:`fhir_server.imaging.instances`;
-on the event loop up to ``PREPARE_ON_LOOP_BYTES``, in a worker thread beyond), stores them
-through the blob port exactly as received and writes the instance's index record — the two
-durable writes in parallel, and it returns only once both are fsync'd, so a success status is
-never given for bytes that could be lost — and marks its
+on the event loop up to ``PREPARE_ON_LOOP_BYTES`` unless deflated, else in a worker thread),
+stores them through the blob port exactly as received and writes the instance's index
+record — the two durable writes in parallel, and it returns only once both are fsync'd, so a
+success status is never given for bytes that could be lost — and marks its
 study pending. Studies are written to
 FHIR **coalesced**: a background task rebuilds a pending study's ImagingStudy once the study has
 been quiet for ``quiet`` seconds (or ``max_delay`` after its first new instance), from every
@@ -46,9 +46,11 @@ LOG = logging.getLogger(__name__)
 CONTENT_TYPE = "application/dicom"
 PAGE = 1000
 #: Instances up to this size are checked on the event loop: their check is CPU work of well
-#: under a millisecond that holds the GIL anyway, and a worker thread's round trip costs a
-#: quarter of it; bigger ones (their data set may be deflated) go to a worker thread.
-PREPARE_ON_LOOP_BYTES = 256 * 1024
+#: under a millisecond whatever the pixel data's size (the walk steps over it) that holds the
+#: GIL anyway, and a worker thread's round trip costs a quarter of it. Bigger ones, and
+#: deflated ones (the check inflates them), go to a worker thread.
+PREPARE_ON_LOOP_BYTES = 4 * 1024 * 1024
+TRANSFER_SYNTAX_ELEMENT = 0x0010  # (0002,0010)
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +99,14 @@ def _stored_result(prepared: Prepared, existing: dict[str, Any] | None) -> Store
         0x0000, None, prepared.sop_class, prepared.sop_instance, prepared.study_uid,
         prepared.series_uid, review=review, patient_id=patient_id,
     )  # fmt: skip
+
+
+def _checked_on_loop(part10: bytes) -> bool:
+    """Whether ``part10`` is checked on the event loop (see ``PREPARE_ON_LOOP_BYTES``)."""
+    return (
+        len(part10) <= PREPARE_ON_LOOP_BYTES
+        and part10_meta.claimed(part10, TRANSFER_SYNTAX_ELEMENT) not in part10_meta.DEFLATED
+    )
 
 
 @dataclass
@@ -163,7 +173,7 @@ class ImagingService:
     async def store_part10(self, part10: bytes, sender: Sender) -> StoreResult:
         """Check, store durably and index one Part-10 instance (see the module docstring)."""
         claimed = part10_meta.claimed_instance(part10)
-        if claimed is None or len(part10) > PREPARE_ON_LOOP_BYTES:
+        if claimed is None or not _checked_on_loop(part10):
             return await self._store(part10, sender, None)
         # one instance at a time per SOP Instance UID: a resend racing its first copy (two
         # associations, or twice in one STOW request) is a duplicate, never a mix of both. The
@@ -186,7 +196,7 @@ class ImagingService:
     ) -> StoreResult:
         """``early``: the claimed UID (its lock held) and its blob look-up, already started."""
         try:
-            if len(part10) <= PREPARE_ON_LOOP_BYTES:
+            if _checked_on_loop(part10):
                 prepared = prepare(part10, self.policy)
             else:
                 prepared = await asyncio.to_thread(prepare, part10, self.policy)

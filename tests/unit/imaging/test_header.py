@@ -230,3 +230,10 @@ def test_the_claimed_instance_is_read_from_the_file_meta_alone() -> None:
     buffer = io.BytesIO()
     pydicom.dcmwrite(buffer, without, enforce_file_format=False)
     assert part10.claimed_instance(buffer.getvalue()) is None
+
+
+def test_the_claimed_transfer_syntax_is_read_from_the_file_meta_alone() -> None:
+    data = synth.ct()
+    ds = pydicom.dcmread(io.BytesIO(data), stop_before_pixels=True)
+    assert part10.claimed(data, 0x0010) == str(ds.file_meta.TransferSyntaxUID)
+    assert part10.claimed(data, 0x0099) is None  # not in the file meta
