@@ -15,11 +15,9 @@ from __future__ import annotations
 from fhir_server.imaging.attributes import (
     BINARY_NUMBERS,
     MAX_VALUE_BYTES,
-    SINGLE_VALUED,
     TEXT_VRS,
     Json,
     _element_json,
-    _numbers,
     _raw_json,
 )
 from fhir_server.imaging.header import KNOWN_VRS
@@ -38,8 +36,6 @@ def attributes_json(raw: RawHeader) -> Json:
     out: Json = {}
     touched = raw.touched
     body, little, charset = raw.body, raw.little, raw.charset
-    codec = "latin-1" if charset == "ascii" else charset  # as attributes._raw_json decodes
-    names, text_vrs, single_valued = KNOWN_VRS, TEXT_VRS, SINGLE_VALUED
     for entry in [entry for entry in raw.entries.values() if not entry[0] & 0x10000]:
         tag, written, length, offset = entry  # a public element (private groups are odd)
         if tag < 0x00030000 and tag >> 16 == 0x0002:  # file meta in the data set
@@ -49,68 +45,20 @@ def attributes_json(raw: RawHeader) -> Json:
             if item is not None:
                 out[f"{tag:08X}"] = item
             continue
-        vr = names[written] if written else raw.vr(entry)
+        vr = KNOWN_VRS[written] if written else raw.vr(entry)
         if length == 0 and (not written or vr in EMPTY_AS_NONE):
             item = _empty_json(raw, entry)
         elif vr is None or length == UNDEFINED or length > MAX_VALUE_BYTES:
             continue
-        elif vr in text_vrs:  # attributes._raw_json of a text VR, inline: most elements
-            try:
-                text = body[offset : offset + length].decode(codec)
-            except UnicodeDecodeError:
-                item = _element_json(raw.dataset()[tag])  # pydicom's decoding
-            else:
-                text = text.rstrip("\0 ") if vr != "UI" else text.rstrip("\0").strip()
-                if not text:
-                    item = {"vr": vr}
-                elif vr in single_valued:
-                    item = {"vr": vr, "Value": [text]}
-                elif "\\" in text:
-                    item = {"vr": vr, "Value": [part.strip() for part in text.split("\\")]}
-                else:
-                    item = {"vr": vr, "Value": [text.strip()]}
-        elif vr in BINARY_NUMBERS:
-            item = _numbers(vr, body[offset : offset + length], little)
-        elif vr == "DS" or vr == "IS":
-            item = _decimal_json(vr, body[offset : offset + length], codec)
-            if item is None:  # a malformed number, or undecodable: pydicom's reading
-                item = _element_json(raw.dataset()[tag])
-        elif vr == "PN":
+        elif vr in BINARY_NUMBERS or vr in TEXT_VRS or vr in ("DS", "IS", "PN"):
             item = _raw_json(vr, body[offset : offset + length], charset, little)
-            if item is None:  # a malformed number, or undecodable: pydicom's reading
+            if item is None:  # undecodable, or a malformed number: pydicom's reading
                 item = _element_json(raw.dataset()[tag])
         else:
             continue
         if item is not None:
             out[f"{tag:08X}"] = item
     return out
-
-
-def _decimal_json(vr: str, value: bytes, codec: str) -> Json | None:
-    """``attributes._raw_json`` of a DS or IS value: numbers, an integer where a decimal
-    string has no point nor exponent (None: undecodable or not a number)."""
-    try:
-        text = value.decode(codec)
-    except UnicodeDecodeError:
-        return None
-    text = text.rstrip("\0 ")
-    if not text:
-        return {"vr": vr}
-    numbers: list[int | float] = []
-    for part in text.split("\\"):
-        part = part.strip()
-        if not part:
-            return None
-        try:
-            if vr == "IS":
-                numbers.append(int(part))
-                continue
-            number = float(part)
-        except ValueError:
-            return None
-        integral = number.is_integer() and "." not in part and "e" not in part.lower()
-        numbers.append(int(number) if integral else number)
-    return {"vr": vr, "Value": numbers}
 
 
 def _converted_json(raw: RawHeader, entry: Entry) -> Json | None:
