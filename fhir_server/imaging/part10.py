@@ -82,12 +82,16 @@ def claimed_instance(data: bytes) -> str | None:
     """The Media Storage SOP Instance UID (0002,0003) the file meta information of ``data``
     claims, read without checking anything else (None when it cannot be found): a hint for
     work that may start before :func:`check`, never a substitute for it."""
-    return claimed(data, 0x0003)
+    return _claimed(data, 0x0003)
 
 
-def claimed(data: bytes, element: int) -> str | None:
-    """The UID in file meta element (0002,``element``) of ``data`` (e.g. 0x0010: the Transfer
-    Syntax UID), read as :func:`claimed_instance` reads it."""
+def claimed_deflated(data: bytes) -> bool:
+    """Whether the Transfer Syntax UID (0002,0010) ``data`` claims, read as
+    :func:`claimed_instance` reads its UID, is a deflated one (:func:`check` inflates it)."""
+    return _claimed(data, 0x0010) in DEFLATED
+
+
+def _claimed(data: bytes, element: int) -> str | None:
     if data[PREAMBLE : PREAMBLE + 4] != MAGIC:
         return None
     offset = PREAMBLE + 4

@@ -50,7 +50,6 @@ PAGE = 1000
 #: GIL anyway, and a worker thread's round trip costs a quarter of it. Bigger ones, and
 #: deflated ones (the check inflates them), go to a worker thread.
 PREPARE_ON_LOOP_BYTES = 4 * 1024 * 1024
-TRANSFER_SYNTAX_ELEMENT = 0x0010  # (0002,0010)
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,14 +98,6 @@ def _stored_result(prepared: Prepared, existing: dict[str, Any] | None) -> Store
         0x0000, None, prepared.sop_class, prepared.sop_instance, prepared.study_uid,
         prepared.series_uid, review=review, patient_id=patient_id,
     )  # fmt: skip
-
-
-def _checked_on_loop(part10: bytes) -> bool:
-    """Whether ``part10`` is checked on the event loop (see ``PREPARE_ON_LOOP_BYTES``)."""
-    return (
-        len(part10) <= PREPARE_ON_LOOP_BYTES
-        and part10_meta.claimed(part10, TRANSFER_SYNTAX_ELEMENT) not in part10_meta.DEFLATED
-    )
 
 
 @dataclass
@@ -172,16 +163,17 @@ class ImagingService:
 
     async def store_part10(self, part10: bytes, sender: Sender) -> StoreResult:
         """Check, store durably and index one Part-10 instance (see the module docstring)."""
-        claimed = part10_meta.claimed_instance(part10)
-        if claimed is None or not _checked_on_loop(part10):
-            return await self._store(part10, sender, None)
+        on_loop = len(part10) <= PREPARE_ON_LOOP_BYTES and not part10_meta.claimed_deflated(part10)
+        claimed = part10_meta.claimed_instance(part10) if on_loop else None
+        if claimed is None:
+            return await self._store(part10, sender, on_loop, None)
         # one instance at a time per SOP Instance UID: a resend racing its first copy (two
         # associations, or twice in one STOW request) is a duplicate, never a mix of both. The
         # blob look-up of the UID the file meta claims runs in its thread during the checks.
         async with self._instances.hold(claimed):
             looking = asyncio.ensure_future(self.blobs.info(claimed))
             try:
-                return await self._store(part10, sender, (claimed, looking))
+                return await self._store(part10, sender, on_loop, (claimed, looking))
             finally:
                 if not looking.done():
                     looking.cancel()
@@ -192,11 +184,13 @@ class ImagingService:
         self,
         part10: bytes,
         sender: Sender,
+        on_loop: bool,
         early: tuple[str, asyncio.Future[BlobInfo | None]] | None,
     ) -> StoreResult:
-        """``early``: the claimed UID (its lock held) and its blob look-up, already started."""
+        """``on_loop``: checked on the event loop; ``early``: the claimed UID (its lock held)
+        and its blob look-up, already started."""
         try:
-            if _checked_on_loop(part10):
+            if on_loop:
                 prepared = prepare(part10, self.policy)
             else:
                 prepared = await asyncio.to_thread(prepare, part10, self.policy)
