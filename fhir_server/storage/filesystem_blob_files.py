@@ -170,14 +170,12 @@ def parse(head: bytes, path: str) -> Record:
 
 def read_record(path: str) -> Record | None:
     """The record in ``path``, or None if there is no such file."""
-    try:
-        fd = os.open(path, _READ)
-    except FileNotFoundError:
+    opened = open_record(path)
+    if opened is None:
         return None
-    try:
-        return parse(os.pread(fd, _HEADER_READ, 0), path)
-    finally:
-        os.close(fd)
+    record, fd = opened
+    os.close(fd)
+    return record
 
 
 def open_record(path: str) -> tuple[Record, int] | None:
