@@ -9,7 +9,7 @@ composition root, which passes the concrete ImagingService, loop bridge and Send
 from __future__ import annotations
 
 import ssl
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import replace
 from typing import Any, Protocol
 
@@ -36,6 +36,8 @@ class Ingest(Protocol):
     async def store_part10(self, part10: bytes, sender: Any) -> Any: ...
 
     async def flush(self, study_uid: str | None = None) -> None: ...
+
+    async def settle(self, studies: Iterable[str]) -> None: ...
 
 
 class Peers:

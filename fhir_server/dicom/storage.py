@@ -90,11 +90,12 @@ class StorageService:
         for the ingest's quiet time would only delay the ImagingStudy)."""
         if self.audit is not None:
             await self.audit.association_ended(association)
-        for study in sorted(self._studies.pop(id(association), ())):
-            try:
-                await self.ingest.flush(study)
-            except Exception:  # the ingest keeps the study pending and retries
-                log.exception("ImagingStudy of study %s not written at association end", study)
+        studies = sorted(self._studies.pop(id(association), ()))
+        try:
+            await self.ingest.settle(studies)
+        except Exception:  # the ingest keeps the studies pending and retries
+            log.exception("ImagingStudies of studies %s not written at association end",
+                          ", ".join(studies))  # fmt: skip
 
     def on_c_store(self, event: evt.Event) -> Dataset:
         """A C-STORE on an association relayed to pynetdicom (its thread, through the bridge)."""

@@ -24,6 +24,7 @@ import contextlib
 import logging
 import time
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -331,8 +332,16 @@ class ImagingService:
             await self._flush_one(study_uid)
             return
         busy = [study for study, lock in self._locks.items() if lock.locked()]
-        for study in dict.fromkeys([*self._pending, *busy]):
-            await self._flush_one(study, only_pending=True)
+        await self.settle([*self._pending, *busy])
+
+    async def settle(self, studies: Iterable[str]) -> None:
+        """Write now, side by side, the ImagingStudy of each of ``studies`` that has instances
+        not written yet, and wait for the writes of them already under way; a study written
+        since its last instance is left alone. (The writes overlap: their reads and commits
+        are shared, where one after the other each would wait for its own.)"""
+        await asyncio.gather(
+            *(self._flush_one(study, only_pending=True) for study in dict.fromkeys(studies))
+        )
 
     async def _run(self) -> None:
         assert self._wake is not None
@@ -345,8 +354,7 @@ class ImagingService:
                 s for s, p in self._pending.items()
                 if now - p.last >= self.quiet or now - p.first >= self.max_delay
             ]  # fmt: skip
-            for study in due:
-                await self._flush_one(study)
+            await asyncio.gather(*(self._flush_one(study) for study in due))
             if self._pending and not due:
                 await asyncio.sleep(min(self.quiet, 0.2))
 

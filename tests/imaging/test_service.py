@@ -109,6 +109,37 @@ async def test_instances_are_coalesced_not_one_version_each(
     assert study["meta"]["versionId"] == "1"  # twelve instances and a resend: one write
 
 
+async def test_settle_writes_the_pending_studies_together_and_leaves_written_ones_alone(
+    setup: tuple[Application, ImagingService],
+) -> None:
+    """What a door asks at association end: every study it stored written, at once."""
+    app, _ = setup
+    imaging = ImagingService(
+        app.service, app.store.records, app.blobs, app.service.clock,
+        policy=GatePolicy.default(), base_url="http://fhir.example/fhir",
+        zone="Europe/Bucharest", quiet=30.0, max_delay=60.0,
+    )  # fmt: skip
+    await imaging.start()
+    try:
+        uids = []
+        for patient in ("PID-S1", "PID-S2", "PID-S3"):
+            results = [await imaging.store_part10(f, MODALITY)
+                       for f in ct_study(patient, "20261201", 3)]  # fmt: skip
+            uids.append(results[0].study_uid)
+        assert None not in uids
+        written, *pending = [str(uid) for uid in uids]
+        await imaging.flush(written)  # written before: nothing new since
+        assert [len(await _studies(app, uid)) for uid in pending] == [0, 0]
+        await imaging.settle([written, *pending, written])
+        for uid in uids:
+            [study] = await _studies(app, str(uid))
+            assert study["numberOfInstances"] == 3
+            assert study["meta"]["versionId"] == "1"  # the written one was not written again
+        assert await app.store.records.find("dicom-pending", limit=10) == []
+    finally:
+        await imaging.stop()
+
+
 async def test_resent_instance_is_idempotent(setup: tuple[Application, ImagingService]) -> None:
     app, imaging = setup
     [data] = ct_study("PID-9", "20261201", 1)
