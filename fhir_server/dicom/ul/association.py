@@ -61,7 +61,9 @@ class Association:
         self._max_pdu = max_pdu
         self._timeout = timeout
         self._command = bytearray()
-        self._data = bytearray()
+        #: The data set's fragments as received (views of their PDUs), joined once with the
+        #: file meta when the last one is in: no copy per fragment, none of the whole but one.
+        self._data: list[memoryview] = []
         self._pending: tuple[int, dict[int, bytes]] | None = None
 
     async def serve(self) -> None:
@@ -90,20 +92,21 @@ class Association:
                     command = dimse.decode_command(bytes(self._command))
                     self._command.clear()
                     if dimse.us(command, dimse.DATA_SET_TYPE) == dimse.NO_DATA_SET:
-                        await self._dispatch(context_id, command, b"")
+                        await self._dispatch(context_id, command, [])
                     else:
                         self._pending = (context_id, command)
             else:
                 if self._pending is None:
                     raise pdu.PduError("a data set fragment arrived before its command")
-                self._data += fragment
+                self._data.append(fragment)
                 if control & 0x02:
                     context, command = self._pending
-                    data, self._pending = bytes(self._data), None
-                    self._data.clear()
+                    data, self._pending, self._data = self._data, None, []
                     await self._dispatch(context, command, data)
 
-    async def _dispatch(self, context_id: int, command: dict[int, bytes], data: bytes) -> None:
+    async def _dispatch(
+        self, context_id: int, command: dict[int, bytes], data: list[memoryview]
+    ) -> None:
         field_ = dimse.us(command, dimse.COMMAND_FIELD)
         abstract, syntax = self.negotiated.accepted[context_id]
         message_id = dimse.us(command, dimse.MESSAGE_ID) or 0
@@ -123,7 +126,7 @@ class Association:
         self,
         context_id: int,
         command: dict[int, bytes],
-        data: bytes,
+        data: list[memoryview],
         abstract: str,
         syntax: str,
         message_id: int,
@@ -136,11 +139,12 @@ class Association:
             comment = short_comment(
                 f"Affected SOP Class {sop_class} is not the context's {abstract}"
             )
-        elif not sop_instance or not data:
+        elif not sop_instance or not any(data):
             status = MISTYPED_ARGUMENT
             comment = "C-STORE without Affected SOP Instance UID or data set"
         else:
-            part10 = file_meta(sop_class, sop_instance, syntax, self.requestor.ae_title) + data
+            meta = file_meta(sop_class, sop_instance, syntax, self.requestor.ae_title)
+            part10 = b"".join([meta, *data])
             status, comment = await self._handler.store(self, part10)
         response: dict[int, int | str] = {
             dimse.AFFECTED_SOP_CLASS: sop_class, dimse.COMMAND_FIELD: dimse.C_STORE_RSP,
