@@ -27,8 +27,9 @@ which ``tests/contract/test_blob_contract.py`` checks on each:
   part way, as its chunks are deleted. Neither ever yields bytes of two versions.
 - **delete** removes every version of the key and says whether there was one.
 - **Durability**: ``put`` and ``delete`` return after the change is durable as the backend defines
-  it (filesystem: the version's file synced before the rename that commits it, the directory
-  fsync'd after; MongoDB: the write concern of the database), so it survives
+  it (filesystem: a small blob by the commit of its row in the store's SQLite database, in WAL
+  mode with ``synchronous = FULL``; a larger one's file synced before the rename that commits
+  it, the directory fsync'd after; MongoDB: the write concern of the database), so it survives
   :meth:`BlobStore.close` and a new store over the same place.
 """
 

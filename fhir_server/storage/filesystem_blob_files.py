@@ -58,30 +58,40 @@ class Layout:
 FIRST: Final = Layout(1, 2, ".json")
 #: 256 fan-out directories, each version one file.
 SECOND: Final = Layout(2, 1, ".blob")
-_LAYOUTS: Final = {layout.version: layout for layout in (FIRST, SECOND)}
+#: As the second, and small blobs as rows of ``inline.sqlite3`` (:mod:`.inline_blobs`).
+THIRD: Final = Layout(3, 1, ".blob")
+_LAYOUTS: Final = {layout.version: layout for layout in (FIRST, SECOND, THIRD)}
 
 
 def open_layout(base: str) -> Layout:
-    """The layout of the store in ``base``, created (with the marker of the current layout)
-    if missing or empty (but for a marker left half-written, or ``lost+found`` where ``base``
-    is a file system of its own). Content without a marker is a store of the first layout."""
+    """The layout of the store in ``base``, created (with the marker of the second layout,
+    which the store then upgrades if its inline tier is on) if missing or empty (but for a
+    marker left half-written, or ``lost+found`` where ``base`` is a file system of its own).
+    Content without a marker is a store of the first layout."""
     os.makedirs(base, exist_ok=True)
     names = os.listdir(base)
     if LAYOUT_FILE in names:
         return _read_marker(base)
     if any(not name.startswith(f"{LAYOUT_FILE}.") and name != _MOUNT_ROOT for name in names):
         return FIRST
+    write_marker(base, SECOND)
+    fsync_directory(os.path.dirname(os.path.abspath(base)))
+    return SECOND
+
+
+def write_marker(base: str, layout: Layout) -> Layout:
+    """Write (or replace) the marker of ``base`` atomically: a temporary file, fsync'd,
+    renamed over the marker, the directory fsync'd."""
     temp = f"{base}/{LAYOUT_FILE}.{secrets.token_hex(8)}{_TEMP}"
     fd = os.open(temp, _CREATE, 0o644)
     try:
-        write_all(fd, b"%d\n" % SECOND.version)
+        write_all(fd, b"%d\n" % layout.version)
         os.fsync(fd)
     finally:
         os.close(fd)
     os.replace(temp, f"{base}/{LAYOUT_FILE}")
     fsync_directory(base)
-    fsync_directory(os.path.dirname(os.path.abspath(base)))
-    return SECOND
+    return layout
 
 
 def _read_marker(base: str) -> Layout:
@@ -242,6 +252,8 @@ class PendingVersion:
         self.temp = f"{record}.{secrets.token_hex(8)}{_TEMP}"
         self.size = 0
         self.committed = False
+        #: The temporary file's inode (the version file's, once committed).
+        self.inode = -1
         self._sha256 = hashlib.sha256()
         self._fd = -1
         self._directories = directories
@@ -251,6 +263,7 @@ class PendingVersion:
         """Make the fan-out directories and the temporary file, positioned at ``offset``."""
         self._parents = self._directories.make(self.chain)
         self._fd = os.open(self.temp, _CREATE, 0o644)
+        self.inode = os.fstat(self._fd).st_ino
         if offset:
             os.lseek(self._fd, offset, os.SEEK_SET)
 

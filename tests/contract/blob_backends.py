@@ -5,14 +5,18 @@ stands for a restart. It also lists its *leftovers*: whatever it holds that no c
 accounts for (a temporary or unreferenced file, a superseded GridFS version, an orphan chunk), so
 the suite can check that failed, cancelled and replacing puts clean up after themselves.
 
-The fixtures ``blob_backend`` (one per adapter; GridFS is marked ``mongo`` and needs the session
+The fixtures ``blob_backend`` (one per adapter, the filesystem one twice: every version a file,
+and with its inline tier for small puts; GridFS is marked ``mongo`` and needs the session
 fixture ``mongo_server``) and ``blob_store`` (an opened store of it) are imported by the test
 module under their function names.
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import re
+import sqlite3
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -51,23 +55,51 @@ class BlobBackend(ABC):
 
 
 class FilesystemBackend(BlobBackend):
-    def __init__(self, base: Path) -> None:
+    """Filesystem stores over ``base`` with the inline tier for puts up to ``inline_max``
+    bytes (0: none, every version a file)."""
+
+    def __init__(self, base: Path, inline_max: int = 0) -> None:
         super().__init__()
         self.base = base
+        self.inline_max = inline_max
 
     def _make(self) -> BlobStore:
-        return FilesystemBlobStore(self.base, chunk_size=64 * 1024)
+        return FilesystemBlobStore(self.base, chunk_size=64 * 1024, inline_max=self.inline_max)
 
     async def leftovers(self) -> list[str]:
-        """Every file but the layout marker, the version files (``<sha256>.blob``, or ``.json``
-        in a store of the first layout) and the data files that first-layout records name."""
-        files = sorted(p for p in self.base.rglob("*") if p.is_file() and p.name != "LAYOUT")
+        """Every file but the layout marker, the inline database (with its WAL files), the
+        version files (``<sha256>.blob``, or ``.json`` in a store of the first layout) and the
+        data files that first-layout records name; and every key with both an inline row and a
+        version file (a put or delete that did not finish its move between the tiers)."""
+        files = sorted(
+            p for p in self.base.rglob("*") if p.is_file() and p.name not in _STORE_FILES
+        )
         records = [p for p in files if _VERSION_FILE.fullmatch(p.name)]
         referenced = {r.parent / name for r in records if (name := _data_file(r)) is not None}
-        return [str(p.relative_to(self.base)) for p in files if p not in {*records, *referenced}]
+        extra = [str(p.relative_to(self.base)) for p in files if p not in {*records, *referenced}]
+        return extra + [
+            f"{key} in both tiers" for key in self.inline_keys() if _has_file(self.base, key)
+        ]
+
+    def inline_keys(self) -> list[str]:
+        """The keys of the inline database's rows (none without one)."""
+        database = self.base / INLINE_DATABASE
+        if not database.is_file():
+            return []
+        with contextlib.closing(sqlite3.connect(database)) as conn:
+            return sorted(key for (key,) in conn.execute("SELECT key FROM blobs"))
 
 
+INLINE_DATABASE = "inline.sqlite3"
+#: The inline tier's limit in the contract's tiered configuration.
+INLINE_MAX = 1000
+_STORE_FILES = {"LAYOUT", *(INLINE_DATABASE + end for end in ("", "-wal", "-shm"))}
 _VERSION_FILE = re.compile(r"[0-9a-f]{64}\.(blob|json)")
+
+
+def _has_file(base: Path, key: str) -> bool:
+    digest = hashlib.sha256(key.encode("ascii")).hexdigest()
+    return (base / digest[:2] / f"{digest}.blob").exists()
 
 
 def _data_file(record: Path) -> str | None:
@@ -108,7 +140,7 @@ class GridFSBackend(BlobBackend):
 
 @pytest.fixture(
     name="blob_backend",
-    params=["filesystem", pytest.param("gridfs", marks=pytest.mark.mongo)],
+    params=["filesystem", "filesystem-inline", pytest.param("gridfs", marks=pytest.mark.mongo)],
 )
 async def blob_backend_fixture(
     request: pytest.FixtureRequest, tmp_path: Path
@@ -117,6 +149,9 @@ async def blob_backend_fixture(
     if request.param == "gridfs":
         server = request.getfixturevalue("mongo_server")
         backend = GridFSBackend(database_url(server, "blobs " + request.node.nodeid))
+    elif request.param == "filesystem-inline":
+        # Both tiers: whole puts up to 1,000 bytes as rows, the rest (and streams) as files.
+        backend = FilesystemBackend(tmp_path / "blobs", inline_max=INLINE_MAX)
     else:
         backend = FilesystemBackend(tmp_path / "blobs")
     try:

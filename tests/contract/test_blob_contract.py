@@ -146,12 +146,74 @@ async def test_delete_removes_the_blob(blob_backend: BlobBackend, blob_store: Bl
     assert await blob_store.info("k") == again
 
 
+#: Sizes on either side of the tiered filesystem store's inline limit (1,000 bytes); the chunk
+#: size of the contract's filesystem stores is 64 KiB.
+SMALL, LARGE = 700, 150_000
+
+
+@pytest.mark.parametrize(
+    "steps",
+    [
+        ["large", "small", "large"],
+        ["small", "large", "small"],
+        ["small", "streamed-small", "small"],
+        ["large", "small", "delete", "small"],
+        ["small", "large", "delete", "large"],
+    ],
+    ids="-then-".join,
+)
+async def test_a_key_replaced_by_versions_of_every_size_has_one_current_version(
+    blob_backend: BlobBackend, blob_store: BlobStore, steps: list[str]
+) -> None:
+    """Replaces and deletes moving a key between sizes (on the tiered filesystem store: between
+    the inline tier and the version files), with a restart after them."""
+    current: tuple[BlobInfo, bytes] | None = None
+    for step, what in enumerate(steps):
+        if what == "delete":
+            assert await blob_store.delete("k") is True
+            current = None
+        else:
+            data = content(LARGE if what == "large" else SMALL, seed=step)
+            whole = data if what != "streamed-small" else chunked(data, 300)
+            current = (await blob_store.put("k", whole, content_type=DICOM), data)
+        if current is None:
+            assert await blob_store.info("k") is None
+        else:
+            assert await blob_store.info("k") == current[0]
+            assert await read(blob_store, "k") == current[1]
+        assert await blob_backend.leftovers() == [], what
+    again = await blob_backend.new_store()
+    assert current is not None
+    assert await again.info("k") == current[0] and await read(again, "k") == current[1]
+    assert await again.delete("k") is True and await again.info("k") is None
+    assert await blob_backend.leftovers() == []
+
+
+async def test_small_blobs_stream_in_chunks_and_survive_a_restart(
+    blob_backend: BlobBackend, blob_store: BlobStore
+) -> None:
+    blobs = {f"1.2.{i}": content(size, seed=i) for i, size in enumerate([0, 1, 999, 1000, 1001])}
+    infos = {
+        key: await blob_store.put(key, data, content_type=DICOM) for key, data in blobs.items()
+    }
+    for key, data in blobs.items():
+        async with await blob_store.stream(key) as stream:
+            assert stream.info == infos[key]
+            parts = [part async for part in stream]
+        assert b"".join(parts) == data and all(parts)
+    await blob_store.close()
+    again = await blob_backend.new_store()
+    for key, data in blobs.items():
+        assert await again.info(key) == infos[key] and await read(again, key) == data
+
+
+@pytest.mark.parametrize("size", [2 * MiB, SMALL], ids=["2MiB", "small"])
 @pytest.mark.parametrize("change", ["replace", "delete"])
 @pytest.mark.parametrize("read_first", [True, False], ids=["after-a-chunk", "before-reading"])
 async def test_a_stream_opened_before_a_change_never_mixes_versions(
-    blob_store: BlobStore, change: str, read_first: bool
+    blob_store: BlobStore, change: str, read_first: bool, size: int
 ) -> None:
-    old, new = content(2 * MiB, 1), content(2 * MiB, 2)
+    old, new = content(size, 1), content(size, 2)
     await blob_store.put("k", old, content_type=DICOM)
     stream = await blob_store.stream("k")
     first = await anext(stream) if read_first else b""

@@ -52,7 +52,9 @@ class Journal:
 
 @pytest.fixture
 async def store(tmp_path: Path) -> AsyncIterator[FilesystemBlobStore]:
-    store = FilesystemBlobStore(tmp_path / "blobs")
+    """A store whose puts all write version files (its inline tier off: SQLite's syncs are its
+    own, not ``os`` calls; the inline tier's crash tests are in test_filesystem_blob_inline.py)."""
+    store = FilesystemBlobStore(tmp_path / "blobs", inline_max=0)
     await store.open()
     yield store
     await store.close()
@@ -121,7 +123,7 @@ async def test_a_reopened_store_makes_the_directories_durable_once_at_open(
 ) -> None:
     await store.put("1.2.3.4", b"first", content_type=DICOM)
     journal = Journal(monkeypatch)
-    again = FilesystemBlobStore(store.base)  # a restart: nothing known in-process
+    again = FilesystemBlobStore(store.base, inline_max=0)  # a restart: nothing known in-process
     await again.open()
     assert ("fsync", str(store.base)) in journal.take()
     await again.put("1.2.3.4", b"second", content_type=DICOM)

@@ -33,8 +33,8 @@ async def read(store: FilesystemBlobStore, key: str) -> bytes:
         return await stream.read_all()
 
 
-async def opened(base: Path) -> FilesystemBlobStore:
-    store = FilesystemBlobStore(base, chunk_size=64 * 1024)
+async def opened(base: Path, inline_max: int = 1000) -> FilesystemBlobStore:
+    store = FilesystemBlobStore(base, chunk_size=64 * 1024, inline_max=inline_max)
     await store.open()
     return store
 
@@ -44,11 +44,12 @@ async def opened(base: Path) -> FilesystemBlobStore:
 
 async def test_a_new_store_is_marked_with_the_current_layout(tmp_path: Path) -> None:
     store = await opened(tmp_path / "blobs")
-    assert (tmp_path / "blobs" / "LAYOUT").read_bytes() == b"2\n"
+    assert (tmp_path / "blobs" / "LAYOUT").read_bytes() == b"3\n"
+    assert (tmp_path / "blobs" / "inline.sqlite3").is_file()
     await store.put("1.2.3", b"x", content_type=DICOM)
     await store.close()
     again = await opened(tmp_path / "blobs")
-    assert again.layout.version == 2 and await read(again, "1.2.3") == b"x"
+    assert again.layout.version == 3 and await read(again, "1.2.3") == b"x"
 
 
 @pytest.mark.parametrize("leftover", [None, "LAYOUT.0123456789abcdef.tmp", "lost+found"])
@@ -63,17 +64,19 @@ async def test_an_empty_base_or_one_with_a_half_written_marker_becomes_a_new_sto
     elif leftover is not None:
         (tmp_path / "blobs" / leftover).write_bytes(b"2")
     store = await opened(tmp_path / "blobs")
-    assert store.layout.version == 2
-    assert (tmp_path / "blobs" / "LAYOUT").read_bytes() == b"2\n"
+    assert store.layout.version == 3
+    assert (tmp_path / "blobs" / "LAYOUT").read_bytes() == b"3\n"
 
 
-@pytest.mark.parametrize("text", [b"3\n", b"two\n", b""])
+@pytest.mark.parametrize("text", [b"4\n", b"two\n", b""])
 async def test_an_unknown_layout_is_refused_with_a_clear_message(
     tmp_path: Path, text: bytes
 ) -> None:
     (tmp_path / "blobs").mkdir()
     (tmp_path / "blobs" / "LAYOUT").write_bytes(text)
-    with pytest.raises(ValueError, match=r"blobs: its LAYOUT file says .*knows the layouts 1, 2"):
+    with pytest.raises(
+        ValueError, match=r"blobs: its LAYOUT file says .*knows the layouts 1, 2, 3"
+    ):
         await opened(tmp_path / "blobs")
 
 
@@ -111,6 +114,8 @@ async def test_a_first_layout_store_takes_replaces_deletes_and_new_keys(
     assert directory.parent.parent == first_layout.base, "two levels, as the store was written"
     assert (directory / f"{stem}.json").is_file()
     assert await first_layout.leftovers() == [], "replaced and deleted data files unlinked"
+    assert not (first_layout.base / "inline.sqlite3").exists(), "no inline tier: all files"
+    assert not (first_layout.base / "LAYOUT").exists(), "still of the first layout"
     await store.close()
     again = await opened(first_layout.base)
     assert await again.info("1.2.840.10008.3") == new
@@ -122,7 +127,7 @@ async def test_a_first_layout_store_takes_replaces_deletes_and_new_keys(
 
 
 async def test_a_damaged_version_file_is_reported_with_its_path(tmp_path: Path) -> None:
-    store = await opened(tmp_path / "blobs")
+    store = await opened(tmp_path / "blobs", inline_max=0)
     await store.put("k", b"x", content_type=DICOM)
     directory, stem = store._where("k")
     (directory / f"{stem}.blob").write_bytes(b"\x00" * 10)
@@ -148,7 +153,7 @@ from pathlib import Path
 from fhir_server.storage.filesystem_blobs import FilesystemBlobStore
 
 async def main() -> None:
-    store = FilesystemBlobStore(Path(sys.argv[1]))
+    store = FilesystemBlobStore(Path(sys.argv[1]), inline_max=0)
     await store.open()
     await store.put("1.2.3", b"first version", content_type="application/dicom")
     replace = os.replace
