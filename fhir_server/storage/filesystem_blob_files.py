@@ -58,7 +58,7 @@ class Layout:
 FIRST: Final = Layout(1, 2, ".json")
 #: 256 fan-out directories, each version one file.
 SECOND: Final = Layout(2, 1, ".blob")
-#: As the second, and small blobs as rows of ``inline.sqlite3`` (:mod:`.inline_blobs`).
+#: As the second, and small blobs as rows of ``inline.sqlite3`` (:mod:`.sqlite.inline_blobs`).
 THIRD: Final = Layout(3, 1, ".blob")
 _LAYOUTS: Final = {layout.version: layout for layout in (FIRST, SECOND, THIRD)}
 

@@ -1,7 +1,7 @@
 """The blob port on a local directory tree (the default blob store).
 
 Layout under the base directory: small blobs as rows of one SQLite database (the *inline
-tier*, :mod:`.inline_blobs`), the others fanned out by the SHA-256 of the key (``h``), each
+tier*, :mod:`.sqlite.inline_blobs`), the others fanned out by the SHA-256 of the key (``h``), each
 version one file that starts with its record (a JSON header line: key, size, sha256, content
 type, created) followed by the bytes exactly as put (file formats in
 :mod:`.filesystem_blob_files`)::
@@ -107,8 +107,8 @@ from typing import BinaryIO, Final, TypeVar
 from fhir_server.core.errors import BlobNotFound
 
 from . import filesystem_blob_files as files
-from . import inline_blobs as inline
 from .blobs import BlobInfo, BlobStore, BlobStream, check_content_type, check_key, chunks_of
+from .sqlite import inline_blobs as inline
 
 DEFAULT_CHUNK_SIZE: Final = 1024 * 1024
 #: Puts of whole ``bytes`` up to this size go to the inline tier (see the module docstring).

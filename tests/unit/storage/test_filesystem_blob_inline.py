@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from fhir_server.storage import inline_blobs
 from fhir_server.storage.filesystem_blobs import FilesystemBlobStore
+from fhir_server.storage.sqlite import inline_blobs
 from tests.contract.blob_backends import FilesystemBackend
 
 DICOM = "application/dicom"
@@ -186,7 +186,7 @@ async def test_a_late_step_of_another_process_does_not_undo_a_later_put(tmp_path
 _CRASHING = """
 import asyncio, os, sys
 from pathlib import Path
-from fhir_server.storage import inline_blobs
+from fhir_server.storage.sqlite import inline_blobs
 from fhir_server.storage.filesystem_blobs import FilesystemBlobStore
 
 base, first, second, when = sys.argv[1:]

@@ -1,9 +1,10 @@
 """The inline tier of the filesystem blob store: small blobs as rows of one SQLite database.
 
-Blocking methods, called from worker threads by :mod:`.filesystem_blobs` (whose docstring places
-the tier in the layout and argues the guarantees): the writing ones in the tier's own writer
-thread (:attr:`InlineTier.writer`), on one connection; the reading ones in any worker thread, on
-a connection of that thread's own (WAL: a reader never waits behind a writer's fsync). Each
+Blocking methods, called from worker threads by :mod:`fhir_server.storage.filesystem_blobs`
+(whose docstring places the tier in the layout and argues the guarantees): the writing ones in
+the tier's own writer thread (:attr:`InlineTier.writer`), on one connection; the reading ones in
+any worker thread, on a connection of that thread's own (WAL: a reader never waits behind a
+writer's fsync). Here, in the SQLite package, as ``sqlite3`` is imported nowhere else. Each
 blob is one row of the table ``blobs``: key, size, SHA-256, content type, created (ISO 8601, as
 in a version file's header), a random ``token`` naming the put that wrote it, and the bytes.
 
@@ -26,8 +27,8 @@ from datetime import UTC, datetime
 from typing import Final
 from urllib.parse import quote
 
-from . import filesystem_blob_files as files
-from .blobs import BlobInfo
+from fhir_server.storage import filesystem_blob_files as files
+from fhir_server.storage.blobs import BlobInfo
 
 #: The database's name in the store's base directory.
 DATABASE: Final = "inline.sqlite3"
