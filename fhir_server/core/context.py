@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass, field
 
 from fhir_server.core.access import Access
+from fhir_server.core.ids import random_uuid
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,7 +24,7 @@ class RequestContext:
     principal: str | None = None
     scopes: frozenset[str] = frozenset()
     organization: str | None = None
-    request_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    request_id: str = field(default_factory=lambda: random_uuid().replace("-", ""))
     access: Access | None = None
     client_address: str | None = None
     keep_unchanged: bool = False

@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import copy
-import uuid
 from collections.abc import Sequence
 from datetime import UTC, tzinfo
 from typing import Any
@@ -26,6 +25,7 @@ import orjson
 
 from fhir_server.core.context import RequestContext
 from fhir_server.core.errors import FhirError
+from fhir_server.core.ids import random_uuid
 from fhir_server.hl7v2.er7 import Message
 from fhir_server.hl7v2.errors import (
     APPLICATION_INTERNAL_ERROR,
@@ -72,10 +72,13 @@ class OrderMapper:
         sender: SenderConfig,
         existing: dict[str, dict[str, Any]],
         built: dict[str, dict[str, Any]] | None = None,
+        urls: dict[str, str] | None = None,
     ) -> dict[str, Any]:
         """The transaction Bundle; ``existing``: stored ServiceRequests by placer number (for
         orders other than NW); ``built``, if given, receives the ServiceRequests written here
-        by placer number."""
+        by placer number; ``urls``, if given, the entries' fullUrls by conditional URL, shared
+        by the Bundles of one group (the same Patient in two of them gets the same fullUrl, so
+        their merge has no reference to rewrite)."""
         application = message.msh.get(3, 1, 1)
         facility = message.msh.get(4, 1, 1)
         fallback = local_system(f"{application}.{facility}" if facility else application)
@@ -85,7 +88,7 @@ class OrderMapper:
         if pid is None:
             raise V2Error("PID", 1, None, None, "100", message="no PID segment")
         body = patient(pid, self.tables, systems, fallback, sender.organization)
-        patient_ref = _conditional(entries, "Patient", body, body["identifier"][0])
+        patient_ref = _conditional(entries, "Patient", body, body["identifier"][0], urls)
         encounter_ref = None
         pv1 = message.segment("PV1")
         if pv1 is not None:
@@ -94,12 +97,12 @@ class OrderMapper:
                 key = _derived_visit(message, application, facility, fallback)
                 if key is not None:
                     visit["identifier"] = [key]
-            encounter_ref = _conditional(entries, "Encounter", visit, key)
+            encounter_ref = _conditional(entries, "Encounter", visit, key, urls)
         sent = message.msh.get(7, 1, 1)
         authored = dtm_to_fhir(sent, self.zone) if sent else None
         tags = origin_tags(application, facility)
         for order in orders(message):
-            requester = self._requester(entries, order, systems, fallback)
+            requester = self._requester(entries, order, systems, fallback, urls)
             refs = OrderRefs(patient_ref, requester, encounter_ref, tags)
             placer = placer_identifier(order, fallback)
             stored = existing.get(placer["value"])
@@ -109,12 +112,12 @@ class OrderMapper:
                 request = service_request(order, self.tables, fallback, self.zone, refs)
                 if stored is not None:
                     _keep_identifiers(request, stored)
-            request_ref = _conditional(entries, "ServiceRequest", request, placer)
+            request_ref = _conditional(entries, "ServiceRequest", request, placer, urls)
             if built is not None:
                 built[placer["value"]] = request
             stamp = authored or request.get("authoredOn") or "1970-01-01T00:00:00+00:00"
             work = task(order, self.tables, fallback, self.zone, refs, request_ref, stamp)
-            _conditional(entries, "Task", work, placer)
+            _conditional(entries, "Task", work, placer, urls)
         return {
             "resourceType": "Bundle",
             "type": "transaction",
@@ -123,7 +126,12 @@ class OrderMapper:
         }
 
     def _requester(
-        self, entries: list[dict[str, Any]], order: Order, systems: Any, fallback: str
+        self,
+        entries: list[dict[str, Any]],
+        order: Order,
+        systems: Any,
+        fallback: str,
+        urls: dict[str, str] | None,
     ) -> dict[str, Any] | None:
         xcn = order.value(12, 16)
         if not xcn:
@@ -140,7 +148,7 @@ class OrderMapper:
                 "identifier"
             ] == [ident]:
                 return {"reference": entry["fullUrl"]}
-        return {"reference": _conditional(entries, "Practitioner", body, ident)}
+        return {"reference": _conditional(entries, "Practitioner", body, ident, urls)}
 
     async def process(
         self, message: Message, sender: SenderConfig, service: FhirService
@@ -171,6 +179,7 @@ class OrderMapper:
         outcomes: list[list[str] | V2Error] = []
         bundles: list[dict[str, Any]] = []
         built: dict[str, dict[str, Any]] = {}  # placer number → ServiceRequest of this group
+        urls: dict[str, str] = {}  # conditional URL → fullUrl, the same in every Bundle
         changed: list[dict[str, Any]] = []
         for message in messages:
             with contextlib.suppress(V2Error):  # reported when the message is mapped, below
@@ -179,7 +188,7 @@ class OrderMapper:
         for message in messages:
             try:
                 existing = await self._existing(message, service, ctx, built, stored)
-                bundle = self.transaction(message, sender, existing, built)
+                bundle = self.transaction(message, sender, existing, built, urls)
             except V2Error as error:
                 outcomes.append(error)
                 continue
@@ -269,14 +278,20 @@ def _changed_orders(message: Message) -> list[tuple[Order, dict[str, Any]]]:
 
 
 def _conditional(
-    entries: list[dict[str, Any]], type_: str, body: dict[str, Any], key: dict[str, Any] | None
+    entries: list[dict[str, Any]],
+    type_: str,
+    body: dict[str, Any],
+    key: dict[str, Any] | None,
+    urls: dict[str, str] | None = None,
 ) -> str:
-    full_url = f"urn:uuid:{uuid.uuid4()}"
+    full_url = f"urn:uuid:{random_uuid()}"
     request = (
         {"method": "PUT", "url": f"{type_}?{search_token(key)}"}
         if key is not None
         else {"method": "POST", "url": type_}
     )
+    if urls is not None and key is not None:
+        full_url = urls.setdefault(request["url"], full_url)
     entries.append({"fullUrl": full_url, "resource": body, "request": request})
     return full_url
 

@@ -6,7 +6,6 @@ re-serialised to build a page.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urlencode
@@ -14,6 +13,7 @@ from urllib.parse import urlencode
 import orjson
 
 from fhir_server.core.clock import to_instant
+from fhir_server.core.ids import random_uuid
 from fhir_server.storage.port import Page, ResourceVersion
 
 _STATUS = {"POST": "201 Created", "DELETE": "204 No Content"}
@@ -98,7 +98,7 @@ def bundle(
 ) -> dict[str, Any]:
     out: dict[str, Any] = {
         "resourceType": "Bundle",
-        "id": str(uuid.uuid4()),
+        "id": random_uuid(),
         "meta": {"lastUpdated": timestamp},
         "type": kind,
         "timestamp": timestamp,

@@ -29,8 +29,10 @@ def merge(bundles: Sequence[dict[str, Any]]) -> tuple[dict[str, Any], list[list[
             key = request["url"] if request["method"] == "PUT" else None
             if key is not None and key in by_url:
                 index = by_url[key]
-                alias[entry["fullUrl"]] = entries[index]["fullUrl"]
-                entries[index] = {**entry, "fullUrl": entries[index]["fullUrl"]}
+                kept = entries[index]["fullUrl"]
+                if entry["fullUrl"] != kept:  # one fullUrl per conditional URL: nothing to do
+                    alias[entry["fullUrl"]] = kept
+                entries[index] = {**entry, "fullUrl": kept}
             else:
                 index = len(entries)
                 entries.append(entry)

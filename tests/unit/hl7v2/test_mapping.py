@@ -299,3 +299,22 @@ def test_merge_keeps_one_entry_per_conditional_url(mapper: OrderMapper) -> None:
     second_request = merged["entry"][positions[1][3]]["resource"]
     assert second_request["subject"] == {"reference": patient["fullUrl"]}
     assert second_request["requester"] == {"reference": merged["entry"][2]["fullUrl"]}
+
+
+def test_bundles_of_one_group_share_the_fullurl_of_a_conditional_url(mapper: OrderMapper) -> None:
+    """What process_many builds: the second order of the same patient names the first one's
+    Patient, Encounter and Practitioner by the same fullUrl, so the merge rewrites nothing."""
+    raw = (FIXTURES / "ORM-O01-v231-zds.hl7").read_bytes().decode()
+    sender = SenderConfig("RIS", "HOSP", None, {})
+    urls: dict[str, str] = {}
+    first = mapper.transaction(parse(raw), sender, {}, {}, urls)
+    second = mapper.transaction(parse(raw.replace("A103Z", "A104Z")), sender, {}, {}, urls)
+    pairs = zip(first["entry"], second["entry"], strict=True)
+    same = [a["fullUrl"] == b["fullUrl"] for a, b in pairs]
+    assert same == [True, True, True, False, False]  # the ServiceRequest and Task are new
+    merged, _ = merge([first, second])
+    assert len(merged["entry"]) == 7
+    second_request = merged["entry"][5]["resource"]
+    assert second_request["subject"] == {"reference": first["entry"][0]["fullUrl"]}
+    alone = mapper.transaction(parse(raw), sender, {})  # without a group: fresh fullUrls
+    assert alone["entry"][0]["fullUrl"] != first["entry"][0]["fullUrl"]
