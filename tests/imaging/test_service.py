@@ -39,6 +39,17 @@ async def setup(tmp_path: Path) -> AsyncIterator[tuple[Application, ImagingServi
             await imaging.stop()
 
 
+async def _patient_service(app: Application) -> ImagingService:
+    """A started service that writes a study only when asked (quiet time 30 s)."""
+    imaging = ImagingService(
+        app.service, app.store.records, app.blobs, app.service.clock,
+        policy=GatePolicy.default(), base_url="http://fhir.example/fhir",
+        zone="Europe/Bucharest", quiet=30.0, max_delay=60.0,
+    )  # fmt: skip
+    await imaging.start()
+    return imaging
+
+
 async def _studies(app: Application, uid: str) -> list[dict[str, Any]]:
     bundle = await app.service.search_type(
         CTX, "ImagingStudy", (("identifier", f"urn:dicom:uid|urn:oid:{uid}"),)
@@ -88,12 +99,7 @@ async def test_instances_are_coalesced_not_one_version_each(
     app, _ = setup
     # Its own service with a long quiet time: on a loaded machine two stores can be more than
     # the fixture's 50 ms apart, and the study would (rightly) be written in between.
-    imaging = ImagingService(
-        app.service, app.store.records, app.blobs, app.service.clock,
-        policy=GatePolicy.default(), base_url="http://fhir.example/fhir",
-        zone="Europe/Bucharest", quiet=30.0, max_delay=60.0,
-    )  # fmt: skip
-    await imaging.start()
+    imaging = await _patient_service(app)
     try:
         files = ct_study("PID-8", "20261201", 12)
         for f in files:
@@ -114,12 +120,7 @@ async def test_settle_writes_the_pending_studies_together_and_leaves_written_one
 ) -> None:
     """What a door asks at association end: every study it stored written, at once."""
     app, _ = setup
-    imaging = ImagingService(
-        app.service, app.store.records, app.blobs, app.service.clock,
-        policy=GatePolicy.default(), base_url="http://fhir.example/fhir",
-        zone="Europe/Bucharest", quiet=30.0, max_delay=60.0,
-    )  # fmt: skip
-    await imaging.start()
+    imaging = await _patient_service(app)
     try:
         uids = []
         for patient in ("PID-S1", "PID-S2", "PID-S3"):

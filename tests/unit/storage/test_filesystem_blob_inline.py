@@ -18,20 +18,10 @@ import pytest
 from fhir_server.storage.filesystem_blobs import FilesystemBlobStore
 from fhir_server.storage.sqlite import inline_blobs
 from tests.contract.blob_backends import FilesystemBackend
+from tests.unit.storage.blob_stores import opened, read
 
 DICOM = "application/dicom"
 SMALL, LARGE = b"s" * 600, b"L" * 5000
-
-
-async def read(store: FilesystemBlobStore, key: str) -> bytes:
-    async with await store.stream(key) as stream:
-        return await stream.read_all()
-
-
-async def opened(base: Path, inline_max: int = 1000) -> FilesystemBlobStore:
-    store = FilesystemBlobStore(base, chunk_size=64 * 1024, inline_max=inline_max)
-    await store.open()
-    return store
 
 
 def has_file(store: FilesystemBlobStore, key: str) -> bool:

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from fhir_server.storage.filesystem_blobs import FilesystemBlobStore
 from tests.contract.blob_backends import FilesystemBackend
+from tests.unit.storage.blob_stores import opened, read
 
 DICOM = "application/dicom"
 FIRST_LAYOUT = Path(__file__).parent / "first_layout_blobs"
@@ -26,17 +26,6 @@ FIRST_LAYOUT_BLOBS = {
     "Att-01_x.pdf": (b"streamed attachment\n", "application/pdf"),
     "1.2.840.10008.2": (b"second version\n", DICOM),
 }
-
-
-async def read(store: FilesystemBlobStore, key: str) -> bytes:
-    async with await store.stream(key) as stream:
-        return await stream.read_all()
-
-
-async def opened(base: Path, inline_max: int = 1000) -> FilesystemBlobStore:
-    store = FilesystemBlobStore(base, chunk_size=64 * 1024, inline_max=inline_max)
-    await store.open()
-    return store
 
 
 # ---------------------------------------------------------------------------- the marker
