@@ -18,6 +18,7 @@ from typing import Any
 import pydicom
 from pydicom.datadict import dictionary_VR, keyword_for_tag, tag_for_keyword
 from pydicom.dataelem import DataElement, RawDataElement
+from pydicom.valuerep import PersonName
 
 Json = dict[str, Any]
 TEXT_VRS = frozenset({"AE", "AS", "CS", "DA", "DT", "LO", "LT", "SH", "ST", "TM", "UC", "UI",
@@ -117,7 +118,11 @@ def _raw_json(vr: str, value: bytes, charset: str, little: bool) -> Json | None:
     return {"vr": vr, "Value": [p.strip() if vr not in SINGLE_VALUED else p for p in parts]}
 
 
-def _person(text: str) -> Json:
+def _person(text: str) -> Json | None:
+    """A PN value as DICOM JSON; an empty one (one of several, ``Doe\\\\Roe``) is null
+    (PS3.18 F.2.5)."""
+    if not text:
+        return None
     groups = text.split("=")
     names = ("Alphabetic", "Ideographic", "Phonetic")
     return {name: group.strip() for name, group in zip(names, groups, strict=False) if group}
@@ -157,7 +162,21 @@ def _element_json(element: DataElement) -> Json | None:
         data: Json = element.to_json_dict(None, MAX_VALUE_BYTES)
     except (ValueError, TypeError):
         return None
+    except IndexError:  # pydicom cannot write an empty person name among several (Doe\\Roe)
+        if element.VR != "PN":
+            raise
+        value = element.value
+        names = [value] if isinstance(value, str | PersonName) else list(value)
+        data = {"vr": "PN", "Value": [_pydicom_person(str(name)) for name in names]}
     return data if "BulkDataURI" not in data and "InlineBinary" not in data else None
+
+
+def _pydicom_person(text: str) -> Json | None:
+    """A PN value as pydicom writes it (its component groups, empty ones kept), null if empty."""
+    if not text:
+        return None
+    groups = text.split("=")
+    return dict(zip(("Alphabetic", "Ideographic", "Phonetic"), groups, strict=False))
 
 
 def values(attributes: Mapping[str, Any], keyword: str) -> list[Any]:

@@ -96,6 +96,10 @@ def short_comment(text: str) -> str:
     return text.encode("ascii", "replace").decode("ascii").replace("\\", "/")[:64]
 
 
+#: pydicom's NotImplementedError for a VR it does not know: the VR and the element.
+_UNKNOWN_VR = re.compile(r"Representation '([^']*)' in tag (\([0-9A-Fa-f]{4},[0-9A-Fa-f]{4}\))")
+
+
 def prepare(data: bytes, policy: GatePolicy) -> Prepared:
     """Check ``data`` (a Part-10 file) and read what the index needs; raises :class:`Refused`."""
     try:
@@ -114,7 +118,12 @@ def prepare(data: bytes, policy: GatePolicy) -> Prepared:
             return _prepare_raw(layout, raw, policy)
         except Unusual:
             pass
-    return _prepare_dataset(data, layout, policy)
+    try:
+        return _prepare_dataset(data, layout, policy)
+    except NotImplementedError as exc:  # pydicom, on a VR no edition of PS3.5 defines
+        found = _UNKNOWN_VR.search(str(exc))
+        comment = f"Unknown VR {found[1]!r} in {found[2]}" if found else f"Unreadable: {exc}"
+        raise Refused(CANNOT_UNDERSTAND, comment, str(exc)) from None
 
 
 def _prepare_raw(layout: part10.Layout, raw: RawHeader, policy: GatePolicy) -> Prepared:

@@ -165,6 +165,32 @@ def test_unknown_vr_is_left_to_dcmread() -> None:
     assert header.read(odd) is None
 
 
+def test_an_unknown_vr_in_a_public_element_is_refused_naming_the_element() -> None:
+    """Not an exception out of prepare() (it was NotImplementedError from pydicom): a DICOM
+    failure status a sender can read, the element and the VR in the Error Comment."""
+    data = bytearray(synth.ct())
+    layout = part10.check(bytes(data))
+    tag, vr, length, offset = layout.elements[1]
+    assert vr and length < 0x10000 and not tag >> 16 & 1
+    data[offset - 4 : offset - 2] = b"XZ"
+    with pytest.raises(instances.Refused) as refused:
+        instances.prepare(bytes(data), GatePolicy.default())
+    assert refused.value.status == instances.CANNOT_UNDERSTAND
+    where = f"({tag >> 16:04X},{tag & 0xFFFF:04X})"
+    assert refused.value.comment == f"Unknown VR 'XZ' in {where}"
+
+
+@pytest.mark.parametrize("name", ["Doe\\\\Roe", "\\Roe", "Doe\\"])
+def test_a_person_name_with_an_empty_value_among_several_is_indexed(name: str) -> None:
+    """PS3.18 F.2.5: an empty value of a multi-valued attribute is null in the JSON. pydicom's
+    JSON writer raised IndexError on such a Patient's Name (read by the gate, so converted)."""
+    ds = synth._base("ct", "1.2.840.10008.5.1.4.1.1.2", "CT")
+    ds.PatientName = name
+    prepared = instances.prepare(synth.to_bytes(ds), GatePolicy.default())
+    expected = [{"Alphabetic": part} if part else None for part in name.split("\\")]
+    assert prepared.attributes["00100010"] == {"vr": "PN", "Value": expected}
+
+
 def _outcome(data: bytes) -> object:
     try:
         return instances.prepare(data, GatePolicy.default())
