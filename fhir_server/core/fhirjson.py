@@ -18,17 +18,10 @@ import orjson
 
 from fhir_server.core.errors import InvalidRequest
 
-# A JSON number with a fraction or an exponent (or an integer of 19 digits or more, which orjson
-# may turn into a float beyond 64 bits), where a JSON value can stand: after the start, ':', ','
-# or '[', and before ',', '}', ']' or the end (whitespace between). No match means the document
-# holds no such number and orjson alone is exact. A string may still match ("[1.5]" inside
-# one): the parsed value is then walked (_exact). Dates with fractional seconds
-# ("...T09:30:12.123+01:00"), OIDs and versions do not match, so a stored resource's meta
-# lastUpdated no longer sends every document on that walk.
-_MAYBE_INEXACT = re.compile(
-    rb"(?:^|[:,\[])\s*-?(?:[0-9]+(?:\.[0-9]+)?[eE][+-]?[0-9]+|[0-9]+\.[0-9]+|[0-9]{19,})"
-    rb"\s*(?:[,}\]]|$)"
-)
+# A JSON number with a fraction or an exponent always has a digit followed by '.', 'e' or 'E';
+# orjson also turns integers beyond 64 bits into floats, and those have 19 digits or more.
+# No match means the document holds no such number and orjson alone is exact.
+_MAYBE_INEXACT = re.compile(rb"[0-9][.eE]|[0-9]{19}")
 _INT64 = range(-(2**63), 2**63)
 _BOM = b"\xef\xbb\xbf"
 

@@ -43,45 +43,6 @@ def test_dotted_strings_beside_inexact_numbers_still_keep_them(text: str) -> Non
     assert fhirjson.dumps(value) == raw
 
 
-@pytest.mark.parametrize(
-    "raw",
-    [
-        b"1.5", b" 2e3 ", b"[1.5]", b'{"a": 1.50}', b'{"a":\n  [\n    7,\n    -0.5\n  ]\n}',
-        b'{"a":{"b":[{"c":1E+2}]}}', b'{"a":"x","b" :\t3.0 }', b"[12345678901234567890]",
-        b'{"t":"2024-01-01T10:00:00.5+01:00","v":0.1}',
-    ],
-)  # fmt: skip
-def test_every_decimal_is_found_wherever_it_stands(raw: bytes) -> None:
-    """Pretty-printed, nested, first or last, beside a time with a fraction: exact, never a
-    float."""
-
-    def floats(value: object) -> bool:
-        if isinstance(value, dict):
-            return any(floats(v) for v in value.values())
-        if isinstance(value, list):
-            return any(floats(v) for v in value)
-        return isinstance(value, float)
-
-    value = fhirjson.loads(raw)
-    assert not floats(value)
-    assert fhirjson.dumps(value) == fhirjson.dumps(fhirjson.loads(fhirjson.dumps(value)))
-
-
-def test_times_oids_and_versions_take_the_fast_path(monkeypatch: pytest.MonkeyPatch) -> None:
-    """No walk of the parsed value for strings that only look numeric."""
-
-    def walked(value: object) -> bool:
-        raise AssertionError("the document was walked")
-
-    monkeypatch.setattr(fhirjson, "_exact", walked)
-    raw = (
-        b'{"resourceType":"Patient","meta":{"versionId":"3",'
-        b'"lastUpdated":"2026-12-04T16:50:12.123+00:00"},"identifier":[{"system":'
-        b'"urn:oid:1.2.840.10008.5","value":"1.2.3"}],"birthDate":"1970-01-01","n":19}'
-    )
-    assert fhirjson.loads(raw)["meta"]["lastUpdated"] == "2026-12-04T16:50:12.123+00:00"
-
-
 def test_decimal_values_compare_by_value_but_keep_text() -> None:
     value = fhirjson.loads(b'{"a":1.50,"b":9223372036854775807}')
     assert isinstance(value["a"], FhirDecimal) and value["a"] == FhirDecimal("1.5")
