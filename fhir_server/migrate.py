@@ -32,6 +32,9 @@ How it works:
   field), replacing the target's record of that key: a run again copies them again, and the
   source, which the target replaces, wins. Expiring ones (codes, tokens, replay caches) are not
   copied: they are short-lived, and a client gets new ones from the target.
+- **DICOM instances**: the bytes the instance records name are copied from the source's blob
+  store into the target's (GridFS, or ``blobs/`` of a SQLite target) unless already there with
+  the same SHA-256 (``migrate_blobs.py``); a copy with other bytes fails the verification.
 - **Verified** at the end: per resource type, the resources, the versions and a checksum of
   every version (type, id, version, method, ``lastUpdated`` to the millisecond, body bytes)
   must be equal in the source snapshot and in the target, read back through the port.
@@ -44,7 +47,7 @@ import hashlib
 import sys
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -52,10 +55,11 @@ from fhir_server.bootstrap import make_store
 from fhir_server.core import fhirjson
 from fhir_server.core.errors import VersionConflict
 from fhir_server.core.urls import without_credentials
+from fhir_server.migrate_blobs import BlobCopy, copy_blobs, instance_blobs
 from fhir_server.progress import Progress
 from fhir_server.search.model import ResourceIndex
 from fhir_server.storage.port import HistoryQuery, ResourceStore, ResourceVersion
-from fhir_server.storage.sqlite.export import HistoryExport, NotADataDir
+from fhir_server.storage.sqlite.export import HistoryExport, NotADataDir, RecordRow
 from fhir_server.validation.references import local_references
 
 BATCH_SIZE = 500  # puts per unit of work
@@ -254,9 +258,11 @@ class Summary:
     seconds: float
     undelivered: int  # outbox events of the source its hooks had not handled
     records: int = 0  # lasting records copied (put again)
+    blob_keys: list[str] = field(default_factory=list)  # those the instance records name
+    blobs: BlobCopy = field(default_factory=BlobCopy)  # their copy (migrate_blobs.py)
 
     def mismatches(self) -> list[str]:
-        found = []
+        found = [f"DICOM instance {key}: the target's bytes differ" for key in self.blobs.differing]
         for name in sorted(self.source.types.keys() | self.target.types.keys()):
             mine = self.source.types.get(name, TypeTally())
             theirs = self.target.types.get(name, TypeTally())
@@ -296,7 +302,9 @@ async def migrate(
             await store.open()
         except Exception as exc:
             raise MigrationRefused(f"cannot open the target {describe(target)}: {exc}") from None
-        return await _copy_and_verify(export, store, tools, batch_size, stream)
+        summary = await _copy_and_verify(export, store, tools, batch_size, stream)
+        blobs = await copy_blobs(source_dir, target, store, summary.blob_keys)
+        return replace(summary, blobs=blobs)
     finally:
         await store.close()
         export.close()
@@ -327,17 +335,20 @@ async def _copy_and_verify(
     await copier.run(export)
     progress.finish()
     await settle_outbox(store, tools.post_commit_hooks)
-    records = await copy_records(export, store)
+    rows = await asyncio.to_thread(export.lasting_records)
+    records = await copy_records(rows, store)
     after = await inventory(store)
     undelivered = await asyncio.to_thread(export.undelivered_events)
     seconds = time.monotonic() - started
     copied, skipped = progress.copied, copier.skipped
-    return Summary(copier.source, after, copied, skipped, seconds, undelivered, records)
+    return Summary(
+        copier.source, after, copied, skipped, seconds, undelivered, records, instance_blobs(rows)
+    )
 
 
-async def copy_records(export: HistoryExport, target: ResourceStore) -> int:
-    """Put the source's lasting records into the target (module docstring); how many."""
-    rows = await asyncio.to_thread(export.lasting_records)
+async def copy_records(rows: list[RecordRow], target: ResourceStore) -> int:
+    """Put the source's lasting records (``rows``) into the target (module docstring); how
+    many."""
     for kind, key, value, indexed in rows:
         await target.records.put(kind, key, value, index=indexed)
     return len(rows)
@@ -349,6 +360,8 @@ def report(summary: Summary, source: Path, target: str) -> str:
         f"fhir-server migrate: {source} -> {describe(target)}",
         f"  copied {summary.copied:,} versions ({summary.skipped:,} already in the target) "
         f"in {summary.seconds:.1f} s ({rate:,.0f}/s), and {summary.records:,} records",
+        f"  copied the bytes of {summary.blobs.copied:,} DICOM instances "
+        f"({summary.blobs.present:,} already in the target)",
         f"  {'type':<32} {'resources':>10} {'versions':>10}  in target",
     ]
     for name in sorted(summary.source.types.keys() | summary.target.types.keys()):
@@ -367,6 +380,11 @@ def report(summary: Summary, source: Path, target: str) -> str:
         lines.append(
             f"verified: the target holds the {resources:,} resources and {versions:,} versions "
             "of the source, with the same content"
+        )
+    if summary.blobs.missing:
+        lines.append(
+            f"warning: {len(summary.blobs.missing):,} DICOM instance record(s) name bytes the "
+            f"source does not hold (e.g. {summary.blobs.missing[0]}); not copied"
         )
     if summary.undelivered:
         lines.append(

@@ -31,7 +31,7 @@ from typing import Any
 import httpx
 import pytest
 
-from fhir_server.bootstrap import Application, build
+from fhir_server.bootstrap import Application, build, make_blob_store
 from fhir_server.events.hooks import Hooks
 from fhir_server.migrate import Tools, migrate, open_store, server_tools
 from fhir_server.settings import Settings
@@ -323,6 +323,43 @@ async def test_migrate_copies_the_lasting_records_again_on_each_run(
             "redirect": ["https://é.example"],
         }
         assert await theirs.records.get("code", "c1") is None
+
+
+async def test_migrate_copies_the_bytes_of_the_dicom_instances(source: Path, target: str) -> None:
+    """The instance records are lasting records; the bytes they name are in the blob store,
+    which the migration copies too (GridFS, or the SQLite target's blobs/), once."""
+    stored = {
+        "1.2.826.0.1.3680043.8.498.1": b"DICM small" * 10,
+        "1.2.826.0.1.3680043.8.498.2": b"L" * 300_000,
+    }
+    async with opened(open_store(str(source))) as mine:
+        blobs = make_blob_store(None, source, mine)
+        await blobs.open()
+        for uid, data in stored.items():
+            await blobs.put(uid, data, content_type="application/dicom")
+            record = {"study": "1.2.3", "sop_instance": uid, "blob": uid}
+            await mine.records.put("dicom-instance", uid, record, index="study")
+        await mine.records.put("dicom-instance", "1.2.9", {"study": "1.2.3", "blob": "1.2.9"})
+        await blobs.close()
+    result = run_migrate(source, target)
+    assert result.returncode == 0, result.stderr + result.stdout
+    assert "copied the bytes of 2 DICOM instances (0 already in the target)" in result.stdout
+    assert "1 DICOM instance record(s) name bytes the source does not hold (e.g. 1.2.9)" in (
+        result.stdout
+    )
+    async with opened(open_store(target)) as theirs:
+        location = target if target.startswith("mongodb") else None
+        copies = make_blob_store(location, Path(target), theirs)
+        await copies.open()
+        try:
+            for uid, data in stored.items():
+                async with await copies.stream(uid) as stream:
+                    assert await stream.read_all() == data
+        finally:
+            await copies.close()
+    again = run_migrate(source, target)
+    assert again.returncode == 0, again.stderr + again.stdout
+    assert "copied the bytes of 0 DICOM instances (2 already in the target)" in again.stdout
 
 
 def _copied_so_far(target: str, enough: int) -> int:
