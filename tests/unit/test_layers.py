@@ -113,6 +113,7 @@ LAYERS: dict[str, int] = {
     "bootstrap": 5,
     "bootstrap_dicom": 5,  # the DICOM door's composition (imaging ingest, DIMSE node)
     "migrate": 5,
+    "migrate_blobs": 5,
     "accounts_cli": 5,
     "progress": 5,
     "__main__": 5,
@@ -136,6 +137,7 @@ _COMPOSITION = (
     "bootstrap",
     "bootstrap_dicom",
     "migrate",
+    "migrate_blobs",
     "progress",
     "accounts_cli",
     "__main__",
