@@ -48,6 +48,10 @@ async def audited(tmp_path: Path, **options: Any) -> AsyncIterator[tuple[Applica
     trail = AuditTrail(application.service, flush_interval=options.pop("flush_interval", 0.05),
                        **options)  # fmt: skip
     trail.register(application.hooks)
+    # The application's own trail hears the same hooks: left unstarted, it stores nothing, so
+    # what is stored is this trail's alone (started, it flushed its copies after 0.5 s and a
+    # slow run counted every event twice).
+    application.audit = trail
     await application.start()
     await trail.start()
     try:
