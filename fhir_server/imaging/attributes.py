@@ -167,16 +167,8 @@ def _element_json(element: DataElement) -> Json | None:
             raise
         value = element.value
         names = [value] if isinstance(value, str | PersonName) else list(value)
-        data = {"vr": "PN", "Value": [_pydicom_person(str(name)) for name in names]}
+        data = {"vr": "PN", "Value": [_person(str(name)) for name in names]}
     return data if "BulkDataURI" not in data and "InlineBinary" not in data else None
-
-
-def _pydicom_person(text: str) -> Json | None:
-    """A PN value as pydicom writes it (its component groups, empty ones kept), null if empty."""
-    if not text:
-        return None
-    groups = text.split("=")
-    return dict(zip(("Alphabetic", "Ideographic", "Phonetic"), groups, strict=False))
 
 
 def values(attributes: Mapping[str, Any], keyword: str) -> list[Any]:
