@@ -39,7 +39,7 @@ async def setup(tmp_path: Path) -> AsyncIterator[tuple[Application, ImagingServi
             await imaging.stop()
 
 
-async def _patient_service(app: Application) -> ImagingService:
+async def _service_writing_when_asked(app: Application) -> ImagingService:
     """A started service that writes a study only when asked (quiet time 30 s)."""
     imaging = ImagingService(
         app.service, app.store.records, app.blobs, app.service.clock,
@@ -99,7 +99,7 @@ async def test_instances_are_coalesced_not_one_version_each(
     app, _ = setup
     # Its own service with a long quiet time: on a loaded machine two stores can be more than
     # the fixture's 50 ms apart, and the study would (rightly) be written in between.
-    imaging = await _patient_service(app)
+    imaging = await _service_writing_when_asked(app)
     try:
         files = ct_study("PID-8", "20261201", 12)
         for f in files:
@@ -120,7 +120,7 @@ async def test_settle_writes_the_pending_studies_together_and_leaves_written_one
 ) -> None:
     """What a door asks at association end: every study it stored written, at once."""
     app, _ = setup
-    imaging = await _patient_service(app)
+    imaging = await _service_writing_when_asked(app)
     try:
         uids = []
         for patient in ("PID-S1", "PID-S2", "PID-S3"):
