@@ -29,6 +29,7 @@ from pymongo import AsyncMongoClient
 from fhir_server.storage.blobs import BlobStore
 from fhir_server.storage.filesystem_blobs import FilesystemBlobStore
 from fhir_server.storage.mongo.blobs import GridFSBlobStore
+from fhir_server.storage.sqlite.inline_blobs import DATABASE as INLINE_DATABASE
 from tests.mongoeco.fixture import database_url
 
 
@@ -90,7 +91,6 @@ class FilesystemBackend(BlobBackend):
             return sorted(key for (key,) in conn.execute("SELECT key FROM blobs"))
 
 
-INLINE_DATABASE = "inline.sqlite3"
 #: The inline tier's limit in the contract's tiered configuration.
 INLINE_MAX = 1000
 _STORE_FILES = {"LAYOUT", *(INLINE_DATABASE + end for end in ("", "-wal", "-shm"))}
