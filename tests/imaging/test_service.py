@@ -26,28 +26,26 @@ CTX = RequestContext(channel="test")
 @pytest.fixture
 async def setup(tmp_path: Path) -> AsyncIterator[tuple[Application, ImagingService]]:
     async with running_application(tmp_path / "data") as app:
-        imaging = ImagingService(
-            app.service, app.store.records, app.blobs, app.service.clock,
-            policy=GatePolicy.default(), base_url="http://fhir.example/fhir",
-            zone="Europe/Bucharest",
-            quiet=0.05, max_delay=0.5,
-        )  # fmt: skip
-        await imaging.start()
+        imaging = await _started(app, quiet=0.05, max_delay=0.5)
         try:
             yield app, imaging
         finally:
             await imaging.stop()
 
 
-async def _service_writing_when_asked(app: Application) -> ImagingService:
-    """A started service that writes a study only when asked (quiet time 30 s)."""
+async def _started(app: Application, *, quiet: float, max_delay: float) -> ImagingService:
     imaging = ImagingService(
         app.service, app.store.records, app.blobs, app.service.clock,
         policy=GatePolicy.default(), base_url="http://fhir.example/fhir",
-        zone="Europe/Bucharest", quiet=30.0, max_delay=60.0,
+        zone="Europe/Bucharest", quiet=quiet, max_delay=max_delay,
     )  # fmt: skip
     await imaging.start()
     return imaging
+
+
+async def _service_writing_when_asked(app: Application) -> ImagingService:
+    """A started service that writes a study only when asked (quiet time 30 s)."""
+    return await _started(app, quiet=30.0, max_delay=60.0)
 
 
 async def _studies(app: Application, uid: str) -> list[dict[str, Any]]:
