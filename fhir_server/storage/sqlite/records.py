@@ -1,12 +1,13 @@
 """The record port (storage/records.py) on SQLite: the ``record`` table of the store's database.
 
-Each call is one SQL statement, so each is atomic on its own without an explicit transaction:
-reads run on the store's reader connections, writes on its writer thread in autocommit mode,
-between group commits (the writer runs one job at a time and a group commit always ends its
-transaction, connections.py), so a record write never joins or delays a resource transaction.
-``take`` is ``DELETE … RETURNING`` guarded by the expiry, ``put(if_absent=True)`` an upsert
-whose update only replaces an expired row: SQLite serialises writers (across processes too),
-so of two concurrent calls exactly one succeeds.
+Reads run on the store's reader connections. Writes are jobs of the store's
+:class:`~fhir_server.storage.sqlite.job_group.JobGroup`: the record writes (and the blob store's
+inline rows, when they live in this database) queued together commit in one transaction, one
+WAL sync, each undone alone if it fails; a write is durable when it returns. They never join a
+resource transaction (group_commit.py): the writer thread runs one drain at a time. ``take`` is
+``DELETE … RETURNING`` guarded by the expiry, ``put(if_absent=True)`` an upsert whose update
+only replaces an expired row: writes apply one after the other (and SQLite serialises writers
+across processes), so of two concurrent calls exactly one succeeds.
 
 Values are stored as JSON (orjson); ``expires`` as seconds since the epoch (REAL), NULL for
 never; ``field`` is the name of the indexed top-level field and ``idx`` its value, so that
@@ -24,6 +25,7 @@ import orjson
 from fhir_server.core.clock import Clock
 from fhir_server.storage.records import Record, RecordPut, RecordStore, indexed_value
 from fhir_server.storage.sqlite.connections import Connections
+from fhir_server.storage.sqlite.job_group import JobGroup
 
 #: Live: no expiry, or one after the moment given as the statement's last parameter.
 _LIVE = "(expires IS NULL OR expires > ?)"
@@ -39,8 +41,9 @@ def epoch(moment: datetime) -> float:
 class SqliteRecords(RecordStore):
     """Records beside the resources, sharing the store's connections (usable after ``open``)."""
 
-    def __init__(self, connections: Connections, clock: Clock) -> None:
+    def __init__(self, connections: Connections, jobs: JobGroup, clock: Clock) -> None:
         self._connections = connections
+        self._jobs = jobs
         self._clock = clock
 
     def _now(self) -> float:
@@ -81,25 +84,18 @@ class SqliteRecords(RecordStore):
         if_absent: bool = False,
     ) -> bool:
         sql, params = self._statement(RecordPut(kind, key, value, expires, index, if_absent))
-        return await self._connections.write(lambda conn: conn.execute(sql, params).rowcount == 1)
+        return await self._jobs.run(lambda conn: conn.execute(sql, params).rowcount == 1)
 
     async def put_many(self, items: Sequence[RecordPut]) -> list[bool]:
-        """One ``BEGIN IMMEDIATE … COMMIT`` on the writer thread: one fsync for all items."""
+        """One job: all items in one transaction (undone together if one fails)."""
         statements = [self._statement(item) for item in items]  # bad index: nothing written
         if not statements:
             return []
 
         def run(conn: sqlite3.Connection) -> list[bool]:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                stored = [conn.execute(sql, params).rowcount == 1 for sql, params in statements]
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
-            return stored
+            return [conn.execute(sql, params).rowcount == 1 for sql, params in statements]
 
-        return await self._connections.write(run)
+        return await self._jobs.run(run)
 
     async def get(self, kind: str, key: str) -> Record | None:
         sql = f"SELECT value FROM record WHERE kind = ? AND key = ? AND {_LIVE}"
@@ -115,7 +111,7 @@ class SqliteRecords(RecordStore):
             rows = conn.execute(sql, params).fetchall()  # fetch all: the statement then ends
             return None if not rows else bytes(rows[0][0])
 
-        found = await self._connections.write(run)
+        found = await self._jobs.run(run)
         return None if found is None else _loads(found)
 
     async def delete(self, kind: str, key: str) -> bool:
@@ -126,7 +122,7 @@ class SqliteRecords(RecordStore):
             rows = conn.execute(sql, (kind, key)).fetchall()
             return bool(rows) and (rows[0][0] is None or float(rows[0][0]) > now)
 
-        return await self._connections.write(run)
+        return await self._jobs.run(run)
 
     async def find(
         self, kind: str, value: str | None = None, *, limit: int = 1000, after: str | None = None
@@ -146,7 +142,7 @@ class SqliteRecords(RecordStore):
     async def purge_expired(self, now: datetime) -> int:
         sql = "DELETE FROM record WHERE expires IS NOT NULL AND expires <= ?"
         moment = epoch(now)
-        return await self._connections.write(lambda conn: conn.execute(sql, (moment,)).rowcount)
+        return await self._jobs.run(lambda conn: conn.execute(sql, (moment,)).rowcount)
 
 
 def find_sql(*, indexed: bool, after: bool) -> str:

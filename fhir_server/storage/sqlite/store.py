@@ -41,6 +41,7 @@ from fhir_server.storage.sqlite.index_tables import (
     delete_index,
     insert_index,
 )
+from fhir_server.storage.sqlite.job_group import JobGroup
 from fhir_server.storage.sqlite.records import SqliteRecords
 from fhir_server.storage.sqlite.rows import to_micros, to_text, version_from_row
 from fhir_server.storage.sqlite.schema import migrate
@@ -67,6 +68,7 @@ class SqliteStore(ResourceStore):
         if synchronous not in SYNCHRONOUS_MODES:
             raise ValueError(f"synchronous must be one of {', '.join(SYNCHRONOUS_MODES)}")
         self.path = data_dir / "fhir.sqlite3"
+        self.synchronous = synchronous
         self._data_dir = data_dir
         self._connections = Connections(self.path, synchronous=synchronous, readers=readers)
         self._hooks_with_cursor: set[str] = set()
@@ -76,7 +78,10 @@ class SqliteStore(ResourceStore):
         self._group = GroupCommit(
             self._connections, self._apply_unit, self._keys, self.notify_committed
         )
-        self._records = SqliteRecords(self._connections, clock)
+        #: The writer's job queue: record writes, and the blob store's inline rows when they
+        #: are kept in this database (bootstrap.make_blob_store), commit together.
+        self.jobs = JobGroup(self._connections.submit_write)
+        self._records = SqliteRecords(self._connections, self.jobs, clock)
         self._searches = SearchBatcher(self._connections.read_soon, self._search)
 
     async def open(self) -> None:
