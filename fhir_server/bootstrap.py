@@ -155,13 +155,18 @@ def make_store(
 
 def make_blob_store(location: str | None, data_dir: Path, store: ResourceStore) -> BlobStore:
     """Blobs where the resources are: GridFS in the MongoDB database of ``store`` (sharing its
-    client), else files under ``data_dir/blobs``."""
+    client), else files under ``data_dir/blobs``, the small ones as rows of the SQLite
+    store's database written by its writer (so that a DICOM instance's bytes commit with its
+    record) when that store's commits are durable (``synchronous`` FULL or EXTRA); else rows
+    of a database of their own (filesystem_blobs.py)."""
     if is_mongodb_url(location):
         from fhir_server.storage.mongo.blobs import GridFSBlobStore
         from fhir_server.storage.mongo.store import MongoStore
 
         assert isinstance(store, MongoStore)
         return GridFSBlobStore(store.db)
+    if isinstance(store, SqliteStore) and store.synchronous in ("FULL", "EXTRA"):
+        return FilesystemBlobStore(data_dir / "blobs", database=store.path, jobs=store.jobs)
     return FilesystemBlobStore(data_dir / "blobs")
 
 

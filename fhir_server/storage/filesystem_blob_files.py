@@ -60,7 +60,9 @@ FIRST: Final = Layout(1, 2, ".json")
 SECOND: Final = Layout(2, 1, ".blob")
 #: As the second, and small blobs as rows of ``inline.sqlite3`` (:mod:`.sqlite.inline_blobs`).
 THIRD: Final = Layout(3, 1, ".blob")
-_LAYOUTS: Final = {layout.version: layout for layout in (FIRST, SECOND, THIRD)}
+#: As the third, the rows in another database (the resource store's), which the marker names.
+FOURTH: Final = Layout(4, 1, ".blob")
+_LAYOUTS: Final = {layout.version: layout for layout in (FIRST, SECOND, THIRD, FOURTH)}
 
 
 def open_layout(base: str) -> Layout:
@@ -79,13 +81,17 @@ def open_layout(base: str) -> Layout:
     return SECOND
 
 
-def write_marker(base: str, layout: Layout) -> Layout:
+def write_marker(base: str, layout: Layout, database: str | None = None) -> Layout:
     """Write (or replace) the marker of ``base`` atomically: a temporary file, fsync'd,
-    renamed over the marker, the directory fsync'd."""
+    renamed over the marker, the directory fsync'd. ``database`` (layout 4): the path of the
+    database of the rows, kept in the marker's second line relative to ``base``."""
     temp = f"{base}/{LAYOUT_FILE}.{secrets.token_hex(8)}{_TEMP}"
+    text = b"%d\n" % layout.version
+    if database is not None:
+        text += os.path.relpath(database, base).encode() + b"\n"
     fd = os.open(temp, _CREATE, 0o644)
     try:
-        write_all(fd, b"%d\n" % layout.version)
+        write_all(fd, text)
         os.fsync(fd)
     finally:
         os.close(fd)
@@ -94,9 +100,25 @@ def write_marker(base: str, layout: Layout) -> Layout:
     return layout
 
 
-def _read_marker(base: str) -> Layout:
+def marker_database(base: str) -> str:
+    """The path of the database that a marker of layout 4 names (absolute)."""
+    lines = _marker_lines(base)
+    if len(lines) < 2 or not lines[1]:
+        raise ValueError(
+            f"blob store {base}: its {LAYOUT_FILE} file says 4 but names no database of its "
+            "small blobs"
+        )
+    return os.path.normpath(os.path.join(os.path.abspath(base), lines[1]))
+
+
+def _marker_lines(base: str) -> list[str]:
     with open(f"{base}/{LAYOUT_FILE}", "rb") as marker:
-        text = marker.read(64).decode("ascii", "replace").strip()
+        return os.fsdecode(marker.read(8192)).strip().splitlines()
+
+
+def _read_marker(base: str) -> Layout:
+    lines = _marker_lines(base)
+    text = lines[0].strip() if lines else ""
     layout = _LAYOUTS.get(int(text)) if text.isdigit() else None
     if layout is None:
         raise ValueError(

@@ -6,10 +6,18 @@ version one file that starts with its record (a JSON header line: key, size, sha
 type, created) followed by the bytes exactly as put (file formats in
 :mod:`.filesystem_blob_files`)::
 
-    LAYOUT                          "3": the layout of this store
-    inline.sqlite3 (-wal, -shm)     a row per small blob (WAL mode): the current version if any
+    LAYOUT                          "4" and the path of the rows' database, relative to the
+                                    base ("3": the rows are in inline.sqlite3)
+    inline.sqlite3 (-wal, -shm)     layout 3: a row per small blob (WAL mode): the current
+                                    version if any
     h[0:2]/h.blob                   the key's version file: the current version if it has no row
     h[0:2]/h.blob.<token>.tmp       a version being written (exists only during a put)
+
+In layout 4 the rows are the table ``blobs`` of another database, the SQLite resource store's
+(``database``, given with its writer's :class:`~.sqlite.job_group.JobGroup` ``jobs``, as the
+server does, bootstrap.py): a row is then written by that writer, in one transaction with the
+jobs queued beside it. A DICOM instance's bytes and its record, written at once, take one
+commit, one WAL sync, instead of two in parallel, which cost nearly as much as two in a row.
 
 256 fan-out directories hold the files (ext4, XFS and btrfs index large directories), so that
 a new server does not create, and fsync the parent of, a directory for nearly every key.
@@ -23,14 +31,22 @@ puts and streamed ones write version files. A key is in one tier at a time (a cr
 it in both for a moment; the row is then the current version, and the next put or delete of the
 key removes the other).
 
-**Layouts.** A new store is of layout 3 (with ``inline_max=0``: of layout 2, the same without
-the database, all versions files). A store of layout 2 opened with the inline tier on is
-upgraded in place: its files stay as they are, the database is created (its entry fsync'd),
-then the marker is replaced atomically (temporary file, fsync, rename, directory fsync), so a
-crash leaves either a store of layout 2 (with an empty database, reused by the next upgrade)
-or one of layout 3. Servers older than the tier refuse a ``LAYOUT`` that says 3 (they know
-layouts 1 and 2 only) instead of missing its rows; a store of layout 3 without its database is
-refused too. A store of layout 3 opened with ``inline_max=0`` still reads and replaces its rows.
+**Layouts.** A new store is of layout 4 if given a ``database``, else of layout 3 (with
+``inline_max=0``: of layout 2, the same without the database, all versions files). A store of
+layout 2 opened with the inline tier on is upgraded in place: its files stay as they are, the
+database is created (its entry fsync'd; for layout 4 the table), then the marker is replaced
+atomically (temporary file, fsync, rename, directory fsync), so a crash leaves either a store of
+layout 2 (with an empty database or table, reused by the next upgrade) or one of the new
+layout. A store of layout 3 given a ``database`` is upgraded to 4: its rows are copied into the
+table (which is emptied first, in the same transaction), then the marker is replaced, then
+``inline.sqlite3`` is removed. A crash before the marker leaves layout 3, whose database is
+still the current version of its rows (the next upgrade copies them again); after it, layout 4
+and perhaps a stale ``inline.sqlite3``, removed when the store is next opened. The marker names
+the database relative to the base, so the data directory can move as a whole. Servers older
+than a layout refuse its ``LAYOUT`` (they know the layouts before it only) instead of missing
+its rows; a store whose rows' database is missing is refused too. A store of layout 3 or 4
+opened with ``inline_max=0``, or without the database's writer (``fhir-server migrate`` reading
+a source), still reads and replaces its rows, with a writer connection of its own.
 
 **Stores of the first layout** (written before the ``LAYOUT`` file existed: a base directory
 with content and no ``LAYOUT``) stay readable and writable in place: two levels
@@ -100,7 +116,6 @@ import functools
 import hashlib
 import os
 from collections.abc import AsyncIterable, AsyncIterator, Callable
-from concurrent.futures import Executor
 from pathlib import Path
 from typing import BinaryIO, Final, TypeVar
 
@@ -109,6 +124,7 @@ from fhir_server.core.errors import BlobNotFound
 from . import filesystem_blob_files as files
 from .blobs import BlobInfo, BlobStore, BlobStream, check_content_type, check_key, chunks_of
 from .sqlite import inline_blobs as inline
+from .sqlite.job_group import JobGroup
 
 DEFAULT_CHUNK_SIZE: Final = 1024 * 1024
 #: Puts of whole ``bytes`` up to this size go to the inline tier (see the module docstring).
@@ -117,12 +133,12 @@ _LOCK_STRIPES: Final = 64
 _T = TypeVar("_T")
 
 
-async def _in_thread(function: Callable[[], _T], executor: Executor | None = None) -> _T:
-    """``function()`` in a worker thread (of ``executor``, else the loop's default). If the
+async def _in_thread(function: Callable[[], _T]) -> _T:
+    """``function()`` in a worker thread (of the loop's default executor). If the
     caller is cancelled meanwhile, the thread's call is still waited for before the cancellation
     goes on, so that the caller's clean-up (closing, unlinking) never runs while a file
     operation is still in progress, and a commit made in the thread is never mistaken for none."""
-    future = asyncio.get_running_loop().run_in_executor(executor, function)
+    future = asyncio.get_running_loop().run_in_executor(None, function)
     try:
         return await asyncio.shield(future)
     except asyncio.CancelledError:
@@ -143,6 +159,8 @@ class FilesystemBlobStore(BlobStore):
         *,
         chunk_size: int = DEFAULT_CHUNK_SIZE,
         inline_max: int = DEFAULT_INLINE_MAX,
+        database: Path | None = None,
+        jobs: JobGroup | None = None,
     ) -> None:
         if chunk_size < 1:
             raise ValueError("chunk_size must be positive")
@@ -151,6 +169,8 @@ class FilesystemBlobStore(BlobStore):
         self.base = Path(base)
         self.chunk_size = chunk_size
         self.inline_max = inline_max
+        self.database = database
+        self.jobs = jobs
         self.layout = files.THIRD
         self._locks: tuple[asyncio.Lock, ...] = ()
         self._directories = files.Directories()
@@ -159,16 +179,45 @@ class FilesystemBlobStore(BlobStore):
     async def open(self) -> None:
         if self._locks:
             return
-        base = str(self.base)
-        self.layout = await _in_thread(functools.partial(files.open_layout, base))
-        if self.layout is files.SECOND and self.inline_max > 0:
-            await _in_thread(functools.partial(inline.create_database, base))
-            self.layout = await _in_thread(functools.partial(files.write_marker, base, files.THIRD))
-        if self.layout is files.THIRD:
-            self._inline = await _in_thread(functools.partial(inline.InlineTier, base))
+        self.layout, path = await _in_thread(self._open_layout)
+        if path is not None:
+            # the resource store's writer if the rows are in its database: they commit with
+            # its writes
+            jobs = self.jobs if _same_file(path, self.database) else None
+            self._inline = await _in_thread(functools.partial(inline.InlineTier, path, jobs))
         if self.layout is not files.FIRST:
-            await _in_thread(functools.partial(self._directories.prepare, base))
+            await _in_thread(functools.partial(self._directories.prepare, str(self.base)))
         self._locks = tuple(asyncio.Lock() for _ in range(_LOCK_STRIPES))
+
+    def _open_layout(self) -> tuple[files.Layout, str | None]:
+        """Open, upgrade if asked (see the module docstring) and name the store's layout and
+        the database of its rows (None if it has none)."""
+        base = str(self.base)
+        layout = files.open_layout(base)
+        own = f"{base}/{inline.DATABASE}"
+        upgrading = layout in (files.SECOND, files.THIRD)
+        if self.inline_max > 0 and self.database is not None and upgrading:
+            database = str(self.database)
+            inline.create_table(database)
+            if layout is files.THIRD:
+                inline.move_rows(own, database)
+            layout = files.write_marker(base, files.FOURTH, database)
+            inline.remove_database(base)
+        elif self.inline_max > 0 and layout is files.SECOND:
+            inline.create_database(base)
+            layout = files.write_marker(base, files.THIRD)
+        if layout is files.THIRD:
+            if not os.path.isfile(own):
+                raise ValueError(
+                    f"blob store {base}: its LAYOUT file says 3, but its {inline.DATABASE} (the "
+                    "small blobs) is missing; restore it from the backup taken with the version "
+                    "files"
+                )
+            return layout, own
+        if layout is files.FOURTH:
+            inline.remove_database(base)  # left if an upgrade stopped after its marker
+            return layout, files.marker_database(base)
+        return layout, None
 
     async def close(self) -> None:
         self._locks = ()
@@ -199,10 +248,10 @@ class FilesystemBlobStore(BlobStore):
         check_content_type(content_type)
         tier = self._inline
         if tier is not None and isinstance(chunks, bytes) and len(chunks) <= self.inline_max:
-            # One call to the writer thread: upsert and commit, then the version file removed.
+            # One job of the database's writer: upsert and commit (with the jobs queued beside
+            # it), then the version file removed.
             async with self._lock(record):
-                row = functools.partial(tier.put, key, chunks, content_type, chain[-1], record)
-                return await _in_thread(row, tier.writer)
+                return await tier.put(key, chunks, content_type, chain[-1], record)
         version = files.PendingVersion(chain, record, self._directories)
         try:
             if isinstance(chunks, bytes) and len(chunks) <= self.chunk_size:
@@ -239,8 +288,7 @@ class FilesystemBlobStore(BlobStore):
         """Delete the inline row that the committed ``version`` replaces (its commit point)."""
         tier = self._inline
         if has_row and tier is not None:
-            drop = functools.partial(tier.supersede, key, version.record, version.inode)
-            await _in_thread(drop, tier.writer)
+            await tier.supersede(key, version.record, version.inode)
 
     async def _write(
         self, version: files.PendingVersion, content: AsyncIterable[bytes] | bytes
@@ -281,10 +329,18 @@ class FilesystemBlobStore(BlobStore):
         chain, record_path = self._place(key)
         tier = self._inline
         async with self._lock(record_path):
+            # the version file first, then the row (see the module docstring)
+            removed = await _in_thread(functools.partial(files.delete, chain[-1], record_path))
             if tier is not None:
-                remove = functools.partial(tier.delete, key, chain[-1], record_path)
-                return await _in_thread(remove, tier.writer)
-            return await _in_thread(functools.partial(files.delete, chain[-1], record_path))
+                return await tier.delete_row(key) or removed
+            return removed
+
+
+def _same_file(path: str, other: Path | None) -> bool:
+    try:
+        return other is not None and os.path.samefile(path, other)
+    except FileNotFoundError:
+        return False
 
 
 def _current_info(tier: inline.InlineTier | None, key: str, record_path: str) -> BlobInfo | None:

@@ -5,10 +5,11 @@ stands for a restart. It also lists its *leftovers*: whatever it holds that no c
 accounts for (a temporary or unreferenced file, a superseded GridFS version, an orphan chunk), so
 the suite can check that failed, cancelled and replacing puts clean up after themselves.
 
-The fixtures ``blob_backend`` (one per adapter, the filesystem one twice: every version a file,
-and with its inline tier for small puts; GridFS is marked ``mongo`` and needs the session
-fixture ``mongo_server``) and ``blob_store`` (an opened store of it) are imported by the test
-module under their function names.
+The fixtures ``blob_backend`` (one per adapter, the filesystem one three times: every version a
+file, with its inline tier for small puts in a database of its own, and with the tier's rows in
+a SQLite resource store's database, written by its writer; GridFS is marked ``mongo`` and needs
+the session fixture ``mongo_server``) and ``blob_store`` (an opened store of it) are imported by
+the test module under their function names.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from pymongo import AsyncMongoClient
 from fhir_server.storage.blobs import BlobStore
 from fhir_server.storage.filesystem_blobs import FilesystemBlobStore
 from fhir_server.storage.mongo.blobs import GridFSBlobStore
+from fhir_server.storage.sqlite import SqliteStore
 from fhir_server.storage.sqlite.inline_blobs import DATABASE as INLINE_DATABASE
 from tests.mongoeco.fixture import database_url
 
@@ -67,6 +69,9 @@ class FilesystemBackend(BlobBackend):
     def _make(self) -> BlobStore:
         return FilesystemBlobStore(self.base, chunk_size=64 * 1024, inline_max=self.inline_max)
 
+    def rows_database(self) -> Path:
+        return self.base / INLINE_DATABASE
+
     async def leftovers(self) -> list[str]:
         """Every file but the layout marker, the inline database (with its WAL files), the
         version files (``<sha256>.blob``, or ``.json`` in a store of the first layout) and the
@@ -84,11 +89,40 @@ class FilesystemBackend(BlobBackend):
 
     def inline_keys(self) -> list[str]:
         """The keys of the inline database's rows (none without one)."""
-        database = self.base / INLINE_DATABASE
+        database = self.rows_database()
         if not database.is_file():
             return []
         with contextlib.closing(sqlite3.connect(database)) as conn:
             return sorted(key for (key,) in conn.execute("SELECT key FROM blobs"))
+
+
+class ResourceDatabaseBackend(FilesystemBackend):
+    """Filesystem stores whose inline rows are in the database of a SQLite resource store
+    (layout 4), written by that store's writer, as the server wires them (bootstrap.py)."""
+
+    def __init__(self, base: Path, inline_max: int) -> None:
+        super().__init__(base, inline_max)
+        self.resources = SqliteStore(base.parent / "resources")
+
+    async def new_store(self) -> BlobStore:
+        if not self._stores:
+            await self.resources.open()
+        return await super().new_store()
+
+    def _make(self) -> BlobStore:
+        return FilesystemBlobStore(
+            self.base, chunk_size=64 * 1024, inline_max=self.inline_max,
+            database=self.resources.path, jobs=self.resources.jobs,
+        )  # fmt: skip
+
+    def rows_database(self) -> Path:
+        return self.resources.path
+
+    async def aclose(self) -> None:
+        opened = bool(self._stores)
+        await super().aclose()
+        if opened:
+            await self.resources.close()
 
 
 #: The inline tier's limit in the contract's tiered configuration.
@@ -140,7 +174,12 @@ class GridFSBackend(BlobBackend):
 
 @pytest.fixture(
     name="blob_backend",
-    params=["filesystem", "filesystem-inline", pytest.param("gridfs", marks=pytest.mark.mongo)],
+    params=[
+        "filesystem",
+        "filesystem-inline",
+        "filesystem-resource-db",
+        pytest.param("gridfs", marks=pytest.mark.mongo),
+    ],
 )
 async def blob_backend_fixture(
     request: pytest.FixtureRequest, tmp_path: Path
@@ -149,6 +188,9 @@ async def blob_backend_fixture(
     if request.param == "gridfs":
         server = request.getfixturevalue("mongo_server")
         backend = GridFSBackend(database_url(server, "blobs " + request.node.nodeid))
+    elif request.param == "filesystem-resource-db":
+        # As the server runs: the rows in the resource store's database, by its writer.
+        backend = ResourceDatabaseBackend(tmp_path / "blobs", inline_max=INLINE_MAX)
     elif request.param == "filesystem-inline":
         # Both tiers: whole puts up to 1,000 bytes as rows, the rest (and streams) as files.
         backend = FilesystemBackend(tmp_path / "blobs", inline_max=INLINE_MAX)

@@ -1,15 +1,20 @@
 """The inline tier of the filesystem blob store: small blobs as rows of one SQLite database.
 
-Blocking methods, called from worker threads by :mod:`fhir_server.storage.filesystem_blobs`
-(whose docstring places the tier in the layout and argues the guarantees): the writing ones in
-the tier's own writer thread (:attr:`InlineTier.writer`), on one connection; the reading ones in
-any worker thread, on a connection of that thread's own (WAL: a reader never waits behind a
-writer's fsync). Here, in the SQLite package, as ``sqlite3`` is imported nowhere else. Each
-blob is one row of the table ``blobs``: key, size, SHA-256, content type, created (ISO 8601, as
-in a version file's header), a random ``token`` naming the put that wrote it, and the bytes.
+Used by :mod:`fhir_server.storage.filesystem_blobs` (whose docstring places the tier in the
+layout and argues the guarantees). The database is ``inline.sqlite3`` in the store's base
+(layout 3), or the resource store's own (layout 4): then the rows are written as jobs of the
+resource store's writer (:class:`~fhir_server.storage.sqlite.job_group.JobGroup`), and a DICOM
+instance's bytes commit in one transaction with its record. The writes are jobs of a
+:class:`JobGroup` in either case (of a writer thread and connection of the tier's own when it
+is not given the resource store's); the reads are blocking methods called from worker threads,
+each on a connection of that thread's own (WAL: a reader never waits behind a writer's fsync).
+Here, in the SQLite package, as ``sqlite3`` is imported nowhere else. Each blob is one row of
+the table ``blobs``: key, size, SHA-256, content type, created (ISO 8601, as in a version
+file's header), a random ``token`` naming the put that wrote it, and the bytes.
 
-The database is in WAL mode with ``synchronous = FULL``: a commit returns once the WAL is
-synced, so an inline put is durable when it returns. The WAL file is reused after each
+The database is in WAL mode with ``synchronous = FULL`` (the resource store's is shared only
+when its commits are as durable, bootstrap.py): a commit returns once the WAL is synced, so an
+inline put is durable when it returns. The WAL file is reused after each
 checkpoint (SQLite's automatic one, every 1,000 pages), so its sync writes blocks already
 allocated (no file system journal commit, unlike a new file's). Writes take the database's write
 lock with ``BEGIN IMMEDIATE`` and wait up to :data:`BUSY_TIMEOUT_MS` for another process's.
@@ -17,18 +22,24 @@ lock with ``BEGIN IMMEDIATE`` and wait up to :data:`BUSY_TIMEOUT_MS` for another
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import logging
 import os
 import secrets
 import sqlite3
 import threading
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Final
 from urllib.parse import quote
 
 from fhir_server.storage import filesystem_blob_files as files
 from fhir_server.storage.blobs import BlobInfo
+from fhir_server.storage.sqlite.job_group import JobGroup
+
+log = logging.getLogger(__name__)
 
 #: The database's name in the store's base directory.
 DATABASE: Final = "inline.sqlite3"
@@ -79,22 +90,69 @@ def create_database(base: str) -> None:
     files.fsync_directory(base)
 
 
+def create_table(path: str) -> None:
+    """Create the (empty) table of the rows in the existing database ``path`` (layout 4: the
+    resource store's, already in WAL mode) if it is not there."""
+    conn = connect(path)
+    try:
+        conn.execute(_SCHEMA)
+    finally:
+        conn.close()
+
+
+def move_rows(source: str, target: str) -> int:
+    """Make the rows of ``target`` (the table made by :func:`create_table`) exactly those of
+    ``source`` (a layout-3 ``inline.sqlite3``), in one transaction of ``target``; the number of
+    rows. Run again after a crash, it gives the same result (``source`` is still the current
+    version of each of its keys until the marker says 4)."""
+    conn = connect(target)
+    try:
+        conn.execute("ATTACH DATABASE ? AS old", (f"file:{quote(source)}?mode=rw",))
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.execute("DELETE FROM main.blobs")
+            moved = conn.execute("INSERT INTO main.blobs SELECT * FROM old.blobs").rowcount
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        conn.execute("DETACH DATABASE old")
+    finally:
+        conn.close()
+    return moved
+
+
+def remove_database(base: str) -> None:
+    """Remove ``inline.sqlite3`` (and its WAL and shared-memory files) from ``base``: left by
+    an upgrade to layout 4, whose marker no longer names it."""
+    for suffix in ("-wal", "-shm", ""):
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(f"{base}/{DATABASE}{suffix}")
+
+
 def _info(key: str, size: int, sha256: str, content_type: str, created: str) -> BlobInfo:
     return BlobInfo(key, size, sha256, content_type, datetime.fromisoformat(created))
 
 
 class InlineTier:
-    """The database of one opened store: its writer thread and connection, and the reader
-    connections of the worker threads that have read it (closed by :meth:`close`)."""
+    """The rows of one opened store in the database ``path``: its writes as jobs of ``jobs``
+    (the resource store's writer, whose own writes they then commit with), else of a writer
+    thread and connection of the tier's own; its reads on connections of the worker threads that
+    read (closed by :meth:`close`)."""
 
-    def __init__(self, base: str) -> None:
-        self.path = f"{base}/{DATABASE}"
-        if not os.path.isfile(self.path):
+    def __init__(self, path: str, jobs: JobGroup | None = None) -> None:
+        if not os.path.isfile(path):
             raise ValueError(
-                f"blob store {base}: its LAYOUT file says 3, but its {DATABASE} (the small "
-                "blobs) is missing; restore it from the backup taken with the version files"
+                f"blob store: the database of its small blobs, {path}, is missing; restore it "
+                "from the backup taken with the version files"
             )
-        self.writer = ThreadPoolExecutor(1, thread_name_prefix="blob-inline-writer")
+        self.path = path
+        self._own: ThreadPoolExecutor | None = None
+        if jobs is None:
+            self._own = ThreadPoolExecutor(1, thread_name_prefix="blob-inline-writer")
+            jobs = JobGroup(self._submit)
+        self.jobs = jobs
         self._writer_conn: sqlite3.Connection | None = None
         self._local = threading.local()
         self._readers: list[sqlite3.Connection] = []
@@ -127,75 +185,60 @@ class InlineTier:
     def has_row(self, key: str) -> bool:
         return bool(self._reader().execute("SELECT 1 FROM blobs WHERE key = ?", (key,)).fetchall())
 
-    # ------------------------------------------------------------------ writing (writer thread)
+    # ------------------------------------------------------------------ writing (jobs)
 
-    def _connection(self) -> sqlite3.Connection:
+    def _submit(self, job: Callable[[sqlite3.Connection], None]) -> None:
+        assert self._own is not None
+        self._own.submit(self._run_own, job).add_done_callback(_log_failure)
+
+    def _run_own(self, job: Callable[[sqlite3.Connection], None]) -> None:
         if self._writer_conn is None:
             self._writer_conn = connect(self.path)
-        return self._writer_conn
+        job(self._writer_conn)
 
-    def put(
+    async def put(
         self, key: str, data: bytes, content_type: str, directory: str, record: str
     ) -> BlobInfo:
-        """Upsert ``key``'s row and commit (the commit point: durable once it returns), then
+        """Upsert ``key``'s row, committed (the commit point: durable once it returns), then
         remove the key's version file ``record`` if it has one (unlink, fsync ``directory``),
         unless a later put has replaced the row meanwhile (another process)."""
-        created = datetime.now(UTC)
-        sha256 = hashlib.sha256(data).hexdigest()
-        token = secrets.token_bytes(8)
-        row = (key, len(data), sha256, content_type, created.isoformat(), token, data)
-        self._transaction(_UPSERT, row)
-        if os.path.lexists(record):
-            self._remove_file(key, token, directory, record)
-        return BlobInfo(key, len(data), sha256, content_type, created)
 
-    def _remove_file(self, key: str, token: bytes, directory: str, record: str) -> None:
-        """Unlink the version file under the write lock, if ``key``'s row is still the one
-        with ``token`` (so a file put by another process since then is not removed)."""
-        conn = self._connection()
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            rows = conn.execute("SELECT token FROM blobs WHERE key = ?", (key,)).fetchall()
-            if rows and rows[0][0] == token:
-                files.delete(directory, record)
-        finally:
-            conn.execute("ROLLBACK")
+        def upsert(conn: sqlite3.Connection) -> tuple[BlobInfo, bytes]:
+            created = datetime.now(UTC)
+            sha256 = hashlib.sha256(data).hexdigest()
+            token = secrets.token_bytes(8)
+            row = (key, len(data), sha256, content_type, created.isoformat(), token, data)
+            conn.execute(_UPSERT, row)
+            return BlobInfo(key, len(data), sha256, content_type, created), token
 
-    def supersede(self, key: str, record: str, inode: int) -> None:
+        def after(conn: sqlite3.Connection, done: tuple[BlobInfo, bytes]) -> BlobInfo:
+            if os.path.lexists(record):
+                _remove_file(conn, key, done[1], directory, record)
+            return done[0]
+
+        return await self.jobs.run(upsert, after)
+
+    async def supersede(self, key: str, record: str, inode: int) -> None:
         """Delete ``key``'s row (the commit point of a file put whose version file ``record``
-        has the inode ``inode``), unless that file has been replaced or removed meanwhile."""
-        conn = self._connection()
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+        has the inode ``inode``), unless that file has been replaced or removed meanwhile (the
+        check runs under the database's write lock)."""
+
+        def drop(conn: sqlite3.Connection) -> None:
             if _inode(record) == inode:
                 conn.execute("DELETE FROM blobs WHERE key = ?", (key,))
-            conn.execute("COMMIT")
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
 
-    def delete(self, key: str, directory: str, record: str) -> bool:
-        """Remove ``key``'s version file (first), then its row; True if either was there."""
-        removed = files.delete(directory, record)
-        return self._transaction("DELETE FROM blobs WHERE key = ?", (key,)) > 0 or removed
+        await self.jobs.run(drop)
 
-    def _transaction(self, sql: str, parameters: tuple[object, ...]) -> int:
-        """``sql`` in a transaction of its own, committed; the number of rows it changed."""
-        conn = self._connection()
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            changed = conn.execute(sql, parameters).rowcount
-            conn.execute("COMMIT")
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
-        return changed
+    async def delete_row(self, key: str) -> bool:
+        """Delete ``key``'s row; True if it had one."""
+        return await self.jobs.run(
+            lambda conn: conn.execute("DELETE FROM blobs WHERE key = ?", (key,)).rowcount > 0
+        )
 
     def close(self) -> None:
-        """Let the writer finish, stop it and close every connection (blocking)."""
-        self.writer.shutdown(wait=True)
+        """Let the own writer finish, stop it and close every connection (blocking)."""
+        if self._own is not None:
+            self._own.shutdown(wait=True)
         with self._lock:
             connections, self._readers = self._readers, []
         if self._writer_conn is not None:
@@ -203,6 +246,25 @@ class InlineTier:
             self._writer_conn = None
         for conn in connections:
             conn.close()
+
+
+def _remove_file(
+    conn: sqlite3.Connection, key: str, token: bytes, directory: str, record: str
+) -> None:
+    """Unlink the version file under the write lock, if ``key``'s row is still the one with
+    ``token`` (so a file put by another process since then is not removed)."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        rows = conn.execute("SELECT token FROM blobs WHERE key = ?", (key,)).fetchall()
+        if rows and rows[0][0] == token:
+            files.delete(directory, record)
+    finally:
+        conn.execute("ROLLBACK")
+
+
+def _log_failure(done: Future[None]) -> None:
+    if not done.cancelled() and done.exception() is not None:
+        log.error("inline blob writer job failed", exc_info=done.exception())
 
 
 def _inode(path: str) -> int | None:

@@ -125,7 +125,8 @@ async def test_reads_do_not_wait_for_the_writer(tmp_path: Path) -> None:
     tier = store._inline
     assert tier is not None
     release = threading.Event()
-    busy = tier.writer.submit(release.wait, 30)
+    assert tier._own is not None  # its own writer thread (layout 3)
+    busy = tier._own.submit(release.wait, 30)
     try:
         with contextlib.closing(
             sqlite3.connect(tmp_path / "blobs" / "inline.sqlite3", isolation_level=None)
@@ -158,14 +159,15 @@ async def test_a_late_step_of_another_process_does_not_undo_a_later_put(tmp_path
     await first.put("k", LARGE, content_type=DICOM)
     inode = (directory / f"{stem}.blob").stat().st_ino
     inline = await second.put("k", SMALL, content_type=DICOM)
-    tier.supersede("k", record, inode)
+    await tier.supersede("k", record, inode)
     assert await first.info("k") == inline and await read(first, "k") == SMALL
 
     # An inline put of the first store, its file removal late: the second's file put came between.
     with contextlib.closing(sqlite3.connect(backend.base / "inline.sqlite3")) as conn:
         (token,) = conn.execute("SELECT token FROM blobs WHERE key = 'k'").fetchone()
     large = await second.put("k", LARGE, content_type=DICOM)
-    tier._remove_file("k", token, str(directory), record)
+    with contextlib.closing(inline_blobs.connect(str(backend.base / "inline.sqlite3"))) as conn:
+        inline_blobs._remove_file(conn, "k", token, str(directory), record)
     assert await first.info("k") == large and await read(first, "k") == LARGE
     assert await backend.leftovers() == []
     await backend.aclose()
