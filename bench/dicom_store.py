@@ -15,7 +15,9 @@ Nagle's algorithm at about 10 per second, /work/shared/notes/dicom.md §3.5).
   ``/statistics`` counts every instance (Orthanc indexes before it answers).
 
 Workloads: N small CT instances (pydicom's CT_small.dcm, 39 KB, fresh UIDs; several studies)
-and M 512x512 CT instances (about 0.5 MB each). Every run uses fresh UIDs so neither receiver
+and M 512x512 CT instances (about 0.5 MB each) on one association each; then 2N small CT sent by
+``ASSOCIATIONS`` storescu processes at once (several modalities sending; each takes every
+``ASSOCIATIONS``-th file). Every run uses fresh UIDs so neither receiver
 ever sees a duplicate; each figure is the median of ``runs`` runs, and the ratio is ours/Orthanc.
 """
 
@@ -26,6 +28,7 @@ import statistics
 import tempfile
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +37,8 @@ from tests.dicom.orthanc import Namespace, Orthanc, ServerInNamespace, unavailab
 OUR_AET, ORTHANC_AET = "FHIRSERVER", "ORTHANC"
 OUR_PORT, ORTHANC_PORT = 11112, 4242
 PER_STUDY = 50
+#: Modalities sending at once in the third figure.
+ASSOCIATIONS = 4
 
 
 def instances(count: int, *, large: bool = False) -> list[bytes]:
@@ -75,14 +80,24 @@ def _write(folder: Path, data: list[bytes]) -> None:
         (folder / f"{n:06d}.dcm").write_bytes(part10)
 
 
-def _storescu(ns: Namespace, called: str, port: int, folder: Path) -> float:
-    """Seconds storescu takes to send ``folder`` on one association (fails on any failure)."""
-    argv = ["storescu", "-aet", "BENCH", "-aec", called, "+sd", "-R", "127.0.0.1", str(port)]
+def _storescu(ns: Namespace, called: str, port: int, folder: Path, associations: int) -> float:
+    """Seconds storescu takes to send ``folder`` (fails on any failure): on one association,
+    or split among ``associations`` storescu processes at once (every n-th file each)."""
+    argv = ["storescu", "-aet", "BENCH", "-aec", called, "-R", "127.0.0.1", str(port)]
+    if associations == 1:
+        parts = [["+sd", str(folder)]]
+    else:
+        files = sorted(map(str, folder.iterdir()))
+        parts = [files[k::associations] for k in range(associations)]
     started = time.perf_counter()
-    result = ns.run([*argv, str(folder)], env={"TCP_NODELAY": "1"})
+    with ThreadPoolExecutor(len(parts)) as pool:
+        results = list(
+            pool.map(lambda part: ns.run([*argv, *part], env={"TCP_NODELAY": "1"}), parts)
+        )
     elapsed = time.perf_counter() - started
-    if result.returncode != 0:
-        raise RuntimeError(f"storescu to {called} failed: {result.stderr!r}")
+    for result in results:
+        if result.returncode != 0:
+            raise RuntimeError(f"storescu to {called} failed: {result.stderr!r}")
     return elapsed
 
 
@@ -110,7 +125,8 @@ def _orthanc_counted(orthanc: Orthanc, expected: int) -> Callable[[], bool]:
 
 
 def _measure(ns: Namespace, server: ServerInNamespace, orthanc: Orthanc, work: Path,
-             label: str, count: int, large: bool, runs: int, already: int) -> int:  # fmt: skip
+             label: str, count: int, large: bool, runs: int, already: int,
+             associations: int = 1) -> int:  # fmt: skip
     """Print the rates of ``runs`` runs of ``count`` instances; ``already``: instances our
     server holds before; returns how many it holds after."""
     ours: list[float] = []
@@ -121,11 +137,11 @@ def _measure(ns: Namespace, server: ServerInNamespace, orthanc: Orthanc, work: P
         _write(folder / "orthanc", instances(count, large=large))
         before = int(orthanc.statistics()["CountInstances"])
         started = time.perf_counter()
-        _storescu(ns, ORTHANC_AET, ORTHANC_PORT, folder / "orthanc")
+        _storescu(ns, ORTHANC_AET, ORTHANC_PORT, folder / "orthanc", associations)
         _wait(_orthanc_counted(orthanc, before + count))
         theirs.append(time.perf_counter() - started)
         started = time.perf_counter()
-        _storescu(ns, OUR_AET, OUR_PORT, folder / "ours")
+        _storescu(ns, OUR_AET, OUR_PORT, folder / "ours", associations)
         _wait(_indexed(server, already + count))
         ours.append(time.perf_counter() - started)
         already += count
@@ -141,7 +157,8 @@ def _measure(ns: Namespace, server: ServerInNamespace, orthanc: Orthanc, work: P
 
 def run(count: int = 500, large: int = 200, runs: int = 3) -> None:
     print(
-        f"\ndicom_store: C-STORE by storescu on one association, ours vs Orthanc, median of {runs}"
+        f"\ndicom_store: C-STORE by storescu (one association unless said), ours vs Orthanc, "
+        f"median of {runs}"
     )
     reason = unavailable_reason()
     if reason is not None:
@@ -161,6 +178,8 @@ def run(count: int = 500, large: int = 200, runs: int = 3) -> None:
             small = f"{count} x CT 128x128 (39 KB)"
             held = _measure(ns, server, orthanc, work, small, count, False, runs, 0)
             big = f"{large} x CT 512x512 (0.5 MB)"
-            _measure(ns, server, orthanc, work, big, large, True, runs, held)
+            held = _measure(ns, server, orthanc, work, big, large, True, runs, held)
+            several = f"{2 * count} x CT 128x128, {ASSOCIATIONS} assoc."
+            _measure(ns, server, orthanc, work, several, 2 * count, False, runs, held, ASSOCIATIONS)
     finally:
         shutil.rmtree(work, ignore_errors=True)

@@ -20,7 +20,8 @@ from fhir_server.events.hooks import Hooks
 from fhir_server.imaging.gate import GatePolicy
 from fhir_server.imaging.priors import Priors
 from fhir_server.imaging.query import StudyQuery
-from fhir_server.imaging.service import ImagingService, Sender
+from fhir_server.imaging.service import ImagingService
+from fhir_server.imaging.store_result import Sender
 from fhir_server.interactions.service import FhirService
 from fhir_server.operations.table import OperationDef
 from fhir_server.settings import Settings

@@ -45,7 +45,8 @@ from fhir_server.core.errors import (
 )
 from fhir_server.imaging import stow
 from fhir_server.imaging.query import Level, StudyQuery, require_read, require_store
-from fhir_server.imaging.service import ImagingService, Sender
+from fhir_server.imaging.service import ImagingService
+from fhir_server.imaging.store_result import Sender
 from fhir_server.imaging.wado import OCTET_STREAM, Retrieval, accepted, parse_frame_numbers
 
 Authenticate = Callable[[str, str], Awaitable[Access]]

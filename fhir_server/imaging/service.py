@@ -3,9 +3,10 @@
 :meth:`ImagingService.store_part10` checks the Part-10 bytes (:mod:`fhir_server.imaging.instances`;
 on the event loop up to ``PREPARE_ON_LOOP_BYTES`` unless deflated, else in a worker thread),
 stores them through the blob port exactly as received and writes the instance's index
-record — the two durable writes in parallel, and it returns only once both are fsync'd, so a
-success status is never given for bytes that could be lost — and marks its
-study pending. Studies are written to
+record — the two durable writes issued together (on the SQLite store a small instance's bytes
+and its record then commit in one transaction: storage/sqlite/job_group.py), and it returns
+only once both are durable, so a success status is never given for bytes that could be lost —
+and marks its study pending. Studies are written to
 FHIR **coalesced**: a background task rebuilds a pending study's ImagingStudy once the study has
 been quiet for ``quiet`` seconds (or ``max_delay`` after its first new instance), from every
 instance record of the study, through the one write pipeline — a 500-instance study is a handful
@@ -33,11 +34,11 @@ from fhir_server.core.context import RequestContext
 from fhir_server.core.waiting import wait_within
 from fhir_server.imaging import part10 as part10_meta
 from fhir_server.imaging import study_map
-from fhir_server.imaging.attributes import first
 from fhir_server.imaging.gate import GatePolicy
 from fhir_server.imaging.instances import OUT_OF_RESOURCES, Prepared, Refused, prepare
 from fhir_server.imaging.kinds import INSTANCE, PENDING, REJECTION, SERIES, STUDY
 from fhir_server.imaging.links import Links
+from fhir_server.imaging.store_result import Sender, StoreResult, stored_result
 from fhir_server.interactions.locks import KeyedLocks
 from fhir_server.interactions.service import FhirService
 from fhir_server.storage.blobs import BlobInfo, BlobStore
@@ -51,54 +52,6 @@ PAGE = 1000
 #: GIL anyway, and a worker thread's round trip costs a quarter of it. Bigger ones, and
 #: deflated ones (the check inflates them), go to a worker thread.
 PREPARE_ON_LOOP_BYTES = 4 * 1024 * 1024
-
-
-@dataclass(frozen=True, slots=True)
-class Sender:
-    """Who sent an instance: the calling AE (None over DICOMweb), the Organization it stands
-    for (``Organization/<id>``, from the AE allow-list or the token), and the channel."""
-
-    ae_title: str | None
-    organization: str | None
-    channel: str  # "c-store" | "stow-rs" | "c-move" | "c-get"
-
-
-@dataclass(frozen=True, slots=True)
-class StoreResult:
-    """What became of one instance; ``status`` is a DIMSE status (PS3.4 B.2.3) usable as a
-    STOW-RS Failure Reason, ``comment`` an Error Comment (64 ASCII characters at most)."""
-
-    status: int
-    comment: str | None
-    sop_class: str | None
-    sop_instance: str | None
-    study_uid: str | None
-    series_uid: str | None
-    duplicate: bool = False
-    #: The gate's review flag (stored, flagged on the ImagingStudy), None when not flagged.
-    review: str | None = None
-    #: Patient ID (0010,0020) as sent, for the door's audit (None when refused or absent).
-    patient_id: str | None = None
-
-    @property
-    def ok(self) -> bool:
-        return self.status == 0x0000 or self.status & 0xF000 == 0xB000
-
-
-def _stored_result(prepared: Prepared, existing: dict[str, Any] | None) -> StoreResult:
-    """Success, for a new instance or for a duplicate (``existing``: the first one's record)."""
-    review = prepared.verdict.comment() if prepared.verdict.review else None
-    patient_id = first(prepared.attributes, "PatientID")
-    if existing is not None:
-        return StoreResult(
-            0x0000, None, prepared.sop_class, prepared.sop_instance,
-            str(existing.get("study")), str(existing.get("series")), duplicate=True,
-            review=review, patient_id=patient_id,
-        )  # fmt: skip
-    return StoreResult(
-        0x0000, None, prepared.sop_class, prepared.sop_instance, prepared.study_uid,
-        prepared.series_uid, review=review, patient_id=patient_id,
-    )  # fmt: skip
 
 
 @dataclass
@@ -214,7 +167,7 @@ class ImagingService:
                 OUT_OF_RESOURCES, f"Out of resources: {type(exc).__name__}",
                 prepared.sop_class, uid, prepared.study_uid, prepared.series_uid,
             )  # fmt: skip
-        return _stored_result(prepared, existing)
+        return stored_result(prepared, existing)
 
     async def _refuse(self, refused: Refused, sender: Sender, size: int) -> StoreResult:
         await self._record_refusal(refused, sender, size)
@@ -234,8 +187,9 @@ class ImagingService:
         return await self.records.get(INSTANCE, sop_instance)
 
     async def _store_new(self, prepared: Prepared, part10: bytes, sender: Sender) -> None:
-        """The bytes and the record of a new instance, written at once: the blob's fsyncs and
-        the record's commit run in parallel, and the caller answers only once both are durable.
+        """The bytes and the record of a new instance, written at once (one commit when both
+        go to the SQLite store's writer, else in parallel); the caller answers only once both
+        are durable.
         A record whose bytes could not be stored is deleted; one a crash left without its bytes
         was never acknowledged, and :meth:`start` removes it (its study's pending marker was
         durable with it and is kept until both writes are over)."""

@@ -27,7 +27,8 @@ from pydicom.errors import InvalidDicomError
 from fhir_server.core.errors import InvalidRequest, UnsupportedMediaType
 from fhir_server.imaging.attributes import tag_key
 from fhir_server.imaging.instances import CANNOT_UNDERSTAND, DATA_SET_DOES_NOT_MATCH
-from fhir_server.imaging.service import ImagingService, Sender, StoreResult
+from fhir_server.imaging.service import ImagingService
+from fhir_server.imaging.store_result import Sender, StoreResult
 
 Json = dict[str, Any]
 DICOM = "application/dicom"

@@ -20,7 +20,7 @@ import pydicom
 import pytest
 
 from fhir_server.bootstrap import Application
-from fhir_server.imaging.service import Sender
+from fhir_server.imaging.store_result import Sender
 from tests.conftest import free_port, running_application
 from tests.dicom.orthanc import ct_study
 from tests.dicom.test_node import dcmtk

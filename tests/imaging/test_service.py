@@ -13,7 +13,8 @@ import pytest
 from fhir_server.bootstrap import Application
 from fhir_server.core.context import RequestContext
 from fhir_server.imaging.gate import GatePolicy
-from fhir_server.imaging.service import ImagingService, Sender
+from fhir_server.imaging.service import ImagingService
+from fhir_server.imaging.store_result import Sender
 from tests.conftest import running_application
 from tests.dicom.orthanc import ct_study
 from tests.dicom.test_node import blob

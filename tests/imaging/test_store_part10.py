@@ -18,7 +18,8 @@ from fhir_server.bootstrap import Application
 from fhir_server.imaging.gate import GatePolicy
 from fhir_server.imaging.instances import OUT_OF_RESOURCES
 from fhir_server.imaging.kinds import INSTANCE, PENDING
-from fhir_server.imaging.service import ImagingService, Sender
+from fhir_server.imaging.service import ImagingService
+from fhir_server.imaging.store_result import Sender
 from fhir_server.storage.filesystem_blobs import FilesystemBlobStore
 from tests.conftest import running_application
 from tests.dicom.orthanc import ct_study
