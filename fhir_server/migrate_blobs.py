@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from fhir_server.bootstrap import make_blob_store
-from fhir_server.imaging.kinds import INSTANCE
+from fhir_server.imaging.kinds import INSTANCE, blob_key
 from fhir_server.settings import is_mongodb_url
 from fhir_server.storage.blobs import BlobStore
 from fhir_server.storage.filesystem_blobs import FilesystemBlobStore
@@ -39,7 +39,7 @@ class BlobCopy:
 def instance_blobs(rows: Iterable[RecordRow]) -> list[str]:
     """The blob keys the instance records among ``rows`` name, sorted, once each."""
     keys = {
-        str(value.get("blob") or key) for kind, key, value, _ in rows if kind == INSTANCE
+        blob_key({"sop_instance": key, **value}) for kind, key, value, _ in rows if kind == INSTANCE
     }  # fmt: skip
     return sorted(keys)
 

@@ -44,6 +44,7 @@ from fhir_server.core.errors import (
     http_status,
 )
 from fhir_server.imaging import stow
+from fhir_server.imaging.kinds import blob_key
 from fhir_server.imaging.query import Level, StudyQuery, require_read, require_store
 from fhir_server.imaging.service import ImagingService
 from fhir_server.imaging.store_result import Sender
@@ -201,7 +202,7 @@ class DicomWebApi:
         for record in records:
             head = f"--{boundary}\r\nContent-Type: {DICOM}; transfer-syntax={record['ts']}\r\n"
             yield f"{head}Content-Length: {record['size']}\r\n\r\n".encode()
-            async with await self.retrieval.blobs.stream(str(record["blob"])) as blob:
+            async with await self.retrieval.blobs.stream(blob_key(record)) as blob:
                 async for chunk in blob:
                     yield chunk
             yield b"\r\n"

@@ -26,7 +26,7 @@ from fhir_server.dicom.scu import (
 )
 from fhir_server.imaging.attributes import first
 from fhir_server.imaging.instances import UID_PATTERN
-from fhir_server.imaging.kinds import INSTANCE, STUDY
+from fhir_server.imaging.kinds import INSTANCE, STUDY, blob_key
 from fhir_server.storage.records import RecordStore
 
 PAGE = 1000
@@ -191,6 +191,6 @@ def _patient(record: dict[str, Any]) -> str | None:
 def _match(record: dict[str, Any]) -> Match:
     uid = str(record["sop_instance"])
     return Match(
-        str(record.get("sop_class")), uid, str(record.get("ts")), str(record["blob"]),
+        str(record.get("sop_class")), uid, str(record.get("ts")), blob_key(record),
         str(record.get("study") or ""),
     )  # fmt: skip

@@ -27,7 +27,7 @@ import orjson
 
 from fhir_server.core.context import RequestContext
 from fhir_server.core.errors import FhirError
-from fhir_server.imaging.kinds import INSTANCE
+from fhir_server.imaging.kinds import INSTANCE, blob_key
 from fhir_server.interactions.service import FhirService
 from fhir_server.storage.blobs import BlobStore
 from fhir_server.storage.records import RecordStore
@@ -77,7 +77,7 @@ async def check(
     studies: dict[str, None] = {}
     for reference in references:
         record = await records.get(INSTANCE, reference.sop_instance)
-        if record is None or await blobs.info(str(record.get("blob", ""))) is None:
+        if record is None or await blobs.info(blob_key(record)) is None:
             failed.append(Failure(reference, NO_SUCH_OBJECT_INSTANCE))
         elif record.get("sop_class") != reference.sop_class:
             failed.append(Failure(reference, CLASS_INSTANCE_CONFLICT))

@@ -3,8 +3,17 @@ ingest, QIDO/WADO, storage commitment and the DICOM door."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 INSTANCE = "dicom-instance"  # key: SOP Instance UID; index: study
 SERIES = "dicom-series"  # key: Series Instance UID; index: study
 STUDY = "dicom-study"  # key: Study Instance UID
 PENDING = "dicom-pending"  # key: Study Instance UID: its ImagingStudy is to be written
 REJECTION = "dicom-rejection"  # key: time + random; index: study
+
+
+def blob_key(instance: Mapping[str, Any]) -> str:
+    """The blob store key of an ``INSTANCE`` record's bytes: its ``blob`` field, else (a record
+    written without one) its SOP Instance UID, the key the ingest stores the bytes under."""
+    return str(instance.get("blob") or instance["sop_instance"])

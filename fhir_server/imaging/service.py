@@ -36,7 +36,7 @@ from fhir_server.imaging import part10 as part10_meta
 from fhir_server.imaging import study_map
 from fhir_server.imaging.gate import GatePolicy
 from fhir_server.imaging.instances import OUT_OF_RESOURCES, Prepared, Refused, prepare
-from fhir_server.imaging.kinds import INSTANCE, PENDING, REJECTION, SERIES, STUDY
+from fhir_server.imaging.kinds import INSTANCE, PENDING, REJECTION, SERIES, STUDY, blob_key
 from fhir_server.imaging.links import Links
 from fhir_server.imaging.store_result import Sender, StoreResult, stored_result
 from fhir_server.interactions.locks import KeyedLocks
@@ -99,7 +99,7 @@ class ImagingService:
         """After a crash: the records of a pending study whose bytes never became durable (the
         two are written in parallel; such an instance was never acknowledged)."""
         for record in await self.instances(study):
-            key = str(record.get("blob") or record["sop_instance"])
+            key = blob_key(record)
             if await self.blobs.info(key) is None:
                 LOG.warning("instance %s of study %s has no stored bytes (interrupted store): "
                             "its record is removed", record["sop_instance"], study)  # fmt: skip

@@ -26,7 +26,7 @@ from pydicom.encaps import generate_frames
 
 from fhir_server.core.errors import InvalidRequest, NotAcceptable, ResourceNotFound
 from fhir_server.imaging.attributes import tag_key
-from fhir_server.imaging.kinds import INSTANCE
+from fhir_server.imaging.kinds import INSTANCE, blob_key
 from fhir_server.imaging.stow import DICOM, MediaType
 from fhir_server.storage.blobs import BlobStore
 from fhir_server.storage.records import RecordStore
@@ -123,7 +123,7 @@ class Retrieval:
         return found
 
     async def part10(self, record: Mapping[str, Any]) -> bytes:
-        async with await self.blobs.stream(str(record["blob"])) as stream:
+        async with await self.blobs.stream(blob_key(record)) as stream:
             return await stream.read_all()
 
     async def metadata(self, records: Iterable[Mapping[str, Any]], base: str) -> list[Json]:
