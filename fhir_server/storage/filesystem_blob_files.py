@@ -73,7 +73,7 @@ def open_layout(base: str) -> Layout:
     os.makedirs(base, exist_ok=True)
     names = os.listdir(base)
     if LAYOUT_FILE in names:
-        return _read_marker(base)
+        return read_marker(base)
     if any(not name.startswith(f"{LAYOUT_FILE}.") and name != _MOUNT_ROOT for name in names):
         return FIRST
     write_marker(base, SECOND)
@@ -116,7 +116,8 @@ def _marker_lines(base: str) -> list[str]:
         return os.fsdecode(marker.read(8192)).strip().splitlines()
 
 
-def _read_marker(base: str) -> Layout:
+def read_marker(base: str) -> Layout:
+    """The layout the marker of ``base`` names (ValueError for one this server does not know)."""
     lines = _marker_lines(base)
     text = lines[0].strip() if lines else ""
     layout = _LAYOUTS.get(int(text)) if text.isdigit() else None

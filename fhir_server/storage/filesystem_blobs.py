@@ -41,7 +41,9 @@ layout. A store of layout 3 given a ``database`` is upgraded to 4: its rows are 
 table (which is emptied first, in the same transaction), then the marker is replaced, then
 ``inline.sqlite3`` is removed. A crash before the marker leaves layout 3, whose database is
 still the current version of its rows (the next upgrade copies them again); after it, layout 4
-and perhaps a stale ``inline.sqlite3``, removed when the store is next opened. The marker names
+and perhaps a stale ``inline.sqlite3``, removed when the store is next opened. Of two processes
+upgrading at once, only one copies: the copy runs under the database's write lock and only if
+the marker still says 3 (else the other process's rows, perhaps changed since, stay). The marker names
 the database relative to the base, so the data directory can move as a whole. Servers older
 than a layout refuse its ``LAYOUT`` (they know the layouts before it only) instead of missing
 its rows; a store whose rows' database is missing is refused too. A store of layout 3 or 4
@@ -199,9 +201,13 @@ class FilesystemBlobStore(BlobStore):
         if self.inline_max > 0 and self.database is not None and upgrading:
             database = str(self.database)
             inline.create_table(database)
-            if layout is files.THIRD:
-                inline.move_rows(own, database)
-            layout = files.write_marker(base, files.FOURTH, database)
+
+            def upgraded() -> bool:  # by another process, since this one read the marker
+                return files.read_marker(base) is files.FOURTH
+
+            if layout is files.SECOND or inline.move_rows(own, database, upgraded) is not None:
+                files.write_marker(base, files.FOURTH, database)
+            layout = files.FOURTH
             inline.remove_database(base)
         elif self.inline_max > 0 and layout is files.SECOND:
             inline.create_database(base)

@@ -100,16 +100,21 @@ def create_table(path: str) -> None:
         conn.close()
 
 
-def move_rows(source: str, target: str) -> int:
+def move_rows(source: str, target: str, done: Callable[[], bool]) -> int | None:
     """Make the rows of ``target`` (the table made by :func:`create_table`) exactly those of
     ``source`` (a layout-3 ``inline.sqlite3``), in one transaction of ``target``; the number of
     rows. Run again after a crash, it gives the same result (``source`` is still the current
-    version of each of its keys until the marker says 4)."""
+    version of each of its keys until the marker says 4). ``done``, asked under ``target``'s
+    write lock: whether another process finished the upgrade meanwhile (its marker says 4; its
+    rows may have changed since): then nothing is done (None)."""
     conn = connect(target)
     try:
         conn.execute("ATTACH DATABASE ? AS old", (f"file:{quote(source)}?mode=rw",))
         conn.execute("BEGIN IMMEDIATE")
         try:
+            if done():
+                conn.execute("ROLLBACK")
+                return None
             conn.execute("DELETE FROM main.blobs")
             moved = conn.execute("INSERT INTO main.blobs SELECT * FROM old.blobs").rowcount
             conn.execute("COMMIT")

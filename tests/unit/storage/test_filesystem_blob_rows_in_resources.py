@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from fhir_server.storage import filesystem_blob_files as files
 from fhir_server.storage.filesystem_blobs import FilesystemBlobStore
 from fhir_server.storage.sqlite import SqliteStore
 from fhir_server.storage.sqlite import inline_blobs as inline
@@ -88,7 +89,7 @@ async def test_an_upgrade_stopped_before_its_marker_is_done_again(
     await old.put("a", SMALL, content_type=DICOM)
     await old.put("moved", SMALL, content_type=DICOM)
     inline.create_table(str(resources.path))
-    inline.move_rows(str(base / inline.DATABASE), str(resources.path))
+    inline.move_rows(str(base / inline.DATABASE), str(resources.path), lambda: False)
     await old.put("a", b"newer", content_type=DICOM)
     await old.put("moved", LARGE, content_type=DICOM)
     await old.close()
@@ -96,6 +97,28 @@ async def test_an_upgrade_stopped_before_its_marker_is_done_again(
     assert rows(resources.path) == ["a"]
     assert await read(store, "a") == b"newer" and await read(store, "moved") == LARGE
     await store.close()
+
+
+async def test_an_upgrade_finished_by_another_process_is_not_done_again(
+    tmp_path: Path, resources: SqliteStore
+) -> None:
+    """A second process read the marker 3 and copies late, after the first one upgraded and
+    stored rows: its copy (under the write lock) sees the marker 4 and leaves the rows alone."""
+    base = tmp_path / "blobs"
+    old = await opened(base)
+    await old.put("a", SMALL, content_type=DICOM)
+    await old.close()
+    late = tmp_path / "late.sqlite3"  # what the second process attached before the removal
+    shutil.copy(base / inline.DATABASE, late)
+    first = await sharing(base, resources)
+    await first.put("new", SMALL, content_type=DICOM)
+
+    def upgraded() -> bool:
+        return files.read_marker(str(base)) is files.FOURTH
+
+    assert inline.move_rows(str(late), str(resources.path), upgraded) is None
+    assert rows(resources.path) == ["a", "new"]
+    await first.close()
 
 
 async def test_a_database_left_by_an_upgrade_stopped_after_its_marker_is_removed(
