@@ -23,32 +23,33 @@ commit, one WAL sync, instead of two in parallel, which cost nearly as much as t
 a new server does not create, and fsync the parent of, a directory for nearly every key.
 
 **The inline tier** takes the puts of whole ``bytes`` of at most ``inline_max`` bytes (128 KiB
-by default; a DICOM instance is usually far less). A new file costs two file system journal
-commits (the ``fdatasync`` of a new file, the fsync of its directory), a row one sync of the
-WAL, whose blocks are reused (about 0.2 ms against 0.5 to 1 ms for 39 KB here); above a few
-hundred KB the checkpoints that copy rows into the database cost more than files do. Bigger
-puts and streamed ones write version files. A key is in one tier at a time (a crash may leave
-it in both for a moment; the row is then the current version, and the next put or delete of the
-key removes the other).
+by default: a 128x128 CT slice, 39 KB, is one; a 512x512 one, 0.5 MB, is not). A new file costs
+two file system journal commits (the ``fdatasync`` of a new file, the fsync of its directory), a
+row one sync of the WAL, whose blocks are reused (about 0.2 ms against 0.5 to 1 ms for 39 KB
+here); above a few hundred KB the checkpoints that copy rows into the database cost more than
+files do. Bigger puts and streamed ones write version files. A key is in one tier at a time (a
+crash may leave it in both for a moment; the row is then the current version, and the next put
+or delete of the key removes the other).
 
-**Layouts.** A new store is of layout 4 if given a ``database``, else of layout 3 (with
-``inline_max=0``: of layout 2, the same without the database, all versions files). A store of
-layout 2 opened with the inline tier on is upgraded in place: its files stay as they are, the
-database is created (its entry fsync'd; for layout 4 the table), then the marker is replaced
-atomically (temporary file, fsync, rename, directory fsync), so a crash leaves either a store of
-layout 2 (with an empty database or table, reused by the next upgrade) or one of the new
-layout. A store of layout 3 given a ``database`` is upgraded to 4: its rows are copied into the
-table (which is emptied first, in the same transaction), then the marker is replaced, then
-``inline.sqlite3`` is removed. A crash before the marker leaves layout 3, whose database is
-still the current version of its rows (the next upgrade copies them again); after it, layout 4
-and perhaps a stale ``inline.sqlite3``, removed when the store is next opened. Of two processes
-upgrading at once, only one copies: the copy runs under the database's write lock and only if
-the marker still says 3 (else the other process's rows, perhaps changed since, stay). The marker names
-the database relative to the base, so the data directory can move as a whole. Servers older
-than a layout refuse its ``LAYOUT`` (they know the layouts before it only) instead of missing
-its rows; a store whose rows' database is missing is refused too. A store of layout 3 or 4
-opened with ``inline_max=0``, or without the database's writer (``fhir-server migrate`` reading
-a source), still reads and replaces its rows, with a writer connection of its own.
+**Layouts** (opened and upgraded by :func:`.sqlite.inline_blobs.open_layout`). A new store is of
+layout 4 if given a ``database``, else of layout 3 (with ``inline_max=0``: of layout 2, the same
+without the database, all versions files). A store of layout 2 opened with the inline tier on is
+upgraded in place: its files stay as they are, the database is created (its entry fsync'd; for
+layout 4 the table), then the marker is replaced atomically (temporary file, fsync, rename,
+directory fsync), so a crash leaves either a store of layout 2 (with an empty database or table,
+reused by the next upgrade) or one of the new layout. A store of layout 3 given a ``database``
+is upgraded to 4: its rows are copied into the table (which is emptied first, in the same
+transaction), then the marker is replaced, then ``inline.sqlite3`` is removed. A crash before
+the marker leaves layout 3, whose database is still the current version of its rows (the next
+upgrade copies them again); after it, layout 4 and perhaps a stale ``inline.sqlite3``, removed
+when the store is next opened. Of two processes upgrading at once, only one copies: the copy
+runs under the database's write lock and only if the marker still says 3 (else the other
+process's rows, perhaps changed since, stay). The marker names the database relative to the
+base, so the data directory can move as a whole. Servers older than a layout refuse its
+``LAYOUT`` (they know the layouts before it only) instead of missing its rows; a store whose
+rows' database is missing is refused too. A store of layout 3 or 4 opened with ``inline_max=0``,
+or without the database's writer (``fhir-server migrate`` reading a source), still reads and
+replaces its rows, with a writer connection of its own.
 
 **Stores of the first layout** (written before the ``LAYOUT`` file existed: a base directory
 with content and no ``LAYOUT``) stay readable and writable in place: two levels
@@ -181,7 +182,9 @@ class FilesystemBlobStore(BlobStore):
     async def open(self) -> None:
         if self._locks:
             return
-        self.layout, path = await _in_thread(self._open_layout)
+        database = None if self.database is None else str(self.database)
+        opening = functools.partial(inline.open_layout, str(self.base), self.inline_max, database)
+        self.layout, path = await _in_thread(opening)
         if path is not None:
             # the resource store's writer if the rows are in its database: they commit with
             # its writes
@@ -190,40 +193,6 @@ class FilesystemBlobStore(BlobStore):
         if self.layout is not files.FIRST:
             await _in_thread(functools.partial(self._directories.prepare, str(self.base)))
         self._locks = tuple(asyncio.Lock() for _ in range(_LOCK_STRIPES))
-
-    def _open_layout(self) -> tuple[files.Layout, str | None]:
-        """Open, upgrade if asked (see the module docstring) and name the store's layout and
-        the database of its rows (None if it has none)."""
-        base = str(self.base)
-        layout = files.open_layout(base)
-        own = f"{base}/{inline.DATABASE}"
-        upgrading = layout in (files.SECOND, files.THIRD)
-        if self.inline_max > 0 and self.database is not None and upgrading:
-            database = str(self.database)
-            inline.create_table(database)
-
-            def upgraded() -> bool:  # by another process, since this one read the marker
-                return files.read_marker(base) is files.FOURTH
-
-            if layout is files.SECOND or inline.move_rows(own, database, upgraded) is not None:
-                files.write_marker(base, files.FOURTH, database)
-            layout = files.FOURTH
-            inline.remove_database(base)
-        elif self.inline_max > 0 and layout is files.SECOND:
-            inline.create_database(base)
-            layout = files.write_marker(base, files.THIRD)
-        if layout is files.THIRD:
-            if not os.path.isfile(own):
-                raise ValueError(
-                    f"blob store {base}: its LAYOUT file says 3, but its {inline.DATABASE} (the "
-                    "small blobs) is missing; restore it from the backup taken with the version "
-                    "files"
-                )
-            return layout, own
-        if layout is files.FOURTH:
-            inline.remove_database(base)  # left if an upgrade stopped after its marker
-            return layout, files.marker_database(base)
-        return layout, None
 
     async def close(self) -> None:
         self._locks = ()

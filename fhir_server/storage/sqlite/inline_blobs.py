@@ -90,6 +90,41 @@ def create_database(base: str) -> None:
     files.fsync_directory(base)
 
 
+def open_layout(
+    base: str, inline_max: int, database: str | None
+) -> tuple[files.Layout, str | None]:
+    """Open the store in ``base``, upgrade it if asked (to layout 4 when given a ``database``
+    and ``inline_max`` > 0, else to layout 3 from 2 when ``inline_max`` > 0: see
+    :mod:`fhir_server.storage.filesystem_blobs`), and name its layout and the database of its
+    rows (None if it has none)."""
+    layout = files.open_layout(base)
+    own = f"{base}/{DATABASE}"
+    if inline_max > 0 and database is not None and layout in (files.SECOND, files.THIRD):
+        create_table(database)
+
+        def upgraded() -> bool:  # by another process, since this one read the marker
+            return files.read_marker(base) is files.FOURTH
+
+        if layout is files.SECOND or move_rows(own, database, upgraded) is not None:
+            files.write_marker(base, files.FOURTH, database)
+        layout = files.FOURTH
+        remove_database(base)
+    elif inline_max > 0 and layout is files.SECOND:
+        create_database(base)
+        layout = files.write_marker(base, files.THIRD)
+    if layout is files.THIRD:
+        if not os.path.isfile(own):
+            raise ValueError(
+                f"blob store {base}: its LAYOUT file says 3, but its {DATABASE} (the small "
+                "blobs) is missing; restore it from the backup taken with the version files"
+            )
+        return layout, own
+    if layout is files.FOURTH:
+        remove_database(base)  # left if an upgrade stopped after its marker
+        return layout, files.marker_database(base)
+    return layout, None
+
+
 def create_table(path: str) -> None:
     """Create the (empty) table of the rows in the existing database ``path`` (layout 4: the
     resource store's, already in WAL mode) if it is not there."""
