@@ -38,7 +38,7 @@ def large(data: bytes) -> bytes:
     return out.getvalue()
 
 
-def test_acknowledged_instances_survive_kill_9(tmp_path: Path) -> None:
+def test_cn4_1_4_acknowledged_instances_survive_kill_9(tmp_path: Path) -> None:
     files = ct_study("CRASH-1", "20261204", 12)
     files[-1] = large(files[-1])
     paths = [synth.write(tmp_path / f"i{n}.dcm", f) for n, f in enumerate(files)]
