@@ -5,8 +5,8 @@ instances they match in the ingest's records.
 reported with its attribute rather than warned about by pydicom): a UID list at the retrieve
 level, single values above it, nothing below it; Patient ID is required at PATIENT level and a
 filter below it. :class:`Matcher` selects the ``dicom-instance`` records (by study, then series
-and SOP Instance UIDs); PATIENT level reads the Patient ID of the ``dicom-study`` records, after
-flushing the pending studies.
+and SOP Instance UIDs); PATIENT level finds the ``dicom-study`` records by their Patient ID
+index, after flushing the pending studies.
 """
 
 from __future__ import annotations
@@ -163,8 +163,8 @@ class Matcher:
             await self.flush()  # a study is in the dicom-study records once it was written
         studies: list[str] = []
         after: str | None = None
-        while True:
-            page = await self.records.find(STUDY, limit=PAGE, after=after)
+        while True:  # the study records indexed by this Patient ID (index_upgrade.py)
+            page = await self.records.find(STUDY, patient, limit=PAGE, after=after)
             studies += [str(r["study"]) for r in page if _patient(r) == patient]
             if len(page) < PAGE:
                 return studies

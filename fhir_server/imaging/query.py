@@ -306,32 +306,55 @@ class StudyQuery:
         root: str | None,
     ) -> AsyncIterator[tuple[Json, str | None]]:
         study = study_uid or _unique(keys, tag_key(0x0020000D))
+        patients = None if study is not None else _exact(keys, tag_key(0x00100020))
         if level == "STUDY":
-            records = self._study_records(study)
+            records = self._study_records(study, patients)
         elif level == "SERIES":
-            records = self._by_study(SERIES, study)
+            records = self._by_study(SERIES, study, patients)
         else:
-            records = self._by_study(INSTANCE, study)
+            records = self._by_study(INSTANCE, study, patients)
         async for record in records:
             if series_uid is not None and level != "STUDY" and record.get("series") != series_uid:
                 continue
             yield _attributes(record, level), _url(root, level, record)
 
-    async def _study_records(self, study: str | None) -> AsyncIterator[Json]:
+    async def _study_records(
+        self, study: str | None, patients: list[str] | None = None
+    ) -> AsyncIterator[Json]:
+        """The study record of ``study``; else those of the Patient IDs ``patients`` (by the
+        records' index, in Study Instance UID order); else every study record."""
         if study is not None:
             record = await self.records.get(STUDY, study)
             if record is not None:
                 yield record
             return
-        async for record in self._scan(STUDY, None):
-            yield record
+        if patients is None:
+            async for record in self._scan(STUDY, None):
+                yield record
+            return
+        found: dict[str, Json] = {}
+        for patient in dict.fromkeys(patients):
+            async for record in self._scan(STUDY, patient):
+                found[str(record["study"])] = record
+        for uid in sorted(found):
+            yield found[uid]
 
-    async def _by_study(self, kind: str, study: str | None) -> AsyncIterator[Json]:
-        async for record in self._scan(kind, study):
-            yield record
+    async def _by_study(
+        self, kind: str, study: str | None, patients: list[str] | None = None
+    ) -> AsyncIterator[Json]:
+        """The records of ``kind`` of ``study``; else of the studies of the Patient IDs
+        ``patients``, study after study; else every record of ``kind``."""
+        if study is not None or patients is None:
+            async for record in self._scan(kind, study):
+                yield record
+            return
+        async for summary in self._study_records(None, patients):
+            async for record in self._scan(kind, str(summary["study"])):
+                yield record
 
     async def _scan(self, kind: str, value: str | None) -> AsyncIterator[Json]:
-        """Every record of ``kind`` (of one study when ``value``), a page at a time."""
+        """Every record of ``kind`` (with ``value``: of one study, or for study records of one
+        Patient ID: the records' index), a page at a time."""
         after: str | None = None
         key_field = {STUDY: "study", SERIES: "series", INSTANCE: "sop_instance"}[kind]
         while True:
@@ -341,6 +364,20 @@ class StudyQuery:
             if len(page) < PAGE:
                 return
             after = str(page[-1][key_field])
+
+
+def _exact(keys: list[Key], tag: str) -> list[str] | None:
+    """The values a key of ``tag`` must equal (a list of them: any), None when it matches
+    otherwise (universal, wildcard) or is absent: the candidates an index may narrow to, as
+    :func:`matches` compares (the whole value stripped, then split at backslashes)."""
+    for key in keys:
+        if key.tag != tag:
+            continue
+        value = key.value.strip()
+        if value in ("", "*") or "*" in value or "?" in value:
+            return None
+        return value.split("\\")
+    return None
 
 
 def _unique(keys: list[Key], tag: str) -> str | None:

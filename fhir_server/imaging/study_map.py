@@ -17,6 +17,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from fhir_server.imaging.attributes import first, pick, tag_key, values
+from fhir_server.imaging.kinds import STUDY
+from fhir_server.storage.records import RecordPut
 
 Json = dict[str, Any]
 DCM = "http://dicom.nema.org/resources/ontology/DCM"
@@ -93,7 +95,8 @@ def study_record(
     organization: str | None,
 ) -> Json:
     """The ``dicom-study`` value: patient and study attributes with Modalities in Study
-    (0008,0061) and the Number of Study Related Series (0020,1206) and Instances (0020,1208)."""
+    (0008,0061) and the Number of Study Related Series (0020,1206) and Instances (0020,1208),
+    and the Patient ID as ``patient`` (put with :func:`study_put`)."""
     attributes = instances[0].get("attributes", {}) if instances else {}
     merged = pick(attributes, (*PATIENT_KEYWORDS, *STUDY_KEYWORDS))
     modalities = sorted({m for r in instances for m in values(r.get("attributes", {}), "Modality")
@@ -104,10 +107,19 @@ def study_record(
     merged[tag_key(0x00201208)] = {"vr": "IS", "Value": [len(instances)]}
     return {
         "study": study_uid,
+        # Patient ID (0010,0020), the record's indexed field: a patient's studies are found
+        # without reading the others (QIDO by PatientID, C-MOVE/C-GET at PATIENT level)
+        "patient": first(attributes, "PatientID"),
         "attributes": merged,
         "imaging_study": imaging_study,
         "organization": organization,
     }
+
+
+def study_put(value: Json) -> RecordPut:
+    """The put of a ``dicom-study`` record, indexed by its Patient ID when it has one."""
+    index = "patient" if value.get("patient") else None
+    return RecordPut(STUDY, str(value["study"]), value, index=index)
 
 
 def started(date: str | None, time: str | None, offset: str | None, zone: str) -> str | None:

@@ -15,7 +15,7 @@ from fhir_server.core.access import Access, ResourceScope
 from fhir_server.core.context import RequestContext
 from fhir_server.core.errors import Forbidden, InvalidRequest
 from fhir_server.imaging import study_map
-from fhir_server.imaging.kinds import INSTANCE, SERIES, STUDY
+from fhir_server.imaging.kinds import INSTANCE, SERIES
 from fhir_server.imaging.query import StudyQuery, keys_of, matches
 from fhir_server.storage.records import RecordPut
 from fhir_server.storage.sqlite import SqliteStore
@@ -77,8 +77,7 @@ async def query(tmp_path: Path) -> AsyncIterator[StudyQuery]:
                 RecordPut(SERIES, s["series"], s, index="study")
                 for s in study_map.series_records(study, instances)
             ]
-            study_record = study_map.study_record(study, instances, None, None)
-            puts.append(RecordPut(STUDY, study, study_record))
+            puts.append(study_map.study_put(study_map.study_record(study, instances, None, None)))
             await records.put_many(puts)
         yield StudyQuery(records, "http://h/dicomweb")
     finally:
@@ -182,3 +181,22 @@ def test_matching_edge_cases() -> None:
     assert matches(attributes, time)
     [name] = keys_of({"PatientName": "A*"}, "STUDY")
     assert not matches(attributes, name)  # empty value: no match for a non-universal key
+
+
+@pytest.mark.parametrize(
+    ("level", "keys", "tag", "expected"),
+    [
+        # by the study records' Patient ID index, study after study
+        ("SERIES", {"PatientID": "P1"}, "0020000E", ["1.2.1.1", "1.2.1.2", "1.2.3.1"]),
+        ("IMAGE", {"PatientID": "P2"}, "00080018", ["1.2.2.1.1"]),
+        ("STUDY", {"PatientID": "P2\\P1"}, "0020000D", ["1.2.1", "1.2.2", "1.2.3"]),
+        ("STUDY", {"PatientID": "nobody"}, "0020000D", []),
+        # a wildcard is matched on every record, as before the index
+        ("STUDY", {"PatientID": "P*"}, "0020000D", ["1.2.1", "1.2.2", "1.2.3"]),
+        ("SERIES", {"PatientID": "P?", "Modality": "SR"}, "0020000E", ["1.2.1.2"]),
+    ],
+)
+async def test_patient_id_narrows_by_the_index(
+    query: StudyQuery, level: Any, keys: dict[str, str], tag: str, expected: list[str]
+) -> None:
+    assert _uids(await query.search(CTX, level, keys), tag) == expected

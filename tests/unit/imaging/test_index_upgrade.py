@@ -1,0 +1,61 @@
+"""The one-time upgrade of the imaging index (imaging/index_upgrade.py): study records written
+before they were indexed by Patient ID are put again with the index, once, page after page."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from fhir_server.core.context import RequestContext
+from fhir_server.imaging import index_upgrade
+from fhir_server.imaging.kinds import META, STUDY
+from fhir_server.imaging.query import StudyQuery
+from fhir_server.storage.records import RecordStore
+from fhir_server.storage.sqlite import SqliteStore
+
+CTX = RequestContext(channel="test")
+
+
+def clock() -> datetime:
+    return datetime(2026, 12, 4, tzinfo=UTC)
+
+
+def old_study(uid: str, patient: str | None) -> dict[str, object]:
+    """A study record as written before the index: no ``patient`` field."""
+    attributes: dict[str, object] = {"0020000D": {"vr": "UI", "Value": [uid]}}
+    if patient is not None:
+        attributes["00100020"] = {"vr": "LO", "Value": [patient]}
+    return {"study": uid, "attributes": attributes, "imaging_study": None, "organization": None}
+
+
+@pytest.fixture
+async def records(tmp_path: Path) -> AsyncIterator[RecordStore]:
+    store = SqliteStore(tmp_path)
+    await store.open()
+    try:
+        yield store.records
+    finally:
+        await store.close()
+
+
+async def test_old_study_records_are_indexed_once(
+    records: RecordStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(index_upgrade, "PAGE", 2)  # several pages
+    for n, patient in enumerate(["P1", "P2", "P1", None, "P1"]):
+        await records.put(STUDY, f"1.2.{n}", old_study(f"1.2.{n}", patient))
+    query = StudyQuery(records)
+
+    async def studies_of(patient: str) -> list[str]:
+        found = await query.search(CTX, "STUDY", {"PatientID": patient})
+        return [item["0020000D"]["Value"][0] for item in found]
+
+    assert await studies_of("P1") == []  # the query goes by the index, which they lack
+    assert await index_upgrade.index_studies_by_patient(records, clock) == 5
+    assert await studies_of("P1") == ["1.2.0", "1.2.2", "1.2.4"]
+    assert await studies_of("P2") == ["1.2.1"]
+    assert await records.get(META, index_upgrade.STUDIES_BY_PATIENT) is not None
+    assert await index_upgrade.index_studies_by_patient(records, clock) == 0  # done before
