@@ -1,13 +1,17 @@
 """One-time upgrades of the imaging index records (kinds.py), run when the ingest starts.
 
-``dicom-study`` records are indexed by Patient ID since 2026-12-04 (study_map.study_put): a
-patient's studies are then found by the index (QIDO-RS and C-FIND by PatientID, C-MOVE/C-GET
-at PATIENT level) instead of by reading every study record. The records written before are put
-again with their index, a page at a time, then a ``dicom-meta`` record says it is done; an
-upgrade interrupted by a crash runs again whole (putting a record again changes nothing).
+Since 2026-12-04 ``dicom-study`` records are indexed by Patient ID and each study with an
+Accession Number has a ``dicom-accession`` record indexed by it (study_map.study_puts): a
+patient's studies, or an accession's, are found by the index (QIDO-RS and C-FIND by PatientID
+or AccessionNumber, C-MOVE/C-GET at PATIENT level) instead of by reading every study record.
+The study records written before are put again with their index and accession record, a page at
+a time, then a ``dicom-meta`` record says it is done; an upgrade interrupted by a crash runs
+again whole (putting a record again changes nothing).
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 from fhir_server.core.clock import Clock, to_instant
 from fhir_server.imaging import study_map
@@ -15,35 +19,33 @@ from fhir_server.imaging.attributes import first
 from fhir_server.imaging.kinds import META, STUDY
 from fhir_server.storage.records import RecordStore
 
-STUDIES_BY_PATIENT = "study-patient-index"
+STUDY_INDEX = "study-index-1"
 PAGE = 1000
 
 
-async def index_studies_by_patient(records: RecordStore, clock: Clock) -> int:
-    """Put every ``dicom-study`` record again with its Patient ID index, unless done before;
-    the number of records put."""
-    if await records.get(META, STUDIES_BY_PATIENT) is not None:
+async def index_studies(records: RecordStore, clock: Clock) -> int:
+    """Put every ``dicom-study`` record again with its Patient ID index, and its Accession
+    Number record, unless done before; the number of study records put."""
+    if await records.get(META, STUDY_INDEX) is not None:
         return 0
     put = 0
     after: str | None = None
     while True:
         page = await records.find(STUDY, limit=PAGE, after=after)
         puts = [
-            study_map.study_put(
-                {**record, "patient": first(record.get("attributes") or {}, "PatientID")}
-            )
+            one
             for record in page
+            for one in study_map.study_puts({**record, "patient": _patient(record)})
         ]
         if puts:
             await records.put_many(puts)
-            put += len(puts)
+            put += len(page)
         if len(page) < PAGE:
             break
         after = str(page[-1]["study"])
-    await records.put(META, STUDIES_BY_PATIENT, {"done": to_instant(clock())})
+    await records.put(META, STUDY_INDEX, {"done": to_instant(clock())})
     return put
 
 
-def _patient(record: dict[str, object]) -> str | None:
-    attributes = record.get("attributes")
-    return first(attributes if isinstance(attributes, dict) else {}, "PatientID")
+def _patient(record: dict[str, Any]) -> str | None:
+    return first(record.get("attributes") or {}, "PatientID")

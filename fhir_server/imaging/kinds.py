@@ -9,6 +9,7 @@ from typing import Any
 INSTANCE = "dicom-instance"  # key: SOP Instance UID; index: study
 SERIES = "dicom-series"  # key: Series Instance UID; index: study
 STUDY = "dicom-study"  # key: Study Instance UID; index: Patient ID (patient)
+ACCESSION = "dicom-accession"  # key: Study Instance UID; index: its Accession Number
 PENDING = "dicom-pending"  # key: Study Instance UID: its ImagingStudy is to be written
 REJECTION = "dicom-rejection"  # key: time + random; index: study
 META = "dicom-meta"  # key: the name of a one-time upgrade of these records, once it is done

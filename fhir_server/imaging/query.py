@@ -2,14 +2,10 @@
 
 The index is the record port's ``dicom-study``, ``dicom-series`` and ``dicom-instance`` records
 written by :class:`~fhir_server.imaging.service.ImagingService` (DICOM JSON headers, PS3.18
-Annex F). :meth:`StudyQuery.search` matches keys the way PS3.4 C.2.2.2 says:
-
-- an empty value is universal matching (a return key only);
-- ``*`` and ``?`` are wildcards (C.2.2.2.4);
-- a backslash-separated list matches any of its values (UID list matching, C.2.2.2.2, and
-  Orthanc's practice for other attributes, e.g. ``ModalitiesInStudy=CT\\MR``);
-- DA, TM and DT values ``a-b``, ``-b``, ``a-`` are ranges (C.2.2.2.5);
-- matching is case-sensitive except for person names (PN), case-insensitive as Orthanc does.
+Annex F). :meth:`StudyQuery.search` matches keys the way PS3.4 C.2.2.2 says
+(:mod:`fhir_server.imaging.matching`). A query without a study is narrowed by an index when it
+asks for exact Patient IDs or, else, exact Accession Numbers; otherwise every record of its
+level is read.
 
 Each result is a DICOM JSON object with the level's required return attributes (PS3.18 Tables
 10.6.3-3/-4/-5, present and empty when the index has no value), the include fields and the
@@ -21,7 +17,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator, Collection, Mapping
-from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Literal
 
@@ -31,7 +26,8 @@ from fhir_server.core.access import CREATE, READ, SEARCH
 from fhir_server.core.context import RequestContext
 from fhir_server.core.errors import Forbidden, InvalidRequest
 from fhir_server.imaging.attributes import tag_key
-from fhir_server.imaging.kinds import INSTANCE, SERIES, STUDY
+from fhir_server.imaging.kinds import ACCESSION, INSTANCE, SERIES, STUDY
+from fhir_server.imaging.matching import Key, matches
 from fhir_server.storage.records import RecordStore
 
 Level = Literal["STUDY", "SERIES", "IMAGE"]
@@ -61,16 +57,6 @@ RETURN: dict[str, tuple[str, ...]] = {
     "IMAGE": INSTANCE_RETURN,
 }
 RETRIEVE_URL = tag_key(0x00081190)
-RANGE_VRS = frozenset({"DA", "TM", "DT"})
-
-
-@dataclass(frozen=True, slots=True)
-class Key:
-    """One matching key: the tag key of its attribute, its VR and the match value."""
-
-    tag: str
-    vr: str
-    value: str
 
 
 def attribute_tag(name: str) -> int:
@@ -115,92 +101,6 @@ def include_tags(includefields: Collection[str]) -> list[str] | None:
             return None
         out.append(tag_key(attribute_tag(name)))
     return out
-
-
-# --- matching ------------------------------------------------------------------------------
-
-
-def _texts(item: Any, vr: str) -> list[str]:
-    """An attribute's values as text (each person name group for PN)."""
-    if not isinstance(item, dict):
-        return []
-    out: list[str] = []
-    for value in item.get("Value", []):
-        if value is None:
-            continue
-        if vr == "PN" and isinstance(value, dict):
-            out.extend(str(v) for v in value.values() if v)
-        elif isinstance(value, float) and value.is_integer():
-            out.append(str(int(value)))
-        else:
-            out.append(str(value))
-    return out
-
-
-@lru_cache(maxsize=256)
-def _wildcard(pattern: str, fold: bool) -> re.Pattern[str]:
-    body = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
-    return re.compile(body, re.DOTALL | (re.IGNORECASE if fold else 0))
-
-
-def _time(text: str) -> str:
-    """TM / the time of a DT, without colons, padded to HHMMSS.FFFFFF for comparison."""
-    digits = text.replace(":", "")
-    whole, _, fraction = digits.partition(".")
-    return (whole + "000000")[:6] + "." + (fraction + "000000")[:6]
-
-
-def _comparable(text: str, vr: str) -> str:
-    if vr == "TM":
-        return _time(text)
-    if vr == "DT":
-        text = re.split(r"[+-]", text, maxsplit=1)[0] if len(text) > 8 else text
-        return (text[:8] + "00000000")[:8] + _time(text[8:]) if len(text) > 8 else text[:8]
-    return text
-
-
-def _in_range(value: str, low: str, high: str, vr: str) -> bool:
-    value = _comparable(value, vr)
-    if vr == "DA":
-        value = value[:8]
-    if low and value < _comparable(low, vr):
-        return False
-    if high:
-        bound = _comparable(high, vr)
-        if vr == "DT" and len(high) <= 8:
-            return value[:8] <= bound[:8]
-        return value <= bound
-    return True
-
-
-def _one(values: list[str], match: str, vr: str) -> bool:
-    fold = vr == "PN"
-    if vr in RANGE_VRS and "-" in match and not (vr == "DT" and match.count("-") > 1):
-        low, _, high = match.partition("-")
-        return any(_in_range(v, low.strip(), high.strip(), vr) for v in values)
-    if "*" in match or "?" in match:
-        pattern = _wildcard(match, fold)
-        return any(pattern.fullmatch(v) for v in values)
-    if fold:
-        return any(v.casefold() == match.casefold() for v in values)
-    if vr == "TM":
-        return any(_time(v) == _time(match) for v in values)
-    return match in values
-
-
-def matches(attributes: Mapping[str, Any], key: Key) -> bool:
-    """Whether the DICOM JSON ``attributes`` match one key (PS3.4 C.2.2.2)."""
-    value = key.value.strip() if key.vr != "PN" else key.value
-    if value in ("", "*"):
-        return True
-    item = attributes.get(key.tag)
-    vr = item.get("vr", key.vr) if isinstance(item, dict) else key.vr
-    if vr == "SQ":
-        return True  # sequence matching is not offered: a return key
-    texts = _texts(item, vr)
-    if not texts:
-        return False
-    return any(_one(texts, part, vr) for part in value.split("\\"))
 
 
 # --- answers -------------------------------------------------------------------------------
@@ -306,49 +206,57 @@ class StudyQuery:
         root: str | None,
     ) -> AsyncIterator[tuple[Json, str | None]]:
         study = study_uid or _unique(keys, tag_key(0x0020000D))
-        patients = None if study is not None else _exact(keys, tag_key(0x00100020))
+        narrow = None if study is not None else _narrowing(keys)
         if level == "STUDY":
-            records = self._study_records(study, patients)
+            records = self._study_records(study, narrow)
         elif level == "SERIES":
-            records = self._by_study(SERIES, study, patients)
+            records = self._by_study(SERIES, study, narrow)
         else:
-            records = self._by_study(INSTANCE, study, patients)
+            records = self._by_study(INSTANCE, study, narrow)
         async for record in records:
             if series_uid is not None and level != "STUDY" and record.get("series") != series_uid:
                 continue
             yield _attributes(record, level), _url(root, level, record)
 
     async def _study_records(
-        self, study: str | None, patients: list[str] | None = None
+        self, study: str | None, narrow: tuple[str, list[str]] | None = None
     ) -> AsyncIterator[Json]:
-        """The study record of ``study``; else those of the Patient IDs ``patients`` (by the
-        records' index, in Study Instance UID order); else every study record."""
+        """The study record of ``study``; else those an index finds for ``narrow`` (the
+        Patient IDs or the Accession Numbers a key asks for, see :func:`_narrowing`), in Study
+        Instance UID order; else every study record."""
         if study is not None:
             record = await self.records.get(STUDY, study)
             if record is not None:
                 yield record
             return
-        if patients is None:
+        if narrow is None:
             async for record in self._scan(STUDY, None):
                 yield record
             return
         found: dict[str, Json] = {}
-        for patient in dict.fromkeys(patients):
-            async for record in self._scan(STUDY, patient):
-                found[str(record["study"])] = record
+        field, wanted = narrow
+        for value in dict.fromkeys(wanted):
+            if field == "patient":
+                async for record in self._scan(STUDY, value):
+                    found[str(record["study"])] = record
+                continue
+            for alias in await self.records.find(ACCESSION, value, limit=PAGE):
+                uid = str(alias["study"])
+                if uid not in found and (record := await self.records.get(STUDY, uid)):
+                    found[uid] = record
         for uid in sorted(found):
             yield found[uid]
 
     async def _by_study(
-        self, kind: str, study: str | None, patients: list[str] | None = None
+        self, kind: str, study: str | None, narrow: tuple[str, list[str]] | None = None
     ) -> AsyncIterator[Json]:
-        """The records of ``kind`` of ``study``; else of the studies of the Patient IDs
-        ``patients``, study after study; else every record of ``kind``."""
-        if study is not None or patients is None:
+        """The records of ``kind`` of ``study``; else of the studies ``narrow`` finds, study
+        after study; else every record of ``kind``."""
+        if study is not None or narrow is None:
             async for record in self._scan(kind, study):
                 yield record
             return
-        async for summary in self._study_records(None, patients):
+        async for summary in self._study_records(None, narrow):
             async for record in self._scan(kind, str(summary["study"])):
                 yield record
 
@@ -364,6 +272,16 @@ class StudyQuery:
             if len(page) < PAGE:
                 return
             after = str(page[-1][key_field])
+
+
+def _narrowing(keys: list[Key]) -> tuple[str, list[str]] | None:
+    """The index that narrows a query without a study: the exact Patient IDs it asks for,
+    else its exact Accession Numbers; None when it has neither (every record is read)."""
+    patients = _exact(keys, tag_key(0x00100020))
+    if patients is not None:
+        return "patient", patients
+    accessions = _exact(keys, tag_key(0x00080050))
+    return None if accessions is None else ("accession", accessions)
 
 
 def _exact(keys: list[Key], tag: str) -> list[str] | None:

@@ -35,7 +35,7 @@ from fhir_server.core.waiting import wait_within
 from fhir_server.imaging import part10 as part10_meta
 from fhir_server.imaging import study_map
 from fhir_server.imaging.gate import GatePolicy
-from fhir_server.imaging.index_upgrade import index_studies_by_patient
+from fhir_server.imaging.index_upgrade import index_studies
 from fhir_server.imaging.instances import OUT_OF_RESOURCES, Prepared, Refused, prepare
 from fhir_server.imaging.kinds import INSTANCE, PENDING, REJECTION, SERIES, blob_key
 from fhir_server.imaging.links import Links
@@ -91,9 +91,10 @@ class ImagingService:
         """Upgrade the index records once (index_upgrade.py), flush what a previous run left
         pending, then start the coalescing task."""
         self._wake = asyncio.Event()
-        upgraded = await index_studies_by_patient(self.records, self.clock)
+        upgraded = await index_studies(self.records, self.clock)
         if upgraded:
-            LOG.info("imaging index: %d study records indexed by Patient ID", upgraded)
+            LOG.info("imaging index: %d study records indexed (Patient ID, Accession Number)",
+                     upgraded)  # fmt: skip
         left = [str(r["study"]) for r in await self.records.find(PENDING, limit=100_000)]
         for study in left:
             await self._drop_records_without_bytes(study)
@@ -384,7 +385,7 @@ class ImagingService:
             RecordPut(SERIES, s["series"], s, index="study")
             for s in study_map.series_records(study, instances)
         ]
-        puts.append(
-            study_map.study_put(study_map.study_record(study, instances, reference, organization))
+        puts += study_map.study_puts(
+            study_map.study_record(study, instances, reference, organization)
         )
         await self.records.put_many(puts)

@@ -17,7 +17,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from fhir_server.imaging.attributes import first, pick, tag_key, values
-from fhir_server.imaging.kinds import STUDY
+from fhir_server.imaging.kinds import ACCESSION, STUDY
 from fhir_server.storage.records import RecordPut
 
 Json = dict[str, Any]
@@ -96,7 +96,7 @@ def study_record(
 ) -> Json:
     """The ``dicom-study`` value: patient and study attributes with Modalities in Study
     (0008,0061) and the Number of Study Related Series (0020,1206) and Instances (0020,1208),
-    and the Patient ID as ``patient`` (put with :func:`study_put`)."""
+    and the Patient ID as ``patient`` (put with :func:`study_puts`)."""
     attributes = instances[0].get("attributes", {}) if instances else {}
     merged = pick(attributes, (*PATIENT_KEYWORDS, *STUDY_KEYWORDS))
     modalities = sorted({m for r in instances for m in values(r.get("attributes", {}), "Modality")
@@ -116,10 +116,16 @@ def study_record(
     }
 
 
-def study_put(value: Json) -> RecordPut:
-    """The put of a ``dicom-study`` record, indexed by its Patient ID when it has one."""
-    index = "patient" if value.get("patient") else None
-    return RecordPut(STUDY, str(value["study"]), value, index=index)
+def study_puts(value: Json) -> list[RecordPut]:
+    """The puts of a ``dicom-study`` record, indexed by its Patient ID when it has one, and of
+    its ``dicom-accession`` record (the study's Accession Number, indexed) when it has one."""
+    study = str(value["study"])
+    puts = [RecordPut(STUDY, study, value, index="patient" if value.get("patient") else None)]
+    accession = first(value.get("attributes") or {}, "AccessionNumber")
+    if accession:
+        alias = {"study": study, "accession": accession}
+        puts.append(RecordPut(ACCESSION, study, alias, index="accession"))
+    return puts
 
 
 def started(date: str | None, time: str | None, offset: str | None, zone: str) -> str | None:

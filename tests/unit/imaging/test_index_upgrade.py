@@ -1,5 +1,6 @@
 """The one-time upgrade of the imaging index (imaging/index_upgrade.py): study records written
-before they were indexed by Patient ID are put again with the index, once, page after page."""
+before they were indexed by Patient ID are put again with the index and their accession
+record, once, page after page."""
 
 from __future__ import annotations
 
@@ -24,8 +25,12 @@ def clock() -> datetime:
 
 
 def old_study(uid: str, patient: str | None) -> dict[str, object]:
-    """A study record as written before the index: no ``patient`` field."""
-    attributes: dict[str, object] = {"0020000D": {"vr": "UI", "Value": [uid]}}
+    """A study record as written before the index: no ``patient`` field (and no accession
+    record beside it)."""
+    attributes: dict[str, object] = {
+        "0020000D": {"vr": "UI", "Value": [uid]},
+        "00080050": {"vr": "SH", "Value": [f"A-{uid}"]},
+    }
     if patient is not None:
         attributes["00100020"] = {"vr": "LO", "Value": [patient]}
     return {"study": uid, "attributes": attributes, "imaging_study": None, "organization": None}
@@ -49,13 +54,15 @@ async def test_old_study_records_are_indexed_once(
         await records.put(STUDY, f"1.2.{n}", old_study(f"1.2.{n}", patient))
     query = StudyQuery(records)
 
-    async def studies_of(patient: str) -> list[str]:
-        found = await query.search(CTX, "STUDY", {"PatientID": patient})
+    async def studies_of(patient: str, key: str = "PatientID") -> list[str]:
+        found = await query.search(CTX, "STUDY", {key: patient})
         return [item["0020000D"]["Value"][0] for item in found]
 
     assert await studies_of("P1") == []  # the query goes by the index, which they lack
-    assert await index_upgrade.index_studies_by_patient(records, clock) == 5
+    assert await studies_of("A-1.2.3", "AccessionNumber") == []
+    assert await index_upgrade.index_studies(records, clock) == 5
     assert await studies_of("P1") == ["1.2.0", "1.2.2", "1.2.4"]
     assert await studies_of("P2") == ["1.2.1"]
-    assert await records.get(META, index_upgrade.STUDIES_BY_PATIENT) is not None
-    assert await index_upgrade.index_studies_by_patient(records, clock) == 0  # done before
+    assert await studies_of("A-1.2.3", "AccessionNumber") == ["1.2.3"]
+    assert await records.get(META, index_upgrade.STUDY_INDEX) is not None
+    assert await index_upgrade.index_studies(records, clock) == 0  # done before

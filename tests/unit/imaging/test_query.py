@@ -16,7 +16,8 @@ from fhir_server.core.context import RequestContext
 from fhir_server.core.errors import Forbidden, InvalidRequest
 from fhir_server.imaging import study_map
 from fhir_server.imaging.kinds import INSTANCE, SERIES
-from fhir_server.imaging.query import StudyQuery, keys_of, matches
+from fhir_server.imaging.matching import matches
+from fhir_server.imaging.query import StudyQuery, keys_of
 from fhir_server.storage.records import RecordPut
 from fhir_server.storage.sqlite import SqliteStore
 
@@ -77,7 +78,7 @@ async def query(tmp_path: Path) -> AsyncIterator[StudyQuery]:
                 RecordPut(SERIES, s["series"], s, index="study")
                 for s in study_map.series_records(study, instances)
             ]
-            puts.append(study_map.study_put(study_map.study_record(study, instances, None, None)))
+            puts += study_map.study_puts(study_map.study_record(study, instances, None, None))
             await records.put_many(puts)
         yield StudyQuery(records, "http://h/dicomweb")
     finally:
@@ -191,12 +192,18 @@ def test_matching_edge_cases() -> None:
         ("IMAGE", {"PatientID": "P2"}, "00080018", ["1.2.2.1.1"]),
         ("STUDY", {"PatientID": "P2\\P1"}, "0020000D", ["1.2.1", "1.2.2", "1.2.3"]),
         ("STUDY", {"PatientID": "nobody"}, "0020000D", []),
+        # else by the Accession Number records' index
+        ("STUDY", {"AccessionNumber": "ACC3"}, "0020000D", ["1.2.3"]),
+        ("STUDY", {"AccessionNumber": "ACC2\\ACC1"}, "0020000D", ["1.2.1", "1.2.2"]),
+        ("IMAGE", {"AccessionNumber": "ACC1"}, "00080018", ["1.2.1.1.1", "1.2.1.1.2", "1.2.1.2.1"]),
+        ("STUDY", {"AccessionNumber": "ACC3", "PatientID": "P2"}, "0020000D", []),
         # a wildcard is matched on every record, as before the index
         ("STUDY", {"PatientID": "P*"}, "0020000D", ["1.2.1", "1.2.2", "1.2.3"]),
         ("SERIES", {"PatientID": "P?", "Modality": "SR"}, "0020000E", ["1.2.1.2"]),
+        ("STUDY", {"AccessionNumber": "ACC*"}, "0020000D", ["1.2.1", "1.2.2", "1.2.3"]),
     ],
 )
-async def test_patient_id_narrows_by_the_index(
+async def test_patient_id_or_accession_narrows_by_an_index(
     query: StudyQuery, level: Any, keys: dict[str, str], tag: str, expected: list[str]
 ) -> None:
     assert _uids(await query.search(CTX, level, keys), tag) == expected

@@ -1,0 +1,111 @@
+"""Matching keys against the imaging index's DICOM JSON, as PS3.4 C.2.2.2 says (query.py):
+
+- an empty value is universal matching (a return key only);
+- ``*`` and ``?`` are wildcards (C.2.2.2.4);
+- a backslash-separated list matches any of its values (UID list matching, C.2.2.2.2, and
+  Orthanc's practice for other attributes, e.g. ``ModalitiesInStudy=CT\\MR``);
+- DA, TM and DT values ``a-b``, ``-b``, ``a-`` are ranges (C.2.2.2.5);
+- matching is case-sensitive except for person names (PN), case-insensitive as Orthanc does.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+RANGE_VRS = frozenset({"DA", "TM", "DT"})
+
+
+@dataclass(frozen=True, slots=True)
+class Key:
+    """One matching key: the tag key of its attribute, its VR and the match value."""
+
+    tag: str
+    vr: str
+    value: str
+
+
+def _texts(item: Any, vr: str) -> list[str]:
+    """An attribute's values as text (each person name group for PN)."""
+    if not isinstance(item, dict):
+        return []
+    out: list[str] = []
+    for value in item.get("Value", []):
+        if value is None:
+            continue
+        if vr == "PN" and isinstance(value, dict):
+            out.extend(str(v) for v in value.values() if v)
+        elif isinstance(value, float) and value.is_integer():
+            out.append(str(int(value)))
+        else:
+            out.append(str(value))
+    return out
+
+
+@lru_cache(maxsize=256)
+def _wildcard(pattern: str, fold: bool) -> re.Pattern[str]:
+    body = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
+    return re.compile(body, re.DOTALL | (re.IGNORECASE if fold else 0))
+
+
+def _time(text: str) -> str:
+    """TM / the time of a DT, without colons, padded to HHMMSS.FFFFFF for comparison."""
+    digits = text.replace(":", "")
+    whole, _, fraction = digits.partition(".")
+    return (whole + "000000")[:6] + "." + (fraction + "000000")[:6]
+
+
+def _comparable(text: str, vr: str) -> str:
+    if vr == "TM":
+        return _time(text)
+    if vr == "DT":
+        text = re.split(r"[+-]", text, maxsplit=1)[0] if len(text) > 8 else text
+        return (text[:8] + "00000000")[:8] + _time(text[8:]) if len(text) > 8 else text[:8]
+    return text
+
+
+def _in_range(value: str, low: str, high: str, vr: str) -> bool:
+    value = _comparable(value, vr)
+    if vr == "DA":
+        value = value[:8]
+    if low and value < _comparable(low, vr):
+        return False
+    if high:
+        bound = _comparable(high, vr)
+        if vr == "DT" and len(high) <= 8:
+            return value[:8] <= bound[:8]
+        return value <= bound
+    return True
+
+
+def _one(values: list[str], match: str, vr: str) -> bool:
+    fold = vr == "PN"
+    if vr in RANGE_VRS and "-" in match and not (vr == "DT" and match.count("-") > 1):
+        low, _, high = match.partition("-")
+        return any(_in_range(v, low.strip(), high.strip(), vr) for v in values)
+    if "*" in match or "?" in match:
+        pattern = _wildcard(match, fold)
+        return any(pattern.fullmatch(v) for v in values)
+    if fold:
+        return any(v.casefold() == match.casefold() for v in values)
+    if vr == "TM":
+        return any(_time(v) == _time(match) for v in values)
+    return match in values
+
+
+def matches(attributes: Mapping[str, Any], key: Key) -> bool:
+    """Whether the DICOM JSON ``attributes`` match one key (PS3.4 C.2.2.2)."""
+    value = key.value.strip() if key.vr != "PN" else key.value
+    if value in ("", "*"):
+        return True
+    item = attributes.get(key.tag)
+    vr = item.get("vr", key.vr) if isinstance(item, dict) else key.vr
+    if vr == "SQ":
+        return True  # sequence matching is not offered: a return key
+    texts = _texts(item, vr)
+    if not texts:
+        return False
+    return any(_one(texts, part, vr) for part in value.split("\\"))
