@@ -63,10 +63,30 @@ class Connections:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._writer, self._write, fn)
 
-    def submit_write(self, fn: Callable[[sqlite3.Connection], None]) -> None:
+    def submit_write(
+        self,
+        fn: Callable[[sqlite3.Connection], None],
+        failed: Callable[[BaseException], None] | None = None,
+    ) -> None:
         """Queue ``fn`` on the writer thread without waiting; ``fn`` reports its own outcome
-        (an exception escaping it is a bug, logged here)."""
-        self._writer.submit(self._write, fn).add_done_callback(_log_failure)
+        (an exception escaping it is a bug, logged here). If the writer's connection cannot be
+        opened, ``failed(error)`` is called instead, so that the work ``fn`` would have
+        answered learns it rather than waiting for ever."""
+        self._writer.submit(self._write_or_fail, fn, failed).add_done_callback(_log_failure)
+
+    def _write_or_fail(
+        self,
+        fn: Callable[[sqlite3.Connection], None],
+        failed: Callable[[BaseException], None] | None,
+    ) -> None:
+        try:
+            conn = self._connection("writer")
+        except Exception as exc:
+            if failed is None:
+                raise
+            failed(exc)
+            return
+        fn(conn)
 
     def close(self) -> None:
         self._writer.shutdown(wait=True)

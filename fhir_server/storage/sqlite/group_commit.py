@@ -85,7 +85,8 @@ class GroupCommit:
         unit = _Unit(pending, loop, loop.create_future())
         self._queue.append(unit)
         try:
-            self._connections.submit_write(self._drain)  # one drain per unit: none is stranded
+            # one drain per unit: none is stranded
+            self._connections.submit_write(self._drain, self._fail_queued)
         except RuntimeError:  # the writer is shut down
             self._queue.remove(unit)
             raise
@@ -105,6 +106,15 @@ class GroupCommit:
                     unit.error = exc
         else:
             self._keys.remember(created)
+        self._answer(group)
+
+    def _fail_queued(self, error: BaseException) -> None:
+        """Writer thread, its connection not opened: every unit queued now gets ``error``."""
+        group: list[_Unit] = []
+        while taken := self._take():
+            group += taken
+        for unit in group:
+            unit.error = error
         self._answer(group)
 
     def _take(self) -> list[_Unit]:

@@ -227,13 +227,21 @@ class InlineTier:
 
     # ------------------------------------------------------------------ writing (jobs)
 
-    def _submit(self, job: Callable[[sqlite3.Connection], None]) -> None:
+    def _submit(
+        self, job: Callable[[sqlite3.Connection], None], failed: Callable[[BaseException], None]
+    ) -> None:
         assert self._own is not None
-        self._own.submit(self._run_own, job).add_done_callback(_log_failure)
+        self._own.submit(self._run_own, job, failed).add_done_callback(_log_failure)
 
-    def _run_own(self, job: Callable[[sqlite3.Connection], None]) -> None:
+    def _run_own(
+        self, job: Callable[[sqlite3.Connection], None], failed: Callable[[BaseException], None]
+    ) -> None:
         if self._writer_conn is None:
-            self._writer_conn = connect(self.path)
+            try:
+                self._writer_conn = connect(self.path)
+            except Exception as exc:  # the queued puts learn it (the database went away?)
+                failed(exc)
+                return
         job(self._writer_conn)
 
     async def put(

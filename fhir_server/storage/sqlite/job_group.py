@@ -37,8 +37,9 @@ from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar, overload
 
-#: Queues a function on the writer thread, to be called with the writer's connection.
-Submit = Callable[[Callable[[sqlite3.Connection], None]], None]
+#: Queues a function on the writer thread, to be called with the writer's connection, or, if
+#: that connection cannot be opened, the second function with the error.
+Submit = Callable[[Callable[[sqlite3.Connection], None], Callable[[BaseException], None]], None]
 T = TypeVar("T")
 R = TypeVar("R")
 
@@ -83,7 +84,7 @@ class JobGroup:
         job: _Job[T] = _Job(apply, after, loop, loop.create_future())
         self._queue.append(job)
         try:
-            self._submit(self._drain)  # one drain per job: none is stranded
+            self._submit(self._drain, self._fail_queued)  # one drain per job: none is stranded
         except RuntimeError:  # the writer is shut down
             with suppress(ValueError):
                 self._queue.remove(job)
@@ -120,12 +121,17 @@ class JobGroup:
                     job.result = job.after(conn, job.result)
                 except Exception as exc:
                     job.error = exc
-        by_loop: dict[asyncio.AbstractEventLoop, list[_Job[Any]]] = {}
+        _answer(group)
+
+    def _fail_queued(self, error: BaseException) -> None:
+        """Writer thread, its connection not opened: every job queued now gets ``error``."""
+        group: list[_Job[Any]] = []
+        while self._queue:
+            with suppress(IndexError):  # a cancelled caller removed the last one meanwhile
+                group.append(self._queue.popleft())
         for job in group:
-            by_loop.setdefault(job.loop, []).append(job)
-        for loop, jobs in by_loop.items():  # one wake-up per event loop
-            with suppress(RuntimeError):  # a closed loop: nobody is waiting there any more
-                loop.call_soon_threadsafe(_settle, jobs)
+            job.error = error
+        _answer(group)
 
     def _transaction(self, conn: sqlite3.Connection, group: list[_Job[Any]]) -> None:
         guarded = len(group) > 1
@@ -159,6 +165,16 @@ def _apply(conn: sqlite3.Connection, job: _Job[Any], guarded: bool) -> None:
     else:
         if guarded:
             conn.execute("RELEASE job")
+
+
+def _answer(group: list[_Job[Any]]) -> None:
+    """Hand the outcomes to each caller's event loop: one wake-up per loop."""
+    by_loop: dict[asyncio.AbstractEventLoop, list[_Job[Any]]] = {}
+    for job in group:
+        by_loop.setdefault(job.loop, []).append(job)
+    for loop, jobs in by_loop.items():
+        with suppress(RuntimeError):  # a closed loop: nobody is waiting there any more
+            loop.call_soon_threadsafe(_settle, jobs)
 
 
 def _settle(jobs: list[_Job[Any]]) -> None:

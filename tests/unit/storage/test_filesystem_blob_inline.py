@@ -257,3 +257,13 @@ async def test_a_change_killed_mid_way_leaves_one_whole_version(
     assert await store.info("1.2.3") == again and await read(store, "1.2.3") == b"third version"
     assert await backend.leftovers() == [], "the next put leaves the key in one tier"
     await backend.aclose()
+
+
+async def test_a_put_whose_database_went_away_fails_instead_of_waiting(tmp_path: Path) -> None:
+    """The tier's own writer cannot open the database (removed under the running store): the
+    put gets the error."""
+    store = await opened(tmp_path / "blobs")
+    (tmp_path / "blobs" / "inline.sqlite3").unlink()
+    with pytest.raises(sqlite3.OperationalError):
+        await asyncio.wait_for(store.put("k", SMALL, content_type=DICOM), 10)
+    await store.close()

@@ -12,7 +12,10 @@ from pathlib import Path
 
 import pytest
 
+from fhir_server.storage.port import PendingWrites
 from fhir_server.storage.sqlite.connections import Connections
+from fhir_server.storage.sqlite.group_commit import GroupCommit
+from fhir_server.storage.sqlite.index_tables import ParamKeys
 from fhir_server.storage.sqlite.job_group import JobGroup
 
 
@@ -158,3 +161,17 @@ async def test_a_shut_down_writer_refuses_new_jobs(tmp_path: Path) -> None:
     connections.close()
     with pytest.raises(RuntimeError):
         await JobGroup(connections.submit_write).run(insert("a"))
+
+
+async def test_a_writer_that_cannot_open_its_database_fails_the_jobs(tmp_path: Path) -> None:
+    """Not a wait for ever: the queued jobs (and the resources' units, group_commit.py) get
+    the error of the connection that could not be opened."""
+    connections = Connections(tmp_path / "missing" / "directory" / "x.sqlite3")
+    try:
+        with pytest.raises(sqlite3.OperationalError, match="unable to open"):
+            await asyncio.wait_for(JobGroup(connections.submit_write).run(insert("a")), 10)
+        units = GroupCommit(connections, lambda *_: None, ParamKeys(), lambda: None)
+        with pytest.raises(sqlite3.OperationalError, match="unable to open"):
+            await asyncio.wait_for(units.commit(PendingWrites()), 10)
+    finally:
+        connections.close()
