@@ -43,7 +43,6 @@ How it works:
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import sys
 import time
 from collections.abc import Callable, Iterable
@@ -54,21 +53,26 @@ from typing import Any, TextIO
 from fhir_server.bootstrap import make_store
 from fhir_server.core import fhirjson
 from fhir_server.core.errors import VersionConflict
-from fhir_server.core.urls import without_credentials
-from fhir_server.migrate_blobs import BlobCopy, copy_blobs, instance_blobs
+from fhir_server.migrate_blobs import copy_blobs, instance_blobs
+from fhir_server.migrate_report import (
+    HISTORY_PAGE,
+    Inventory,
+    Key,
+    Summary,
+    describe,
+    inventory,
+    report,
+    version_digest,
+)
 from fhir_server.progress import Progress
 from fhir_server.search.model import ResourceIndex
-from fhir_server.storage.port import HistoryQuery, ResourceStore, ResourceVersion
+from fhir_server.storage.port import ResourceStore, ResourceVersion
 from fhir_server.storage.sqlite.export import HistoryExport, NotADataDir, RecordRow
 from fhir_server.validation.references import local_references
 
 BATCH_SIZE = 500  # puts per unit of work
 READ_SIZE = 2_000  # source versions read at a time
-HISTORY_PAGE = 1_000  # target versions per history page (inventory, verification)
 INTERACTIONS = {"POST": "create", "PUT": "update", "PATCH": "patch", "DELETE": "delete"}
-_MASK = (1 << 64) - 1
-
-Key = tuple[str, str]
 
 
 class MigrationRefused(Exception):
@@ -80,62 +84,6 @@ def open_store(target: str) -> ResourceStore:
     """The store ``target`` names: a ``mongodb://``/``mongodb+srv://`` URL, else a SQLite data
     dir (created if missing; WAL with synchronous NORMAL: a killed migration loses no commit)."""
     return make_store(target, Path(target), synchronous="NORMAL")
-
-
-def describe(target: str) -> str:
-    """``target`` for people: a URL without its password."""
-    return without_credentials(target)
-
-
-def _digest(version: ResourceVersion) -> int:
-    moment = version.last_updated.replace(microsecond=version.last_updated.microsecond // 1000)
-    h = hashlib.blake2b(digest_size=8)
-    for part in (version.resource_type, version.id, str(version.version), version.method):
-        h.update(part.encode())
-        h.update(b"\0")
-    h.update(moment.isoformat().encode())
-    h.update(b"\1" if version.body is None else b"\0" + version.body)
-    return int.from_bytes(h.digest(), "big")
-
-
-@dataclass(slots=True)
-class TypeTally:
-    resources: int = 0
-    versions: int = 0
-    checksum: int = 0
-
-
-@dataclass(slots=True)
-class Inventory:
-    """What a store holds: each resource's current (version, digest), tallies per type."""
-
-    current: dict[Key, tuple[int, int]] = field(default_factory=dict)
-    types: dict[str, TypeTally] = field(default_factory=dict)
-
-    def add(self, version: ResourceVersion) -> None:
-        key = (version.resource_type, version.id)
-        tally = self.types.setdefault(version.resource_type, TypeTally())
-        known = self.current.get(key)
-        if known is None:
-            tally.resources += 1
-        tally.versions += 1
-        digest = _digest(version)
-        tally.checksum = (tally.checksum + digest) & _MASK
-        if known is None or version.version > known[0]:
-            self.current[key] = (version.version, digest)
-
-
-async def inventory(store: ResourceStore) -> Inventory:
-    """Every version ``store`` holds, read through the port's system history."""
-    found = Inventory()
-    cursor: str | None = None
-    while True:
-        page = await store.history(HistoryQuery(count=HISTORY_PAGE, cursor=cursor))
-        for version in page.entries:
-            found.add(version)
-        if page.next_cursor is None or not page.entries:
-            return found
-        cursor = page.next_cursor
 
 
 def check_target(target: Inventory, latest: dict[Key, int], export: HistoryExport) -> None:
@@ -151,7 +99,7 @@ def check_target(target: Inventory, latest: dict[Key, int], export: HistoryExpor
             problems.append(
                 f"{name} is at version {version} in the target but {latest[key]} in the source"
             )
-        elif (found := source.get((*key, version))) is None or _digest(found) != digest:
+        elif (found := source.get((*key, version))) is None or version_digest(found) != digest:
             problems.append(f"{name} version {version} differs between source and target")
     if problems:
         more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
@@ -249,32 +197,6 @@ async def settle_outbox(target: ResourceStore, hooks: Iterable[str]) -> None:
             await target.mark_handled(hook, max(e.seq for e in events))
 
 
-@dataclass(frozen=True, slots=True)
-class Summary:
-    source: Inventory  # the snapshot copied
-    target: Inventory  # read back from the target afterwards
-    copied: int
-    skipped: int
-    seconds: float
-    undelivered: int  # outbox events of the source its hooks had not handled
-    records: int = 0  # lasting records copied (put again)
-    blob_keys: list[str] = field(default_factory=list)  # those the instance records name
-    blobs: BlobCopy = field(default_factory=BlobCopy)  # their copy (migrate_blobs.py)
-
-    def mismatches(self) -> list[str]:
-        found = [f"DICOM instance {key}: the target's bytes differ" for key in self.blobs.differing]
-        for name in sorted(self.source.types.keys() | self.target.types.keys()):
-            mine = self.source.types.get(name, TypeTally())
-            theirs = self.target.types.get(name, TypeTally())
-            if mine != theirs:
-                found.append(
-                    f"{name}: source {mine.resources:,} resources, {mine.versions:,} versions; "
-                    f"target {theirs.resources:,} resources, {theirs.versions:,} versions"
-                    + ("" if mine.checksum == theirs.checksum else ", contents differ")
-                )
-        return found
-
-
 def server_tools(source_dir: Path, base_url: str = "") -> Tools:
     """The server's indexer and POST_COMMIT hook names, from the composition root itself (its
     store is built but never opened)."""
@@ -352,46 +274,6 @@ async def copy_records(rows: list[RecordRow], target: ResourceStore) -> int:
     for kind, key, value, indexed in rows:
         await target.records.put(kind, key, value, index=indexed)
     return len(rows)
-
-
-def report(summary: Summary, source: Path, target: str) -> str:
-    rate = summary.copied / summary.seconds if summary.seconds > 0 else 0.0
-    lines = [
-        f"fhir-server migrate: {source} -> {describe(target)}",
-        f"  copied {summary.copied:,} versions ({summary.skipped:,} already in the target) "
-        f"in {summary.seconds:.1f} s ({rate:,.0f}/s), and {summary.records:,} records",
-        f"  copied the bytes of {summary.blobs.copied:,} DICOM instances "
-        f"({summary.blobs.present:,} already in the target)",
-        f"  {'type':<32} {'resources':>10} {'versions':>10}  in target",
-    ]
-    for name in sorted(summary.source.types.keys() | summary.target.types.keys()):
-        mine = summary.source.types.get(name, TypeTally())
-        same = mine == summary.target.types.get(name, TypeTally())
-        lines.append(
-            f"  {name:<32} {mine.resources:>10,} {mine.versions:>10,}  "
-            + ("equal" if same else "DIFFERENT")
-        )
-    mismatches = summary.mismatches()
-    if mismatches:
-        lines.append("VERIFICATION FAILED: " + "; ".join(mismatches))
-    else:
-        resources = sum(t.resources for t in summary.source.types.values())
-        versions = sum(t.versions for t in summary.source.types.values())
-        lines.append(
-            f"verified: the target holds the {resources:,} resources and {versions:,} versions "
-            "of the source, with the same content"
-        )
-    if summary.blobs.missing:
-        lines.append(
-            f"warning: {len(summary.blobs.missing):,} DICOM instance record(s) name bytes the "
-            f"source does not hold (e.g. {summary.blobs.missing[0]}); not copied"
-        )
-    if summary.undelivered:
-        lines.append(
-            f"warning: {summary.undelivered:,} outbox event(s) of the source had not been "
-            "handled by its POST_COMMIT hooks; they were not carried over"
-        )
-    return "\n".join(lines)
 
 
 def main(source: Path, target: str, *, batch_size: int = BATCH_SIZE, base_url: str = "") -> int:

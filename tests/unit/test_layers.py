@@ -114,6 +114,7 @@ LAYERS: dict[str, int] = {
     "bootstrap_dicom": 5,  # the DICOM door's composition (imaging ingest, DIMSE node)
     "migrate": 5,
     "migrate_blobs": 5,
+    "migrate_report": 5,
     "accounts_cli": 5,
     "progress": 5,
     "__main__": 5,
@@ -138,6 +139,7 @@ _COMPOSITION = (
     "bootstrap_dicom",
     "migrate",
     "migrate_blobs",
+    "migrate_report",
     "progress",
     "accounts_cli",
     "__main__",
