@@ -99,6 +99,11 @@ def open_layout(
     rows (None if it has none)."""
     layout = files.open_layout(base)
     own = f"{base}/{DATABASE}"
+    if layout is files.THIRD and not os.path.isfile(own):  # refused before any upgrade
+        raise ValueError(
+            f"blob store {base}: its LAYOUT file says 3, but its {DATABASE} (the small "
+            "blobs) is missing; restore it from the backup taken with the version files"
+        )
     if inline_max > 0 and database is not None and layout in (files.SECOND, files.THIRD):
         create_table(database)
 
@@ -113,11 +118,6 @@ def open_layout(
         create_database(base)
         layout = files.write_marker(base, files.THIRD)
     if layout is files.THIRD:
-        if not os.path.isfile(own):
-            raise ValueError(
-                f"blob store {base}: its LAYOUT file says 3, but its {DATABASE} (the small "
-                "blobs) is missing; restore it from the backup taken with the version files"
-            )
         return layout, own
     if layout is files.FOURTH:
         remove_database(base)  # left if an upgrade stopped after its marker

@@ -174,3 +174,14 @@ async def test_a_fourth_layout_store_without_its_database_is_refused(
         ValueError, match=r"database of its small blobs, .*fhir\.sqlite3, is missing"
     ):
         await opened(base)
+
+
+async def test_a_third_layout_store_without_its_database_is_not_upgraded(
+    tmp_path: Path, resources: SqliteStore
+) -> None:
+    base = tmp_path / "blobs"
+    await (await opened(base)).close()
+    (base / inline.DATABASE).unlink()
+    with pytest.raises(ValueError, match=r"LAYOUT file says 3, but its inline\.sqlite3 .*missing"):
+        await sharing(base, resources)
+    assert (base / "LAYOUT").read_bytes() == b"3\n"
