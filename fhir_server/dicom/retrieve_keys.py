@@ -26,10 +26,9 @@ from fhir_server.dicom.scu import (
 )
 from fhir_server.imaging.attributes import first
 from fhir_server.imaging.instances import UID_PATTERN
-from fhir_server.imaging.kinds import INSTANCE, STUDY, blob_key
+from fhir_server.imaging.kinds import INSTANCE, STUDY, blob_key, every
 from fhir_server.storage.records import RecordStore
 
-PAGE = 1000
 IDENTIFIER_DOES_NOT_MATCH = 0xA900
 
 PATIENT_LEVELS = ("PATIENT", "STUDY", "SERIES", "IMAGE")
@@ -161,27 +160,18 @@ class Matcher:
             return []
         if self.flush is not None:
             await self.flush()  # a study is in the dicom-study records once it was written
-        studies: list[str] = []
-        after: str | None = None
-        while True:  # the study records indexed by this Patient ID (index_upgrade.py)
-            page = await self.records.find(STUDY, patient, limit=PAGE, after=after)
-            studies += [str(r["study"]) for r in page if _patient(r) == patient]
-            if len(page) < PAGE:
-                return studies
-            after = str(page[-1]["study"])
+        # the study records indexed by this Patient ID (imaging/index_upgrade.py)
+        return [
+            str(r["study"])
+            async for r in every(self.records, STUDY, patient)
+            if _patient(r) == patient
+        ]
 
     async def _instances(self, study: str, instances: tuple[str, ...]) -> list[dict[str, Any]]:
         if instances:  # IMAGE level: direct look-ups
             found = [await self.records.get(INSTANCE, uid) for uid in dict.fromkeys(instances)]
             return [r for r in found if r is not None and r.get("study") == study]
-        out: list[dict[str, Any]] = []
-        after: str | None = None
-        while True:
-            page = await self.records.find(INSTANCE, study, limit=PAGE, after=after)
-            out += page
-            if len(page) < PAGE:
-                return out
-            after = str(page[-1]["sop_instance"])
+        return [record async for record in every(self.records, INSTANCE, study)]
 
 
 def _patient(record: dict[str, Any]) -> str | None:

@@ -15,8 +15,7 @@ from typing import Any
 
 from fhir_server.core.clock import Clock, to_instant
 from fhir_server.imaging import study_map
-from fhir_server.imaging.attributes import first
-from fhir_server.imaging.kinds import META, STUDY
+from fhir_server.imaging.kinds import META, STUDY, every
 from fhir_server.storage.records import RecordStore
 
 STUDY_INDEX = "study-index-1"
@@ -29,23 +28,18 @@ async def index_studies(records: RecordStore, clock: Clock) -> int:
     if await records.get(META, STUDY_INDEX) is not None:
         return 0
     put = 0
-    after: str | None = None
-    while True:
-        page = await records.find(STUDY, limit=PAGE, after=after)
-        puts = [
-            one
-            for record in page
-            for one in study_map.study_puts({**record, "patient": _patient(record)})
-        ]
-        if puts:
-            await records.put_many(puts)
-            put += len(page)
-        if len(page) < PAGE:
-            break
-        after = str(page[-1]["study"])
+    batch: list[dict[str, Any]] = []
+    async for record in every(records, STUDY, page=PAGE):
+        batch.append(record)
+        if len(batch) == PAGE:
+            put += await _put_again(records, batch)
+            batch = []
+    put += await _put_again(records, batch)
     await records.put(META, STUDY_INDEX, {"done": to_instant(clock())})
     return put
 
 
-def _patient(record: dict[str, Any]) -> str | None:
-    return first(record.get("attributes") or {}, "PatientID")
+async def _put_again(records: RecordStore, studies: list[dict[str, Any]]) -> int:
+    if studies:
+        await records.put_many([put for study in studies for put in study_map.study_puts(study)])
+    return len(studies)

@@ -3,8 +3,10 @@ ingest, QIDO/WADO, storage commitment and the DICOM door."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from typing import Any
+
+from fhir_server.storage.records import RecordStore
 
 INSTANCE = "dicom-instance"  # key: SOP Instance UID; index: study
 SERIES = "dicom-series"  # key: Series Instance UID; index: study
@@ -19,3 +21,22 @@ def blob_key(instance: Mapping[str, Any]) -> str:
     """The blob store key of an ``INSTANCE`` record's bytes: its ``blob`` field, else (a record
     written without one) its SOP Instance UID, the key the ingest stores the bytes under."""
     return str(instance.get("blob") or instance["sop_instance"])
+
+
+#: The field of a kind's values that holds its record key (a page of ``every`` goes on after it).
+_KEY_FIELD = {INSTANCE: "sop_instance", SERIES: "series", STUDY: "study", PENDING: "study"}
+
+
+async def every(
+    records: RecordStore, kind: str, value: str | None = None, *, page: int = 1000
+) -> AsyncIterator[dict[str, Any]]:
+    """Every live record of ``kind`` (those whose indexed field is ``value``, when given), in
+    key order, read ``page`` at a time."""
+    after: str | None = None
+    while True:
+        found = await records.find(kind, value, limit=page, after=after)
+        for record in found:
+            yield record
+        if len(found) < page:
+            return
+        after = str(found[-1][_KEY_FIELD[kind]])

@@ -26,7 +26,7 @@ from fhir_server.core.access import CREATE, READ, SEARCH
 from fhir_server.core.context import RequestContext
 from fhir_server.core.errors import Forbidden, InvalidRequest
 from fhir_server.imaging.attributes import tag_key
-from fhir_server.imaging.kinds import ACCESSION, INSTANCE, SERIES, STUDY
+from fhir_server.imaging.kinds import ACCESSION, INSTANCE, SERIES, STUDY, every
 from fhir_server.imaging.matching import Key, matches
 from fhir_server.storage.records import RecordStore
 
@@ -263,15 +263,8 @@ class StudyQuery:
     async def _scan(self, kind: str, value: str | None) -> AsyncIterator[Json]:
         """Every record of ``kind`` (with ``value``: of one study, or for study records of one
         Patient ID: the records' index), a page at a time."""
-        after: str | None = None
-        key_field = {STUDY: "study", SERIES: "series", INSTANCE: "sop_instance"}[kind]
-        while True:
-            page = await self.records.find(kind, value, limit=PAGE, after=after)
-            for record in page:
-                yield record
-            if len(page) < PAGE:
-                return
-            after = str(page[-1][key_field])
+        async for record in every(self.records, kind, value, page=PAGE):
+            yield record
 
 
 def _narrowing(keys: list[Key]) -> tuple[str, list[str]] | None:

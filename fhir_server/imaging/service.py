@@ -37,7 +37,7 @@ from fhir_server.imaging import study_map
 from fhir_server.imaging.gate import GatePolicy
 from fhir_server.imaging.index_upgrade import index_studies
 from fhir_server.imaging.instances import OUT_OF_RESOURCES, Prepared, Refused, prepare
-from fhir_server.imaging.kinds import INSTANCE, PENDING, REJECTION, SERIES, blob_key
+from fhir_server.imaging.kinds import INSTANCE, PENDING, REJECTION, SERIES, blob_key, every
 from fhir_server.imaging.links import Links
 from fhir_server.imaging.store_result import Sender, StoreResult, stored_result
 from fhir_server.interactions.locks import KeyedLocks
@@ -47,7 +47,6 @@ from fhir_server.storage.records import RecordPut, RecordStore
 
 LOG = logging.getLogger(__name__)
 CONTENT_TYPE = "application/dicom"
-PAGE = 1000
 #: Instances up to this size are checked on the event loop: their check is CPU work of well
 #: under a millisecond whatever the pixel data's size (the walk steps over it) that holds the
 #: GIL anyway, and a worker thread's round trip costs a quarter of it. Bigger ones, and
@@ -345,14 +344,7 @@ class ImagingService:
 
     async def instances(self, study: str) -> list[dict[str, Any]]:
         """Every instance record of a study, in SOP Instance UID order."""
-        out: list[dict[str, Any]] = []
-        after: str | None = None
-        while True:
-            page = await self.records.find(INSTANCE, study, limit=PAGE, after=after)
-            out.extend(page)
-            if len(page) < PAGE:
-                return out
-            after = str(page[-1]["sop_instance"])
+        return [record async for record in every(self.records, INSTANCE, study)]
 
     async def _write_study(self, study: str) -> None:
         links = self._links

@@ -96,7 +96,7 @@ def study_record(
 ) -> Json:
     """The ``dicom-study`` value: patient and study attributes with Modalities in Study
     (0008,0061) and the Number of Study Related Series (0020,1206) and Instances (0020,1208),
-    and the Patient ID as ``patient`` (put with :func:`study_puts`)."""
+    (put with :func:`study_puts`)."""
     attributes = instances[0].get("attributes", {}) if instances else {}
     merged = pick(attributes, (*PATIENT_KEYWORDS, *STUDY_KEYWORDS))
     modalities = sorted({m for r in instances for m in values(r.get("attributes", {}), "Modality")
@@ -107,9 +107,6 @@ def study_record(
     merged[tag_key(0x00201208)] = {"vr": "IS", "Value": [len(instances)]}
     return {
         "study": study_uid,
-        # Patient ID (0010,0020), the record's indexed field: a patient's studies are found
-        # without reading the others (QIDO by PatientID, C-MOVE/C-GET at PATIENT level)
-        "patient": first(attributes, "PatientID"),
         "attributes": merged,
         "imaging_study": imaging_study,
         "organization": organization,
@@ -117,11 +114,16 @@ def study_record(
 
 
 def study_puts(value: Json) -> list[RecordPut]:
-    """The puts of a ``dicom-study`` record, indexed by its Patient ID when it has one, and of
-    its ``dicom-accession`` record (the study's Accession Number, indexed) when it has one."""
+    """The puts of a ``dicom-study`` record, with its Patient ID (0010,0020) as ``patient``,
+    its indexed field when it has one (a patient's studies are found without reading the
+    others: QIDO/C-FIND by PatientID, C-MOVE/C-GET at PATIENT level), and of its
+    ``dicom-accession`` record (the study's Accession Number, indexed) when it has one."""
     study = str(value["study"])
-    puts = [RecordPut(STUDY, study, value, index="patient" if value.get("patient") else None)]
-    accession = first(value.get("attributes") or {}, "AccessionNumber")
+    attributes = value.get("attributes") or {}
+    patient = first(attributes, "PatientID")
+    value = {**value, "patient": patient}
+    puts = [RecordPut(STUDY, study, value, index="patient" if patient else None)]
+    accession = first(attributes, "AccessionNumber")
     if accession:
         alias = {"study": study, "accession": accession}
         puts.append(RecordPut(ACCESSION, study, alias, index="accession"))

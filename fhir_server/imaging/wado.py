@@ -26,7 +26,7 @@ from pydicom.encaps import generate_frames
 
 from fhir_server.core.errors import InvalidRequest, NotAcceptable, ResourceNotFound
 from fhir_server.imaging.attributes import tag_key
-from fhir_server.imaging.kinds import INSTANCE, blob_key
+from fhir_server.imaging.kinds import INSTANCE, blob_key, every
 from fhir_server.imaging.stow import DICOM, MediaType
 from fhir_server.storage.blobs import BlobStore
 from fhir_server.storage.records import RecordStore
@@ -34,7 +34,6 @@ from fhir_server.storage.records import RecordStore
 Json = dict[str, Any]
 OCTET_STREAM = "application/octet-stream"
 BULK_THRESHOLD = 1024
-PAGE = 1000
 #: PS3.18 Table 8.7.3-4/-5: the media type of a compressed frame by its transfer syntax.
 IMAGE_TYPES = {
     "1.2.840.10008.1.2.4.50": "image/jpeg", "1.2.840.10008.1.2.4.51": "image/jpeg",
@@ -109,14 +108,11 @@ class Retrieval:
                     f"no instance {instance} in series {series} of study {study}"
                 )
             return [record]
-        found: list[Json] = []
-        after: str | None = None
-        while True:
-            page = await self.records.find(INSTANCE, study, limit=PAGE, after=after)
-            found.extend(r for r in page if series is None or r.get("series") == series)
-            if len(page) < PAGE:
-                break
-            after = str(page[-1]["sop_instance"])
+        found = [
+            r
+            async for r in every(self.records, INSTANCE, study)
+            if series is None or r.get("series") == series
+        ]
         if not found:
             what = f"series {series} of study {study}" if series else f"study {study}"
             raise ResourceNotFound(f"no {what} is stored here")
