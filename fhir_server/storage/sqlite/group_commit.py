@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from fhir_server.storage.port import PendingWrites
 from fhir_server.storage.sqlite.connections import Connections
 from fhir_server.storage.sqlite.index_tables import ParamKey, ParamKeys
+from fhir_server.storage.sqlite.savepoint import apply_undoable
 
 #: Applies one unit's puts on the writer connection, noting the parameter keys it creates.
 ApplyUnit = Callable[[sqlite3.Connection, PendingWrites, dict[ParamKey, int]], None]
@@ -175,23 +176,15 @@ class GroupCommit:
         guarded = len(unit.pending.puts) > 1
         unit_created: dict[ParamKey, int] = {}
         changes = conn.total_changes
-        if guarded:
-            conn.execute("SAVEPOINT unit")
-        try:
-            self._apply(conn, unit.pending, unit_created)
-        except Exception as exc:
-            if not conn.in_transaction:  # SQLite rolled back everything (I/O, full disk)
-                raise
-            if guarded:
-                conn.execute("ROLLBACK TO unit")
-                conn.execute("RELEASE unit")
-            elif conn.total_changes != changes:
-                raise _Replay(unit, exc) from exc
-            unit.error = exc
-        else:
-            if guarded:
-                conn.execute("RELEASE unit")
+        error = apply_undoable(
+            conn, lambda: self._apply(conn, unit.pending, unit_created), guarded=guarded
+        )
+        if error is None:
             created.update(unit_created)
+        elif not guarded and conn.total_changes != changes:
+            raise _Replay(unit, error) from error
+        else:
+            unit.error = error
 
     def _answer(self, group: list[_Unit]) -> None:
         """Hand the outcomes to each caller's event loop: one wake-up per loop, the commit

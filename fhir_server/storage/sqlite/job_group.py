@@ -37,6 +37,8 @@ from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar, overload
 
+from fhir_server.storage.sqlite.savepoint import apply_undoable
+
 #: Queues a function on the writer thread, to be called with the writer's connection, or, if
 #: that connection cannot be opened, the second function with the error.
 Submit = Callable[[Callable[[sqlite3.Connection], None], Callable[[BaseException], None]], None]
@@ -150,21 +152,13 @@ class JobGroup:
 
 
 def _apply(conn: sqlite3.Connection, job: _Job[Any], guarded: bool) -> None:
-    """Apply ``job``; if it raises, undo it (its savepoint if ``guarded``) and keep its error."""
-    if guarded:
-        conn.execute("SAVEPOINT job")
-    try:
+    """Apply ``job``; if it raises, undo it (its savepoint if ``guarded``; else the caller
+    rolls the transaction back) and keep its error."""
+
+    def run() -> None:
         job.result = job.apply(conn)
-    except Exception as exc:
-        if not conn.in_transaction:  # SQLite rolled back everything (I/O, full disk)
-            raise
-        if guarded:
-            conn.execute("ROLLBACK TO job")
-            conn.execute("RELEASE job")
-        job.error = exc
-    else:
-        if guarded:
-            conn.execute("RELEASE job")
+
+    job.error = apply_undoable(conn, run, guarded=guarded)
 
 
 def _answer(group: list[_Job[Any]]) -> None:
