@@ -1,12 +1,15 @@
 """One-time upgrades of the imaging index records (kinds.py), run when the ingest starts.
 
 Since 2026-12-04 ``dicom-study`` records are indexed by Patient ID and each study with an
-Accession Number has a ``dicom-accession`` record indexed by it (study_map.study_puts): a
-patient's studies, or an accession's, are found by the index (QIDO-RS and C-FIND by PatientID
-or AccessionNumber, C-MOVE/C-GET at PATIENT level) instead of by reading every study record.
-The study records written before are put again with their index and accession record, a page at
-a time, then a ``dicom-meta`` record says it is done; an upgrade interrupted by a crash runs
-again whole (putting a record again changes nothing).
+Accession Number has a ``dicom-accession`` record indexed by it; since that night each study with
+a Study Date has a ``dicom-study-date`` record too (date_index.py), all written by
+study_map.study_puts: a patient's studies, an accession's or a period's are found by an index
+(QIDO-RS and C-FIND by PatientID, AccessionNumber or StudyDate, C-MOVE/C-GET at PATIENT level)
+instead of by reading every study record. The study records written before are put again with
+their index and their accession and date records, a page at a time, then a ``dicom-meta`` record
+names the index version done (``study-index-2``; a store that did only ``study-index-1`` is put
+again whole); an upgrade interrupted by a crash runs again whole (putting a record again changes
+nothing).
 """
 
 from __future__ import annotations
@@ -18,13 +21,15 @@ from fhir_server.imaging import study_map
 from fhir_server.imaging.kinds import META, STUDY, every
 from fhir_server.storage.records import RecordStore
 
-STUDY_INDEX = "study-index-1"
+STUDY_INDEX = "study-index-2"
+#: The markers of the versions before, removed once this one is done.
+EARLIER = ("study-index-1",)
 PAGE = 1000
 
 
 async def index_studies(records: RecordStore, clock: Clock) -> int:
-    """Put every ``dicom-study`` record again with its Patient ID index, and its Accession
-    Number record, unless done before; the number of study records put."""
+    """Put every ``dicom-study`` record again with its Patient ID index, its Accession Number
+    and Study Date records, unless done before; the number of study records put."""
     if await records.get(META, STUDY_INDEX) is not None:
         return 0
     put = 0
@@ -36,6 +41,8 @@ async def index_studies(records: RecordStore, clock: Clock) -> int:
             batch = []
     put += await _put_again(records, batch)
     await records.put(META, STUDY_INDEX, {"done": to_instant(clock())})
+    for marker in EARLIER:
+        await records.delete(META, marker)
     return put
 
 

@@ -4,8 +4,8 @@ The index is the record port's ``dicom-study``, ``dicom-series`` and ``dicom-ins
 written by :class:`~fhir_server.imaging.service.ImagingService` (DICOM JSON headers, PS3.18
 Annex F). :meth:`StudyQuery.search` matches keys the way PS3.4 C.2.2.2 says
 (:mod:`fhir_server.imaging.matching`). A query without a study is narrowed by an index when it
-asks for exact Patient IDs or, else, exact Accession Numbers; otherwise every record of its
-level is read.
+asks for exact Patient IDs or, else, exact Accession Numbers or, else, Study Dates (single dates
+or ranges, :mod:`fhir_server.imaging.date_index`); otherwise every record of its level is read.
 
 Each result is a DICOM JSON object with the level's required return attributes (PS3.18 Tables
 10.6.3-3/-4/-5, present and empty when the index has no value), the include fields and the
@@ -15,6 +15,7 @@ or search on ImagingStudy is required.
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import AsyncIterator, Collection, Mapping
 from functools import lru_cache
@@ -26,6 +27,7 @@ from fhir_server.core.access import CREATE, READ, SEARCH
 from fhir_server.core.context import RequestContext
 from fhir_server.core.errors import Forbidden, InvalidRequest
 from fhir_server.imaging.attributes import tag_key
+from fhir_server.imaging.date_index import STUDY_DATE_TAG, date_ranges, studies_in
 from fhir_server.imaging.kinds import ACCESSION, INSTANCE, SERIES, STUDY, every
 from fhir_server.imaging.matching import Key, matches
 from fhir_server.storage.records import RecordStore
@@ -34,6 +36,10 @@ Level = Literal["STUDY", "SERIES", "IMAGE"]
 Json = dict[str, Any]
 RESOURCE_TYPE = "ImagingStudy"
 PAGE = 500
+#: Studies an accession or date index may find before a query reads every study record instead
+#: (one look-up each costs more than a study record read in a page), and those looked up at once.
+INDEXED_MAX = 2000
+GET_BATCH = 100
 ALL = "all"
 
 #: PS3.18 Table 10.6.3-3 (study), -4 (series), -5 (instance): the attributes every answer has.
@@ -219,11 +225,11 @@ class StudyQuery:
             yield _attributes(record, level), _url(root, level, record)
 
     async def _study_records(
-        self, study: str | None, narrow: tuple[str, list[str]] | None = None
+        self, study: str | None, narrow: tuple[str, list[Any]] | None = None
     ) -> AsyncIterator[Json]:
         """The study record of ``study``; else those an index finds for ``narrow`` (the
-        Patient IDs or the Accession Numbers a key asks for, see :func:`_narrowing`), in Study
-        Instance UID order; else every study record."""
+        Patient IDs, the Accession Numbers or the Study Dates a key asks for, see
+        :func:`_narrowing`), in Study Instance UID order; else every study record."""
         if study is not None:
             record = await self.records.get(STUDY, study)
             if record is not None:
@@ -233,22 +239,39 @@ class StudyQuery:
             async for record in self._scan(STUDY, None):
                 yield record
             return
-        found: dict[str, Json] = {}
         field, wanted = narrow
-        for value in dict.fromkeys(wanted):
-            if field == "patient":
+        if field == "patient":
+            found: dict[str, Json] = {}
+            for value in dict.fromkeys(wanted):
                 async for record in self._scan(STUDY, value):
                     found[str(record["study"])] = record
-                continue
-            for alias in await self.records.find(ACCESSION, value, limit=PAGE):
-                uid = str(alias["study"])
-                if uid not in found and (record := await self.records.get(STUDY, uid)):
-                    found[uid] = record
-        for uid in sorted(found):
-            yield found[uid]
+            for uid in sorted(found):
+                yield found[uid]
+            return
+        uids = await self._indexed_studies(field, wanted)
+        if uids is None:  # too many for one look-up each: read them all
+            async for record in self._scan(STUDY, None):
+                yield record
+            return
+        for start in range(0, len(uids), GET_BATCH):
+            batch = uids[start : start + GET_BATCH]
+            for record in await asyncio.gather(*(self.records.get(STUDY, u) for u in batch)):
+                if record is not None:
+                    yield record
+
+    async def _indexed_studies(self, field: str, wanted: list[Any]) -> list[str] | None:
+        """The Study Instance UIDs the accession or Study Date index finds, in UID order; None
+        when the date index finds more than :data:`INDEXED_MAX`."""
+        if field == "date":
+            return await studies_in(self.records, wanted, INDEXED_MAX)
+        found: set[str] = set()
+        for value in dict.fromkeys(wanted):
+            found.update(str(a["study"]) for a in await self.records.find(ACCESSION, value,
+                                                                          limit=PAGE))  # fmt: skip
+        return sorted(found)
 
     async def _by_study(
-        self, kind: str, study: str | None, narrow: tuple[str, list[str]] | None = None
+        self, kind: str, study: str | None, narrow: tuple[str, list[Any]] | None = None
     ) -> AsyncIterator[Json]:
         """The records of ``kind`` of ``study``; else of the studies ``narrow`` finds, study
         after study; else every record of ``kind``."""
@@ -267,14 +290,21 @@ class StudyQuery:
             yield record
 
 
-def _narrowing(keys: list[Key]) -> tuple[str, list[str]] | None:
+def _narrowing(keys: list[Key]) -> tuple[str, list[Any]] | None:
     """The index that narrows a query without a study: the exact Patient IDs it asks for,
-    else its exact Accession Numbers; None when it has neither (every record is read)."""
+    else its exact Accession Numbers, else its Study Dates (dates and ranges,
+    date_index.py); None when it has none of them (every record is read)."""
     patients = _exact(keys, tag_key(0x00100020))
     if patients is not None:
         return "patient", patients
     accessions = _exact(keys, tag_key(0x00080050))
-    return None if accessions is None else ("accession", accessions)
+    if accessions is not None:
+        return "accession", accessions
+    for key in keys:
+        if key.tag == STUDY_DATE_TAG:
+            ranges = date_ranges(key.value)
+            return None if ranges is None else ("date", ranges)
+    return None
 
 
 def _exact(keys: list[Key], tag: str) -> list[str] | None:

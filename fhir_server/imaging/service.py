@@ -92,8 +92,8 @@ class ImagingService:
         self._wake = asyncio.Event()
         upgraded = await index_studies(self.records, self.clock)
         if upgraded:
-            LOG.info("imaging index: %d study records indexed (Patient ID, Accession Number)",
-                     upgraded)  # fmt: skip
+            LOG.info("imaging index: %d study records indexed (Patient ID, Accession Number, "
+                     "Study Date)", upgraded)  # fmt: skip
         left = [str(r["study"]) for r in await self.records.find(PENDING, limit=100_000)]
         for study in left:
             await self._drop_records_without_bytes(study)

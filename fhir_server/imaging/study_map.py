@@ -17,6 +17,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from fhir_server.imaging.attributes import first, pick, tag_key, values
+from fhir_server.imaging.date_index import date_put
 from fhir_server.imaging.kinds import ACCESSION, STUDY
 from fhir_server.storage.records import RecordPut
 
@@ -117,7 +118,8 @@ def study_puts(value: Json) -> list[RecordPut]:
     """The puts of a ``dicom-study`` record, with its Patient ID (0010,0020) as ``patient``,
     its indexed field when it has one (a patient's studies are found without reading the
     others: QIDO/C-FIND by PatientID, C-MOVE/C-GET at PATIENT level), and of its
-    ``dicom-accession`` record (the study's Accession Number, indexed) when it has one."""
+    ``dicom-accession`` record (the study's Accession Number, indexed) when it has one, and of
+    its ``dicom-study-date`` record when it has a Study Date (date_index.py)."""
     study = str(value["study"])
     attributes = value.get("attributes") or {}
     patient = first(attributes, "PatientID")
@@ -127,6 +129,9 @@ def study_puts(value: Json) -> list[RecordPut]:
     if accession:
         alias = {"study": study, "accession": accession}
         puts.append(RecordPut(ACCESSION, study, alias, index="accession"))
+    dated = date_put(study, attributes)
+    if dated is not None:
+        puts.append(dated)
     return puts
 
 
