@@ -39,9 +39,10 @@ from pynetdicom.dimse_primitives import C_GET, C_MOVE
 from pynetdicom.presentation import PresentationContext
 
 from fhir_server.dicom.audit import DimseAudit
-from fhir_server.dicom.retrieve_keys import LEVELS, Match, Matcher, Refused, Request, parse
+from fhir_server.dicom.retrieve_keys import LEVELS, Refused, parse
 from fhir_server.dicom.scu import AssociationFailed, Bridge, RemoteAe, nodelay
 from fhir_server.imaging.instances import short_comment
+from fhir_server.imaging.retrieval import Match, Matcher, Request
 from fhir_server.storage.blobs import BlobStore
 from fhir_server.storage.records import RecordStore
 
