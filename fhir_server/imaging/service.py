@@ -22,12 +22,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from fhir_server.core.clock import Clock, to_instant
 from fhir_server.core.context import RequestContext
@@ -37,7 +38,7 @@ from fhir_server.imaging import study_map
 from fhir_server.imaging.gate import GatePolicy
 from fhir_server.imaging.index_upgrade import index_studies
 from fhir_server.imaging.instances import OUT_OF_RESOURCES, Prepared, Refused, prepare
-from fhir_server.imaging.kinds import INSTANCE, PENDING, REJECTION, SERIES, blob_key, every
+from fhir_server.imaging.kinds import INSTANCE, PENDING, REJECTION, blob_key, every
 from fhir_server.imaging.links import Links
 from fhir_server.imaging.store_result import Sender, StoreResult, stored_result
 from fhir_server.interactions.locks import KeyedLocks
@@ -52,6 +53,9 @@ CONTENT_TYPE = "application/dicom"
 #: GIL anyway, and a worker thread's round trip costs a quarter of it. Bigger ones, and
 #: deflated ones (the check inflates them), go to a worker thread.
 PREPARE_ON_LOOP_BYTES = 4 * 1024 * 1024
+#: Studies with more instances have their ImagingStudy and index records built off the loop.
+BUILD_ON_LOOP_INSTANCES = 200
+T = TypeVar("T")
 
 
 @dataclass
@@ -365,19 +369,25 @@ class ImagingService:
         subject = await links.subject(ctx, attributes, first.get("ae_title"), organization)
         based_on = await links.based_on(ctx, attributes, subject)
         endpoint = await links.endpoint(ctx)
-        managed = study_map.imaging_study(
-            study, instances, subject=subject, based_on=based_on, endpoint=endpoint, zone=self.zone
-        )
+        managed = await _off_loop_if_large(len(instances), functools.partial(
+            study_map.imaging_study, study, instances, subject=subject, based_on=based_on,
+            endpoint=endpoint, zone=self.zone,
+        ))  # fmt: skip
         existing = found[0] if len(found) == 1 else None
         body = study_map.merge(existing, managed)
         body.pop("id", None)
         written = await self.service.update_conditional(ctx, "ImagingStudy", query, body)
         reference = f"ImagingStudy/{written.version.id}"
-        puts = [
-            RecordPut(SERIES, s["series"], s, index="study")
-            for s in study_map.series_records(study, instances)
-        ]
-        puts += study_map.study_puts(
-            study_map.study_record(study, instances, reference, organization)
-        )
+        puts = await _off_loop_if_large(len(instances), functools.partial(
+            study_map.index_puts, study, instances, reference, organization
+        ))  # fmt: skip
         await self.records.put_many(puts)
+
+
+async def _off_loop_if_large(count: int, build: Callable[[], T]) -> T:
+    """``build()``, in a worker thread when it walks more than :data:`BUILD_ON_LOOP_INSTANCES`
+    instance records (a study of thousands takes tens of milliseconds the event loop would
+    spend unable to answer a C-STORE or a FHIR request), else inline (a hop would cost more)."""
+    if count > BUILD_ON_LOOP_INSTANCES:
+        return await asyncio.to_thread(build)
+    return build()

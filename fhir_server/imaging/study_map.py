@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 
 from fhir_server.imaging.attributes import first, pick, tag_key, values
 from fhir_server.imaging.date_index import date_put
-from fhir_server.imaging.kinds import ACCESSION, STUDY
+from fhir_server.imaging.kinds import ACCESSION, SERIES, STUDY
 from fhir_server.storage.records import RecordPut
 
 Json = dict[str, Any]
@@ -133,6 +133,17 @@ def study_puts(value: Json) -> list[RecordPut]:
     if dated is not None:
         puts.append(dated)
     return puts
+
+
+def index_puts(
+    study: str, instances: Sequence[Mapping[str, Any]], reference: str, organization: str | None
+) -> list[RecordPut]:
+    """The puts of a study's series records and of its study record (with its accession and
+    date records), once its ImagingStudy ``reference`` is written."""
+    puts = [
+        RecordPut(SERIES, s["series"], s, index="study") for s in series_records(study, instances)
+    ]
+    return puts + study_puts(study_record(study, instances, reference, organization))
 
 
 def started(date: str | None, time: str | None, offset: str | None, zone: str) -> str | None:

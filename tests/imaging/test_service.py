@@ -12,6 +12,7 @@ import pytest
 
 from fhir_server.bootstrap import Application
 from fhir_server.core.context import RequestContext
+from fhir_server.imaging import service as service_module
 from fhir_server.imaging.gate import GatePolicy
 from fhir_server.imaging.service import ImagingService
 from fhir_server.imaging.store_result import Sender
@@ -90,6 +91,34 @@ async def test_study_is_stored_byte_identical_and_indexed_as_one_imaging_study(
         assert await blob(app, r.sop_instance) == f
     record = await app.store.records.get("dicom-study", study_uid)
     assert record is not None and record["imaging_study"] == f"ImagingStudy/{study['id']}"
+
+
+async def test_a_large_study_is_built_off_the_event_loop_alike(
+    setup: tuple[Application, ImagingService], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past BUILD_ON_LOOP_INSTANCES instances the ImagingStudy and the index records are built
+    in a worker thread: the same resource and records as on the loop."""
+    app, imaging = setup
+    written: dict[str, dict[str, Any]] = {}
+    for threshold in (200, 0):
+        monkeypatch.setattr(service_module, "BUILD_ON_LOOP_INSTANCES", threshold)
+        files = ct_study(f"PID-{threshold}", "20261201", 3, accession=f"ACC-{threshold}")
+        results = [await imaging.store_part10(f, MODALITY) for f in files]
+        study_uid = results[0].study_uid
+        assert study_uid is not None
+        await imaging.flush()
+        [study] = await _studies(app, study_uid)
+        assert study["numberOfInstances"] == 3
+        record = await app.store.records.get("dicom-study", study_uid)
+        assert record is not None and record["imaging_study"] == f"ImagingStudy/{study['id']}"
+        dated = await app.store.records.find("dicom-study-date", limit=10, after="20261201")
+        assert study_uid in {r["study"] for r in dated}
+        written[str(threshold)] = study
+    on_loop, off_loop = written["200"], written["0"]
+    assert [len(s["instance"]) for s in on_loop["series"]] == [
+        len(s["instance"]) for s in off_loop["series"]
+    ]
+    assert on_loop.keys() == off_loop.keys()
 
 
 async def test_instances_are_coalesced_not_one_version_each(

@@ -100,8 +100,12 @@ class SqliteRecords(RecordStore):
     async def get(self, kind: str, key: str) -> Record | None:
         sql = f"SELECT value FROM record WHERE kind = ? AND key = ? AND {_LIVE}"
         params = (kind, key, self._now())
-        row = await self._connections.read(lambda conn: conn.execute(sql, params).fetchone())
-        return None if row is None else _loads(row[0])
+
+        def run(conn: sqlite3.Connection) -> Record | None:
+            row = conn.execute(sql, params).fetchone()
+            return None if row is None else _loads(row[0])
+
+        return await self._connections.read(run)
 
     async def take(self, kind: str, key: str) -> Record | None:
         sql = f"DELETE FROM record WHERE kind = ? AND key = ? AND {_LIVE} RETURNING value"
@@ -136,8 +140,11 @@ class SqliteRecords(RecordStore):
             params.append(after)
         sql = find_sql(indexed=value is not None, after=after is not None)
         args = (*params, self._now(), limit)
-        rows = await self._connections.read(lambda conn: conn.execute(sql, args).fetchall())
-        return [_loads(row[0]) for row in rows]
+        # parsed in the reader thread: a page of large records (the imaging index's) costs tens
+        # of milliseconds, which the event loop would spend unable to serve anything else
+        return await self._connections.read(
+            lambda conn: [_loads(row[0]) for row in conn.execute(sql, args).fetchall()]
+        )
 
     async def purge_expired(self, now: datetime) -> int:
         sql = "DELETE FROM record WHERE expires IS NOT NULL AND expires <= ?"
