@@ -43,7 +43,7 @@ from fhir_server.imaging.links import Links
 from fhir_server.imaging.store_result import Sender, StoreResult, stored_result
 from fhir_server.interactions.locks import KeyedLocks
 from fhir_server.interactions.service import FhirService
-from fhir_server.storage.blobs import BlobInfo, BlobStore
+from fhir_server.storage.blobs import BlobStore
 from fhir_server.storage.records import RecordPut, RecordStore
 
 LOG = logging.getLogger(__name__)
@@ -105,13 +105,15 @@ class ImagingService:
         self._task = asyncio.create_task(self._run(), name="imaging-flush")
 
     async def _drop_records_without_bytes(self, study: str) -> None:
-        """After a crash: the records of a pending study whose bytes never became durable (the
-        two are written in parallel; such an instance was never acknowledged)."""
+        """After a crash: the records of a pending study whose bytes never became durable, or
+        whose bytes are of another attempt (the two are written in parallel; such an instance
+        was never acknowledged)."""
         for record in await self.instances(study):
-            key = blob_key(record)
-            if await self.blobs.info(key) is None:
-                LOG.warning("instance %s of study %s has no stored bytes (interrupted store): "
-                            "its record is removed", record["sop_instance"], study)  # fmt: skip
+            info = await self.blobs.info(blob_key(record))
+            if info is None or ("size" in record and info.size != record["size"]):
+                LOG.warning("instance %s of study %s has no stored bytes, or other bytes "
+                            "(interrupted store): its record is removed",
+                            record["sop_instance"], study)  # fmt: skip
                 await self.records.delete(INSTANCE, str(record["sop_instance"]))
 
     async def stop(self) -> None:
@@ -131,27 +133,16 @@ class ImagingService:
         if claimed is None:
             return await self._store(part10, sender, on_loop, None)
         # one instance at a time per SOP Instance UID: a resend racing its first copy (two
-        # associations, or twice in one STOW request) is a duplicate, never a mix of both. The
-        # blob look-up of the UID the file meta claims runs in its thread during the checks.
+        # associations, or twice in one STOW request) is a duplicate, never a mix of both; the
+        # UID the file meta claims is locked during the checks (it is nearly always the data
+        # set's)
         async with self._instances.hold(claimed):
-            looking = asyncio.ensure_future(self.blobs.info(claimed))
-            try:
-                return await self._store(part10, sender, on_loop, (claimed, looking))
-            finally:
-                if not looking.done():
-                    looking.cancel()
-                with contextlib.suppress(BaseException):
-                    await looking
+            return await self._store(part10, sender, on_loop, claimed)
 
     async def _store(
-        self,
-        part10: bytes,
-        sender: Sender,
-        on_loop: bool,
-        early: tuple[str, asyncio.Future[BlobInfo | None]] | None,
+        self, part10: bytes, sender: Sender, on_loop: bool, held: str | None
     ) -> StoreResult:
-        """``on_loop``: checked on the event loop; ``early``: the claimed UID (its lock held)
-        and its blob look-up, already started."""
+        """``on_loop``: checked on the event loop; ``held``: the SOP Instance UID locked."""
         try:
             if on_loop:
                 prepared = prepare(part10, self.policy)
@@ -161,15 +152,11 @@ class ImagingService:
             return await self._refuse(refused, sender, len(part10))
         uid = prepared.sop_instance
         try:
-            if early is not None and early[0] == uid:
-                existing = await self._stored(uid, await early[1])
-                if existing is None:
-                    await self._store_new(prepared, part10, sender)
+            if held == uid:
+                existing = await self._store_unless_stored(prepared, part10, sender)
             else:
                 async with self._instances.hold(uid):
-                    existing = await self._stored(uid, await self.blobs.info(uid))
-                    if existing is None:
-                        await self._store_new(prepared, part10, sender)
+                    existing = await self._store_unless_stored(prepared, part10, sender)
         except OSError as exc:  # disk full, permissions: the sender may retry later
             LOG.error("cannot store instance %s: %s", uid, exc)
             return StoreResult(
@@ -187,35 +174,41 @@ class ImagingService:
             uids.get("Series Instance UID"),
         )  # fmt: skip
 
-    async def _stored(self, sop_instance: str, blob: BlobInfo | None) -> dict[str, Any] | None:
-        """The record of an instance stored before (its record and its bytes both there), else
-        None; ``blob``: what the blob store holds under its UID, looked at first (for a new
-        instance the only look-up)."""
-        if blob is None:
-            return None
-        return await self.records.get(INSTANCE, sop_instance)
-
-    async def _store_new(self, prepared: Prepared, part10: bytes, sender: Sender) -> None:
-        """The bytes and the record of a new instance, written at once (one commit when both
-        go to the SQLite store's writer, else in parallel); the caller answers only once both
-        are durable.
-        A record whose bytes could not be stored is deleted; one a crash left without its bytes
-        was never acknowledged, and :meth:`start` removes it (its study's pending marker was
+    async def _store_unless_stored(
+        self, prepared: Prepared, part10: bytes, sender: Sender
+    ) -> dict[str, Any] | None:
+        """Store a new instance's bytes and record at once, each unless already there (one
+        commit when both go to the SQLite store's writer, else in parallel); the caller answers
+        only once both are durable. None for a new instance; the first one's record for an
+        instance stored before (bytes and record both there: a duplicate, nothing changed).
+        Bytes or a record found alone belong to an attempt never acknowledged (its other write
+        failed or a crash cut it): this instance's replace them. A record whose bytes could not
+        be stored is deleted; one a crash left without its bytes, or with other bytes, was
+        never acknowledged either, and :meth:`start` removes it (its study's pending marker was
         durable with it and is kept until both writes are over)."""
-        study = prepared.study_uid
+        uid, study = prepared.sop_instance, prepared.study_uid
         self._indexing[study] = self._indexing.get(study, 0) + 1
         try:
             stored, indexed = await asyncio.gather(
-                self.blobs.put(prepared.sop_instance, part10, content_type=CONTENT_TYPE),
+                self.blobs.put_if_absent(uid, part10, content_type=CONTENT_TYPE),
                 self._index(prepared, part10, sender),
                 return_exceptions=True,
             )
             if isinstance(stored, BaseException):
-                if not isinstance(indexed, BaseException):
-                    await self.records.delete(INSTANCE, prepared.sop_instance)
+                if indexed is True:
+                    await self.records.delete(INSTANCE, uid)
                 raise stored
             if isinstance(indexed, BaseException):
                 raise indexed
+            if not stored[1] and not indexed:
+                existing = await self.records.get(INSTANCE, uid)
+                if existing is not None:
+                    await self._unmark_if_idle(study)
+                    return existing
+            if not stored[1]:
+                await self.blobs.put(uid, part10, content_type=CONTENT_TYPE)
+            if not indexed:
+                await self._index(prepared, part10, sender, replace=True)
         finally:
             if self._indexing[study] > 1:
                 self._indexing[study] -= 1
@@ -231,20 +224,33 @@ class ImagingService:
             pending.last = now
         if self._wake is not None:
             self._wake.set()
+        return None
 
-    async def _index(self, prepared: Prepared, part10: bytes, sender: Sender) -> None:
-        """The instance's record, with its study's pending marker when the study is not pending
-        yet (both in one durable write)."""
+    async def _index(
+        self, prepared: Prepared, part10: bytes, sender: Sender, *, replace: bool = False
+    ) -> bool:
+        """The instance's record unless it has one (``replace``: whether or not), with its
+        study's pending marker when the study is not pending yet (both in one durable write);
+        whether the record was written."""
         record = RecordPut(
             INSTANCE, prepared.sop_instance, self._instance_record(prepared, part10, sender),
-            index="study",
+            index="study", if_absent=not replace,
         )  # fmt: skip
         study = prepared.study_uid
         if study not in self._pending:
             marker = {"study": study, "since": to_instant(self.clock())}
-            await self.records.put_many([RecordPut(PENDING, study, marker), record])
-        else:
-            await self.records.put(record.kind, record.key, record.value, index=record.index)
+            return (await self.records.put_many([RecordPut(PENDING, study, marker), record]))[1]
+        return await self.records.put(
+            record.kind, record.key, record.value, index=record.index, if_absent=not replace
+        )
+
+    async def _unmark_if_idle(self, study: str) -> None:
+        """A duplicate's write may have marked its study pending: unmark it unless the study
+        is pending, being written, or other instances of it are being stored."""
+        lock = self._locks.get(study)
+        busy = self._indexing.get(study, 0) > 1 or (lock is not None and lock.locked())
+        if study not in self._pending and not busy:
+            await self.records.delete(PENDING, study)
 
     def _instance_record(self, prepared: Prepared, part10: bytes, sender: Sender) -> dict[str, Any]:
         return {

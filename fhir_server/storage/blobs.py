@@ -16,10 +16,12 @@ which ``tests/contract/test_blob_contract.py`` checks on each:
   if the caller is cancelled at that moment.
 - **put replaces**: a put of an existing key replaces the blob atomically; of two concurrent puts
   of one key, the one that commits last wins (GridFS: the newest upload date). Readers see the old
-  or the new version, never a mixture. Replacing rather than refusing suits both kinds of key the
-  server uses: a content-addressed key names the same bytes anyway, and a DICOM instance sent again
-  under its SOP Instance UID is a correction to keep. A caller that wants create-only checks
-  :meth:`BlobStore.info` first (not race-free; serialise on the key above this port if needed).
+  or the new version, never a mixture (a content-addressed key names the same bytes anyway).
+- **put_if_absent** stores whole bytes only if the key has no current version, atomically with
+  respect to the store's other puts of the key: of several at once, exactly one stores (GridFS:
+  the first committed; a racing loser is deleted again at once). It returns the key's current
+  version afterwards and whether this call stored it: the imaging ingest keeps the first copy of
+  an instance sent again under its SOP Instance UID, and asks once instead of looking first.
 - **stream** returns a :class:`BlobStream` over one complete version, or raises
   :class:`~fhir_server.core.errors.BlobNotFound` before any byte (so a door can still answer 404).
   A version replaced or deleted while it is being read: the filesystem adapter keeps serving it to
@@ -192,6 +194,14 @@ class BlobStore(ABC):
     ) -> BlobInfo:
         """Store ``chunks`` under ``key`` (replacing any previous version, atomically) and return
         the info of the new version. Exceptions of the chunk iterator propagate unchanged."""
+
+    @abstractmethod
+    async def put_if_absent(
+        self, key: str, data: bytes, *, content_type: str
+    ) -> tuple[BlobInfo, bool]:
+        """Store ``data`` under ``key`` unless it has a current version (see the module
+        docstring); the info of the key's current version afterwards, and True if it is this
+        call's."""
 
     @abstractmethod
     async def info(self, key: str) -> BlobInfo | None:

@@ -125,6 +125,7 @@ from typing import BinaryIO, Final, TypeVar
 from fhir_server.core.errors import BlobNotFound
 
 from . import filesystem_blob_files as files
+from . import filesystem_blob_reads as reads
 from .blobs import BlobInfo, BlobStore, BlobStream, check_content_type, check_key, chunks_of
 from .sqlite import inline_blobs as inline
 from .sqlite.job_group import JobGroup
@@ -248,6 +249,35 @@ class FilesystemBlobStore(BlobStore):
             raise
         return info
 
+    async def put_if_absent(
+        self, key: str, data: bytes, *, content_type: str
+    ) -> tuple[BlobInfo, bool]:
+        """Under the key's lock: a row inserted unless the key has a version (checked in the
+        insert's transaction), or a version file written unless it has one (checked in the
+        writing thread)."""
+        chain, record = self._place(key)
+        check_content_type(content_type)
+        tier = self._inline
+        async with self._lock(record):
+            if tier is not None and len(data) <= self.inline_max:
+                return await tier.put_if_absent(key, data, content_type, record)
+            version = files.PendingVersion(chain, record, self._directories)
+            try:
+                return await _in_thread(
+                    functools.partial(self._put_whole_if_absent, version, data, key, content_type)
+                )
+            except BaseException:
+                await _in_thread(version.discard)
+                raise
+
+    def _put_whole_if_absent(
+        self, version: files.PendingVersion, data: bytes, key: str, content_type: str
+    ) -> tuple[BlobInfo, bool]:
+        current = reads.current_info(self._inline, key, version.record)
+        if current is not None:
+            return current, False
+        return version.put_whole(data, key, content_type), True
+
     def _put_whole(
         self, version: files.PendingVersion, data: bytes, key: str, content_type: str
     ) -> tuple[BlobInfo, bool]:
@@ -282,11 +312,13 @@ class FilesystemBlobStore(BlobStore):
 
     async def info(self, key: str) -> BlobInfo | None:
         _, record_path = self._place(key)
-        return await _in_thread(functools.partial(_current_info, self._inline, key, record_path))
+        return await _in_thread(
+            functools.partial(reads.current_info, self._inline, key, record_path)
+        )
 
     async def stream(self, key: str) -> BlobStream:
         chain, record_path = self._place(key)
-        current = functools.partial(_open_current, self._inline, key, chain[-1], record_path)
+        current = functools.partial(reads.open_current, self._inline, key, chain[-1], record_path)
         opened = await _in_thread(current)
         if opened is None:
             raise BlobNotFound(key)
@@ -316,56 +348,6 @@ def _same_file(path: str, other: Path | None) -> bool:
         return other is not None and os.path.samefile(path, other)
     except FileNotFoundError:
         return False
-
-
-def _current_info(tier: inline.InlineTier | None, key: str, record_path: str) -> BlobInfo | None:
-    """The info of the inline row, else of the version file; with neither, of the row once
-    more (an inline put may have moved the key from its file to a row meanwhile)."""
-    if tier is not None and (row := tier.info(key)) is not None:
-        return row
-    record = files.read_record(record_path)
-    if record is not None:
-        return record.info
-    return None if tier is None else tier.info(key)
-
-
-def _open_current(
-    tier: inline.InlineTier | None, key: str, directory: str, record_path: str
-) -> tuple[BlobInfo, BinaryIO | bytes] | None:
-    """The current version's info and its bytes (an inline row's) or its file (opened at the
-    bytes' start); None if there is none. Looked for in the order of :func:`_current_info`."""
-    if tier is not None and (row := tier.fetch(key)) is not None:
-        return row
-    opened = _open_file(directory, record_path)
-    if opened is not None or tier is None:
-        return opened
-    return tier.fetch(key)
-
-
-def _open_file(directory: str, record_path: str) -> tuple[BlobInfo, BinaryIO] | None:
-    """The version file's info and its bytes, opened at their start; None if there is none.
-    A data file (first layout) unlinked after its record was read means a newer commit: read
-    the record again."""
-    missing: str | None = None
-    while True:
-        opened = files.open_record(record_path)
-        if opened is None:
-            return None
-        record, fd = opened
-        if record.data is None:
-            file = os.fdopen(fd, "rb")
-            file.seek(record.offset)
-            return record.info, file
-        os.close(fd)
-        try:
-            return record.info, open(f"{directory}/{record.data}", "rb")
-        except FileNotFoundError:
-            if record.data == missing:
-                raise FileNotFoundError(
-                    f"blob store damaged: the data file {record.data} named by the record "
-                    f"{record_path} is missing"
-                ) from None
-            missing = record.data
 
 
 async def _read_chunks(file: BinaryIO, size: int) -> AsyncIterator[bytes]:

@@ -55,6 +55,9 @@ from fhir_server.storage.blobs import (
 DEFAULT_BUCKET: Final = "blobs"
 #: Newest first: the order that decides which version of a key is current.
 _NEWEST_FIRST: Final = [("uploadDate", -1), ("_id", -1)]
+#: Oldest first: which of racing put_if_absent calls keeps its version.
+_OLDEST_FIRST: Final = [("uploadDate", 1), ("_id", 1)]
+_CLAIM_STRIPES: Final = 64
 
 
 def _utc_millis(moment: datetime) -> datetime:
@@ -90,6 +93,8 @@ class GridFSBlobStore(BlobStore):
         self._bucket_name = bucket_name
         self._chunk_size = chunk_size_bytes
         self._bucket: AsyncGridFSBucket | None = None
+        #: put_if_absent calls of one key in this process run one at a time.
+        self._claims = tuple(asyncio.Lock() for _ in range(_CLAIM_STRIPES))
 
     async def open(self) -> None:
         """Create the bucket's indexes (those the GridFS specification names) if missing."""
@@ -116,7 +121,48 @@ class GridFSBlobStore(BlobStore):
     ) -> BlobInfo:
         bucket = self._opened(key)
         check_content_type(content_type)
-        upload = bucket.open_upload_stream_with_id(ObjectId(), key)
+        info, _ = await self._commit(bucket, key, chunks, content_type)
+        await asyncio.shield(self._drop_older(bucket, key))
+        return info
+
+    async def put_if_absent(
+        self, key: str, data: bytes, *, content_type: str
+    ) -> tuple[BlobInfo, bool]:
+        """Uploaded unless the key has a version, one call of a key at a time in this process;
+        then, of the key's versions, the oldest is kept: one uploaded before this one by another
+        process racing it means this one is deleted again at once (the writers' clocks order
+        them)."""
+        bucket = self._opened(key)
+        check_content_type(content_type)
+        async with self._claims[hash(key) % _CLAIM_STRIPES]:
+            return await self._put_if_absent(bucket, key, data, content_type)
+
+    async def _put_if_absent(
+        self, bucket: AsyncGridFSBucket, key: str, data: bytes, content_type: str
+    ) -> tuple[BlobInfo, bool]:
+        current = await self._newest(bucket, key)
+        if current is not None:
+            return _info(key, current), False
+        info, file_id = await self._commit(bucket, key, data, content_type)
+        oldest: list[AsyncGridOut] = await bucket.find(
+            {"filename": key}, sort=_OLDEST_FIRST, limit=1
+        ).to_list()
+        if oldest and oldest[0]._id != file_id:
+            with contextlib.suppress(NoFile):
+                await asyncio.shield(bucket.delete(file_id))
+            return _info(key, oldest[0]), False
+        return info, True
+
+    async def _commit(
+        self,
+        bucket: AsyncGridFSBucket,
+        key: str,
+        chunks: AsyncIterable[bytes] | bytes,
+        content_type: str,
+    ) -> tuple[BlobInfo, ObjectId]:
+        """Upload a new version of ``key`` (committed by the files document), its file id."""
+        file_id = ObjectId()
+        upload = bucket.open_upload_stream_with_id(file_id, key)
         try:
             digest = await self._upload(upload, chunks)
             await upload.set(
@@ -127,8 +173,7 @@ class GridFSBlobStore(BlobStore):
             await asyncio.shield(upload.abort())
             raise
         created = _utc_millis(upload.upload_date)
-        await asyncio.shield(self._drop_older(bucket, key))
-        return BlobInfo(key, digest.size, digest.hexdigest(), content_type, created)
+        return BlobInfo(key, digest.size, digest.hexdigest(), content_type, created), file_id
 
     @staticmethod
     async def _upload(upload: AsyncGridIn, content: AsyncIterable[bytes] | bytes) -> Digest:

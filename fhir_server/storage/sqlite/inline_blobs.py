@@ -266,6 +266,29 @@ class InlineTier:
 
         return await self.jobs.run(upsert, after)
 
+    async def put_if_absent(
+        self, key: str, data: bytes, content_type: str, record: str
+    ) -> tuple[BlobInfo, bool]:
+        """Insert ``key``'s row unless the key has a current version, a row or the version file
+        ``record``, checked in the insert's transaction (under the database's write lock); the
+        key's current version and whether it is the new row."""
+
+        def insert(conn: sqlite3.Connection) -> tuple[BlobInfo, bool]:
+            rows = conn.execute(_INFO, (key,)).fetchall()
+            if rows:
+                return _info(key, *rows[0]), False
+            current = files.read_record(record)
+            if current is not None:
+                return current.info, False
+            created = datetime.now(UTC)
+            sha256 = hashlib.sha256(data).hexdigest()
+            row = (key, len(data), sha256, content_type, created.isoformat(),
+                   secrets.token_bytes(8), data)  # fmt: skip
+            conn.execute(_UPSERT, row)
+            return BlobInfo(key, len(data), sha256, content_type, created), True
+
+        return await self.jobs.run(insert)
+
     async def supersede(self, key: str, record: str, inode: int) -> None:
         """Delete ``key``'s row (the commit point of a file put whose version file ``record``
         has the inode ``inode``), unless that file has been replaced or removed meanwhile (the
