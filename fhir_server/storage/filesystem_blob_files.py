@@ -5,10 +5,11 @@ describes the layout and argues the guarantees. Paths are plain strings (``os`` 
 :mod:`pathlib`): a DICOM instance's put is a handful of system calls and little else.
 
 A version file starts with its *header*, one line of JSON (the :class:`BlobInfo` fields) ending
-in ``\\n``. In a version file of its own the bytes follow the newline (a streamed put pads the
-header with spaces to :data:`HEADER_ROOM` bytes, as it writes the bytes before it knows their
-size and digest). A record of the first layout's separate-file form is the JSON line alone
-(no newline) and names its data file in a ``data`` field.
+in ``\\n``. In a version file of its own the bytes follow the newline (a streamed put, and a
+whole one of :data:`PARALLEL_HASH` bytes or more, pads the header with spaces to
+:data:`HEADER_ROOM` bytes, as it writes the bytes before it knows their size or digest). A
+record of the first layout's separate-file form is the JSON line alone (no newline) and names
+its data file in a ``data`` field.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import contextlib
 import hashlib
 import os
 import secrets
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Final
@@ -33,6 +35,9 @@ HEADER_ROOM: Final = 1024
 #: What a reader reads to find the header (the whole record of the separate-file form).
 _HEADER_READ: Final = 4096
 _TEMP: Final = ".tmp"
+#: Whole puts at least this large are hashed in a thread of :data:`_HASHING` while written.
+PARALLEL_HASH: Final = 256 * 1024
+_HASHING: Final = ThreadPoolExecutor(2, thread_name_prefix="blob-hash")
 _MOUNT_ROOT: Final = "lost+found"
 _CREATE: Final = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
 _READ: Final = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0)
@@ -319,12 +324,25 @@ class PendingVersion:
         return info
 
     def put_whole(self, data: bytes, key: str, content_type: str) -> BlobInfo:
-        """Write header and ``data``, make them durable and commit, in one call."""
-        self.create(offset=0)
-        self._sha256.update(data)
-        self.size = len(data)
-        info = self._info(key, content_type)
-        write_all(self._fd, header(info), data)
+        """Write header and ``data``, make them durable and commit, in one call. Large data is
+        hashed in another thread while this one writes it (both release the GIL), behind a
+        header room filled last, as a streamed put's."""
+        if len(data) < PARALLEL_HASH:
+            self.create(offset=0)
+            self._sha256.update(data)
+            self.size = len(data)
+            info = self._info(key, content_type)
+            write_all(self._fd, header(info), data)
+        else:
+            hashing = _HASHING.submit(hashlib.sha256, data)
+            self.create()
+            write_all(self._fd, data)
+            self._sha256 = hashing.result()
+            self.size = len(data)
+            info = self._info(key, content_type)
+            line = header(info, HEADER_ROOM)
+            if os.pwrite(self._fd, line, 0) != len(line):
+                raise OSError(f"short write of the blob header to {self.temp}")
         self._close(sync=True)
         self.commit()
         return info
