@@ -6,7 +6,6 @@ application: SQLite, filesystem blobs (a small instance is a row, a 512x512 one 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pydicom
@@ -21,22 +20,18 @@ from tests.imaging.test_service import MODALITY, _started, _studies
 from tests.unit.imaging import synth
 
 
-@pytest.fixture
-async def setup(tmp_path: Path) -> AsyncIterator[tuple[Application, ImagingService]]:
-    async with running_application(tmp_path / "data") as app:
-        imaging = await _started(app, quiet=0.05, max_delay=0.5)
-        try:
-            yield app, imaging
-        finally:
-            await imaging.stop()
-
-
 def large(data: bytes) -> bytes:
     """``data`` with a 512x512 16-bit image (about 0.5 MB: a version file, not a row)."""
     ds = pydicom.dcmread(pydicom.filebase.DicomBytesIO(data))
     ds.Rows = ds.Columns = 512
     ds.PixelData = bytes((i * 7) & 0xFF for i in range(512 * 512 * 2))
     return synth.to_bytes(ds)
+
+
+def instance(patient: str, size: str) -> bytes:
+    """One CT instance of a new study, ``small`` (39 KB) or ``large`` (512x512)."""
+    [data] = ct_study(patient, "20261201", 1)
+    return large(data) if size == "large" else data
 
 
 def changed(data: bytes) -> bytes:
@@ -59,8 +54,7 @@ async def test_a_resent_instance_changes_nothing(
     setup: tuple[Application, ImagingService], size: str
 ) -> None:
     app, imaging = setup
-    [data] = ct_study(f"PID-R-{size}", "20261201", 1)
-    data = large(data) if size == "large" else data
+    data = instance(f"PID-R-{size}", size)
     first = await imaging.store_part10(data, MODALITY)
     await imaging.flush()
     assert first.sop_instance is not None and first.study_uid is not None
@@ -81,8 +75,7 @@ async def test_bytes_left_without_a_record_are_replaced(
     setup: tuple[Application, ImagingService], size: str
 ) -> None:
     app, imaging = setup
-    [data] = ct_study(f"PID-B-{size}", "20261201", 1)
-    data = large(data) if size == "large" else data
+    data = instance(f"PID-B-{size}", size)
     uid = str(pydicom.dcmread(pydicom.filebase.DicomBytesIO(data)).SOPInstanceUID)
     await app.blobs.put(uid, changed(data), content_type="application/dicom")  # never indexed
     result = await imaging.store_part10(data, MODALITY)
@@ -97,8 +90,7 @@ async def test_a_record_left_without_bytes_is_replaced(
     setup: tuple[Application, ImagingService], size: str
 ) -> None:
     app, imaging = setup
-    [data] = ct_study(f"PID-C-{size}", "20261201", 1)
-    data = large(data) if size == "large" else data
+    data = instance(f"PID-C-{size}", size)
     first = await imaging.store_part10(changed(data), MODALITY)
     assert first.sop_instance is not None
     assert await app.blobs.delete(first.sop_instance)  # its bytes lost

@@ -3,7 +3,6 @@ write pipeline. Every door (C-STORE, STOW-RS, C-MOVE) calls this same path."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -23,16 +22,6 @@ from tests.unit.imaging import synth
 
 MODALITY = Sender("MODALITY1", "Organization/beneficiary", "c-store")
 CTX = RequestContext(channel="test")
-
-
-@pytest.fixture
-async def setup(tmp_path: Path) -> AsyncIterator[tuple[Application, ImagingService]]:
-    async with running_application(tmp_path / "data") as app:
-        imaging = await _started(app, quiet=0.05, max_delay=0.5)
-        try:
-            yield app, imaging
-        finally:
-            await imaging.stop()
 
 
 async def _started(app: Application, *, quiet: float, max_delay: float) -> ImagingService:

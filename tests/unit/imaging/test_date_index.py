@@ -5,8 +5,6 @@ matching every study record would (matching.py, PS3.4 C.2.2.2)."""
 from __future__ import annotations
 
 import random
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,7 +17,6 @@ from fhir_server.imaging.kinds import STUDY, STUDY_DATE
 from fhir_server.imaging.matching import matches
 from fhir_server.imaging.query import StudyQuery, keys_of
 from fhir_server.storage.records import RecordStore
-from fhir_server.storage.sqlite import SqliteStore
 
 CTX = RequestContext(channel="test")
 
@@ -30,16 +27,6 @@ def study(uid: str, date: list[str] | None, vr: str = "DA") -> dict[str, Any]:
     if date is not None:
         attributes["00080020"] = {"vr": vr, "Value": date} if date else {"vr": vr}
     return {"study": uid, "attributes": attributes, "imaging_study": None, "organization": None}
-
-
-@pytest.fixture
-async def records(tmp_path: Path) -> AsyncIterator[RecordStore]:
-    store = SqliteStore(tmp_path)
-    await store.open()
-    try:
-        yield store.records
-    finally:
-        await store.close()
 
 
 async def put_studies(records: RecordStore, studies: list[dict[str, Any]]) -> None:

@@ -4,9 +4,7 @@ Study Date records, once, page after page."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 
@@ -15,7 +13,6 @@ from fhir_server.imaging import index_upgrade
 from fhir_server.imaging.kinds import META, STUDY
 from fhir_server.imaging.query import StudyQuery
 from fhir_server.storage.records import RecordStore
-from fhir_server.storage.sqlite import SqliteStore
 
 CTX = RequestContext(channel="test")
 
@@ -35,16 +32,6 @@ def old_study(uid: str, patient: str | None) -> dict[str, object]:
     if patient is not None:
         attributes["00100020"] = {"vr": "LO", "Value": [patient]}
     return {"study": uid, "attributes": attributes, "imaging_study": None, "organization": None}
-
-
-@pytest.fixture
-async def records(tmp_path: Path) -> AsyncIterator[RecordStore]:
-    store = SqliteStore(tmp_path)
-    await store.open()
-    try:
-        yield store.records
-    finally:
-        await store.close()
 
 
 async def test_old_study_records_are_indexed_once(
