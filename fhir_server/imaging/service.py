@@ -241,7 +241,7 @@ class ImagingService:
             marker = {"study": study, "since": to_instant(self.clock())}
             return (await self.records.put_many([RecordPut(PENDING, study, marker), record]))[1]
         return await self.records.put(
-            record.kind, record.key, record.value, index=record.index, if_absent=not replace
+            record.kind, record.key, record.value, index=record.index, if_absent=record.if_absent
         )
 
     async def _unmark_if_idle(self, study: str) -> None:

@@ -251,20 +251,12 @@ class InlineTier:
         remove the key's version file ``record`` if it has one (unlink, fsync ``directory``),
         unless a later put has replaced the row meanwhile (another process)."""
 
-        def upsert(conn: sqlite3.Connection) -> tuple[BlobInfo, bytes]:
-            created = datetime.now(UTC)
-            sha256 = hashlib.sha256(data).hexdigest()
-            token = secrets.token_bytes(8)
-            row = (key, len(data), sha256, content_type, created.isoformat(), token, data)
-            conn.execute(_UPSERT, row)
-            return BlobInfo(key, len(data), sha256, content_type, created), token
-
         def after(conn: sqlite3.Connection, done: tuple[BlobInfo, bytes]) -> BlobInfo:
             if os.path.lexists(record):
                 _remove_file(conn, key, done[1], directory, record)
             return done[0]
 
-        return await self.jobs.run(upsert, after)
+        return await self.jobs.run(lambda conn: _write_row(conn, key, data, content_type), after)
 
     async def put_if_absent(
         self, key: str, data: bytes, content_type: str, record: str
@@ -280,12 +272,7 @@ class InlineTier:
             current = files.read_record(record)
             if current is not None:
                 return current.info, False
-            created = datetime.now(UTC)
-            sha256 = hashlib.sha256(data).hexdigest()
-            row = (key, len(data), sha256, content_type, created.isoformat(),
-                   secrets.token_bytes(8), data)  # fmt: skip
-            conn.execute(_UPSERT, row)
-            return BlobInfo(key, len(data), sha256, content_type, created), True
+            return _write_row(conn, key, data, content_type)[0], True
 
         return await self.jobs.run(insert)
 
@@ -317,6 +304,18 @@ class InlineTier:
             self._writer_conn = None
         for conn in connections:
             conn.close()
+
+
+def _write_row(
+    conn: sqlite3.Connection, key: str, data: bytes, content_type: str
+) -> tuple[BlobInfo, bytes]:
+    """Upsert ``key``'s row with ``data`` (in the caller's transaction): its info and the row's
+    fresh token (which tells a later version of the row from this one)."""
+    created = datetime.now(UTC)
+    sha256 = hashlib.sha256(data).hexdigest()
+    token = secrets.token_bytes(8)
+    conn.execute(_UPSERT, (key, len(data), sha256, content_type, created.isoformat(), token, data))
+    return BlobInfo(key, len(data), sha256, content_type, created), token
 
 
 def _remove_file(
