@@ -25,7 +25,10 @@ def blob_key(instance: Mapping[str, Any]) -> str:
 
 
 #: The field of a kind's values that holds its record key (a page of ``every`` goes on after it).
-_KEY_FIELD = {INSTANCE: "sop_instance", SERIES: "series", STUDY: "study", PENDING: "study"}
+_KEY_FIELD = {
+    INSTANCE: "sop_instance", SERIES: "series", STUDY: "study", ACCESSION: "study",
+    PENDING: "study",
+}  # fmt: skip
 
 
 async def every(

@@ -266,8 +266,8 @@ class StudyQuery:
             return await studies_in(self.records, wanted, INDEXED_MAX)
         found: set[str] = set()
         for value in dict.fromkeys(wanted):
-            found.update(str(a["study"]) for a in await self.records.find(ACCESSION, value,
-                                                                          limit=PAGE))  # fmt: skip
+            found.update([str(a["study"]) async for a in every(self.records, ACCESSION, value,
+                                                                page=PAGE)])  # fmt: skip
         return sorted(found)
 
     async def _by_study(

@@ -118,3 +118,16 @@ async def test_the_index_answers_what_matching_every_study_answers(
         [key] = keys_of({"StudyDate": value}, "STUDY")
         expected = sorted(str(s["study"]) for s in studies if matches(s["attributes"], key))
         assert await by_date(query, value) == expected, value
+
+
+async def test_an_accession_shared_by_more_studies_than_a_page_finds_them_all(
+    records: RecordStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The accession index is read a page at a time too (kinds.every), as the date index is."""
+    monkeypatch.setattr(query_module, "PAGE", 2)
+    shared = [study(f"5.{n}", ["20240105"]) for n in range(5)]
+    for value in shared:
+        value["attributes"]["00080050"] = {"vr": "SH", "Value": ["ACC-SHARED"]}
+    await put_studies(records, shared)
+    found = await StudyQuery(records).search(CTX, "STUDY", {"AccessionNumber": "ACC-SHARED"})
+    assert [item["0020000D"]["Value"][0] for item in found] == [f"5.{n}" for n in range(5)]
