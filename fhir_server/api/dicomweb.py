@@ -10,9 +10,12 @@ Only HTTP translation lives here: the request becomes a call of the imaging serv
   also comes as an HTTP ``Warning: 299`` header with its Error Comment.
 - QIDO-RS ``GET /studies``, ``/series``, ``/instances``, ``/studies/{s}/series``,
   ``/studies/{s}/instances``, ``/studies/{s}/series/{se}/instances``: match keys by keyword or
-  tag, ``includefield`` (repeatable, comma lists, ``all``), ``limit``, ``offset``,
-  ``fuzzymatching`` (accepted, not offered: always exact); 200 with a JSON array, empty when
-  nothing matches (DICOM CP-2473 replaces 204 by 200 for zero results); 400 for an unknown key.
+  tag (a UID list with commas), ``includefield`` (repeatable, comma lists, ``all``), ``limit``,
+  ``offset``, ``emptyvaluematching``, ``multiplevaluematching`` (PS3.18 Table 8.3.4-1; the
+  matching in :mod:`fhir_server.imaging.matching`), ``fuzzymatching`` (accepted, not offered:
+  ``true`` gets the ``Warning: 299`` PS3.18 8.3.4.2 prescribes, "only literal matching has been
+  performed"); 200 with a JSON array, empty when nothing matches (DICOM CP-2473 replaces 204 by
+  200 for zero results); 400 for an unknown key or a control parameter's bad value.
 - WADO-RS ``GET /studies/{s}[/series/{se}[/instances/{i}]]`` (multipart of the stored Part-10
   bytes, streamed), ``…/metadata``, ``…/instances/{i}/frames/{list}``, ``…/bulk/{tag}``.
 
@@ -24,7 +27,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import orjson
@@ -45,7 +48,7 @@ from fhir_server.core.errors import (
 )
 from fhir_server.imaging import stow
 from fhir_server.imaging.kinds import blob_key
-from fhir_server.imaging.query import Level, StudyQuery, require_read, require_store
+from fhir_server.imaging.query import Level, Matching, StudyQuery, require_read, require_store
 from fhir_server.imaging.service import ImagingService
 from fhir_server.imaging.store_result import Sender
 from fhir_server.imaging.wado import OCTET_STREAM, Retrieval, accepted, parse_frame_numbers
@@ -56,7 +59,8 @@ PREFIX = "/dicomweb"
 DICOM_JSON = "application/dicom+json"
 DICOM = "application/dicom"
 NATIVE_LE = "1.2.840.10008.1.2.1"
-CONTROL = ("includefield", "limit", "offset", "fuzzymatching")
+FLAGS = ("fuzzymatching", "emptyvaluematching", "multiplevaluematching")
+NO_FUZZY = "The fuzzymatching parameter is not supported. Only literal matching has been performed."
 STUDY, SERIES, INSTANCE = "/studies/{study}", "/series/{series}", "/instances/{instance}"
 
 
@@ -167,13 +171,18 @@ class DicomWebApi:
     def qido(self, level: Level) -> Callable[[Request, RequestContext], Awaitable[Response]]:
         async def search(request: Request, ctx: RequestContext) -> Response:
             _accepts_json(request)
-            keys, include, limit, offset = search_parameters(request.query_params.multi_items())
+            query = search_parameters(request.query_params.multi_items())
+            how = Matching(comma_lists=True, empty_values=query.flags["emptyvaluematching"],
+                           multiple_values=query.flags["multiplevaluematching"])  # fmt: skip
             found = await self.query.search(
-                ctx, level, keys, study_uid=request.path_params.get("study"),
-                series_uid=request.path_params.get("series"), includefields=include,
-                limit=limit, offset=offset, base=self._dicomweb_base(ctx),
+                ctx, level, query.keys, study_uid=request.path_params.get("study"),
+                series_uid=request.path_params.get("series"), includefields=query.include,
+                limit=query.limit, offset=query.offset, base=self._dicomweb_base(ctx), how=how,
             )  # fmt: skip
-            return _json(found, 200)
+            response = _json(found, 200)
+            if query.flags["fuzzymatching"]:
+                response.headers.append("Warning", _warning(NO_FUZZY))
+            return response
 
         return search
 
@@ -229,31 +238,43 @@ class DicomWebApi:
         return _multipart_response([value], OCTET_STREAM, OCTET_STREAM)
 
 
-def search_parameters(
-    items: list[tuple[str, str]],
-) -> tuple[dict[str, str], list[str], int | None, int]:
-    """QIDO-RS query parameters → (match keys, include fields, limit, offset); InvalidRequest
-    saying which parameter is wrong (unknown attributes are found by the query service)."""
-    keys: dict[str, str] = {}
-    include: list[str] = []
+@dataclass
+class QidoParameters:
+    """A QIDO-RS request's query: match keys, include fields, paging and the three flags."""
+
+    keys: dict[str, str] = field(default_factory=dict)
+    include: list[str] = field(default_factory=list)
     limit: int | None = None
-    offset = 0
+    offset: int = 0
+    flags: dict[str, bool] = field(default_factory=lambda: dict.fromkeys(FLAGS, False))
+
+
+def search_parameters(items: list[tuple[str, str]]) -> QidoParameters:
+    """QIDO-RS query parameters (PS3.18 Table 8.3.4-1) read; InvalidRequest saying which
+    parameter is wrong (unknown attributes are found by the query service)."""
+    query = QidoParameters()
     for name, value in items:
         if name == "includefield":
-            include.extend(v for v in value.split(",") if v.strip())
+            query.include.extend(v for v in value.split(",") if v.strip())
         elif name in ("limit", "offset"):
             if not value.strip().isdigit():
                 raise InvalidRequest(f"{name} must be a whole number, not {value!r}")
             if name == "limit":
-                limit = int(value)
+                query.limit = int(value)
             else:
-                offset = int(value)
-        elif name == "fuzzymatching":
+                query.offset = int(value)
+        elif name in FLAGS:
             if value.lower() not in ("true", "false"):
-                raise InvalidRequest(f"fuzzymatching must be true or false, not {value!r}")
+                raise InvalidRequest(f"{name} must be true or false, not {value!r}")
+            query.flags[name] = value.lower() == "true"
+        elif name in query.keys:
+            raise InvalidRequest(
+                f"{name} is given twice: a match key is given once (a list of UIDs is one value, "
+                "comma-separated)"
+            )
         else:
-            keys[name] = value
-    return keys, include, limit, offset
+            query.keys[name] = value
+    return query
 
 
 def _multipart(inner: str, boundary: str) -> str:

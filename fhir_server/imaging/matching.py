@@ -5,7 +5,13 @@
 - a backslash-separated list matches any of its values (UID list matching, C.2.2.2.2, and
   Orthanc's practice for other attributes, e.g. ``ModalitiesInStudy=CT\\MR``);
 - DA, TM and DT values ``a-b``, ``-b``, ``a-`` are ranges (C.2.2.2.5);
-- matching is case-sensitive except for person names (PN), case-insensitive as Orthanc does.
+- matching is case-sensitive except for person names (PN), case-insensitive as Orthanc does;
+- when asked (QIDO-RS ``emptyvaluematching=true``, PS3.18 8.3.4.1; PS3.4 C.2.2.2): a key of
+  two QUOTATION MARKs (``""``) matches only entities whose attribute is absent or empty, and
+  an entity whose attribute is absent or empty also matches any other key of it;
+- when asked (QIDO-RS ``multiplevaluematching=true``, PS3.4 C.2.2.2.8), the values of a key of an
+  attribute whose VR is AE, AS, AT, CS, LO, PN, SH or UC and whose VM is greater than 1 all
+  have to match a value of the entity's (``ModalitiesInStudy=CT\\PT``: studies with both).
 """
 
 from __future__ import annotations
@@ -17,15 +23,23 @@ from functools import lru_cache
 from typing import Any
 
 RANGE_VRS = frozenset({"DA", "TM", "DT"})
+#: The VRs Multiple Value Matching applies to (PS3.4 C.2.2.2.8), for attributes of VM above 1.
+MULTIPLE_VALUE_VRS = frozenset({"AE", "AS", "AT", "CS", "LO", "PN", "SH", "UC"})
+#: The key value that asks for an empty attribute under Empty Value Matching.
+EMPTY_VALUE = '""'
 
 
 @dataclass(frozen=True, slots=True)
 class Key:
-    """One matching key: the tag key of its attribute, its VR and the match value."""
+    """One matching key: the tag key of its attribute, its VR and the match value; ``empty``:
+    Empty Value Matching asked for; ``every``: its several values must all match (Multiple
+    Value Matching asked for, of an attribute it applies to), else any of them."""
 
     tag: str
     vr: str
     value: str
+    empty: bool = False
+    every: bool = False
 
 
 def _texts(item: Any, vr: str) -> list[str]:
@@ -106,6 +120,11 @@ def matches(attributes: Mapping[str, Any], key: Key) -> bool:
     if vr == "SQ":
         return True  # sequence matching is not offered: a return key
     texts = _texts(item, vr)
-    if not texts:
+    if not any(texts):
+        return key.empty
+    if key.empty and value.strip() == EMPTY_VALUE:
         return False
-    return any(_one(texts, part, vr) for part in value.split("\\"))
+    parts = value.split("\\")
+    if key.every:
+        return all(_one(texts, part, vr) for part in parts)
+    return any(_one(texts, part, vr) for part in parts)

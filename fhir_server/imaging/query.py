@@ -18,10 +18,11 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import AsyncIterator, Collection, Mapping
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Literal
 
-from pydicom.datadict import dictionary_VR, keyword_for_tag, tag_for_keyword
+from pydicom.datadict import dictionary_VM, dictionary_VR, keyword_for_tag, tag_for_keyword
 
 from fhir_server.core.access import CREATE, READ, SEARCH
 from fhir_server.core.context import RequestContext
@@ -29,7 +30,7 @@ from fhir_server.core.errors import Forbidden, InvalidRequest
 from fhir_server.imaging.attributes import tag_key
 from fhir_server.imaging.date_index import STUDY_DATE_TAG, date_ranges, studies_in
 from fhir_server.imaging.kinds import ACCESSION, INSTANCE, SERIES, STUDY, every
-from fhir_server.imaging.matching import Key, matches
+from fhir_server.imaging.matching import MULTIPLE_VALUE_VRS, Key, matches
 from fhir_server.storage.records import RecordStore
 
 Level = Literal["STUDY", "SERIES", "IMAGE"]
@@ -87,7 +88,31 @@ def _vr(tag: int) -> str:
         return "UN"
 
 
-def keys_of(keys: Mapping[str, str], level: Level) -> list[Key]:
+@lru_cache(maxsize=1024)
+def _multi_valued(tag: int) -> bool:
+    try:
+        return str(dictionary_VM(tag)) != "1"
+    except KeyError:
+        return False
+
+
+@dataclass(frozen=True, slots=True)
+class Matching:
+    """How a query's values read. ``comma_lists``: a list is written with commas, as QIDO-RS
+    does (PS3.18 8.3.4.1: always for a UID list; for other attributes under Multiple Value
+    Matching), not with backslashes as in a C-FIND identifier; ``empty_values`` and
+    ``multiple_values``: Empty Value and Multiple Value Matching asked for (QIDO-RS
+    ``emptyvaluematching`` and ``multiplevaluematching``; see matching.py)."""
+
+    comma_lists: bool = False
+    empty_values: bool = False
+    multiple_values: bool = False
+
+
+DIMSE = Matching()
+
+
+def keys_of(keys: Mapping[str, str], level: Level, how: Matching = DIMSE) -> list[Key]:
     """The match keys as (tag, VR, value); at STUDY level ``Modality`` matches Modalities in
     Study (0008,0061), the attribute a study has."""
     out = []
@@ -95,7 +120,12 @@ def keys_of(keys: Mapping[str, str], level: Level) -> list[Key]:
         tag = attribute_tag(name)
         if level == "STUDY" and tag == 0x00080060:
             tag = 0x00080061
-        out.append(Key(tag_key(tag), _vr(tag), str(value)))
+        vr = _vr(tag)
+        every = how.multiple_values and vr in MULTIPLE_VALUE_VRS and _multi_valued(tag)
+        text = str(value)
+        if how.comma_lists and (vr == "UI" or every):
+            text = text.replace(",", "\\")
+        out.append(Key(tag_key(tag), vr, text, empty=how.empty_values, every=every))
     return out
 
 
@@ -180,6 +210,7 @@ class StudyQuery:
         limit: int | None = None,
         offset: int = 0,
         base: str | None = None,
+        how: Matching = DIMSE,
     ) -> list[Json]:
         """The matching entities of ``level`` as DICOM JSON (see the module docstring);
         ``study_uid``/``series_uid`` restrict to one study/series (QIDO-RS paths, C-FIND
@@ -187,7 +218,7 @@ class StudyQuery:
         if level not in RETURN:
             raise InvalidRequest(f"query level must be STUDY, SERIES or IMAGE, not {level!r}")
         require_read(ctx)
-        parsed = keys_of(keys, level)
+        parsed = keys_of(keys, level, how)
         include = include_tags(includefields)
         root = (base.rstrip("/") if base else None) or self.base
         found: list[Json] = []
@@ -301,7 +332,7 @@ def _narrowing(keys: list[Key]) -> tuple[str, list[Any]] | None:
     if accessions is not None:
         return "accession", accessions
     for key in keys:
-        if key.tag == STUDY_DATE_TAG:
+        if key.tag == STUDY_DATE_TAG and not key.empty:
             ranges = date_ranges(key.value)
             return None if ranges is None else ("date", ranges)
     return None
@@ -315,8 +346,8 @@ def _exact(keys: list[Key], tag: str) -> list[str] | None:
         if key.tag != tag:
             continue
         value = key.value.strip()
-        if value in ("", "*") or "*" in value or "?" in value:
-            return None
+        if value in ("", "*") or "*" in value or "?" in value or key.empty:
+            return None  # (an empty attribute matches too under Empty Value Matching)
         return value.split("\\")
     return None
 
