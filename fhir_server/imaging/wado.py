@@ -68,8 +68,8 @@ def accepted(accept: str | None, wanted: str, stored: Iterable[str]) -> str:
             return "multipart/related"
         if media.type == wanted and len(syntaxes) <= 1:
             return wanted
-        if media.type == "multipart/related" and inner == OCTET_STREAM and syntax == "*":
-            return "multipart/related"
+        if wanted != DICOM and media.type == "multipart/related" and inner == OCTET_STREAM:
+            return "multipart/related"  # a frame in its stored syntax, as octet-stream asks
     stored_text = ", ".join(sorted(syntaxes)) or "none"
     raise NotAcceptable(
         f"Accept {accept!r} cannot be served: this server does not transcode; the data is "

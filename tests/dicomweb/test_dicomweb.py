@@ -184,6 +184,12 @@ async def test_unknown_uids_and_unservable_accept(dicomweb: DicomWeb) -> None:
     jpeg = {"Accept": f"{DICOM_PARTS}; transfer-syntax=1.2.840.10008.1.2.4.50"}
     refused = await call(requests.get, f"{dicomweb.url}/studies/{study}", headers=jpeg, timeout=30)
     assert refused.status_code == 406 and "does not transcode" in refused.text
+    # instances are not answered as bulk data when octet-stream parts are asked for
+    octets = {"Accept": 'multipart/related; type="application/octet-stream"; transfer-syntax=*'}
+    as_octets = await call(
+        requests.get, f"{dicomweb.url}/studies/{study}", headers=octets, timeout=30
+    )
+    assert as_octets.status_code == 406, as_octets.headers.get("Content-Type")
     bad_key = await call(requests.get, f"{dicomweb.url}/studies?PatientNam=x", timeout=30)
     assert bad_key.status_code == 400 and "'PatientNam'" in bad_key.text
     bad_limit = await call(requests.get, f"{dicomweb.url}/studies?limit=ten", timeout=30)
