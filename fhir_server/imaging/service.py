@@ -22,25 +22,22 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import logging
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any
 
 from fhir_server.core.clock import Clock, to_instant
-from fhir_server.core.context import RequestContext
 from fhir_server.core.waiting import wait_within
 from fhir_server.imaging import part10 as part10_meta
-from fhir_server.imaging import study_map
 from fhir_server.imaging.gate import GatePolicy
 from fhir_server.imaging.index_upgrade import index_studies
 from fhir_server.imaging.instances import OUT_OF_RESOURCES, Prepared, Refused, prepare
 from fhir_server.imaging.kinds import INSTANCE, PENDING, REJECTION, blob_key, every
-from fhir_server.imaging.links import Links
 from fhir_server.imaging.store_result import Sender, StoreResult, stored_result
+from fhir_server.imaging.study_writer import StudyWriter
 from fhir_server.interactions.locks import KeyedLocks
 from fhir_server.interactions.service import FhirService
 from fhir_server.storage.blobs import BlobStore
@@ -53,9 +50,6 @@ CONTENT_TYPE = "application/dicom"
 #: GIL anyway, and a worker thread's round trip costs a quarter of it. Bigger ones, and
 #: deflated ones (the check inflates them), go to a worker thread.
 PREPARE_ON_LOOP_BYTES = 4 * 1024 * 1024
-#: Studies with more instances have their ImagingStudy and index records built off the loop.
-BUILD_ON_LOOP_INSTANCES = 200
-T = TypeVar("T")
 
 
 @dataclass
@@ -83,10 +77,10 @@ class ImagingService:
     _locks: dict[str, asyncio.Lock] = field(default_factory=dict, init=False)
     _wake: asyncio.Event | None = field(default=None, init=False)
     _task: asyncio.Task[None] | None = field(default=None, init=False)
-    _links: Links = field(init=False)
+    _writer: StudyWriter = field(init=False)
 
     def __post_init__(self) -> None:
-        self._links = Links(self.service, self.base_url)
+        self._writer = StudyWriter(self.service, self.records, self.base_url, self.zone)
 
     # --- lifecycle ---------------------------------------------------------------------------
 
@@ -357,43 +351,4 @@ class ImagingService:
         return [record async for record in every(self.records, INSTANCE, study)]
 
     async def _write_study(self, study: str) -> None:
-        links = self._links
-        query = study_map.study_identifier_query(study)
-        # the stored ImagingStudy is looked up beside the instance records (reads started
-        # together share one read transaction); an internal search, not audited either way
-        system = RequestContext(channel="dicom", base_url=self.base_url)
-        instances, found = await asyncio.gather(
-            self.instances(study),
-            links.search(system, "ImagingStudy", identifier=query.partition("=")[2]),
-        )
-        if not instances:
-            return
-        first = instances[0]
-        organization = first.get("organization")
-        ctx = RequestContext(channel="dicom", base_url=self.base_url, organization=organization)
-        attributes = first.get("attributes", {})
-        subject = await links.subject(ctx, attributes, first.get("ae_title"), organization)
-        based_on = await links.based_on(ctx, attributes, subject)
-        endpoint = await links.endpoint(ctx)
-        managed = await _off_loop_if_large(len(instances), functools.partial(
-            study_map.imaging_study, study, instances, subject=subject, based_on=based_on,
-            endpoint=endpoint, zone=self.zone,
-        ))  # fmt: skip
-        existing = found[0] if len(found) == 1 else None
-        body = study_map.merge(existing, managed)
-        body.pop("id", None)
-        written = await self.service.update_conditional(ctx, "ImagingStudy", query, body)
-        reference = f"ImagingStudy/{written.version.id}"
-        puts = await _off_loop_if_large(len(instances), functools.partial(
-            study_map.index_puts, study, instances, reference, organization
-        ))  # fmt: skip
-        await self.records.put_many(puts)
-
-
-async def _off_loop_if_large(count: int, build: Callable[[], T]) -> T:
-    """``build()``, in a worker thread when it walks more than :data:`BUILD_ON_LOOP_INSTANCES`
-    instance records (a study of thousands takes tens of milliseconds the event loop would
-    spend unable to answer a C-STORE or a FHIR request), else inline (a hop would cost more)."""
-    if count > BUILD_ON_LOOP_INSTANCES:
-        return await asyncio.to_thread(build)
-    return build()
+        await self._writer.write(study)  # study_writer.py

@@ -11,7 +11,7 @@ import pytest
 
 from fhir_server.bootstrap import Application
 from fhir_server.core.context import RequestContext
-from fhir_server.imaging import service as service_module
+from fhir_server.imaging import study_writer
 from fhir_server.imaging.gate import GatePolicy
 from fhir_server.imaging.service import ImagingService
 from fhir_server.imaging.store_result import Sender
@@ -90,7 +90,7 @@ async def test_a_large_study_is_built_off_the_event_loop_alike(
     app, imaging = setup
     written: dict[str, dict[str, Any]] = {}
     for threshold in (200, 0):
-        monkeypatch.setattr(service_module, "BUILD_ON_LOOP_INSTANCES", threshold)
+        monkeypatch.setattr(study_writer, "BUILD_ON_LOOP_INSTANCES", threshold)
         files = ct_study(f"PID-{threshold}", "20261201", 3, accession=f"ACC-{threshold}")
         results = [await imaging.store_part10(f, MODALITY) for f in files]
         study_uid = results[0].study_uid
@@ -245,6 +245,38 @@ async def test_unmanaged_elements_survive_a_rebuild(
     assert again["numberOfInstances"] == 2
     assert again["reasonCode"] == [{"text": "suspected fracture"}]
     assert again["note"] == [{"text": "radiologist: compare with prior"}]
+
+
+async def test_an_edit_made_while_the_study_is_rebuilt_is_kept(
+    setup: tuple[Application, ImagingService], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A user's update lands between the rebuild's read of the ImagingStudy and its write: the
+    write (If-Match on the version read) fails, the study is read and rebuilt again, and both
+    the edit and the new instance are in the result."""
+    app, imaging = setup
+    files = ct_study("PID-RACE", "20261201", 2)
+    first = await imaging.store_part10(files[0], MODALITY)
+    await imaging.flush()
+    assert first.study_uid is not None
+    links = imaging._writer.links
+    search = links.search
+    edits: list[str] = []
+
+    async def search_then_edit(ctx: RequestContext, type: str, **params: str) -> Any:
+        found = await search(ctx, type, **params)
+        if type == "ImagingStudy" and found and not edits:
+            edited = {**found[0], "reasonCode": [{"text": "suspected fracture"}]}
+            written = await app.service.update(CTX, "ImagingStudy", found[0]["id"], edited)
+            edits.append(written.version.id)
+        return found
+
+    monkeypatch.setattr(links, "search", search_then_edit)
+    await imaging.store_part10(files[1], MODALITY)
+    await imaging.flush()
+    assert edits, "the edit was made between the read and the write"
+    [study] = await _studies(app, first.study_uid)
+    assert study["numberOfInstances"] == 2
+    assert study["reasonCode"] == [{"text": "suspected fracture"}]
 
 
 async def test_pending_studies_are_written_after_a_restart(tmp_path: Path) -> None:
