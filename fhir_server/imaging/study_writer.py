@@ -35,6 +35,8 @@ T = TypeVar("T")
 
 
 class StudyWriter:
+    """Writes studies' ImagingStudy resources through ``service`` (see the module docstring)."""
+
     def __init__(
         self, service: FhirService, records: RecordStore, base_url: str, zone: str
     ) -> None:
@@ -81,7 +83,7 @@ class StudyWriter:
         existing = found[0] if len(found) == 1 else None
         body = study_map.merge(existing, managed)
         if existing is not None:
-            version = int(existing.get("meta", {}).get("versionId", 0)) or None
+            version = _version(existing)
             written = await self.service.update(
                 ctx, "ImagingStudy", str(existing["id"]), body, if_match=version
             )
@@ -105,3 +107,10 @@ async def off_loop_if_large(count: int, build: Callable[[], T]) -> T:
     if count > BUILD_ON_LOOP_INSTANCES:
         return await asyncio.to_thread(build)
     return build()
+
+
+def _version(resource: dict[str, Any]) -> int | None:
+    """The version the stored resource was read at (this server's versions are whole numbers;
+    None, no precondition, for one it cannot read)."""
+    text = str(resource.get("meta", {}).get("versionId", ""))
+    return int(text) if text.isdigit() else None
