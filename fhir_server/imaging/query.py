@@ -5,7 +5,8 @@ written by :class:`~fhir_server.imaging.service.ImagingService` (DICOM JSON head
 Annex F). :meth:`StudyQuery.search` matches keys the way PS3.4 C.2.2.2 says
 (:mod:`fhir_server.imaging.matching`). A query without a study is narrowed by an index when it
 asks for exact Patient IDs or, else, exact Accession Numbers or, else, Study Dates (single dates
-or ranges, :mod:`fhir_server.imaging.date_index`); otherwise every record of its level is read.
+or ranges, :mod:`fhir_server.imaging.date_index`) or, else, a Patient's Name with a literal start
+(:mod:`fhir_server.imaging.name_index`); otherwise every record of its level is read.
 
 Each result is a DICOM JSON object with the level's required return attributes (PS3.18 Tables
 10.6.3-3/-4/-5, present and empty when the index has no value), the include fields and the
@@ -31,6 +32,7 @@ from fhir_server.imaging.attributes import tag_key
 from fhir_server.imaging.date_index import STUDY_DATE_TAG, date_ranges, studies_in
 from fhir_server.imaging.kinds import ACCESSION, INSTANCE, SERIES, STUDY, every
 from fhir_server.imaging.matching import MULTIPLE_VALUE_VRS, Key, matches
+from fhir_server.imaging.name_index import PATIENT_NAME_TAG, name_prefixes, studies_named
 from fhir_server.storage.records import RecordStore
 
 Level = Literal["STUDY", "SERIES", "IMAGE"]
@@ -295,6 +297,8 @@ class StudyQuery:
         when the date index finds more than :data:`INDEXED_MAX`."""
         if field == "date":
             return await studies_in(self.records, wanted, INDEXED_MAX)
+        if field == "name":
+            return await studies_named(self.records, wanted, INDEXED_MAX)
         found: set[str] = set()
         for value in dict.fromkeys(wanted):
             found.update([str(a["study"]) async for a in every(self.records, ACCESSION, value,
@@ -324,7 +328,8 @@ class StudyQuery:
 def _narrowing(keys: list[Key]) -> tuple[str, list[Any]] | None:
     """The index that narrows a query without a study: the exact Patient IDs it asks for,
     else its exact Accession Numbers, else its Study Dates (dates and ranges,
-    date_index.py); None when it has none of them (every record is read)."""
+    date_index.py), else the starts of its Patient's Name (name_index.py); None when it has
+    none of them (every record is read)."""
     patients = _exact(keys, tag_key(0x00100020))
     if patients is not None:
         return "patient", patients
@@ -334,7 +339,13 @@ def _narrowing(keys: list[Key]) -> tuple[str, list[Any]] | None:
     for key in keys:
         if key.tag == STUDY_DATE_TAG and not key.empty:
             ranges = date_ranges(key.value)
-            return None if ranges is None else ("date", ranges)
+            if ranges is not None:
+                return "date", ranges
+    for key in keys:
+        if key.tag == PATIENT_NAME_TAG and not key.empty and not key.every:
+            prefixes = name_prefixes(key.value)
+            if prefixes is not None:
+                return "name", prefixes
     return None
 
 
