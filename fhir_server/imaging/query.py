@@ -6,7 +6,8 @@ Annex F). :meth:`StudyQuery.search` matches keys the way PS3.4 C.2.2.2 says
 (:mod:`fhir_server.imaging.matching`). A query without a study is narrowed by an index when it
 asks for exact Patient IDs or, else, exact Accession Numbers or, else, Study Dates (single dates
 or ranges, :mod:`fhir_server.imaging.date_index`) or, else, a Patient's Name with a literal start
-(:mod:`fhir_server.imaging.name_index`); otherwise every record of its level is read.
+(:mod:`fhir_server.imaging.name_index`), as :mod:`fhir_server.imaging.narrowing` reads the
+keys; otherwise every record of its level is read.
 
 Each result is a DICOM JSON object with the level's required return attributes (PS3.18 Tables
 10.6.3-3/-4/-5, present and empty when the index has no value), the include fields and the
@@ -29,10 +30,11 @@ from fhir_server.core.access import CREATE, READ, SEARCH
 from fhir_server.core.context import RequestContext
 from fhir_server.core.errors import Forbidden, InvalidRequest
 from fhir_server.imaging.attributes import tag_key
-from fhir_server.imaging.date_index import STUDY_DATE_TAG, date_ranges, studies_in
+from fhir_server.imaging.date_index import studies_in
 from fhir_server.imaging.kinds import ACCESSION, INSTANCE, SERIES, STUDY, every
 from fhir_server.imaging.matching import MULTIPLE_VALUE_VRS, Key, matches
-from fhir_server.imaging.name_index import PATIENT_NAME_TAG, name_prefixes, studies_named
+from fhir_server.imaging.name_index import studies_named
+from fhir_server.imaging.narrowing import narrowing, unique
 from fhir_server.storage.records import RecordStore
 
 Level = Literal["STUDY", "SERIES", "IMAGE"]
@@ -244,8 +246,8 @@ class StudyQuery:
         series_uid: str | None,
         root: str | None,
     ) -> AsyncIterator[tuple[Json, str | None]]:
-        study = study_uid or _unique(keys, tag_key(0x0020000D))
-        narrow = None if study is not None else _narrowing(keys)
+        study = study_uid or unique(keys, tag_key(0x0020000D))
+        narrow = None if study is not None else narrowing(keys)
         if level == "STUDY":
             records = self._study_records(study, narrow)
         elif level == "SERIES":
@@ -323,53 +325,6 @@ class StudyQuery:
         Patient ID: the records' index), a page at a time."""
         async for record in every(self.records, kind, value, page=PAGE):
             yield record
-
-
-def _narrowing(keys: list[Key]) -> tuple[str, list[Any]] | None:
-    """The index that narrows a query without a study: the exact Patient IDs it asks for,
-    else its exact Accession Numbers, else its Study Dates (dates and ranges,
-    date_index.py), else the starts of its Patient's Name (name_index.py); None when it has
-    none of them (every record is read)."""
-    patients = _exact(keys, tag_key(0x00100020))
-    if patients is not None:
-        return "patient", patients
-    accessions = _exact(keys, tag_key(0x00080050))
-    if accessions is not None:
-        return "accession", accessions
-    for key in keys:
-        if key.tag == STUDY_DATE_TAG and not key.empty:
-            ranges = date_ranges(key.value)
-            if ranges is not None:
-                return "date", ranges
-    for key in keys:
-        if key.tag == PATIENT_NAME_TAG and not key.empty and not key.every:
-            prefixes = name_prefixes(key.value)
-            if prefixes is not None:
-                return "name", prefixes
-    return None
-
-
-def _exact(keys: list[Key], tag: str) -> list[str] | None:
-    """The values a key of ``tag`` must equal (a list of them: any), None when it matches
-    otherwise (universal, wildcard) or is absent: the candidates an index may narrow to, as
-    :func:`matches` compares (the whole value stripped, then split at backslashes)."""
-    for key in keys:
-        if key.tag != tag:
-            continue
-        value = key.value.strip()
-        if value in ("", "*") or "*" in value or "?" in value or key.empty:
-            return None  # (an empty attribute matches too under Empty Value Matching)
-        return value.split("\\")
-    return None
-
-
-def _unique(keys: list[Key], tag: str) -> str | None:
-    """A single UID match value (no list, no wildcard) of ``tag``, for a direct look-up."""
-    for key in keys:
-        value = key.value.strip()
-        if key.tag == tag and value and not any(c in value for c in "\\*?"):
-            return value
-    return None
 
 
 def _attributes(record: Mapping[str, Any], level: Level) -> Json:
