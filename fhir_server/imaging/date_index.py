@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from fhir_server.imaging.attributes import tag_key
-from fhir_server.imaging.kinds import STUDY_DATE
+from fhir_server.imaging.kinds import STUDY_DATE, studies_in_run
 from fhir_server.storage.records import RecordPut, RecordStore
 
 STUDY_DATE_TAG = tag_key(0x00080020)
@@ -98,16 +98,15 @@ async def _collect(
     once there are more than ``limit``. A page starts after the range's low bound: every key of
     a day from it on sorts after it (``YYYYMMDD/`` after ``YYYYMMDD``), as do a few keys of days
     before a bound longer than a day, which the match then drops."""
-    after: str | None = UNORDERED if wanted is None else (wanted.low or None)
-    while True:
-        page = await records.find(STUDY_DATE, limit=PAGE, after=after)
-        for record in page:
-            study, day = str(record["study"]), str(record.get("day", UNORDERED))
-            if wanted is not None and (day == UNORDERED or (wanted.high and day > wanted.high)):
-                return True
-            found.add(study)
-            if len(found) > limit:
-                return False
-            after = f"{day}/{study}"
-        if len(page) < PAGE:
-            return True
+    if wanted is None:
+        return await studies_in_run(
+            records, STUDY_DATE, "day", UNORDERED, lambda key: True, found, limit, page=PAGE
+        )
+    high = wanted.high
+
+    def within(key: str) -> bool:
+        day = key.partition("/")[0]
+        return day != UNORDERED and not (high and day > high)
+
+    after = wanted.low or ""
+    return await studies_in_run(records, STUDY_DATE, "day", after, within, found, limit, page=PAGE)

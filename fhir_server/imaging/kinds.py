@@ -3,7 +3,7 @@ ingest, QIDO/WADO, storage commitment and the DICOM door."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
 from fhir_server.storage.records import RecordStore
@@ -45,3 +45,37 @@ async def every(
         if len(found) < page:
             return
         after = str(found[-1][_KEY_FIELD[kind]])
+
+
+async def study_instances(records: RecordStore, study: str) -> list[dict[str, Any]]:
+    """Every instance record of a study, in SOP Instance UID order."""
+    return [record async for record in every(records, INSTANCE, study)]
+
+
+async def studies_in_run(
+    records: RecordStore,
+    kind: str,
+    field: str,
+    after: str,
+    within: Callable[[str], bool],
+    found: set[str],
+    limit: int,
+    *,
+    page: int = 1000,
+) -> bool:
+    """Add to ``found`` the studies of a study index (``kind``: records ``{"study", field}``
+    keyed ``<value of field>/<Study Instance UID>``, date_index.py and name_index.py) from the
+    first key after ``after`` on, as long as ``within(key)``; False once there are more than
+    ``limit`` (the caller then reads every study record instead)."""
+    while True:
+        batch = await records.find(kind, limit=page, after=after)
+        for record in batch:
+            key = f"{record.get(field, '')}/{record['study']}"
+            if not within(key):
+                return True
+            found.add(str(record["study"]))
+            if len(found) > limit:
+                return False
+            after = key
+        if len(batch) < page:
+            return True

@@ -24,11 +24,12 @@ stale candidate, filtered out by the match like any other.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 from fhir_server.imaging.attributes import tag_key
-from fhir_server.imaging.kinds import STUDY_NAME
+from fhir_server.imaging.kinds import STUDY_NAME, studies_in_run
 from fhir_server.storage.records import RecordPut, RecordStore
 
 PATIENT_NAME_TAG = tag_key(0x00100010)
@@ -81,24 +82,13 @@ async def studies_named(
     cheaper than reading them one by one)."""
     found: set[str] = set()
     for prefix in [*dict.fromkeys(prefixes), UNFOLDED + "/"]:
-        if not await _collect(records, prefix, found, limit):
+        # keys with a prefix are one run, from the first key after it
+        within = functools.partial(_starts_with, prefix=prefix)
+        if not await studies_in_run(records, STUDY_NAME, "name", prefix, within, found, limit,
+                                    page=PAGE):  # fmt: skip
             return None
     return sorted(found)
 
 
-async def _collect(records: RecordStore, prefix: str, found: set[str], limit: int) -> bool:
-    """Add the studies whose keys start with ``prefix`` to ``found``; False once there are
-    more than ``limit``. Keys with a prefix are one run, from the first key after it."""
-    after = prefix
-    while True:
-        page = await records.find(STUDY_NAME, limit=PAGE, after=after)
-        for record in page:
-            key = f"{record.get('name', '')}/{record['study']}"
-            if not key.startswith(prefix):
-                return True
-            found.add(str(record["study"]))
-            if len(found) > limit:
-                return False
-            after = key
-        if len(page) < PAGE:
-            return True
+def _starts_with(key: str, *, prefix: str) -> bool:
+    return key.startswith(prefix)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from fhir_server.imaging.attributes import first
-from fhir_server.imaging.kinds import INSTANCE, STUDY, blob_key, every
+from fhir_server.imaging.kinds import INSTANCE, STUDY, blob_key, every, study_instances
 from fhir_server.storage.records import RecordStore
 
 
@@ -77,7 +77,7 @@ class Matcher:
         if instances:  # IMAGE level: direct look-ups
             found = [await self.records.get(INSTANCE, uid) for uid in dict.fromkeys(instances)]
             return [r for r in found if r is not None and r.get("study") == study]
-        return [record async for record in every(self.records, INSTANCE, study)]
+        return await study_instances(self.records, study)
 
 
 def _patient(record: dict[str, Any]) -> str | None:

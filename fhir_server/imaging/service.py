@@ -35,7 +35,7 @@ from fhir_server.imaging import part10 as part10_meta
 from fhir_server.imaging.gate import GatePolicy
 from fhir_server.imaging.index_upgrade import index_studies
 from fhir_server.imaging.instances import OUT_OF_RESOURCES, Prepared, Refused, prepare
-from fhir_server.imaging.kinds import INSTANCE, PENDING, REJECTION, blob_key, every
+from fhir_server.imaging.kinds import INSTANCE, PENDING, REJECTION, blob_key, study_instances
 from fhir_server.imaging.store_result import Sender, StoreResult, stored_result
 from fhir_server.imaging.study_writer import StudyWriter
 from fhir_server.interactions.locks import KeyedLocks
@@ -348,7 +348,7 @@ class ImagingService:
 
     async def instances(self, study: str) -> list[dict[str, Any]]:
         """Every instance record of a study, in SOP Instance UID order."""
-        return [record async for record in every(self.records, INSTANCE, study)]
+        return await study_instances(self.records, study)
 
     async def _write_study(self, study: str) -> None:
         await self._writer.write(study)  # study_writer.py

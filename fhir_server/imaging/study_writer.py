@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 from fhir_server.core.context import RequestContext
 from fhir_server.core.errors import PreconditionFailed, VersionConflict
 from fhir_server.imaging import study_map
-from fhir_server.imaging.kinds import INSTANCE, every
+from fhir_server.imaging.kinds import study_instances
 from fhir_server.imaging.links import Links
 from fhir_server.interactions.service import FhirService
 from fhir_server.storage.records import RecordStore
@@ -64,7 +64,7 @@ class StudyWriter:
         # together share one read transaction); an internal search, not audited either way
         system = RequestContext(channel="dicom", base_url=self.base_url)
         instances, found = await asyncio.gather(
-            self._instances(study),
+            study_instances(self.records, study),
             links.search(system, "ImagingStudy", identifier=query.partition("=")[2]),
         )
         if not instances:
@@ -95,9 +95,6 @@ class StudyWriter:
             study_map.index_puts, study, instances, reference, organization
         ))  # fmt: skip
         await self.records.put_many(puts)
-
-    async def _instances(self, study: str) -> list[dict[str, Any]]:
-        return [record async for record in every(self.records, INSTANCE, study)]
 
 
 async def off_loop_if_large(count: int, build: Callable[[], T]) -> T:
