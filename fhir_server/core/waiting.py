@@ -1,4 +1,5 @@
-"""Waiting with a timeout in the background loops, without ever losing a cancel.
+"""Waiting with a timeout in the background loops, and for a worker thread's call, without ever
+losing a cancel.
 
 Python 3.11's ``asyncio.wait_for`` can turn a cancel that meets its timeout into a
 TimeoutError; a ``while True`` loop that treats TimeoutError as "nothing happened, poll again"
@@ -9,7 +10,8 @@ the end of a test module). :func:`wait_within` raises TimeoutError only for a re
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable
+import contextlib
+from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -25,4 +27,18 @@ async def wait_within(awaitable: Awaitable[T], seconds: float) -> T:
         task = asyncio.current_task()
         if task is not None and task.cancelling():
             raise asyncio.CancelledError from None
+        raise
+
+
+async def in_thread(function: Callable[[], T]) -> T:
+    """``function()`` in a worker thread (of the loop's default executor). If the caller is
+    cancelled meanwhile, the thread's call is still waited for before the cancellation goes on,
+    so that the caller's clean-up (closing, unlinking) never runs while a file operation is
+    still in progress, and a commit made in the thread is never mistaken for none."""
+    future = asyncio.get_running_loop().run_in_executor(None, function)
+    try:
+        return await asyncio.shield(future)
+    except asyncio.CancelledError:
+        with contextlib.suppress(BaseException):
+            await future
         raise

@@ -183,11 +183,10 @@ class ImagingService:
         uid, study = prepared.sop_instance, prepared.study_uid
         self._indexing[study] = self._indexing.get(study, 0) + 1
         try:
-            stored, indexed = await asyncio.gather(
-                self.blobs.put_if_absent(uid, part10, content_type=CONTENT_TYPE),
-                self._index(prepared, part10, sender),
-                return_exceptions=True,
-            )
+            stored, indexed = await self.blobs.put_if_absent_beside(
+                uid, part10, content_type=CONTENT_TYPE,
+                beside=lambda: self._index(prepared, part10, sender),
+            )  # fmt: skip
             if isinstance(stored, BaseException):
                 if indexed is True:
                     await self.records.delete(INSTANCE, uid)

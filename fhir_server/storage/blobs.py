@@ -31,7 +31,8 @@ which ``tests/contract/test_blob_contract.py`` checks on each:
 - **Durability**: ``put`` and ``delete`` return after the change is durable as the backend defines
   it (filesystem: a small blob by the commit of its row in the store's SQLite database, in WAL
   mode with ``synchronous = FULL``; a larger one's file synced before the rename that commits
-  it, the directory fsync'd after; MongoDB: the write concern of the database), so it survives
+  it, the directory fsync'd after; a larger write-once one's bytes in a segment synced beside
+  the commit of the row that points at them; MongoDB: the write concern of the database), so it survives
   :meth:`BlobStore.close` and a new store over the same place.
 """
 
@@ -45,10 +46,11 @@ from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
-from typing import Self
+from typing import Self, TypeVar
 
 from fhir_server.core.errors import InvalidRequest
 
+_T = TypeVar("_T")
 #: What a key may look like (see the module docstring).
 KEY_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,254}")
 _CONTENT_TYPE = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+/[!#$%&'*+.^_`|~0-9A-Za-z-]+(;[ -~]*)?")
@@ -202,6 +204,26 @@ class BlobStore(ABC):
         """Store ``data`` under ``key`` unless it has a current version (see the module
         docstring); the info of the key's current version afterwards, and True if it is this
         call's."""
+
+    async def put_if_absent_beside(
+        self,
+        key: str,
+        data: bytes,
+        *,
+        content_type: str,
+        beside: Callable[[], Awaitable[_T]],
+    ) -> tuple[tuple[BlobInfo, bool] | BaseException, _T | BaseException]:
+        """:meth:`put_if_absent` and the caller's own write ``beside()``, run at once, each
+        outcome returned (or the exception it raised; both are always awaited to the end). A
+        store may start ``beside()`` only when its own commit is ready, so that two writes to
+        one database commit in one transaction (the filesystem store's segments:
+        ``filesystem_blobs.py``); by default both start at once."""
+        stored, other = await asyncio.gather(
+            self.put_if_absent(key, data, content_type=content_type),
+            beside(),
+            return_exceptions=True,
+        )
+        return stored, other
 
     @abstractmethod
     async def info(self, key: str) -> BlobInfo | None:

@@ -35,9 +35,9 @@ HEADER_ROOM: Final = 1024
 #: What a reader reads to find the header (the whole record of the separate-file form).
 _HEADER_READ: Final = 4096
 _TEMP: Final = ".tmp"
-#: Whole puts at least this large are hashed in a thread of :data:`_HASHING` while written.
+#: Whole puts at least this large are hashed in a thread of :data:`HASHING` while written.
 PARALLEL_HASH: Final = 256 * 1024
-_HASHING: Final = ThreadPoolExecutor(2, thread_name_prefix="blob-hash")
+HASHING: Final = ThreadPoolExecutor(2, thread_name_prefix="blob-hash")
 _MOUNT_ROOT: Final = "lost+found"
 _CREATE: Final = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
 _READ: Final = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0)
@@ -67,7 +67,9 @@ SECOND: Final = Layout(2, 1, ".blob")
 THIRD: Final = Layout(3, 1, ".blob")
 #: As the third, the rows in another database (the resource store's), which the marker names.
 FOURTH: Final = Layout(4, 1, ".blob")
-_LAYOUTS: Final = {layout.version: layout for layout in (FIRST, SECOND, THIRD, FOURTH)}
+#: As the fourth, and rows that point at bytes in segment files (:mod:`.filesystem_blob_segments`).
+FIFTH: Final = Layout(5, 1, ".blob")
+_LAYOUTS: Final = {layout.version: layout for layout in (FIRST, SECOND, THIRD, FOURTH, FIFTH)}
 
 
 def open_layout(base: str) -> Layout:
@@ -151,17 +153,18 @@ def sync_data(fd: int) -> None:
         os.fsync(fd)
 
 
-def drop_cached(fd: int) -> None:
-    """Drop ``fd``'s pages, clean once synced, from the page cache (``POSIX_FADV_DONTNEED``,
-    where there is one). A version file is written once and read back later if at all (an
-    image opened for reading, minutes or months after it came), while the resource database's
-    pages are read all the time: hundreds of MB of instances an hour would otherwise push them
-    out. The freed pages are then the next file's (on this project's VMs a page the cache has
-    not used yet costs far more to fill than a reused one: 512x512 C-STORE no longer slows to
-    half its rate after a few hundred MB, docs/performance.md)."""
+def drop_cached(fd: int, offset: int = 0, length: int = 0) -> None:
+    """Drop ``fd``'s pages (``length`` bytes from ``offset``; 0: to the end), clean once
+    synced, from the page cache (``POSIX_FADV_DONTNEED``, where there is one). A version file
+    or segment is written once and read back later if at all (an image opened for reading,
+    minutes or months after it came), while the resource database's pages are read all the
+    time: hundreds of MB of instances an hour would otherwise push them out. The freed pages
+    are then the next file's (on this project's VMs a page the cache has not used yet costs far
+    more to fill than a reused one: 512x512 C-STORE no longer slows to half its rate after a
+    few hundred MB, docs/performance.md)."""
     if hasattr(os, "posix_fadvise"):
         with contextlib.suppress(OSError):  # advice only: never a reason to fail a put
-            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+            os.posix_fadvise(fd, offset, length, os.POSIX_FADV_DONTNEED)
 
 
 def write_all(fd: int, *parts: bytes) -> None:
@@ -334,7 +337,7 @@ class PendingVersion:
             info = self._info(key, content_type)
             write_all(self._fd, header(info), data)
         else:
-            hashing = _HASHING.submit(hashlib.sha256, data)
+            hashing = HASHING.submit(hashlib.sha256, data)
             self.create()
             write_all(self._fd, data)
             self._sha256 = hashing.result()

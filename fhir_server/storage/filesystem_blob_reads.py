@@ -5,11 +5,20 @@ file (blocking functions, called from worker threads by :mod:`.filesystem_blobs`
 from __future__ import annotations
 
 import os
-from typing import BinaryIO
+from typing import BinaryIO, Protocol
 
 from . import filesystem_blob_files as files
+from . import filesystem_blob_segments as segments
 from .blobs import BlobInfo
 from .sqlite import inline_blobs as inline
+
+
+class Readable(Protocol):
+    """What a stream reads a stored version through (a file, a segment's slice)."""
+
+    def read(self, size: int = -1, /) -> bytes: ...
+
+    def close(self) -> None: ...
 
 
 def current_info(tier: inline.InlineTier | None, key: str, record_path: str) -> BlobInfo | None:
@@ -24,16 +33,30 @@ def current_info(tier: inline.InlineTier | None, key: str, record_path: str) -> 
 
 
 def open_current(
-    tier: inline.InlineTier | None, key: str, directory: str, record_path: str
-) -> tuple[BlobInfo, BinaryIO | bytes] | None:
-    """The current version's info and its bytes (an inline row's) or its file (opened at the
-    bytes' start); None if there is none. Looked for in the order of :func:`current_info`."""
-    if tier is not None and (row := tier.fetch(key)) is not None:
+    tier: inline.InlineTier | None, key: str, base: str, directory: str, record_path: str
+) -> tuple[BlobInfo, Readable | bytes] | None:
+    """The current version's info and its bytes (an inline row's), or its file or segment
+    (opened at the bytes' start); None if there is none. Looked for in the order of
+    :func:`current_info`."""
+    if tier is not None and (row := _fetch(tier, key, base)) is not None:
         return row
     opened = open_file(directory, record_path)
     if opened is not None or tier is None:
         return opened
-    return tier.fetch(key)
+    return _fetch(tier, key, base)
+
+
+def _fetch(
+    tier: inline.InlineTier, key: str, base: str
+) -> tuple[BlobInfo, Readable | bytes] | None:
+    """The row's info and bytes, or its bytes in their segment, opened; None if no row."""
+    row = tier.fetch(key)
+    if row is None:
+        return None
+    info, content = row
+    if isinstance(content, inline.Pointer):
+        return info, segments.SegmentSlice(base, content.segment, content.offset, info.size)
+    return info, content
 
 
 def open_file(directory: str, record_path: str) -> tuple[BlobInfo, BinaryIO] | None:

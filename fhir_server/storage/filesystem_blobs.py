@@ -6,18 +6,31 @@ version one file that starts with its record (a JSON header line: key, size, sha
 type, created) followed by the bytes exactly as put (file formats in
 :mod:`.filesystem_blob_files`)::
 
-    LAYOUT                          "4" and the path of the rows' database, relative to the
-                                    base ("3": the rows are in inline.sqlite3)
+    LAYOUT                          "5" (or "4") and the path of the rows' database, relative
+                                    to the base ("3": the rows are in inline.sqlite3)
     inline.sqlite3 (-wal, -shm)     layout 3: a row per small blob (WAL mode): the current
                                     version if any
     h[0:2]/h.blob                   the key's version file: the current version if it has no row
     h[0:2]/h.blob.<token>.tmp       a version being written (exists only during a put)
+    segments/<name>.seg             layout 5: bytes of write-once blobs that rows point at
+    segments/<name>.sealed          beside a segment whose rows are known whole
 
 In layout 4 the rows are the table ``blobs`` of another database, the SQLite resource store's
 (``database``, given with its writer's :class:`~.sqlite.job_group.JobGroup` ``jobs``, as the
 server does, bootstrap.py): a row is then written by that writer, in one transaction with the
 jobs queued beside it. A DICOM instance's bytes and its record, written at once, take one
 commit, one WAL sync, instead of two in parallel, which cost nearly as much as two in a row.
+
+In layout 5 (a store given a ``database``; the server's) a row may instead point at its bytes
+in a *segment*: a ``put_if_absent`` larger than the inline tier's limit (a 512x512 DICOM
+instance) appends them to a segment file of its writer's own, then commits the row (segment,
+offset) while the segment syncs: a file appended to costs one journal commit where a new file
+costs two (:mod:`.filesystem_blob_segments`, which argues the crash cases: a row committed
+before its bytes were durable belonged to a put that never returned, and is dropped when the
+store is next opened, :func:`.sqlite.blob_layouts.recover_segments`). A row of a segment is read,
+replaced and deleted as any row; the bytes of a replaced or deleted one stay in their segment
+(no compaction yet). :meth:`FilesystemBlobStore.put_if_absent_beside` starts the caller's write
+(the DICOM instance's record) once the bytes are written, so it commits with the row.
 
 256 fan-out directories hold the files (ext4, XFS and btrfs index large directories), so that
 a new server does not create, and fsync the parent of, a directory for nearly every key.
@@ -31,8 +44,9 @@ files do. Bigger puts and streamed ones write version files. A key is in one tie
 crash may leave it in both for a moment; the row is then the current version, and the next put
 or delete of the key removes the other).
 
-**Layouts** (opened and upgraded by :func:`.sqlite.inline_blobs.open_layout`). A new store is of
-layout 4 if given a ``database``, else of layout 3 (with ``inline_max=0``: of layout 2, the same
+**Layouts** (opened and upgraded by :func:`.sqlite.blob_layouts.open_layout`). A new store is of
+layout 5 if given a ``database`` (through layout 4: a store of layout 4 given one is upgraded by
+adding the segment columns to its table and the segments' directory, then the marker), else of layout 3 (with ``inline_max=0``: of layout 2, the same
 without the database, all versions files). A store of layout 2 opened with the inline tier on is
 upgraded in place: its files stay as they are, the database is created (its entry fsync'd; for
 layout 4 the table), then the marker is replaced atomically (temporary file, fsync, rename,
@@ -47,9 +61,10 @@ runs under the database's write lock and only if the marker still says 3 (else t
 process's rows, perhaps changed since, stay). The marker names the database relative to the
 base, so the data directory can move as a whole. Servers older than a layout refuse its
 ``LAYOUT`` (they know the layouts before it only) instead of missing its rows; a store whose
-rows' database is missing is refused too. A store of layout 3 or 4 opened with ``inline_max=0``,
-or without the database's writer (``fhir-server migrate`` reading a source), still reads and
-replaces its rows, with a writer connection of its own.
+rows' database is missing is refused too. A store of layout 3, 4 or 5 opened with
+``inline_max=0``, or without the database's writer (``fhir-server migrate`` reading a source),
+still reads and replaces its rows, with a writer connection of its own. The upgrade to 5 adds
+nullable columns only (a crash before its marker leaves a layout-4 store that reads as before).
 
 **Stores of the first layout** (written before the ``LAYOUT`` file existed: a base directory
 with content and no ``LAYOUT``) stay readable and writable in place: two levels
@@ -114,19 +129,21 @@ How the guarantees of :mod:`fhir_server.storage.blobs` hold:
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import hashlib
 import os
-from collections.abc import AsyncIterable, AsyncIterator, Callable
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
 from pathlib import Path
-from typing import BinaryIO, Final, TypeVar
+from typing import Final, TypeVar
 
 from fhir_server.core.errors import BlobNotFound
+from fhir_server.core.waiting import in_thread
 
 from . import filesystem_blob_files as files
 from . import filesystem_blob_reads as reads
+from . import filesystem_blob_segments as segments
 from .blobs import BlobInfo, BlobStore, BlobStream, check_content_type, check_key, chunks_of
+from .sqlite import blob_layouts as layouts
 from .sqlite import inline_blobs as inline
 from .sqlite.job_group import JobGroup
 
@@ -135,20 +152,6 @@ DEFAULT_CHUNK_SIZE: Final = 1024 * 1024
 DEFAULT_INLINE_MAX: Final = 128 * 1024
 _LOCK_STRIPES: Final = 64
 _T = TypeVar("_T")
-
-
-async def _in_thread(function: Callable[[], _T]) -> _T:
-    """``function()`` in a worker thread (of the loop's default executor). If the
-    caller is cancelled meanwhile, the thread's call is still waited for before the cancellation
-    goes on, so that the caller's clean-up (closing, unlinking) never runs while a file
-    operation is still in progress, and a commit made in the thread is never mistaken for none."""
-    future = asyncio.get_running_loop().run_in_executor(None, function)
-    try:
-        return await asyncio.shield(future)
-    except asyncio.CancelledError:
-        with contextlib.suppress(BaseException):
-            await future
-        raise
 
 
 class FilesystemBlobStore(BlobStore):
@@ -179,27 +182,33 @@ class FilesystemBlobStore(BlobStore):
         self._locks: tuple[asyncio.Lock, ...] = ()
         self._directories = files.Directories()
         self._inline: inline.InlineTier | None = None
+        self._segments: segments.SegmentWriter | None = None
 
     async def open(self) -> None:
         if self._locks:
             return
         database = None if self.database is None else str(self.database)
-        opening = functools.partial(inline.open_layout, str(self.base), self.inline_max, database)
-        self.layout, path = await _in_thread(opening)
+        opening = functools.partial(layouts.open_layout, str(self.base), self.inline_max, database)
+        self.layout, path = await in_thread(opening)
         if path is not None:
             # the resource store's writer if the rows are in its database: they commit with
             # its writes
             jobs = self.jobs if _same_file(path, self.database) else None
-            self._inline = await _in_thread(functools.partial(inline.InlineTier, path, jobs))
+            self._inline = await in_thread(functools.partial(inline.InlineTier, path, jobs))
+            if self.layout is files.FIFTH:
+                self._segments = segments.SegmentWriter(str(self.base))
         if self.layout is not files.FIRST:
-            await _in_thread(functools.partial(self._directories.prepare, str(self.base)))
+            await in_thread(functools.partial(self._directories.prepare, str(self.base)))
         self._locks = tuple(asyncio.Lock() for _ in range(_LOCK_STRIPES))
 
     async def close(self) -> None:
         self._locks = ()
         tier, self._inline = self._inline, None
         if tier is not None:
-            await _in_thread(tier.close)
+            await in_thread(tier.close)
+        writer, self._segments = self._segments, None
+        if writer is not None:
+            await in_thread(writer.close)
 
     def _place(self, key: str) -> tuple[tuple[str, ...], str]:
         """The fan-out directories of ``key`` (outermost first) and the path of its version."""
@@ -235,17 +244,17 @@ class FilesystemBlobStore(BlobStore):
                 # under the key's lock instead of a hop per step.
                 async with self._lock(record):
                     whole = functools.partial(self._put_whole, version, chunks, key, content_type)
-                    info, has_row = await _in_thread(whole)
+                    info, has_row = await in_thread(whole)
                     await self._supersede(key, version, has_row)
                     return info
-            await _in_thread(version.create)
+            await in_thread(version.create)
             await self._write(version, chunks)
-            info = await _in_thread(functools.partial(version.finish, key, content_type))
+            info = await in_thread(functools.partial(version.finish, key, content_type))
             async with self._lock(record):
-                has_row = await _in_thread(functools.partial(self._commit, version, key))
+                has_row = await in_thread(functools.partial(self._commit, version, key))
                 await self._supersede(key, version, has_row)
         except BaseException:
-            await _in_thread(version.discard)
+            await in_thread(version.discard)
             raise
         return info
 
@@ -253,22 +262,53 @@ class FilesystemBlobStore(BlobStore):
         self, key: str, data: bytes, *, content_type: str
     ) -> tuple[BlobInfo, bool]:
         """Under the key's lock: a row inserted unless the key has a version (checked in the
-        insert's transaction), or a version file written unless it has one (checked in the
-        writing thread)."""
+        insert's transaction); in layout 5 the bytes of a larger one appended to a segment
+        first (unless the key has a version, checked in the appending thread); else a version
+        file written unless it has one (checked in the writing thread)."""
         chain, record = self._place(key)
         check_content_type(content_type)
         tier = self._inline
         async with self._lock(record):
             if tier is not None and len(data) <= self.inline_max:
                 return await tier.put_if_absent(key, data, content_type, record)
+            if tier is not None and self._segments is not None:
+                stored, _ = await segments.append_beside(
+                    self._segments, tier, key, data, content_type, record, segments.nothing
+                )
+                if isinstance(stored, BaseException):
+                    raise stored
+                return stored
             version = files.PendingVersion(chain, record, self._directories)
             try:
-                return await _in_thread(
+                return await in_thread(
                     functools.partial(self._put_whole_if_absent, version, data, key, content_type)
                 )
             except BaseException:
-                await _in_thread(version.discard)
+                await in_thread(version.discard)
                 raise
+
+    async def put_if_absent_beside(
+        self,
+        key: str,
+        data: bytes,
+        *,
+        content_type: str,
+        beside: Callable[[], Awaitable[_T]],
+    ) -> tuple[tuple[BlobInfo, bool] | BaseException, _T | BaseException]:
+        """In layout 5, for bytes that go to a segment: ``beside()`` starts once the bytes are
+        written, with the row's insert (both queued at once to the resource store's writer,
+        they commit in one transaction) and the segment's sync."""
+        _, record = self._place(key)
+        check_content_type(content_type)
+        tier, writer = self._inline, self._segments
+        if tier is None or writer is None or len(data) <= self.inline_max:
+            return await super().put_if_absent_beside(
+                key, data, content_type=content_type, beside=beside
+            )
+        async with self._lock(record):
+            return await segments.append_beside(
+                writer, tier, key, data, content_type, record, beside
+            )
 
     def _put_whole_if_absent(
         self, version: files.PendingVersion, data: bytes, key: str, content_type: str
@@ -305,21 +345,23 @@ class FilesystemBlobStore(BlobStore):
             batch.append(chunk)
             gathered += len(chunk)
             if gathered >= self.chunk_size:
-                await _in_thread(functools.partial(version.write, batch))
+                await in_thread(functools.partial(version.write, batch))
                 batch, gathered = [], 0
         if batch:
-            await _in_thread(functools.partial(version.write, batch))
+            await in_thread(functools.partial(version.write, batch))
 
     async def info(self, key: str) -> BlobInfo | None:
         _, record_path = self._place(key)
-        return await _in_thread(
+        return await in_thread(
             functools.partial(reads.current_info, self._inline, key, record_path)
         )
 
     async def stream(self, key: str) -> BlobStream:
         chain, record_path = self._place(key)
-        current = functools.partial(reads.open_current, self._inline, key, chain[-1], record_path)
-        opened = await _in_thread(current)
+        current = functools.partial(
+            reads.open_current, self._inline, key, str(self.base), chain[-1], record_path
+        )
+        opened = await in_thread(current)
         if opened is None:
             raise BlobNotFound(key)
         info, content = opened
@@ -337,7 +379,7 @@ class FilesystemBlobStore(BlobStore):
         tier = self._inline
         async with self._lock(record_path):
             # the version file first, then the row (see the module docstring)
-            removed = await _in_thread(functools.partial(files.delete, chain[-1], record_path))
+            removed = await in_thread(functools.partial(files.delete, chain[-1], record_path))
             if tier is not None:
                 return await tier.delete_row(key) or removed
             return removed
@@ -350,8 +392,8 @@ def _same_file(path: str, other: Path | None) -> bool:
         return False
 
 
-async def _read_chunks(file: BinaryIO, size: int) -> AsyncIterator[bytes]:
-    while chunk := await _in_thread(functools.partial(file.read, size)):
+async def _read_chunks(file: reads.Readable, size: int) -> AsyncIterator[bytes]:
+    while chunk := await in_thread(functools.partial(file.read, size)):
         yield chunk
 
 

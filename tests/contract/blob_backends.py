@@ -28,6 +28,7 @@ import pytest
 from pymongo import AsyncMongoClient
 
 from fhir_server.storage.blobs import BlobStore
+from fhir_server.storage.filesystem_blob_segments import DIRECTORY as SEGMENTS
 from fhir_server.storage.filesystem_blobs import FilesystemBlobStore
 from fhir_server.storage.mongo.blobs import GridFSBlobStore
 from fhir_server.storage.sqlite import SqliteStore
@@ -74,11 +75,15 @@ class FilesystemBackend(BlobBackend):
 
     async def leftovers(self) -> list[str]:
         """Every file but the layout marker, the inline database (with its WAL files), the
-        version files (``<sha256>.blob``, or ``.json`` in a store of the first layout) and the
-        data files that first-layout records name; and every key with both an inline row and a
-        version file (a put or delete that did not finish its move between the tiers)."""
+        version files (``<sha256>.blob``, or ``.json`` in a store of the first layout), the
+        data files that first-layout records name and the segments (layout 5: bytes no row
+        points at stay in their segment by design, filesystem_blob_segments.py); and every key
+        with both an inline row and a version file (a put or delete that did not finish its
+        move between the tiers)."""
         files = sorted(
-            p for p in self.base.rglob("*") if p.is_file() and p.name not in _STORE_FILES
+            p
+            for p in self.base.rglob("*")
+            if p.is_file() and p.name not in _STORE_FILES and p.parent.name != SEGMENTS
         )
         records = [p for p in files if _VERSION_FILE.fullmatch(p.name)]
         referenced = {r.parent / name for r in records if (name := _data_file(r)) is not None}

@@ -29,7 +29,7 @@ def without_padding(data: bytes) -> pydicom.Dataset:
 
 
 def large(data: bytes) -> bytes:
-    """``data`` with 200 KB of padding: above the inline tier's 128 KiB, stored as a file."""
+    """``data`` with 200 KB of padding: above the inline tier's 128 KiB, stored in a segment."""
     ds = pydicom.dcmread(BytesIO(data))
     ds.add_new((0x0009, 0x0010), "LO", "CRASH TEST")
     ds.add_new((0x0009, 0x1001), "OB", b"\0" * 200_000)
@@ -57,8 +57,11 @@ def test_cn4_1_4_acknowledged_instances_survive_kill_9(tmp_path: Path) -> None:
         first.process.kill()  # SIGKILL: no shutdown, no study written, no checkpoint
         first.process.wait()
         first.stop()
-    assert (data / "blobs" / "LAYOUT").read_bytes() == b"4\n../fhir.sqlite3\n"
+    assert (data / "blobs" / "LAYOUT").read_bytes() == b"5\n../fhir.sqlite3\n"
     assert not (data / "blobs" / "inline.sqlite3").exists()
+    # the large instance in a segment that its killed writer never sealed
+    segments = data / "blobs" / "segments"
+    assert [p.suffix for p in segments.iterdir()] == [".seg"]
 
     second = ServerProcess(data, *args)
     try:
@@ -80,5 +83,7 @@ def test_cn4_1_4_acknowledged_instances_survive_kill_9(tmp_path: Path) -> None:
         )
         entries = indexed.json().get("entry", [])
         assert [e["resource"]["numberOfInstances"] for e in entries] == [12]
+        # its rows checked against its bytes when the store was opened again
+        assert sorted(p.suffix for p in segments.iterdir()) == [".sealed", ".seg"]
     finally:
         second.stop()

@@ -31,6 +31,7 @@ import sqlite3
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Final
 from urllib.parse import quote
@@ -44,7 +45,7 @@ log = logging.getLogger(__name__)
 #: The database's name in the store's base directory.
 DATABASE: Final = "inline.sqlite3"
 BUSY_TIMEOUT_MS: Final = 10_000
-_SCHEMA: Final = """
+SCHEMA: Final = """
 CREATE TABLE IF NOT EXISTS blobs (
     key TEXT PRIMARY KEY NOT NULL,
     size INTEGER NOT NULL,
@@ -52,16 +53,27 @@ CREATE TABLE IF NOT EXISTS blobs (
     content_type TEXT NOT NULL,
     created TEXT NOT NULL,
     token BLOB NOT NULL,
-    data BLOB NOT NULL
+    data BLOB NOT NULL,
+    segment TEXT,
+    offset INTEGER
 )"""
+#: The columns of a row of layout 5 that layout 4 lacks: the bytes' segment and offset there
+#: (NULL for a row that holds its bytes in ``data``).
+SEGMENT_COLUMNS: Final = (("segment", "TEXT"), ("offset", "INTEGER"))
+COLUMNS: Final = "key, size, sha256, content_type, created, token, data"
+#: An upsert of a row with its bytes; in a table with the segment columns, it clears them.
 _UPSERT: Final = """
 INSERT INTO blobs (key, size, sha256, content_type, created, token, data)
 VALUES (?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (key) DO UPDATE SET
     size = excluded.size, sha256 = excluded.sha256, content_type = excluded.content_type,
     created = excluded.created, token = excluded.token, data = excluded.data"""
+_CLEAR_PLACE: Final = ", segment = NULL, offset = NULL"
+_INSERT_PLACED: Final = """
+INSERT INTO blobs (key, size, sha256, content_type, created, token, data, segment, offset)
+VALUES (?, ?, ?, ?, ?, ?, x'', ?, ?)"""
 _INFO: Final = "SELECT size, sha256, content_type, created FROM blobs WHERE key = ?"
-_FETCH: Final = "SELECT size, sha256, content_type, created, data FROM blobs WHERE key = ?"
+_FETCH: Final = "SELECT size, sha256, content_type, created, data{} FROM blobs WHERE key = ?"
 
 
 def connect(path: str, *, create: bool = False) -> sqlite3.Connection:
@@ -78,101 +90,16 @@ def connect(path: str, *, create: bool = False) -> sqlite3.Connection:
     return conn
 
 
-def create_database(base: str) -> None:
-    """Create the (empty) database in ``base`` if it is not there, in WAL mode, and make its
-    directory entry durable (before the layout marker that announces it is written)."""
-    conn = connect(f"{base}/{DATABASE}", create=True)
-    try:
-        conn.execute("PRAGMA journal_mode = WAL")
-        conn.execute(_SCHEMA)
-    finally:
-        conn.close()
-    files.fsync_directory(base)
-
-
-def open_layout(
-    base: str, inline_max: int, database: str | None
-) -> tuple[files.Layout, str | None]:
-    """Open the store in ``base``, upgrade it if asked (to layout 4 when given a ``database``
-    and ``inline_max`` > 0, else to layout 3 from 2 when ``inline_max`` > 0: see
-    :mod:`fhir_server.storage.filesystem_blobs`), and name its layout and the database of its
-    rows (None if it has none)."""
-    layout = files.open_layout(base)
-    own = f"{base}/{DATABASE}"
-    if layout is files.THIRD and not os.path.isfile(own):  # refused before any upgrade
-        raise ValueError(
-            f"blob store {base}: its LAYOUT file says 3, but its {DATABASE} (the small "
-            "blobs) is missing; restore it from the backup taken with the version files"
-        )
-    if inline_max > 0 and database is not None and layout in (files.SECOND, files.THIRD):
-        create_table(database)
-
-        def upgraded() -> bool:  # by another process, since this one read the marker
-            return files.read_marker(base) is files.FOURTH
-
-        if layout is files.SECOND or move_rows(own, database, upgraded) is not None:
-            files.write_marker(base, files.FOURTH, database)
-        layout = files.FOURTH
-        remove_database(base)
-    elif inline_max > 0 and layout is files.SECOND:
-        create_database(base)
-        layout = files.write_marker(base, files.THIRD)
-    if layout is files.THIRD:
-        return layout, own
-    if layout is files.FOURTH:
-        remove_database(base)  # left if an upgrade stopped after its marker
-        return layout, files.marker_database(base)
-    return layout, None
-
-
-def create_table(path: str) -> None:
-    """Create the (empty) table of the rows in the existing database ``path`` (layout 4: the
-    resource store's, already in WAL mode) if it is not there."""
-    conn = connect(path)
-    try:
-        conn.execute(_SCHEMA)
-    finally:
-        conn.close()
-
-
-def move_rows(source: str, target: str, done: Callable[[], bool]) -> int | None:
-    """Make the rows of ``target`` (the table made by :func:`create_table`) exactly those of
-    ``source`` (a layout-3 ``inline.sqlite3``), in one transaction of ``target``; the number of
-    rows. Run again after a crash, it gives the same result (``source`` is still the current
-    version of each of its keys until the marker says 4). ``done``, asked under ``target``'s
-    write lock: whether another process finished the upgrade meanwhile (its marker says 4; its
-    rows may have changed since): then nothing is done (None)."""
-    conn = connect(target)
-    try:
-        conn.execute("ATTACH DATABASE ? AS old", (f"file:{quote(source)}?mode=rw",))
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            if done():
-                conn.execute("ROLLBACK")
-                return None
-            conn.execute("DELETE FROM main.blobs")
-            moved = conn.execute("INSERT INTO main.blobs SELECT * FROM old.blobs").rowcount
-            conn.execute("COMMIT")
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
-        conn.execute("DETACH DATABASE old")
-    finally:
-        conn.close()
-    return moved
-
-
-def remove_database(base: str) -> None:
-    """Remove ``inline.sqlite3`` (and its WAL and shared-memory files) from ``base``: left by
-    an upgrade to layout 4, whose marker no longer names it."""
-    for suffix in ("-wal", "-shm", ""):
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(f"{base}/{DATABASE}{suffix}")
-
-
 def _info(key: str, size: int, sha256: str, content_type: str, created: str) -> BlobInfo:
     return BlobInfo(key, size, sha256, content_type, datetime.fromisoformat(created))
+
+
+@dataclass(frozen=True, slots=True)
+class Pointer:
+    """Where a row of layout 5 keeps its bytes: at ``offset`` of the segment ``segment``."""
+
+    segment: str
+    offset: int
 
 
 class InlineTier:
@@ -188,6 +115,12 @@ class InlineTier:
                 "from the backup taken with the version files"
             )
         self.path = path
+        with contextlib.closing(connect(path)) as conn:
+            columns = {row[1] for row in conn.execute("PRAGMA table_info(blobs)")}
+        #: Whether the table has the segment columns (layout 5, or a table created since).
+        self.placed = all(name in columns for name, _ in SEGMENT_COLUMNS)
+        self._upsert = _UPSERT + _CLEAR_PLACE if self.placed else _UPSERT
+        self._fetch = _FETCH.format(", segment, offset" if self.placed else "")
         self._own: ThreadPoolExecutor | None = None
         if jobs is None:
             self._own = ThreadPoolExecutor(1, thread_name_prefix="blob-inline-writer")
@@ -214,13 +147,17 @@ class InlineTier:
         rows = self._reader().execute(_INFO, (key,)).fetchall()
         return _info(key, *rows[0]) if rows else None
 
-    def fetch(self, key: str) -> tuple[BlobInfo, bytes] | None:
-        """The info and bytes of ``key``'s row (one SELECT), or None if it has none."""
-        rows = self._reader().execute(_FETCH, (key,)).fetchall()
+    def fetch(self, key: str) -> tuple[BlobInfo, bytes | Pointer] | None:
+        """The info and bytes of ``key``'s row (one SELECT), or where they are in a segment;
+        None if it has no row."""
+        rows = self._reader().execute(self._fetch, (key,)).fetchall()
         if not rows:
             return None
-        size, sha256, content_type, created, data = rows[0]
-        return _info(key, size, sha256, content_type, created), bytes(data)
+        size, sha256, content_type, created, data, *place = rows[0]
+        info = _info(key, size, sha256, content_type, created)
+        if place and place[0] is not None:
+            return info, Pointer(place[0], place[1])
+        return info, bytes(data)
 
     def has_row(self, key: str) -> bool:
         return bool(self._reader().execute("SELECT 1 FROM blobs WHERE key = ?", (key,)).fetchall())
@@ -256,7 +193,10 @@ class InlineTier:
                 _remove_file(conn, key, done[1], directory, record)
             return done[0]
 
-        return await self.jobs.run(lambda conn: _write_row(conn, key, data, content_type), after)
+        upsert = self._upsert
+        return await self.jobs.run(
+            lambda conn: _write_row(conn, upsert, key, data, content_type), after
+        )
 
     async def put_if_absent(
         self, key: str, data: bytes, content_type: str, record: str
@@ -265,14 +205,32 @@ class InlineTier:
         ``record``, checked in the insert's transaction (under the database's write lock); the
         key's current version and whether it is the new row."""
 
+        upsert = self._upsert
+
         def insert(conn: sqlite3.Connection) -> tuple[BlobInfo, bool]:
-            rows = conn.execute(_INFO, (key,)).fetchall()
-            if rows:
-                return _info(key, *rows[0]), False
-            current = files.read_record(record)
+            current = _current(conn, key, record)
             if current is not None:
-                return current.info, False
-            return _write_row(conn, key, data, content_type)[0], True
+                return current, False
+            return _write_row(conn, upsert, key, data, content_type)[0], True
+
+        return await self.jobs.run(insert)
+
+    async def place_if_absent(
+        self, info: BlobInfo, pointer: Pointer, record: str
+    ) -> tuple[BlobInfo, bool]:
+        """Insert a row for bytes already durable in a segment (``info`` and ``pointer``),
+        unless the key has a current version (as :meth:`put_if_absent`)."""
+        key = info.key
+
+        def insert(conn: sqlite3.Connection) -> tuple[BlobInfo, bool]:
+            current = _current(conn, key, record)
+            if current is not None:
+                return current, False
+            conn.execute(_INSERT_PLACED, (
+                key, info.size, info.sha256, info.content_type, info.created.isoformat(),
+                secrets.token_bytes(8), pointer.segment, pointer.offset,
+            ))  # fmt: skip
+            return info, True
 
         return await self.jobs.run(insert)
 
@@ -306,15 +264,24 @@ class InlineTier:
             conn.close()
 
 
+def _current(conn: sqlite3.Connection, key: str, record: str) -> BlobInfo | None:
+    """The info of ``key``'s row, else of its version file ``record``; None if neither."""
+    rows = conn.execute(_INFO, (key,)).fetchall()
+    if rows:
+        return _info(key, *rows[0])
+    current = files.read_record(record)
+    return None if current is None else current.info
+
+
 def _write_row(
-    conn: sqlite3.Connection, key: str, data: bytes, content_type: str
+    conn: sqlite3.Connection, upsert: str, key: str, data: bytes, content_type: str
 ) -> tuple[BlobInfo, bytes]:
     """Upsert ``key``'s row with ``data`` (in the caller's transaction): its info and the row's
     fresh token (which tells a later version of the row from this one)."""
     created = datetime.now(UTC)
     sha256 = hashlib.sha256(data).hexdigest()
     token = secrets.token_bytes(8)
-    conn.execute(_UPSERT, (key, len(data), sha256, content_type, created.isoformat(), token, data))
+    conn.execute(upsert, (key, len(data), sha256, content_type, created.isoformat(), token, data))
     return BlobInfo(key, len(data), sha256, content_type, created), token
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from fhir_server.storage.filesystem_blobs import FilesystemBlobStore
-from fhir_server.storage.sqlite import inline_blobs
+from fhir_server.storage.sqlite import blob_layouts, inline_blobs
 from tests.contract.blob_backends import FilesystemBackend
 from tests.unit.storage.blob_stores import opened, read
 
@@ -81,7 +81,7 @@ async def test_an_upgrade_cut_short_after_the_database_is_finished_later(tmp_pat
     old = await opened(base, inline_max=0)
     await old.put("k", SMALL, content_type=DICOM)
     await old.close()
-    inline_blobs.create_database(str(base))
+    blob_layouts.create_database(str(base))
     still = await opened(base, inline_max=0)
     assert still.layout.version == 2 and await read(still, "k") == SMALL
     await still.close()

@@ -57,14 +57,14 @@ async def test_an_empty_base_or_one_with_a_half_written_marker_becomes_a_new_sto
     assert (tmp_path / "blobs" / "LAYOUT").read_bytes() == b"3\n"
 
 
-@pytest.mark.parametrize("text", [b"5\n", b"two\n", b""])
+@pytest.mark.parametrize("text", [b"6\n", b"two\n", b""])
 async def test_an_unknown_layout_is_refused_with_a_clear_message(
     tmp_path: Path, text: bytes
 ) -> None:
     (tmp_path / "blobs").mkdir()
     (tmp_path / "blobs" / "LAYOUT").write_bytes(text)
     with pytest.raises(
-        ValueError, match=r"blobs: its LAYOUT file says .*knows the layouts 1, 2, 3, 4"
+        ValueError, match=r"blobs: its LAYOUT file says .*knows the layouts 1, 2, 3, 4, 5"
     ):
         await opened(tmp_path / "blobs")
 

@@ -1,0 +1,291 @@
+"""Layout 5 of the filesystem blob store: write-once blobs larger than the inline tier's limit
+(the DICOM ingest's ``put_if_absent``) appended to segment files, their rows in the resource
+store's database; the upgrade from layout 4; rows whose bytes a crash left torn, dropped when
+the store is opened again; the write issued beside a put, committed with its row."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import os
+import sqlite3
+import subprocess
+import sys
+import textwrap
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from fhir_server.storage import filesystem_blob_files as files
+from fhir_server.storage import filesystem_blob_segments as segments
+from fhir_server.storage.filesystem_blobs import FilesystemBlobStore
+from fhir_server.storage.sqlite import SqliteStore
+from tests.unit.storage.blob_stores import opened, read
+
+DICOM = "application/dicom"
+
+
+def large(n: int, size: int = 200_000) -> bytes:
+    return bytes([n % 251]) * 7 + os.urandom(size)
+
+
+@pytest.fixture
+async def resources(tmp_path: Path) -> AsyncIterator[SqliteStore]:
+    store = SqliteStore(tmp_path / "data")
+    await store.open()
+    yield store
+    await store.close()
+
+
+async def sharing(base: Path, resources: SqliteStore) -> FilesystemBlobStore:
+    store = FilesystemBlobStore(
+        base, chunk_size=64 * 1024, inline_max=1000, database=resources.path, jobs=resources.jobs
+    )
+    await store.open()
+    return store
+
+
+def row_places(database: Path) -> dict[str, tuple[str | None, int | None, int]]:
+    with contextlib.closing(sqlite3.connect(database)) as conn:
+        return {
+            key: (segment, offset, length)
+            for key, segment, offset, length in conn.execute(
+                "SELECT key, segment, offset, length(data) FROM blobs"
+            )
+        }
+
+
+def names(base: Path) -> list[str]:
+    return sorted(p.name for p in (base / segments.DIRECTORY).iterdir())
+
+
+async def test_a_large_write_once_blob_is_appended_to_a_segment(
+    tmp_path: Path, resources: SqliteStore
+) -> None:
+    base = tmp_path / "data" / "blobs"
+    store = await sharing(base, resources)
+    data = large(1)
+    info, stored = await store.put_if_absent("i1", data, content_type=DICOM)
+    assert stored and info.size == len(data) and info.sha256 == hashlib.sha256(data).hexdigest()
+    segment, offset, length = row_places(resources.path)["i1"]
+    assert segment is not None and offset == files.HEADER_ROOM and length == 0
+    assert not list(base.glob("*/*.blob"))  # no version file
+    (seg,) = [p for p in (base / segments.DIRECTORY).iterdir() if p.suffix == ".seg"]
+    # the segment holds the header (readable without the database) and the bytes
+    assert seg.read_bytes()[offset : offset + len(data)] == data
+    assert files.parse(seg.read_bytes()[: files.HEADER_ROOM], str(seg)).info == info
+    assert await store.info("i1") == info
+    async with await store.stream("i1") as stream:
+        chunks = [chunk async for chunk in stream]
+    assert len(chunks) > 1 and b"".join(chunks) == data  # streamed in chunks, not whole
+    # sent again: the first copy stays, nothing appended
+    size = seg.stat().st_size
+    again, stored = await store.put_if_absent("i1", large(2), content_type=DICOM)
+    assert again == info and not stored and seg.stat().st_size == size
+    await store.close()
+    assert names(base) == sorted([seg.name, seg.stem + ".sealed"])
+    reopened = await sharing(base, resources)
+    assert await read(reopened, "i1") == data
+    await reopened.close()
+
+
+async def test_blobs_in_a_segment_are_replaced_and_deleted_like_any(
+    tmp_path: Path, resources: SqliteStore
+) -> None:
+    base = tmp_path / "data" / "blobs"
+    store = await sharing(base, resources)
+    for key in ("a", "b", "c"):
+        await store.put_if_absent(key, large(3), content_type=DICOM)
+    await store.put("a", b"x" * 5000, content_type=DICOM)  # a version file replaces the row
+    await store.put("b", b"small", content_type=DICOM)  # an inline row replaces it
+    assert await read(store, "a") == b"x" * 5000 and await read(store, "b") == b"small"
+    places = row_places(resources.path)
+    assert "a" not in places and places["b"] == (None, None, 5)
+    assert await store.delete("c") is True and await store.info("c") is None
+    assert await store.delete("c") is False
+    await store.close()
+
+
+async def test_a_writer_moves_on_to_a_new_segment_when_one_is_full(
+    tmp_path: Path, resources: SqliteStore
+) -> None:
+    base = tmp_path / "data" / "blobs"
+    store = await sharing(base, resources)
+    assert store._segments is not None
+    store._segments.segment_size = 450_000  # two blobs of 200 KB each
+    blobs = {f"k{n}": large(n) for n in range(5)}
+    for key, data in blobs.items():
+        await store.put_if_absent(key, data, content_type=DICOM)
+    assert len({segment for segment, _, _ in row_places(resources.path).values()}) == 3
+    for key, data in blobs.items():
+        assert await read(store, key) == data
+    await store.close()
+    assert len(names(base)) == 6  # three segments, each sealed
+
+
+async def test_a_fourth_layout_store_is_upgraded_with_its_rows(
+    tmp_path: Path, resources: SqliteStore
+) -> None:
+    """A store an older server left: layout 4, the rows' table without the segment columns."""
+    base = tmp_path / "data" / "blobs"
+    base.mkdir(parents=True)
+    with contextlib.closing(sqlite3.connect(resources.path)) as conn:
+        conn.execute(
+            "CREATE TABLE blobs (key TEXT PRIMARY KEY NOT NULL, size INTEGER NOT NULL, "
+            "sha256 TEXT NOT NULL, content_type TEXT NOT NULL, created TEXT NOT NULL, "
+            "token BLOB NOT NULL, data BLOB NOT NULL)"
+        )
+        conn.execute(
+            "INSERT INTO blobs VALUES ('old', 3, ?, ?, '2026-12-01T00:00:00+00:00', x'00', "
+            "x'616263')",
+            (hashlib.sha256(b"abc").hexdigest(), DICOM),
+        )
+        conn.commit()
+    files.write_marker(str(base), files.FOURTH, str(resources.path))
+    store = await sharing(base, resources)
+    assert store.layout.version == 5
+    assert (base / "LAYOUT").read_bytes() == b"5\n../fhir.sqlite3\n"
+    assert await read(store, "old") == b"abc"
+    await store.put("old", b"abd", content_type=DICOM)  # the upsert clears the new columns
+    data = large(4)
+    await store.put_if_absent("new", data, content_type=DICOM)
+    assert await read(store, "old") == b"abd" and await read(store, "new") == data
+    await store.close()
+
+
+_KILLED_WRITER = textwrap.dedent(
+    """
+    import asyncio, os, sys
+    from pathlib import Path
+    from fhir_server.storage.filesystem_blobs import FilesystemBlobStore
+    from fhir_server.storage.sqlite import SqliteStore
+
+    async def main(data: Path) -> None:
+        resources = SqliteStore(data)
+        await resources.open()
+        store = FilesystemBlobStore(
+            data / "blobs", inline_max=1000, database=resources.path, jobs=resources.jobs
+        )
+        await store.open()
+        for n in range(3):
+            blob = bytes([n + 1]) * 300_000
+            await store.put_if_absent(f"k{n}", blob, content_type="application/dicom")
+        os._exit(0)  # killed: nothing closed, the segment not sealed
+
+    asyncio.run(main(Path(sys.argv[1])))
+    """
+)
+
+
+def _kill_a_writer_and_tear_its_segment(data: Path) -> Path:
+    root = Path(__file__).resolve().parents[3]
+    subprocess.run(
+        [sys.executable, "-c", _KILLED_WRITER, str(data)], check=True, cwd=root, timeout=60
+    )
+    (seg,) = list((data / "blobs" / segments.DIRECTORY).iterdir())
+    assert seg.suffix == ".seg"
+    places = row_places(data / "fhir.sqlite3")
+    with open(seg, "r+b") as file:
+        file.seek(places["k1"][1] + 1000)  # type: ignore[operator]
+        file.write(b"\xff")
+        file.truncate(places["k2"][1] + 100_000)  # type: ignore[operator]
+    return seg
+
+
+async def test_rows_whose_bytes_a_crash_tore_are_dropped_when_the_store_is_opened_again(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A row commits while its bytes sync: a crash between can leave a row of bytes never made
+    durable (its put never returned). Simulated: a writer killed after three puts, then the
+    bytes of one blob damaged and the last one cut off, as a power cut could leave them."""
+    data = tmp_path / "data"
+    seg = _kill_a_writer_and_tear_its_segment(data)
+    base = data / "blobs"
+    resources = SqliteStore(data)
+    await resources.open()
+    caplog.set_level(logging.WARNING)
+    store = await sharing(base, resources)
+    try:
+        assert await read(store, "k0") == b"\x01" * 300_000
+        assert await store.info("k1") is None and await store.info("k2") is None
+        assert "2 blob(s) of segment" in caplog.text
+        assert names(base) == sorted([seg.name, seg.stem + ".sealed"])
+        # resent, they are stored again
+        await store.put_if_absent("k1", b"\x02" * 300_000, content_type=DICOM)
+        assert await read(store, "k1") == b"\x02" * 300_000
+    finally:
+        await store.close()
+        await resources.close()
+
+
+async def test_the_segment_of_a_live_writer_is_left_alone(
+    tmp_path: Path, resources: SqliteStore
+) -> None:
+    """Another store opened over the same place (another process) while a writer appends: its
+    segment is locked, so it is neither checked nor sealed."""
+    base = tmp_path / "data" / "blobs"
+    writer = await sharing(base, resources)
+    await writer.put_if_absent("w", large(5), content_type=DICOM)
+    other = await sharing(base, resources)
+    assert [p.suffix for p in (base / segments.DIRECTORY).iterdir()] == [".seg"]
+    await other.put_if_absent("o", large(6), content_type=DICOM)  # a segment of its own
+    assert len({segment for segment, _, _ in row_places(resources.path).values()}) == 2
+    await writer.put_if_absent("w2", large(7), content_type=DICOM)
+    assert await read(other, "w2") == await read(writer, "w2")
+    await other.close()
+    await writer.close()
+    assert len([n for n in names(base) if n.endswith(".sealed")]) == 2
+
+
+async def test_a_write_beside_a_put_commits_with_its_row(
+    tmp_path: Path, resources: SqliteStore
+) -> None:
+    """``put_if_absent_beside``: the caller's write starts once the bytes are written and is
+    queued with the row's insert to the same writer, so both commit in one transaction."""
+    base = tmp_path / "data" / "blobs"
+    store = await sharing(base, resources)
+    seen: list[bool] = []
+
+    async def beside() -> str:
+        def job(conn: sqlite3.Connection) -> bool:
+            # the blob's row is in the same transaction, not yet committed
+            return bool(conn.execute("SELECT 1 FROM blobs WHERE key = 'k'").fetchall())
+
+        seen.append(await resources.jobs.run(job))
+        return "written"
+
+    data = large(8)
+    stored, other = await store.put_if_absent_beside("k", data, content_type=DICOM, beside=beside)
+    assert not isinstance(stored, BaseException) and stored[1] and other == "written"
+    assert seen == [True]
+
+    async def failing() -> None:
+        raise RuntimeError("the record could not be written")
+
+    stored2, failed = await store.put_if_absent_beside(
+        "k2", large(9), content_type=DICOM, beside=failing
+    )
+    assert isinstance(failed, RuntimeError) and not isinstance(stored2, BaseException)
+    assert stored2[1] and await store.info("k2") is not None
+    # already there: the write beside still runs, alone
+    stored, other = await store.put_if_absent_beside("k", data, content_type=DICOM, beside=beside)
+    assert stored == ((await store.info("k")), False) and other == "written"
+    await store.close()
+
+
+async def test_the_default_write_beside_runs_with_the_put(tmp_path: Path) -> None:
+    store = await opened(tmp_path / "blobs")
+    calls: list[str] = []
+
+    async def beside() -> int:
+        calls.append("beside")
+        return 7
+
+    stored, other = await store.put_if_absent_beside(
+        "k", b"bytes", content_type=DICOM, beside=beside
+    )
+    assert other == 7 and calls == ["beside"]
+    assert not isinstance(stored, BaseException) and stored[1]
+    await store.close()
