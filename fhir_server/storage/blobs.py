@@ -32,8 +32,8 @@ which ``tests/contract/test_blob_contract.py`` checks on each:
   it (filesystem: a small blob by the commit of its row in the store's SQLite database, in WAL
   mode with ``synchronous = FULL``; a larger one's file synced before the rename that commits
   it, the directory fsync'd after; a larger write-once one's bytes in a segment synced beside
-  the commit of the row that points at them; MongoDB: the write concern of the database), so it survives
-  :meth:`BlobStore.close` and a new store over the same place.
+  the commit of the row that points at them; MongoDB: the write concern of the database), so
+  it survives :meth:`BlobStore.close` and a new store over the same place.
 """
 
 from __future__ import annotations

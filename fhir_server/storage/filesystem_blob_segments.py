@@ -1,24 +1,33 @@
 """Segment files of the filesystem blob store (layout 5): write-once blobs appended to a file
 shared by many, instead of a file each.
 
-Blocking functions only, called from worker threads by :mod:`.filesystem_blobs`, whose docstring
-places segments in the layout and argues the guarantees. Why: on this project's disks a new
-file costs two file system journal commits before it is durable (its ``fdatasync``, then the
-fsync of its directory after the rename), bytes appended to an open file one (its
-``fdatasync``): for a 0.5 MB DICOM instance 0.9 ms against 0.45 ms (docs/performance.md).
+The writer's methods are blocking, called from worker threads; :func:`append_beside` is the
+put's flow on the event loop (:mod:`.filesystem_blobs` places segments in the layout). Why: on
+this project's disks a new file costs two file system journal commits before it is durable
+(its ``fdatasync``, then the fsync of its directory after the rename), bytes appended to an
+open file one (its ``fdatasync``); and the row pointing at them commits with the instance's
+record, in one transaction, while the segment syncs (docs/performance.md, dicom_store).
 
 A segment is ``segments/<name>.seg`` under the store's base. Each writer (one per opened store,
-so one per process) appends only to segments it created itself (``O_EXCL``, a fresh random
-name), so no two processes ever share an append point and no lock between processes is needed;
-it starts a new one when the current one would pass :data:`SEGMENT_SIZE`. A blob in a segment
-is its header (the JSON line of a version file, padded to
-:data:`~.filesystem_blob_files.HEADER_ROOM` bytes: a segment can be read without its database,
-to check it or rebuild the rows) followed by its bytes. Appends reserve their place under a
-lock and write with ``pwrite`` outside it, so threads append in parallel, and return only once
-``fdatasync`` has made the bytes durable: the row that points at them (key, segment, offset) is
-committed after that, so a committed row never points at bytes that are not on disk. A crash
-between leaves bytes no row points at; they are never read, and the next writer starts a new
-segment. Deleted and replaced blobs' bytes stay in their segment too (no compaction).
+so one per process) appends only to segments it created itself (a fresh random name, created
+``O_EXCL`` under a temporary name, locked with ``flock`` for as long as the writer holds it,
+then renamed), so no two processes ever share an append point; it starts a new one when the
+current one would pass :data:`SEGMENT_SIZE`. A blob in a segment is its header (the JSON line
+of a version file, padded to :data:`~.filesystem_blob_files.HEADER_ROOM` bytes: a segment can
+be read without its database, to check it or rebuild the rows) followed by its bytes. Appends
+reserve their place under a lock and write with ``pwrite`` outside it, so threads append in
+parallel.
+
+**Crashes.** A put returns only once its bytes are synced and its row committed, but the row
+may commit first: a crash between can leave a committed row whose bytes are not whole. Such a
+put never returned (its instance was never acknowledged). A segment is *sealed* (an empty
+``<name>.sealed`` beside it) when its writer closes it with every append synced; a store opened
+later checks the rows of every unsealed segment whose lock it can take (its writer is gone)
+against their SHA-256, drops those whose bytes are not whole, then seals it
+(:func:`~.sqlite.blob_layouts.recover_segments`): at most :data:`SEGMENT_SIZE` bytes read per
+segment a crash left. A crash can also leave bytes no row points at (appended, the row never
+committed): never read. Deleted and replaced blobs' bytes stay in their segment too (no
+compaction yet).
 """
 
 from __future__ import annotations
@@ -58,16 +67,30 @@ _READ: Final = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0)
 _T = TypeVar("_T")
 
 
+@dataclass(slots=True, eq=False)
+class _Segment:
+    """A segment its writer holds open (and locked): where the next append goes, and how many
+    appends are not yet synced."""
+
+    name: str
+    fd: int
+    end: int = 0
+    pending: int = 0
+    full: bool = False
+    #: A sync failed: never sealed by this writer (the next store opened checks its rows).
+    failed: bool = False
+
+
 @dataclass(frozen=True, slots=True)
 class Placed:
     """A blob appended (durable once :meth:`SegmentWriter.sync` has returned): its info, where
-    its bytes start, and the segment's descriptor with the range written (header included)."""
+    its bytes start, and the segment and range written (header included)."""
 
     info: BlobInfo
     segment: str
     offset: int
-    fd: int
     start: int
+    held: _Segment
 
 
 def prepare(base: str) -> None:
@@ -88,76 +111,114 @@ def check_name(segment: str) -> str:
 
 
 class SegmentWriter:
-    """The appends of one opened store to segments of its own, under ``base`` (thread-safe)."""
+    """The appends of one opened store to segments of its own, under ``base`` (thread-safe).
+    A segment stays open (and locked) while the writer appends to it or an append to it is not
+    yet synced; then it is sealed and closed (unless a sync of it failed)."""
 
     def __init__(self, base: str, segment_size: int = SEGMENT_SIZE) -> None:
         self.directory = f"{base}/{DIRECTORY}"
         self.segment_size = segment_size
         self._lock = threading.Lock()
-        self._name = ""
-        self._fd = -1
-        self._end = 0
-        #: Every segment opened, kept open (and locked) until close: an append may still be
-        #: using a segment the writer has moved on from.
-        self._opened: list[tuple[str, int]] = []
+        self._current: _Segment | None = None
+        self._open: list[_Segment] = []
 
     def append(self, key: str, data: bytes, content_type: str) -> Placed:
-        """Append ``data`` with its header to the current segment (not yet durable)."""
+        """Append ``data`` with its header to the current segment (not yet durable: the caller
+        calls :meth:`sync` once, whatever happens)."""
         hashing = files.HASHING.submit(hashlib.sha256, data)
+        room = files.HEADER_ROOM
         try:
-            room = files.HEADER_ROOM
             with self._lock:
-                if self._fd < 0 or self._end + room + len(data) > self.segment_size:
-                    self._start()
-                name, fd, start = self._name, self._fd, self._end
-                self._end += room + len(data)
-            _write_at(fd, data, start + room)
-        finally:
-            digest = hashing.result()
-        info = BlobInfo(key, len(data), digest.hexdigest(), content_type, datetime.now(UTC))
-        _write_at(fd, files.header(info, room), start)
-        return Placed(info, name, start + room, fd, start)
+                held = self._current
+                if held is None or held.end + room + len(data) > self.segment_size:
+                    held = self._start()
+                start = held.end
+                held.end += room + len(data)
+                held.pending += 1
+        except BaseException:
+            hashing.cancel()
+            raise
+        try:
+            try:
+                _write_at(held.fd, data, start + room)
+            finally:
+                digest = hashing.result()
+            info = BlobInfo(key, len(data), digest.hexdigest(), content_type, datetime.now(UTC))
+            _write_at(held.fd, files.header(info, room), start)
+        except BaseException:
+            self._done(held, ok=False)
+            raise
+        return Placed(info, held.name, start + room, start, held)
 
-    @staticmethod
-    def sync(placed: Placed) -> None:
+    def sync(self, placed: Placed) -> None:
         """Make ``placed``'s bytes durable, then drop them from the page cache."""
-        files.sync_data(placed.fd)
-        files.drop_cached(placed.fd, placed.start, placed.offset - placed.start + placed.info.size)
+        held = placed.held
+        ok = False
+        try:
+            files.sync_data(held.fd)
+            ok = True
+        finally:
+            self._done(held, ok=ok)
+        length = placed.offset - placed.start + placed.info.size
+        files.drop_cached(held.fd, placed.start, length)
 
-    def _start(self) -> None:
-        """Create a new segment and append to it from now on: made under a temporary name,
-        locked (``flock``: its writer is alive), then renamed, the directory fsync'd, so that
-        no store opened meanwhile takes it for the segment of a dead writer."""
+    def _done(self, held: _Segment, *, ok: bool) -> None:
+        with self._lock:
+            held.pending -= 1
+            held.failed = held.failed or not ok
+            finished = held.full and held.pending == 0 and held in self._open
+            if finished:
+                self._open.remove(held)
+        if finished:
+            self._close(held)
+
+    def _start(self) -> _Segment:
+        """(Under the lock.) Create a new segment and append to it from now on: made under a
+        temporary name, locked (``flock``: its writer is alive), then renamed, the directory
+        fsync'd, so that no store opened meanwhile takes it for the segment of a dead writer.
+        The segment before is closed once its last append is synced."""
         name = secrets.token_hex(8)
         temp = f"{self.directory}/{name}{_NEW}"
         fd = os.open(temp, _CREATE, 0o644)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             os.rename(temp, f"{self.directory}/{name}{SUFFIX}")
+            files.fsync_directory(self.directory)
         except BaseException:
             os.close(fd)
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(temp)
             raise
-        self._opened.append((name, fd))
-        files.fsync_directory(self.directory)
-        self._name, self._fd, self._end = name, fd, 0
+        before, self._current = self._current, _Segment(name, fd)
+        self._open.append(self._current)
+        if before is not None:
+            before.full = True
+            if before.pending == 0:
+                self._open.remove(before)
+                self._close(before)
+        return self._current
 
-    def close(self) -> None:
-        """Seal every segment written (each put synced its bytes before returning; synced once
-        more), then close them, which releases their locks."""
-        with self._lock:
-            opened, self._opened = self._opened, []
-            self._fd = -1
+    def _close(self, held: _Segment) -> None:
+        """Seal ``held`` (every put to it synced its bytes before returning) unless a sync of
+        it failed, then close it, which releases its lock."""
         try:
-            for name, fd in opened:
-                files.sync_data(fd)
-                _mark_sealed(self.directory, name)
-            if opened:
+            if not held.failed:
+                files.sync_data(held.fd)
+                _mark_sealed(self.directory, held.name)
                 files.fsync_directory(self.directory)
         finally:
-            for _, fd in opened:
-                os.close(fd)
+            os.close(held.fd)
+
+    def close(self) -> None:
+        """Seal and close every segment still open (those with an append not yet synced are
+        only closed: the next store opened checks their rows)."""
+        with self._lock:
+            segments, self._open = self._open, []
+            self._current = None
+        for held in segments:
+            if held.pending:
+                held.failed = True
+            self._close(held)
 
 
 def unsealed(base: str) -> list[str]:
@@ -270,8 +331,8 @@ async def append_beside(
     version file ``record``), its row inserted unless one came meanwhile; and ``beside()``, the
     caller's write, started with the row's insert so that both commit in one transaction. The
     caller holds the key's lock. The row is committed while the bytes, already written, are
-    synced (a crash between leaves a row whose bytes may be torn: the store's opening checks the
-    rows of a segment whose writer died, :func:`recover`); returns once all are done."""
+    synced (a crash between leaves a row whose bytes may be torn: see the module docstring);
+    returns once all are done."""
     loop = asyncio.get_running_loop()
     written: asyncio.Future[Placed] = loop.create_future()
 
@@ -287,7 +348,7 @@ async def append_beside(
             return current
         placed = writer.append(key, data, content_type)
         loop.call_soon_threadsafe(appended, placed)
-        SegmentWriter.sync(placed)
+        writer.sync(placed)
         return placed
 
     work = asyncio.ensure_future(in_thread(append_and_sync))
@@ -315,18 +376,6 @@ async def append_beside(
                 await tier.delete_row(key)
         return synced, other
     return stored, other
-
-
-def _append_unless_current(
-    writer: SegmentWriter,
-    tier: inline.InlineTier,
-    key: str,
-    data: bytes,
-    content_type: str,
-    record: str,
-) -> BlobInfo | Placed:
-    current = reads.current_info(tier, key, record)
-    return current if current is not None else writer.append(key, data, content_type)
 
 
 async def nothing() -> None:

@@ -46,10 +46,11 @@ or delete of the key removes the other).
 
 **Layouts** (opened and upgraded by :func:`.sqlite.blob_layouts.open_layout`). A new store is of
 layout 5 if given a ``database`` (through layout 4: a store of layout 4 given one is upgraded by
-adding the segment columns to its table and the segments' directory, then the marker), else of layout 3 (with ``inline_max=0``: of layout 2, the same
-without the database, all versions files). A store of layout 2 opened with the inline tier on is
-upgraded in place: its files stay as they are, the database is created (its entry fsync'd; for
-layout 4 the table), then the marker is replaced atomically (temporary file, fsync, rename,
+adding the segment columns to its table and the segments' directory, then the marker), else of
+layout 3 (with ``inline_max=0``: of layout 2, the same without the database, all versions
+files). A store of layout 2 opened with the inline tier on is upgraded in place: its files stay
+as they are, the database is created (its entry fsync'd; for layout 4 the table), then the
+marker is replaced atomically (temporary file, fsync, rename,
 directory fsync), so a crash leaves either a store of layout 2 (with an empty database or table,
 reused by the next upgrade) or one of the new layout. A store of layout 3 given a ``database``
 is upgraded to 4: its rows are copied into the table (which is emptied first, in the same
