@@ -165,7 +165,12 @@ class SegmentWriter:
     def _done(self, held: _Segment, *, ok: bool) -> None:
         with self._lock:
             held.pending -= 1
-            held.failed = held.failed or not ok
+            if not ok:
+                # a failed write or sync (after which Linux may report the next sync clean
+                # though pages were lost): no more appends to it, and it is never sealed
+                held.failed = held.full = True
+                if self._current is held:
+                    self._current = None
             finished = held.full and held.pending == 0 and held in self._open
             if finished:
                 self._open.remove(held)

@@ -19,6 +19,7 @@ from fhir_server.storage.sqlite.inline_blobs import (
     DATABASE,
     SCHEMA,
     SEGMENT_COLUMNS,
+    SEGMENT_INDEX,
     connect,
 )
 
@@ -139,6 +140,9 @@ def add_segment_columns(path: str) -> None:
             for name, kind in SEGMENT_COLUMNS:
                 if name not in present:
                     conn.execute(f"ALTER TABLE blobs ADD COLUMN {name} {kind}")
+            # the rows of one segment, found after a crash without reading the table (its
+            # inline rows' bytes, before the segment column, would be read through)
+            conn.execute(SEGMENT_INDEX)
             conn.execute("COMMIT")
         except BaseException:
             if conn.in_transaction:

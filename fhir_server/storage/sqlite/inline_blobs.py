@@ -61,6 +61,9 @@ CREATE TABLE IF NOT EXISTS blobs (
 #: (NULL for a row that holds its bytes in ``data``).
 SEGMENT_COLUMNS: Final = (("segment", "TEXT"), ("offset", "INTEGER"))
 COLUMNS: Final = "key, size, sha256, content_type, created, token, data"
+SEGMENT_INDEX: Final = (
+    "CREATE INDEX IF NOT EXISTS blobs_segment ON blobs (segment) WHERE segment IS NOT NULL"
+)
 #: An upsert of a row with its bytes; in a table with the segment columns, it clears them.
 _UPSERT: Final = """
 INSERT INTO blobs (key, size, sha256, content_type, created, token, data)

@@ -149,6 +149,11 @@ async def test_a_fourth_layout_store_is_upgraded_with_its_rows(
     store = await sharing(base, resources)
     assert store.layout.version == 5
     assert (base / "LAYOUT").read_bytes() == b"5\n../fhir.sqlite3\n"
+    with contextlib.closing(sqlite3.connect(resources.path)) as conn:
+        plan = conn.execute(
+            "EXPLAIN QUERY PLAN SELECT key, size, sha256, offset FROM blobs WHERE segment = 'x'"
+        ).fetchall()
+    assert "USING INDEX blobs_segment" in str(plan)  # a crash's check reads no inline bytes
     assert await read(store, "old") == b"abc"
     await store.put("old", b"abd", content_type=DICOM)  # the upsert clears the new columns
     data = large(4)
@@ -291,3 +296,38 @@ async def test_the_default_write_beside_runs_with_the_put(tmp_path: Path) -> Non
     assert other == 7 and calls == ["beside"]
     assert not isinstance(stored, BaseException) and stored[1]
     await store.close()
+
+
+async def test_a_failed_sync_stores_nothing_and_the_segment_is_left(
+    tmp_path: Path, resources: SqliteStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A sync that fails (a disk error): the put raises, its row (committed beside the sync) is
+    deleted again, and the writer moves to a new segment, never sealing the failed one (the
+    next store opened checks its rows)."""
+    base = tmp_path / "data" / "blobs"
+    store = await sharing(base, resources)
+    before = large(10)
+    await store.put_if_absent("before", before, content_type=DICOM)
+    real = files.sync_data
+
+    def failing(fd: int) -> None:
+        raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr(files, "sync_data", failing)
+    with pytest.raises(OSError, match="Input/output error"):
+        await store.put_if_absent("failed", large(11), content_type=DICOM)
+    monkeypatch.setattr(files, "sync_data", real)
+    assert await store.info("failed") is None
+    assert "failed" not in row_places(resources.path)
+    data = large(12)
+    _, stored = await store.put_if_absent("failed", data, content_type=DICOM)
+    assert stored and await read(store, "failed") == data
+    places = row_places(resources.path)
+    assert places["before"][0] != places["failed"][0]  # a new segment
+    await store.close()
+    sealed = [name for name in names(base) if name.endswith(".sealed")]
+    assert sealed == [f"{places['failed'][0]}.sealed"]
+    reopened = await sharing(base, resources)  # checks the unsealed one: its row is whole
+    assert await read(reopened, "before") == before
+    assert len([name for name in names(base) if name.endswith(".sealed")]) == 2
+    await reopened.close()
