@@ -19,3 +19,13 @@ async def sqlite_store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
         yield instance
     finally:
         await instance.close()
+
+
+@pytest.fixture
+async def resources(tmp_path: Path) -> AsyncIterator[SqliteStore]:
+    """A SQLite resource store in ``data`` (whose database a blob store in ``data/blobs`` keeps
+    its rows in, as the server wires them), closed after the test."""
+    store = SqliteStore(tmp_path / "data")
+    await store.open()
+    yield store
+    await store.close()

@@ -7,37 +7,19 @@ from __future__ import annotations
 import contextlib
 import shutil
 import sqlite3
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
 from fhir_server.storage import filesystem_blob_files as files
-from fhir_server.storage.filesystem_blobs import FilesystemBlobStore
 from fhir_server.storage.sqlite import SqliteStore
 from fhir_server.storage.sqlite import blob_layouts as layouts
 from fhir_server.storage.sqlite import inline_blobs as inline
-from tests.unit.storage.blob_stores import opened, read
+from tests.unit.storage.blob_stores import opened, read, sharing
 
 DICOM = "application/dicom"
 SMALL = b"\x01" * 500
 LARGE = b"\x02" * 5000
-
-
-@pytest.fixture
-async def resources(tmp_path: Path) -> AsyncIterator[SqliteStore]:
-    store = SqliteStore(tmp_path / "data")
-    await store.open()
-    yield store
-    await store.close()
-
-
-async def sharing(base: Path, resources: SqliteStore) -> FilesystemBlobStore:
-    store = FilesystemBlobStore(
-        base, chunk_size=64 * 1024, inline_max=1000, database=resources.path, jobs=resources.jobs
-    )
-    await store.open()
-    return store
 
 
 def rows(database: Path) -> list[str]:

@@ -13,38 +13,20 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
 from fhir_server.storage import filesystem_blob_files as files
 from fhir_server.storage import filesystem_blob_segments as segments
-from fhir_server.storage.filesystem_blobs import FilesystemBlobStore
 from fhir_server.storage.sqlite import SqliteStore
-from tests.unit.storage.blob_stores import opened, read
+from tests.unit.storage.blob_stores import opened, read, sharing
 
 DICOM = "application/dicom"
 
 
 def large(n: int, size: int = 200_000) -> bytes:
     return bytes([n % 251]) * 7 + os.urandom(size)
-
-
-@pytest.fixture
-async def resources(tmp_path: Path) -> AsyncIterator[SqliteStore]:
-    store = SqliteStore(tmp_path / "data")
-    await store.open()
-    yield store
-    await store.close()
-
-
-async def sharing(base: Path, resources: SqliteStore) -> FilesystemBlobStore:
-    store = FilesystemBlobStore(
-        base, chunk_size=64 * 1024, inline_max=1000, database=resources.path, jobs=resources.jobs
-    )
-    await store.open()
-    return store
 
 
 def row_places(database: Path) -> dict[str, tuple[str | None, int | None, int]]:
