@@ -327,24 +327,30 @@ async def test_migrate_copies_the_lasting_records_again_on_each_run(
 
 
 async def test_migrate_copies_the_bytes_of_the_dicom_instances(source: Path, target: str) -> None:
-    """The instance records are lasting records; the bytes they name are in the blob store,
-    which the migration copies too (GridFS, or the SQLite target's blobs/), once."""
+    """The instance records are lasting records; the bytes they name are in the blob store
+    (a row, a version file, a segment), which the migration copies too (GridFS, or the SQLite
+    target's blobs/), once."""
     stored = {
         "1.2.826.0.1.3680043.8.498.1": b"DICM small" * 10,
         "1.2.826.0.1.3680043.8.498.2": b"L" * 300_000,
+        "1.2.826.0.1.3680043.8.498.3": b"S" * 300_000,  # as the ingest writes it: a segment
     }
     async with opened(open_store(str(source))) as mine:
         blobs = make_blob_store(None, source, mine)
         await blobs.open()
         for uid, data in stored.items():
-            await blobs.put(uid, data, content_type="application/dicom")
+            if uid.endswith(".3"):
+                await blobs.put_if_absent(uid, data, content_type="application/dicom")
+            else:
+                await blobs.put(uid, data, content_type="application/dicom")
             record = {"study": "1.2.3", "sop_instance": uid, "blob": uid}
             await mine.records.put("dicom-instance", uid, record, index="study")
         await mine.records.put("dicom-instance", "1.2.9", {"study": "1.2.3", "blob": "1.2.9"})
         await blobs.close()
     result = run_migrate(source, target)
     assert result.returncode == 0, result.stderr + result.stdout
-    assert "copied the bytes of 2 DICOM instances (0 already in the target)" in result.stdout
+    assert "copied the bytes of 3 DICOM instances (0 already in the target)" in result.stdout
+    assert list((source / "blobs" / "segments").glob("*.seg"))
     assert "1 DICOM instance record(s) name bytes the source does not hold (e.g. 1.2.9)" in (
         result.stdout
     )
@@ -360,7 +366,7 @@ async def test_migrate_copies_the_bytes_of_the_dicom_instances(source: Path, tar
             await copies.close()
     again = run_migrate(source, target)
     assert again.returncode == 0, again.stderr + again.stdout
-    assert "copied the bytes of 0 DICOM instances (2 already in the target)" in again.stdout
+    assert "copied the bytes of 0 DICOM instances (3 already in the target)" in again.stdout
 
 
 def _copied_so_far(target: str, enough: int) -> int:
