@@ -266,6 +266,31 @@ async def test_resend_is_idempotent(dicomweb: DicomWeb, count: int) -> None:
     assert values(found.json()[0], "00201208") == [count]
 
 
+async def test_a_large_instance_is_served_byte_for_byte_from_its_segment(
+    dicomweb: DicomWeb,
+) -> None:
+    """A 512x512 image (0.5 MB: above the inline limit, appended to a segment file) sent twice
+    comes back as sent, whole, as its pixel data and as its frame."""
+    ds = pydicom.dcmread(BytesIO(ct_study("DW-L", "20240105", 1)[0]))
+    ds.Rows = ds.Columns = 512
+    ds.PixelData = bytes((n * 7) & 0xFF for n in range(512 * 512 * 2))
+    out = BytesIO()
+    ds.save_as(out, enforce_file_format=True)
+    part10 = out.getvalue()
+    for _ in range(2):
+        assert (await call(stow, dicomweb.url, [part10])).status_code == 200
+    assert list((dicomweb.application.settings.data_dir / "blobs" / "segments").glob("*.seg"))
+    study, series, sop = ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.SOPInstanceUID
+    url = f"{dicomweb.url}/studies/{study}/series/{series}/instances/{sop}"
+    got = await call(requests.get, url, headers={"Accept": DICOM_PARTS}, timeout=30)
+    assert got.status_code == 200 and split_multipart(got) == [part10]
+    [frame] = await call(DICOMwebClient(dicomweb.url).retrieve_instance_frames,
+                         study, series, sop, [1])  # fmt: skip
+    assert frame == ds.PixelData
+    bulk = await call(requests.get, f"{url}/bulk/7FE00010", timeout=30)
+    assert split_multipart(bulk) == [ds.PixelData]
+
+
 async def test_encapsulated_frames_are_served_as_stored(dicomweb: DicomWeb) -> None:
     from pydicom.encaps import generate_frames
 
