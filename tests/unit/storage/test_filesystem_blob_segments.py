@@ -5,6 +5,7 @@ the store is opened again; the write issued beside a put, committed with its row
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hashlib
 import logging
@@ -23,6 +24,7 @@ from fhir_server.storage.sqlite import SqliteStore
 from tests.unit.storage.blob_stores import opened, read, sharing
 
 DICOM = "application/dicom"
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def large(n: int, size: int = 200_000) -> bytes:
@@ -169,9 +171,8 @@ _KILLED_WRITER = textwrap.dedent(
 
 
 def _kill_a_writer_and_tear_its_segment(data: Path) -> Path:
-    root = Path(__file__).resolve().parents[3]
     subprocess.run(
-        [sys.executable, "-c", _KILLED_WRITER, str(data)], check=True, cwd=root, timeout=60
+        [sys.executable, "-c", _KILLED_WRITER, str(data)], check=True, cwd=ROOT, timeout=60
     )
     (seg,) = list((data / "blobs" / segments.DIRECTORY).iterdir())
     assert seg.suffix == ".seg"
@@ -313,3 +314,67 @@ async def test_a_failed_sync_stores_nothing_and_the_segment_is_left(
     assert await read(reopened, "before") == before
     assert len([name for name in names(base) if name.endswith(".sealed")]) == 2
     await reopened.close()
+
+
+_WRITER = textwrap.dedent(
+    """
+    import asyncio, sys
+    from pathlib import Path
+    from fhir_server.storage.filesystem_blobs import FilesystemBlobStore
+    from fhir_server.storage.sqlite import SqliteStore
+
+    async def main(data: Path, name: str) -> None:
+        resources = SqliteStore(data)
+        await resources.open()
+        store = FilesystemBlobStore(
+            data / "blobs", inline_max=1000, database=resources.path, jobs=resources.jobs
+        )
+        await store.open()
+        stored = 0
+        for n in range(30):
+            # keys of its own, and keys both processes put at once
+            key = f"{name}-{n}" if n % 3 else f"both-{n}"
+            blob = (name.encode() + bytes([n])) * 50_000
+            _, mine = await store.put_if_absent(key, blob, content_type="application/dicom")
+            stored += mine
+        await store.close()
+        await resources.close()
+        print(stored)
+
+    asyncio.run(main(Path(sys.argv[1]), sys.argv[2]))
+    """
+)
+
+
+async def test_two_processes_append_to_segments_of_their_own(tmp_path: Path) -> None:
+    """Two server processes on one data directory at once: each appends to its own segments,
+    every key has one version (the first committed), and each stored blob reads back whole."""
+    data = tmp_path / "data"
+    first = SqliteStore(data)
+    await first.open()  # the schema made once, before the writers start
+    await first.close()
+    writers = [
+        await asyncio.create_subprocess_exec(
+            sys.executable, "-c", _WRITER, str(data), name, cwd=ROOT, stdout=asyncio.subprocess.PIPE
+        )
+        for name in ("a", "b")
+    ]
+    outputs = [await writer.communicate() for writer in writers]
+    assert all(writer.returncode == 0 for writer in writers)
+    # each process stored its own 20 keys; of the 10 shared ones, each stored by one of them
+    assert sum(int(out) for out, _ in outputs) == 2 * 20 + 10
+    resources = SqliteStore(data)
+    await resources.open()
+    store = await sharing(data / "blobs", resources)
+    try:
+        places = row_places(resources.path)
+        assert len(places) == 50 and len({segment for segment, _, _ in places.values()}) == 2
+        for key in places:
+            content = await read(store, key)
+            owner = key[0] if not key.startswith("both") else chr(content[0])
+            n = int(key.rsplit("-", 1)[1])
+            assert content == (owner.encode() + bytes([n])) * 50_000
+        assert len([name for name in names(data / "blobs") if name.endswith(".sealed")]) == 2
+    finally:
+        await store.close()
+        await resources.close()
