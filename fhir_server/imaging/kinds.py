@@ -14,6 +14,7 @@ STUDY = "dicom-study"  # key: Study Instance UID; index: Patient ID (patient)
 ACCESSION = "dicom-accession"  # key: Study Instance UID; index: its Accession Number
 STUDY_DATE = "dicom-study-date"  # key: its Study Date / Study Instance UID (date_index.py)
 STUDY_NAME = "dicom-study-name"  # key: its Patient's Name folded / Study UID (name_index.py)
+STUDY_MODALITY = "dicom-study-modality"  # key: a modality / Study UID (modality_index.py)
 PENDING = "dicom-pending"  # key: Study Instance UID: its ImagingStudy is to be written
 REJECTION = "dicom-rejection"  # key: time + random; index: study
 META = "dicom-meta"  # key: the name of a one-time upgrade of these records, once it is done

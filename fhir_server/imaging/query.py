@@ -33,6 +33,7 @@ from fhir_server.imaging.attributes import tag_key
 from fhir_server.imaging.date_index import studies_in
 from fhir_server.imaging.kinds import ACCESSION, INSTANCE, SERIES, STUDY, every
 from fhir_server.imaging.matching import MULTIPLE_VALUE_VRS, Key, matches
+from fhir_server.imaging.modality_index import studies_of_modalities
 from fhir_server.imaging.name_index import studies_named
 from fhir_server.imaging.narrowing import narrowing, unique
 from fhir_server.storage.records import RecordStore
@@ -301,6 +302,8 @@ class StudyQuery:
             return await studies_in(self.records, wanted, INDEXED_MAX)
         if field == "name":
             return await studies_named(self.records, wanted, INDEXED_MAX)
+        if field == "modality":
+            return await studies_of_modalities(self.records, wanted, INDEXED_MAX)
         found: set[str] = set()
         for value in dict.fromkeys(wanted):
             found.update([str(a["study"]) async for a in every(self.records, ACCESSION, value,

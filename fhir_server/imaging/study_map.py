@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 from fhir_server.imaging.attributes import first, pick, tag_key, values
 from fhir_server.imaging.date_index import date_put
 from fhir_server.imaging.kinds import ACCESSION, SERIES, STUDY
+from fhir_server.imaging.modality_index import modality_puts
 from fhir_server.imaging.name_index import name_puts
 from fhir_server.storage.records import RecordPut
 
@@ -120,8 +121,9 @@ def study_puts(value: Json) -> list[RecordPut]:
     its indexed field when it has one (a patient's studies are found without reading the
     others: QIDO/C-FIND by PatientID, C-MOVE/C-GET at PATIENT level), and of its
     ``dicom-accession`` record (the study's Accession Number, indexed) when it has one, of
-    its ``dicom-study-date`` record when it has a Study Date (date_index.py) and of its
-    ``dicom-study-name`` records when it has a Patient's Name (name_index.py)."""
+    its ``dicom-study-date`` record when it has a Study Date (date_index.py), of its
+    ``dicom-study-name`` records when it has a Patient's Name (name_index.py) and of its
+    ``dicom-study-modality`` records (modality_index.py)."""
     study = str(value["study"])
     attributes = value.get("attributes") or {}
     patient = first(attributes, "PatientID")
@@ -134,7 +136,7 @@ def study_puts(value: Json) -> list[RecordPut]:
     dated = date_put(study, attributes)
     if dated is not None:
         puts.append(dated)
-    return puts + name_puts(study, attributes)
+    return puts + name_puts(study, attributes) + modality_puts(study, attributes)
 
 
 def index_puts(
