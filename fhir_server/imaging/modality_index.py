@@ -12,8 +12,10 @@ says which study records to read): a CS value without wildcards matches a value 
 Multiple Value Matching every one, of which any one's studies are a superset). At SERIES and
 IMAGE level a Modality (0008,0060) key narrows to the studies having that modality: a study's
 Modalities in Study are its instances' Modality values (study_map.study_record), written with
-its series records. Written with the study record (study_map.study_puts); a record left by a
-modality no longer in the study is a stale candidate, filtered out by the match.
+its series records (as with the other indexes, an instance of a study not written yet is found
+once it is: at the end of its association or STOW-RS request). Written with the study record
+(study_map.study_puts); a record left by a modality no longer in the study is a stale candidate,
+filtered out by the match.
 """
 
 from __future__ import annotations
