@@ -1,12 +1,13 @@
 """Durable before success (issue 9, RO-19): instances acknowledged to storescu survive a server
 killed with SIGKILL right after, with their bytes (small ones are rows committed with their
-records in the resource database, layout 4; large ones version files), and their study is
-indexed after the restart."""
+records in the resource database; large ones appended to a segment, layout 5), and their study
+is indexed after the restart; a kill in the middle of a C-STORE tears nothing acknowledged."""
 
 from __future__ import annotations
 
 import shutil
 import subprocess
+import threading
 from io import BytesIO
 from pathlib import Path
 
@@ -85,5 +86,77 @@ def test_cn4_1_4_acknowledged_instances_survive_kill_9(tmp_path: Path) -> None:
         assert [e["resource"]["numberOfInstances"] for e in entries] == [12]
         # its rows checked against its bytes when the store was opened again
         assert sorted(p.suffix for p in segments.iterdir()) == [".sealed", ".seg"]
+    finally:
+        second.stop()
+
+
+def test_cn4_1_4_a_kill_in_the_middle_of_large_c_stores_loses_nothing_acknowledged(
+    tmp_path: Path,
+) -> None:
+    """Large instances (appended to a segment, their row committed while the segment syncs)
+    sent one by one; the server is killed (SIGKILL) while one is being stored. After the
+    restart (which checks the segment its writer left unsealed), every acknowledged instance
+    is served whole, and the one in flight is either absent or whole, never torn."""
+    from pynetdicom import AE
+
+    files = [large(f) for f in ct_study("CRASH-2", "20261205", 24)]
+    data, port = tmp_path / "data", free_port()
+    args = ("--dicom-port", str(port), "--log-level", "info")
+    first = ServerProcess(data, *args)
+    acknowledged: list[bytes] = []
+    in_flight: list[bytes] = []
+    try:
+        first.wait_ready()
+        ae = AE(ae_title="MODALITY")
+        ae.add_requested_context("1.2.840.10008.5.1.4.1.1.2", "1.2.840.10008.1.2.1")
+        assoc = ae.associate("127.0.0.1", port, ae_title="FHIRSERVER")
+        assert assoc.is_established and assoc.dul.socket is not None
+        # pynetdicom 3.0 skips closing a socket whose shutdown fails (its peer was killed)
+        raw = assoc.dul.socket.socket
+        for n, part10 in enumerate(files):
+            if n == 16:  # killed while this one is stored (a few ms after it is sent)
+                threading.Timer(0.002, first.process.kill).start()
+                in_flight.append(part10)
+            status = assoc.send_c_store(pydicom.dcmread(BytesIO(part10)))
+            if n >= 16 or not status or status.Status != 0:
+                break
+            acknowledged.append(part10)
+        assoc.abort()
+        ae.shutdown()
+        if raw is not None:
+            raw.close()
+    finally:
+        first.process.kill()
+        first.process.wait()
+        first.stop()
+    assert len(acknowledged) == 16
+    segments = data / "blobs" / "segments"
+    assert [p.suffix for p in segments.iterdir()] == [".seg"]  # its writer died: not sealed
+
+    second = ServerProcess(data, *args)
+    try:
+        second.wait_ready()
+        assert sorted(p.suffix for p in segments.iterdir()) == [".sealed", ".seg"]
+
+        def served(part10: bytes) -> bytes | None:
+            sop = pydicom.dcmread(BytesIO(part10))
+            url = (
+                f"{second.base}/dicomweb/studies/{sop.StudyInstanceUID}/series/"
+                f"{sop.SeriesInstanceUID}/instances/{sop.SOPInstanceUID}"
+            )
+            got = httpx.get(url, headers={"Accept": "multipart/related; type=application/dicom"})
+            if got.status_code == 404:
+                return None
+            assert got.status_code == 200, got.text
+            body = got.content
+            return body[body.index(b"\r\n\r\n") + 4 : body.rindex(b"\r\n--")]
+
+        for part10 in acknowledged:
+            stored = served(part10)
+            assert stored is not None
+            assert without_padding(stored) == without_padding(part10)
+        for part10 in in_flight:
+            stored = served(part10)
+            assert stored is None or without_padding(stored) == without_padding(part10)
     finally:
         second.stop()
