@@ -20,7 +20,7 @@ from urllib.parse import quote
 import orjson
 
 from fhir_server.core.context import RequestContext
-from fhir_server.core.errors import FhirError
+from fhir_server.core.errors import FhirError, PreconditionFailed
 from fhir_server.imaging.attributes import first
 from fhir_server.interactions.service import FhirService
 
@@ -112,12 +112,6 @@ class Links:
         identifier = {"system": patient_system(attributes, ae_title, organization),
                       "value": patient_id}  # fmt: skip
         query = f"{identifier['system']}|{patient_id}"
-        found = await self.search(ctx, "Patient", identifier=query)
-        if len(found) > 1:
-            reference: Json = {"identifier": identifier, "type": "Patient"}
-            return {**reference, "display": display} if display else reference
-        if found:
-            return {"reference": f"Patient/{found[0]['id']}"}
         body: Json = {"resourceType": "Patient", "identifier": [identifier]}
         if name:
             body["name"] = [human_name(name)]
@@ -129,9 +123,14 @@ class Links:
         birth = _birth_date(first(attributes, "PatientBirthDate"))
         if birth:
             body["birthDate"] = birth
-        written = await self.service.create(
-            ctx, "Patient", body, if_none_exist=f"identifier={quote(query, safe='|:/.')}"
-        )
+        try:
+            # the one Patient found, or the one created (If-None-Exist looks for it first)
+            written = await self.service.create(
+                ctx, "Patient", body, if_none_exist=f"identifier={quote(query, safe='|:/.')}"
+            )
+        except PreconditionFailed:  # several Patients have the identifier: do not guess
+            reference: Json = {"identifier": identifier, "type": "Patient"}
+            return {**reference, "display": display} if display else reference
         return {"reference": f"Patient/{written.version.id}"}
 
     async def based_on(

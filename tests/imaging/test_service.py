@@ -3,10 +3,12 @@ write pipeline. Every door (C-STORE, STOW-RS, C-MOVE) calls this same path."""
 
 from __future__ import annotations
 
+from io import BytesIO
 from pathlib import Path
 from typing import Any
 
 import orjson
+import pydicom
 import pytest
 
 from fhir_server.bootstrap import Application
@@ -205,6 +207,51 @@ async def test_ro14_review_flag_is_a_note_on_the_imaging_study(
     [study] = await _studies(app, result.study_uid)
     assert any(n["text"].startswith("Flagged for review (RO-14): burned-in-annotation")
                for n in study["note"])  # fmt: skip
+
+
+def _issued(part10: bytes, patient_id: str) -> bytes:
+    """``part10`` with Patient ID ``patient_id`` issued by the OID 1.2.40.0.10.1.4.3.1."""
+    ds = pydicom.dcmread(BytesIO(part10))
+    ds.PatientID, ds.IssuerOfPatientID = patient_id, "1.2.40.0.10.1.4.3.1"
+    out = BytesIO()
+    ds.save_as(out, enforce_file_format=True)
+    return out.getvalue()
+
+
+async def test_the_subject_is_the_patient_with_the_identifier_or_none_if_several(
+    setup: tuple[Application, ImagingService],
+) -> None:
+    """The Patient whose identifier is the issued Patient ID: the one there, else one created;
+    with several such Patients, a logical reference (a wrong link would show one patient's
+    images on another's record)."""
+    app, imaging = setup
+    system = "urn:oid:1.2.40.0.10.1.4.3.1"
+    known = await app.service.create(
+        CTX,
+        "Patient",
+        {"resourceType": "Patient", "identifier": [{"system": system, "value": "P-ONE"}]},
+    )
+    for _ in range(2):
+        await app.service.create(
+            CTX,
+            "Patient",
+            {"resourceType": "Patient", "identifier": [{"system": system, "value": "P-TWO"}]},
+        )
+    subjects = []
+    for patient_id in ("P-ONE", "P-TWO", "P-NEW"):
+        [part10] = ct_study(patient_id, "20261205", 1, patient_name="Ionescu^Dan")
+        result = await imaging.store_part10(_issued(part10, patient_id), MODALITY)
+        await imaging.flush()
+        assert result.study_uid is not None
+        [study] = await _studies(app, result.study_uid)
+        subjects.append(study["subject"])
+    assert subjects[0] == {"reference": f"Patient/{known.version.id}"}
+    assert subjects[1] == {
+        "identifier": {"system": system, "value": "P-TWO"}, "type": "Patient",
+        "display": "Ionescu Dan",
+    }  # fmt: skip
+    created = await app.service.read(CTX, "Patient", subjects[2]["reference"].split("/")[1])
+    assert orjson.loads(created.body)["identifier"] == [{"system": system, "value": "P-NEW"}]
 
 
 async def test_based_on_links_the_order_by_accession_number(
