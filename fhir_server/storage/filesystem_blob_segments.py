@@ -1,9 +1,9 @@
 """Segment files of the filesystem blob store (layout 5): write-once blobs appended to a file
 shared by many, instead of a file each.
 
-The writer's methods are blocking, called from worker threads; :func:`append_beside` is the
-put's flow on the event loop (:mod:`.filesystem_blobs` places segments in the layout). Why: on
-this project's disks a new file costs two file system journal commits before it is durable
+The writer's methods are blocking, called from worker threads; :mod:`.filesystem_blob_appends`
+has the put's flow on the event loop (:mod:`.filesystem_blobs` places segments in the layout).
+Why: on this project's disks a new file costs two file system journal commits before it is durable
 (its ``fdatasync``, then the fsync of its directory after the rename), bytes appended to an
 open file one (its ``fdatasync``); and the row pointing at them commits with the instance's
 record, in one transaction, while the segment syncs (docs/performance.md, dicom_store).
@@ -32,24 +32,18 @@ compaction yet).
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import fcntl
 import hashlib
 import os
 import secrets
 import threading
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Final, TypeVar
-
-from fhir_server.core.waiting import in_thread
+from typing import Final
 
 from . import filesystem_blob_files as files
-from . import filesystem_blob_reads as reads
 from .blobs import BlobInfo
-from .sqlite import inline_blobs as inline
 
 #: The directory of the segments, under the store's base.
 DIRECTORY: Final = "segments"
@@ -58,13 +52,14 @@ SUFFIX: Final = ".seg"
 #: writer died checked its rows.
 _SEALED: Final = ".sealed"
 _NEW: Final = ".new"
+#: How old a ``.new`` segment must be before :func:`sweep_unfinished` removes it (seconds).
+UNFINISHED_AGE: Final = 60.0
 #: A writer starts a new segment rather than let one grow past this size (which also bounds
 #: what is read again after a crash).
 SEGMENT_SIZE: Final = 256 << 20
 _VERIFY_CHUNK: Final = 1 << 20
 _CREATE: Final = os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
 _READ: Final = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0)
-_T = TypeVar("_T")
 
 
 @dataclass(slots=True, eq=False)
@@ -226,6 +221,34 @@ class SegmentWriter:
             self._close(held)
 
 
+def sweep_unfinished(base: str, now: float, age: float = UNFINISHED_AGE) -> int:
+    """Remove the segments a writer died creating (``<name>.new``, empty: a crash between their
+    creation and their rename), older than ``age`` seconds and unlocked; how many. (A live
+    writer holds its new segment's lock, and renames it within microseconds.)"""
+    directory = f"{base}/{DIRECTORY}"
+    removed = 0
+    with contextlib.suppress(FileNotFoundError):
+        for name in os.listdir(directory):
+            path = f"{directory}/{name}"
+            if not name.endswith(_NEW):
+                continue
+            try:
+                fd = os.open(path, _READ)
+            except FileNotFoundError:
+                continue
+            try:
+                if now - os.fstat(fd).st_mtime < age:
+                    continue
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                os.unlink(path)
+                removed += 1
+            except (BlockingIOError, FileNotFoundError):
+                pass
+            finally:
+                os.close(fd)
+    return removed
+
+
 def unsealed(base: str) -> list[str]:
     """The names of the segments in ``base`` not sealed: written by a live writer, or by one
     that died (a crash, a kill) and whose rows have not been checked since."""
@@ -321,74 +344,3 @@ class SegmentSlice:
         fd, self._fd = self._fd, -1
         if fd >= 0:
             os.close(fd)
-
-
-async def append_beside(
-    writer: SegmentWriter,
-    tier: inline.InlineTier,
-    key: str,
-    data: bytes,
-    content_type: str,
-    record: str,
-    beside: Callable[[], Awaitable[_T]],
-) -> tuple[tuple[BlobInfo, bool] | BaseException, _T | BaseException]:
-    """``data`` appended to a segment unless ``key`` has a current version (a row, or its
-    version file ``record``), its row inserted unless one came meanwhile; and ``beside()``, the
-    caller's write, started with the row's insert so that both commit in one transaction. The
-    caller holds the key's lock. The row is committed while the bytes, already written, are
-    synced (a crash between leaves a row whose bytes may be torn: see the module docstring);
-    returns once all are done."""
-    loop = asyncio.get_running_loop()
-    written: asyncio.Future[Placed] = loop.create_future()
-
-    def appended(placed: Placed) -> None:
-        if not written.done():
-            written.set_result(placed)
-
-    def append_and_sync() -> BlobInfo | Placed:
-        # one worker-thread call: the loop learns that the bytes are written, and issues the
-        # row's insert, while this thread syncs them
-        current = reads.current_info(tier, key, record)
-        if current is not None:
-            return current
-        placed = writer.append(key, data, content_type)
-        loop.call_soon_threadsafe(appended, placed)
-        writer.sync(placed)
-        return placed
-
-    work = asyncio.ensure_future(in_thread(append_and_sync))
-    try:
-        await asyncio.wait((work, written), return_when=asyncio.FIRST_COMPLETED)
-    except BaseException:
-        await asyncio.gather(work, return_exceptions=True)
-        raise
-    if not written.done():  # the key had a version, or the append failed
-        try:
-            current = work.result()
-        except Exception as exc:
-            return exc, await _outcome(beside())
-        assert isinstance(current, BlobInfo)
-        return (current, False), await _outcome(beside())
-    placed = written.result()
-    pointer = inline.Pointer(placed.segment, placed.offset)
-    synced, stored, other = await asyncio.gather(
-        work, tier.place_if_absent(placed.info, pointer, record), beside(),
-        return_exceptions=True,
-    )  # fmt: skip
-    if isinstance(synced, BaseException):
-        if not isinstance(stored, BaseException) and stored[1]:
-            with contextlib.suppress(Exception):  # else the opening's check drops it
-                await tier.delete_row(key)
-        return synced, other
-    return stored, other
-
-
-async def nothing() -> None:
-    """No write beside (:func:`append_beside` for a put alone)."""
-
-
-async def _outcome(awaitable: Awaitable[_T]) -> _T | BaseException:
-    try:
-        return await awaitable
-    except Exception as exc:
-        return exc

@@ -140,6 +140,7 @@ from typing import Final, TypeVar
 from fhir_server.core.errors import BlobNotFound
 from fhir_server.core.waiting import in_thread
 
+from . import filesystem_blob_appends as appends
 from . import filesystem_blob_files as files
 from . import filesystem_blob_reads as reads
 from . import filesystem_blob_segments as segments
@@ -273,8 +274,8 @@ class FilesystemBlobStore(BlobStore):
             if tier is not None and len(data) <= self.inline_max:
                 return await tier.put_if_absent(key, data, content_type, record)
             if tier is not None and self._segments is not None:
-                stored, _ = await segments.append_beside(
-                    self._segments, tier, key, data, content_type, record, segments.nothing
+                stored, _ = await appends.append_beside(
+                    self._segments, tier, key, data, content_type, record, appends.nothing
                 )
                 if isinstance(stored, BaseException):
                     raise stored
@@ -307,7 +308,7 @@ class FilesystemBlobStore(BlobStore):
                 key, data, content_type=content_type, beside=beside
             )
         async with self._lock(record):
-            return await segments.append_beside(
+            return await appends.append_beside(
                 writer, tier, key, data, content_type, record, beside
             )
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import time
 from collections.abc import Callable
 from urllib.parse import quote
 
@@ -157,7 +158,8 @@ def recover_segments(base: str, database: str) -> int:
     bytes are not whole (a row is committed while its bytes are synced, so a crash can leave
     rows of bytes never made durable: their puts never returned, the instances were never
     acknowledged), then seal it; the number of rows dropped. A segment whose writer is alive
-    (locked) is left alone."""
+    (locked) is left alone. Segments a writer died creating are removed."""
+    segments.sweep_unfinished(base, time.time())
     dropped = 0
     for segment in segments.unsealed(base):
         fd = segments.claim(base, segment)

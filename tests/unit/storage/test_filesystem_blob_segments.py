@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import hashlib
 import logging
 import os
@@ -378,3 +379,26 @@ async def test_two_processes_append_to_segments_of_their_own(tmp_path: Path) -> 
     finally:
         await store.close()
         await resources.close()
+
+
+async def test_a_segment_a_writer_died_creating_is_removed_when_old(
+    tmp_path: Path, resources: SqliteStore
+) -> None:
+    """A crash between a new segment's creation and its rename leaves an empty ``.new`` file:
+    the next opening removes it once it is a minute old and no writer holds it."""
+    base = tmp_path / "data" / "blobs"
+    await (await sharing(base, resources)).close()
+    directory = base / segments.DIRECTORY
+    old, recent, held = (directory / f"{name}.new" for name in ("0a", "0b", "0c"))
+    for path in (old, recent, held):
+        path.touch()
+    os.utime(old, (1_000_000_000, 1_000_000_000))
+    os.utime(held, (1_000_000_000, 1_000_000_000))
+    writer = os.open(held, os.O_RDONLY)  # a live writer holds its new segment locked
+    try:
+        fcntl.flock(writer, fcntl.LOCK_EX)
+        store = await sharing(base, resources)
+        await store.close()
+    finally:
+        os.close(writer)
+    assert sorted(p.name for p in directory.iterdir()) == ["0b.new", "0c.new"]
