@@ -210,14 +210,18 @@ class SegmentWriter:
             os.close(held.fd)
 
     def close(self) -> None:
-        """Seal and close every segment still open (those with an append not yet synced are
-        only closed: the next store opened checks their rows)."""
+        """Seal and close every segment still open. One with an append still under way (a put
+        the store's closing did not wait for) is closed when that append is done, never under
+        it (its descriptor's number could be reused by another file meanwhile), and not sealed:
+        the next store opened checks its rows."""
         with self._lock:
-            segments, self._open = self._open, []
+            idle = [held for held in self._open if not held.pending]
+            for held in self._open:
+                held.full = True
+                held.failed = held.failed or held.pending > 0
+            self._open = [held for held in self._open if held.pending]
             self._current = None
-        for held in segments:
-            if held.pending:
-                held.failed = True
+        for held in idle:
             self._close(held)
 
 

@@ -402,3 +402,22 @@ async def test_a_segment_a_writer_died_creating_is_removed_when_old(
     finally:
         os.close(writer)
     assert sorted(p.name for p in directory.iterdir()) == ["0b.new", "0c.new"]
+
+
+def test_a_segment_is_closed_after_an_append_the_closing_did_not_wait_for(
+    tmp_path: Path,
+) -> None:
+    """The writer closed while an append is under way: that segment's descriptor stays open
+    until the append is synced (closed under it, its number could be reused by another file),
+    then it is closed unsealed (the next opening checks its rows)."""
+    base = tmp_path / "blobs"
+    base.mkdir()
+    segments.prepare(str(base))
+    writer = segments.SegmentWriter(str(base))
+    placed = writer.append("k", b"x" * 5000, DICOM)
+    writer.close()
+    os.fstat(placed.held.fd)  # still open
+    writer.sync(placed)
+    with pytest.raises(OSError):
+        os.fstat(placed.held.fd)
+    assert names(base) == [f"{placed.segment}.seg"]  # not sealed
