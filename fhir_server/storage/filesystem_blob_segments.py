@@ -152,10 +152,10 @@ class SegmentWriter:
         try:
             files.sync_data(held.fd)
             ok = True
+            length = placed.offset - placed.start + placed.info.size
+            files.drop_cached(held.fd, placed.start, length)
         finally:
-            self._done(held, ok=ok)
-        length = placed.offset - placed.start + placed.info.size
-        files.drop_cached(held.fd, placed.start, length)
+            self._done(held, ok=ok)  # last: it may close the segment
 
     def _done(self, held: _Segment, *, ok: bool) -> None:
         with self._lock:
