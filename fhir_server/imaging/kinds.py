@@ -3,7 +3,8 @@ ingest, QIDO/WADO, storage commitment and the DICOM door."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Mapping
+import functools
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from typing import Any
 
 from fhir_server.storage.records import RecordStore
@@ -65,9 +66,9 @@ async def studies_in_run(
     page: int = 1000,
 ) -> bool:
     """Add to ``found`` the studies of a study index (``kind``: records ``{"study", field}``
-    keyed ``<value of field>/<Study Instance UID>``, date_index.py and name_index.py) from the
-    first key after ``after`` on, as long as ``within(key)``; False once there are more than
-    ``limit`` (the caller then reads every study record instead)."""
+    keyed ``<value of field>/<Study Instance UID>``, date_index.py, name_index.py and
+    modality_index.py) from the first key after ``after`` on, as long as ``within(key)``; False
+    once there are more than ``limit`` (the caller then reads every study record instead)."""
     while True:
         batch = await records.find(kind, limit=page, after=after)
         for record in batch:
@@ -80,3 +81,28 @@ async def studies_in_run(
             after = key
         if len(batch) < page:
             return True
+
+
+async def studies_under_prefixes(
+    records: RecordStore,
+    kind: str,
+    field: str,
+    prefixes: Iterable[str],
+    limit: int,
+    *,
+    page: int = 1000,
+) -> list[str] | None:
+    """The studies of a study index (as :func:`studies_in_run` reads one) whose keys start with
+    any of ``prefixes``, in Study Instance UID order; None once there are more than ``limit``.
+    The keys with a prefix are one run, from the first key after it."""
+    found: set[str] = set()
+    for prefix in dict.fromkeys(prefixes):
+        within = functools.partial(_starts_with, prefix=prefix)
+        if not await studies_in_run(records, kind, field, prefix, within, found, limit,
+                                    page=page):  # fmt: skip
+            return None
+    return sorted(found)
+
+
+def _starts_with(key: str, *, prefix: str) -> bool:
+    return key.startswith(prefix)

@@ -20,12 +20,11 @@ filtered out by the match.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 from fhir_server.imaging.attributes import tag_key
-from fhir_server.imaging.kinds import STUDY_MODALITY, studies_in_run
+from fhir_server.imaging.kinds import STUDY_MODALITY, studies_under_prefixes
 from fhir_server.storage.records import RecordPut, RecordStore
 
 MODALITIES_IN_STUDY_TAG = tag_key(0x00080061)
@@ -49,15 +48,7 @@ async def studies_of_modalities(
     """The Study Instance UIDs the index holds under any of ``modalities``, in UID order; None
     when there are more than ``limit`` (reading every study record is then cheaper than reading
     them one by one)."""
-    found: set[str] = set()
-    for modality in dict.fromkeys(modalities):
-        prefix = f"{modality}/"
-        within = functools.partial(_starts_with, prefix=prefix)
-        if not await studies_in_run(records, STUDY_MODALITY, "modality", prefix, within, found,
-                                    limit, page=PAGE):  # fmt: skip
-            return None
-    return sorted(found)
-
-
-def _starts_with(key: str, *, prefix: str) -> bool:
-    return key.startswith(prefix)
+    prefixes = (f"{modality}/" for modality in modalities)
+    return await studies_under_prefixes(
+        records, STUDY_MODALITY, "modality", prefixes, limit, page=PAGE
+    )

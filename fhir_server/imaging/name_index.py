@@ -24,12 +24,11 @@ stale candidate, filtered out by the match like any other.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 from fhir_server.imaging.attributes import tag_key
-from fhir_server.imaging.kinds import STUDY_NAME, studies_in_run
+from fhir_server.imaging.kinds import STUDY_NAME, studies_under_prefixes
 from fhir_server.storage.records import RecordPut, RecordStore
 
 PATIENT_NAME_TAG = tag_key(0x00100010)
@@ -80,15 +79,6 @@ async def studies_named(
     """The Study Instance UIDs the index holds under ``prefixes`` and under ``~``, in UID
     order; None when there are more than ``limit`` (reading every study record is then
     cheaper than reading them one by one)."""
-    found: set[str] = set()
-    for prefix in [*dict.fromkeys(prefixes), UNFOLDED + "/"]:
-        # keys with a prefix are one run, from the first key after it
-        within = functools.partial(_starts_with, prefix=prefix)
-        if not await studies_in_run(records, STUDY_NAME, "name", prefix, within, found, limit,
-                                    page=PAGE):  # fmt: skip
-            return None
-    return sorted(found)
-
-
-def _starts_with(key: str, *, prefix: str) -> bool:
-    return key.startswith(prefix)
+    return await studies_under_prefixes(
+        records, STUDY_NAME, "name", [*prefixes, UNFOLDED + "/"], limit, page=PAGE
+    )

@@ -296,8 +296,9 @@ class StudyQuery:
                     yield record
 
     async def _indexed_studies(self, field: str, wanted: list[Any]) -> list[str] | None:
-        """The Study Instance UIDs the accession or Study Date index finds, in UID order; None
-        when the date index finds more than :data:`INDEXED_MAX`."""
+        """The Study Instance UIDs the accession, Study Date, Patient's Name or modality index
+        finds, in UID order; None when one of the last three finds more than
+        :data:`INDEXED_MAX`."""
         if field == "date":
             return await studies_in(self.records, wanted, INDEXED_MAX)
         if field == "name":

@@ -9,8 +9,9 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from urllib.parse import quote
 
 from fhir_server.storage import filesystem_blob_files as files
@@ -102,20 +103,13 @@ def move_rows(source: str, target: str, done: Callable[[], bool]) -> int | None:
     conn = connect(target)
     try:
         conn.execute("ATTACH DATABASE ? AS old", (f"file:{quote(source)}?mode=rw",))
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+        with _write_lock(conn):
             if done():
-                conn.execute("ROLLBACK")
-                return None
+                return None  # (nothing written: the transaction ends empty)
             conn.execute("DELETE FROM main.blobs")
             moved = conn.execute(
                 f"INSERT INTO main.blobs ({COLUMNS}) SELECT {COLUMNS} FROM old.blobs"
             ).rowcount
-            conn.execute("COMMIT")
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
         conn.execute("DETACH DATABASE old")
     finally:
         conn.close()
@@ -135,8 +129,7 @@ def add_segment_columns(path: str) -> None:
     its write lock, unless another process has)."""
     conn = connect(path)
     try:
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+        with _write_lock(conn):
             present = {row[1] for row in conn.execute("PRAGMA table_info(blobs)")}
             for name, kind in SEGMENT_COLUMNS:
                 if name not in present:
@@ -144,11 +137,6 @@ def add_segment_columns(path: str) -> None:
             # the rows of one segment, found after a crash without reading the table (its
             # inline rows' bytes, before the segment column, would be read through)
             conn.execute(SEGMENT_INDEX)
-            conn.execute("COMMIT")
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
     finally:
         conn.close()
 
@@ -185,16 +173,10 @@ def _drop_torn_rows(database: str, segment: str, fd: int) -> int:
             if segments.digest_at(fd, offset, size) != sha256
         ]
         if torn:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
+            with _write_lock(conn):
                 conn.executemany(
                     "DELETE FROM blobs WHERE key = ? AND segment = ? AND offset = ?", torn
                 )
-                conn.execute("COMMIT")
-            except BaseException:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise
             log.warning(
                 "blob rows in %s: %d blob(s) of segment %s whose bytes were not whole after a "
                 "crash were dropped (never acknowledged: their senders resend them)",
@@ -203,3 +185,17 @@ def _drop_torn_rows(database: str, segment: str, fd: int) -> int:
         return len(torn)
     finally:
         conn.close()
+
+
+@contextlib.contextmanager
+def _write_lock(conn: sqlite3.Connection) -> Iterator[None]:
+    """A transaction of ``conn`` under the database's write lock (``BEGIN IMMEDIATE``, waiting
+    for another process's), committed when the block ends, rolled back if it raises."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
