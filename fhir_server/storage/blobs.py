@@ -217,7 +217,10 @@ class BlobStore(ABC):
         outcome returned (or the exception it raised; both are always awaited to the end). A
         store may start ``beside()`` only when its own commit is ready, so that two writes to
         one database commit in one transaction (the filesystem store's segments:
-        ``filesystem_blobs.py``); by default both start at once."""
+        ``filesystem_blobs.py``); by default both start at once. An invalid key or content
+        type is refused (:class:`InvalidRequest`) before either starts."""
+        check_key(key)
+        check_content_type(content_type)
         stored, other = await asyncio.gather(
             self.put_if_absent(key, data, content_type=content_type),
             beside(),

@@ -300,13 +300,13 @@ class FilesystemBlobStore(BlobStore):
         """In layout 5, for bytes that go to a segment: ``beside()`` starts once the bytes are
         written, with the row's insert (both queued at once to the resource store's writer,
         they commit in one transaction) and the segment's sync."""
-        _, record = self._place(key)
-        check_content_type(content_type)
         tier, writer = self._inline, self._segments
-        if tier is None or writer is None or len(data) <= self.inline_max:
+        if tier is None or writer is None or len(data) <= self.inline_max:  # checks key and type
             return await super().put_if_absent_beside(
                 key, data, content_type=content_type, beside=beside
             )
+        _, record = self._place(key)
+        check_content_type(content_type)
         async with self._lock(record):
             return await appends.append_beside(
                 writer, tier, key, data, content_type, record, beside

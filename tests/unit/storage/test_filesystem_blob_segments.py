@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from fhir_server.core.errors import InvalidRequest
 from fhir_server.storage import filesystem_blob_files as files
 from fhir_server.storage import filesystem_blob_segments as segments
 from fhir_server.storage.sqlite import SqliteStore
@@ -421,3 +422,19 @@ def test_a_segment_is_closed_after_an_append_the_closing_did_not_wait_for(
     with pytest.raises(OSError):
         os.fstat(placed.held.fd)
     assert names(base) == [f"{placed.segment}.seg"]  # not sealed
+
+
+@pytest.mark.parametrize("size", [10, 5000])
+async def test_a_bad_key_is_refused_before_the_write_beside(
+    tmp_path: Path, resources: SqliteStore, size: int
+) -> None:
+    store = await sharing(tmp_path / "data" / "blobs", resources)
+    called: list[bool] = []
+
+    async def beside() -> None:
+        called.append(True)
+
+    with pytest.raises(InvalidRequest, match="invalid blob key"):
+        await store.put_if_absent_beside("../x", b"x" * size, content_type=DICOM, beside=beside)
+    assert called == []
+    await store.close()
