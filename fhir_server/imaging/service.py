@@ -6,13 +6,17 @@ stores them through the blob port exactly as received and writes the instance's 
 record — the two durable writes issued together (on the SQLite store a small instance's bytes
 and its record then commit in one transaction: storage/sqlite/job_group.py), and it returns
 only once both are durable, so a success status is never given for bytes that could be lost —
-and marks its study pending. Studies are written to
-FHIR **coalesced**: a background task rebuilds a pending study's ImagingStudy once the study has
-been quiet for ``quiet`` seconds (or ``max_delay`` after its first new instance), from every
-instance record of the study, through the one write pipeline — a 500-instance study is a handful
-of ImagingStudy versions, not 500. A pending marker record makes a crash between store and
-flush harmless: :meth:`start` flushes what a previous run left pending, after removing the
-records whose bytes the crash kept from becoming durable.
+and marks its study pending. The bytes go with a *note* (who sent them, when): with it the
+record is rebuilt from the bytes, so a store that keeps the note durably with them may commit
+the record without a sync of its own (the filesystem store's segments, for a large instance);
+after a power failure :meth:`start` indexes again the instances it lists as restored.
+
+Studies are written to FHIR **coalesced**: a background task rebuilds a pending study's
+ImagingStudy once the study has been quiet for ``quiet`` seconds (or ``max_delay`` after its
+first new instance), from every instance record of the study, through the one write pipeline — a
+500-instance study is a handful of ImagingStudy versions, not 500. A pending marker record makes
+a crash between store and flush harmless: :meth:`start` flushes what a previous run left
+pending, after removing the records whose bytes the crash kept from becoming durable.
 
 A resent SOP Instance UID is idempotent: the first stored instance is kept and the result says
 ``duplicate``. Refusals are recorded (``dicom-rejection``) with the sender and the reason.
@@ -92,6 +96,7 @@ class ImagingService:
         if upgraded:
             LOG.info("imaging index: %d study records indexed (Patient ID, Accession Number, "
                      "Study Date)", upgraded)  # fmt: skip
+        await self._index_restored()
         left = [str(r["study"]) for r in await self.records.find(PENDING, limit=100_000)]
         for study in left:
             await self._drop_records_without_bytes(study)
@@ -109,6 +114,38 @@ class ImagingService:
                             "(interrupted store): its record is removed",
                             record["sop_instance"], study)  # fmt: skip
                 await self.records.delete(INSTANCE, str(record["sop_instance"]))
+
+    async def _index_restored(self) -> None:
+        """After a power failure: the instances whose record was lost with the database's last
+        commits get it back (their bytes and the note kept with them were durable before they
+        were acknowledged: :meth:`_store_unless_stored`, BlobStore.restored)."""
+        done: list[str] = []
+        for key, note in await self.blobs.restored():
+            if await self.records.get(INSTANCE, key) is None:
+                await self._index_again(key, note)
+            done.append(key)
+        await self.blobs.forget_restored(done)
+
+    async def _index_again(self, key: str, note: dict[str, Any]) -> None:
+        stream = await self.blobs.stream(key)
+        part10 = await stream.read_all()
+        try:
+            prepared = await asyncio.to_thread(prepare, part10, self.policy)
+        except Refused as refused:  # the gate's policy changed since it was accepted
+            LOG.warning("instance %s, stored before a power failure, now refused by the gate "
+                        "(%s): not indexed again", key, refused.detail)  # fmt: skip
+            return
+        sender = Sender(note.get("ae_title"), note.get("organization"), str(note.get("channel")))
+        received = str(note.get("received") or to_instant(self.clock()))
+        record = self._instance_record(prepared, part10, sender, received)
+        marker = {"study": prepared.study_uid, "since": received}
+        await self.records.put_many([
+            RecordPut(PENDING, prepared.study_uid, marker),
+            RecordPut(INSTANCE, prepared.sop_instance, record, index="study", if_absent=True),
+        ])  # fmt: skip
+        LOG.warning("instance %s of study %s indexed again (its record was lost with the "
+                    "database's last commits in a power failure)",
+                    key, prepared.study_uid)  # fmt: skip
 
     async def stop(self) -> None:
         """Stop the coalescing task and write every pending study."""
@@ -182,10 +219,14 @@ class ImagingService:
         durable with it and is kept until both writes are over)."""
         uid, study = prepared.sop_instance, prepared.study_uid
         self._indexing[study] = self._indexing.get(study, 0) + 1
+        received = to_instant(self.clock())
+        # what, with the bytes, rebuilds the record (a store may then commit it relaxed)
+        note = {"ae_title": sender.ae_title, "organization": sender.organization,
+                "channel": sender.channel, "received": received}  # fmt: skip
         try:
             stored, indexed = await self.blobs.put_if_absent_beside(
-                uid, part10, content_type=CONTENT_TYPE,
-                beside=lambda: self._index(prepared, part10, sender),
+                uid, part10, content_type=CONTENT_TYPE, note=note,
+                beside=lambda: self._index(prepared, part10, sender, received),
             )  # fmt: skip
             if isinstance(stored, BaseException):
                 if indexed is True:
@@ -201,7 +242,7 @@ class ImagingService:
             if not stored[1]:
                 await self.blobs.put(uid, part10, content_type=CONTENT_TYPE)
             if not indexed:
-                await self._index(prepared, part10, sender, replace=True)
+                await self._index(prepared, part10, sender, received, replace=True)
         finally:
             if self._indexing[study] > 1:
                 self._indexing[study] -= 1
@@ -220,18 +261,25 @@ class ImagingService:
         return None
 
     async def _index(
-        self, prepared: Prepared, part10: bytes, sender: Sender, *, replace: bool = False
+        self,
+        prepared: Prepared,
+        part10: bytes,
+        sender: Sender,
+        received: str,
+        *,
+        replace: bool = False,
     ) -> bool:
         """The instance's record unless it has one (``replace``: whether or not), with its
         study's pending marker when the study is not pending yet (both in one durable write);
         whether the record was written."""
         record = RecordPut(
-            INSTANCE, prepared.sop_instance, self._instance_record(prepared, part10, sender),
+            INSTANCE, prepared.sop_instance,
+            self._instance_record(prepared, part10, sender, received),
             index="study", if_absent=not replace,
         )  # fmt: skip
         study = prepared.study_uid
         if study not in self._pending:
-            marker = {"study": study, "since": to_instant(self.clock())}
+            marker = {"study": study, "since": received}
             return (await self.records.put_many([RecordPut(PENDING, study, marker), record]))[1]
         return await self.records.put(
             record.kind, record.key, record.value, index=record.index, if_absent=record.if_absent
@@ -245,7 +293,9 @@ class ImagingService:
         if study not in self._pending and not busy:
             await self.records.delete(PENDING, study)
 
-    def _instance_record(self, prepared: Prepared, part10: bytes, sender: Sender) -> dict[str, Any]:
+    def _instance_record(
+        self, prepared: Prepared, part10: bytes, sender: Sender, received: str
+    ) -> dict[str, Any]:
         return {
             "study": prepared.study_uid,
             "series": prepared.series_uid,
@@ -254,7 +304,7 @@ class ImagingService:
             "ts": prepared.transfer_syntax,
             "blob": prepared.sop_instance,
             "size": len(part10),
-            "received": to_instant(self.clock()),
+            "received": received,
             "organization": sender.organization,
             "ae_title": sender.ae_title,
             "channel": sender.channel,

@@ -42,11 +42,11 @@ import asyncio
 import hashlib
 import re
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
-from typing import Self, TypeVar
+from typing import Any, Self, TypeVar
 
 from fhir_server.core.errors import InvalidRequest
 
@@ -212,13 +212,21 @@ class BlobStore(ABC):
         *,
         content_type: str,
         beside: Callable[[], Awaitable[_T]],
+        note: Mapping[str, Any] | None = None,
     ) -> tuple[tuple[BlobInfo, bool] | BaseException, _T | BaseException]:
         """:meth:`put_if_absent` and the caller's own write ``beside()``, run at once, each
         outcome returned (or the exception it raised; both are always awaited to the end). A
         store may start ``beside()`` only when its own commit is ready, so that two writes to
         one database commit in one transaction (the filesystem store's segments:
         ``filesystem_blobs.py``); by default both start at once. An invalid key or content
-        type is refused (:class:`InvalidRequest`) before either starts."""
+        type is refused (:class:`InvalidRequest`) before either starts.
+
+        ``note``, a small JSON object, says that the caller can rebuild its write beside from
+        the blob and the note: a store that keeps the note durably with the bytes may then
+        commit its row and that write without waiting for their own sync. If a power failure
+        loses them, the store gives the row back when next opened and lists the blob in
+        :meth:`restored` (the caller rebuilds its write, then calls :meth:`forget_restored`).
+        Stores whose every commit is durable ignore it."""
         check_key(key)
         check_content_type(content_type)
         stored, other = await asyncio.gather(
@@ -227,6 +235,15 @@ class BlobStore(ABC):
             return_exceptions=True,
         )
         return stored, other
+
+    async def restored(self) -> list[tuple[str, dict[str, Any]]]:
+        """The blobs stored with a note whose row the store gave back after a power failure
+        (see :meth:`put_if_absent_beside`), with their notes; none by default."""
+        return []
+
+    async def forget_restored(self, keys: Iterable[str]) -> None:
+        """The caller has rebuilt its writes of these :meth:`restored` blobs."""
+        return None
 
     @abstractmethod
     async def info(self, key: str) -> BlobInfo | None:

@@ -18,10 +18,11 @@ import contextlib
 import hashlib
 import os
 import secrets
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Final
+from typing import Any, Final
 
 import orjson
 
@@ -178,17 +179,19 @@ def write_all(fd: int, *parts: bytes) -> None:
             pending[0] = pending[0][written:]
 
 
-def header(info: BlobInfo, room: int = 0) -> bytes:
-    """The header line of ``info``, padded to ``room`` bytes if given."""
-    line = orjson.dumps(
-        {
-            "key": info.key,
-            "size": info.size,
-            "sha256": info.sha256,
-            "content_type": info.content_type,
-            "created": info.created.isoformat(),
-        }
-    )
+def header(info: BlobInfo, room: int = 0, note: Mapping[str, Any] | None = None) -> bytes:
+    """The header line of ``info``, padded to ``room`` bytes if given; ``note``: the writer's
+    own JSON object kept with it (a segment's blob, filesystem_blob_segments.py)."""
+    fields: dict[str, Any] = {
+        "key": info.key,
+        "size": info.size,
+        "sha256": info.sha256,
+        "content_type": info.content_type,
+        "created": info.created.isoformat(),
+    }
+    if note is not None:
+        fields["note"] = note
+    line = orjson.dumps(fields)
     if room and len(line) >= room:
         raise ValueError(f"blob header of {len(line)} bytes does not fit in {room}")
     return line + b" " * (room - len(line) - 1) + b"\n" if room else line + b"\n"

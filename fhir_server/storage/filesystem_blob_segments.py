@@ -20,14 +20,19 @@ parallel.
 
 **Crashes.** A put returns only once its bytes are synced and its row committed, but the row
 may commit first: a crash between can leave a committed row whose bytes are not whole. Such a
-put never returned (its instance was never acknowledged). A segment is *sealed* (an empty
-``<name>.sealed`` beside it) when its writer closes it with every append synced; a store opened
-later checks the rows of every unsealed segment whose lock it can take (its writer is gone)
-against their SHA-256, drops those whose bytes are not whole, then seals it
-(:func:`~.sqlite.blob_layouts.recover_segments`): at most :data:`SEGMENT_SIZE` bytes read per
-segment a crash left. A crash can also leave bytes no row points at (appended, the row never
-committed): never read. Deleted and replaced blobs' bytes stay in their segment too (no
-compaction yet).
+put never returned (its instance was never acknowledged). A put with a *note* (the caller's
+JSON object, kept in the header: who sent a DICOM instance, when) may also commit its row, and
+the caller's write beside it, without a sync of the WAL of their own
+(:mod:`.filesystem_blob_appends`): a power failure can then lose them after the put returned,
+and the bytes with their note rebuild them. A segment is *sealed* (an empty ``<name>.sealed``
+beside it) when its writer closes it with every append synced and every row committed, once
+the database's WAL is synced (``rows_durable``); a store opened later checks every unsealed
+segment whose lock it can take (its writer is gone): it drops the rows whose bytes are not
+whole, gives their row back to the noted blobs that lost it, then seals it
+(:mod:`.sqlite.segment_recovery`): at most :data:`SEGMENT_SIZE` bytes read per segment a
+crash left. A crash can also leave bytes no row points at (appended, the row never committed:
+given back if noted, else never read). Deleted and replaced blobs' bytes stay in their segment
+too (no compaction yet); a deleted row's place is kept so that no recovery gives it back.
 """
 
 from __future__ import annotations
@@ -38,9 +43,12 @@ import hashlib
 import os
 import secrets
 import threading
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Final
+from typing import Any, Final
+
+import orjson
 
 from . import filesystem_blob_files as files
 from .blobs import BlobInfo
@@ -58,6 +66,8 @@ UNFINISHED_AGE: Final = 60.0
 #: what is read again after a crash).
 SEGMENT_SIZE: Final = 256 << 20
 _VERIFY_CHUNK: Final = 1 << 20
+#: How every blob's header in a segment starts (files.header).
+_MAGIC: Final = b'{"key":'
 _CREATE: Final = os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
 _READ: Final = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0)
 
@@ -110,16 +120,28 @@ class SegmentWriter:
     A segment stays open (and locked) while the writer appends to it or an append to it is not
     yet synced; then it is sealed and closed (unless a sync of it failed)."""
 
-    def __init__(self, base: str, segment_size: int = SEGMENT_SIZE) -> None:
+    def __init__(
+        self,
+        base: str,
+        segment_size: int = SEGMENT_SIZE,
+        rows_durable: Callable[[], None] = lambda: None,
+    ) -> None:
         self.directory = f"{base}/{DIRECTORY}"
         self.segment_size = segment_size
+        #: Makes every row committed so far durable (the database's WAL synced): called
+        #: before a segment is sealed, as rows may have been committed without a sync
+        #: (filesystem_blob_appends.py).
+        self.rows_durable = rows_durable
         self._lock = threading.Lock()
         self._current: _Segment | None = None
         self._open: list[_Segment] = []
 
-    def append(self, key: str, data: bytes, content_type: str) -> Placed:
-        """Append ``data`` with its header to the current segment (not yet durable: the caller
-        calls :meth:`sync` once, whatever happens)."""
+    def append(
+        self, key: str, data: bytes, content_type: str, note: Mapping[str, Any] | None = None
+    ) -> Placed:
+        """Append ``data`` with its header (``note`` in it, if given) to the current segment
+        (not yet durable: the caller calls :meth:`sync`, then, once its row is committed or
+        not, :meth:`release`, whatever happens)."""
         hashing = files.HASHING.submit(hashlib.sha256, data)
         room = files.HEADER_ROOM
         try:
@@ -129,7 +151,7 @@ class SegmentWriter:
                     held = self._start()
                 start = held.end
                 held.end += room + len(data)
-                held.pending += 1
+                held.pending += 2  # released by sync() and by release()
         except BaseException:
             hashing.cancel()
             raise
@@ -139,9 +161,9 @@ class SegmentWriter:
             finally:
                 digest = hashing.result()
             info = BlobInfo(key, len(data), digest.hexdigest(), content_type, datetime.now(UTC))
-            _write_at(held.fd, files.header(info, room), start)
+            _write_at(held.fd, files.header(info, room, note), start)
         except BaseException:
-            self._done(held, ok=False)
+            self._done(held, ok=False, count=2)
             raise
         return Placed(info, held.name, start + room, start, held)
 
@@ -157,9 +179,22 @@ class SegmentWriter:
         finally:
             self._done(held, ok=ok)  # last: it may close the segment
 
-    def _done(self, held: _Segment, *, ok: bool) -> None:
+    def release(self, placed: Placed, *, ok: bool) -> _Segment | None:
+        """``placed``'s row is committed, or will not be (``ok``: it is): the segment, if it is
+        to be closed now (the caller passes it to :meth:`finish`, in a worker thread), else
+        None. A segment is sealed only once every put to it is over, its sync (:meth:`sync`
+        releases that) and its row's commit, which may come after the sync."""
+        return self._done(placed.held, ok=ok, close=False)
+
+    def finish(self, held: _Segment) -> None:
+        """Seal (unless a sync of it failed) and close a segment :meth:`release` returned."""
+        self._close(held)
+
+    def _done(
+        self, held: _Segment, *, ok: bool, close: bool = True, count: int = 1
+    ) -> _Segment | None:
         with self._lock:
-            held.pending -= 1
+            held.pending -= count
             if not ok:
                 # a failed write or sync (after which Linux may report the next sync clean
                 # though pages were lost): no more appends to it, and it is never sealed
@@ -169,8 +204,9 @@ class SegmentWriter:
             finished = held.full and held.pending == 0 and held in self._open
             if finished:
                 self._open.remove(held)
-        if finished:
+        if finished and close:
             self._close(held)
+        return held if finished and not close else None
 
     def _start(self) -> _Segment:
         """(Under the lock.) Create a new segment and append to it from now on: made under a
@@ -204,6 +240,7 @@ class SegmentWriter:
         try:
             if not held.failed:
                 files.sync_data(held.fd)
+                self.rows_durable()
                 _mark_sealed(self.directory, held.name)
                 files.fsync_directory(self.directory)
         finally:
@@ -305,6 +342,68 @@ def digest_at(fd: int, offset: int, size: int) -> str | None:
         offset += len(chunk)
         size -= len(chunk)
     return sha256.hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """A whole blob found in a segment by its header: its info, where its bytes start, and the
+    note its writer kept with it (None if none)."""
+
+    info: BlobInfo
+    offset: int
+    note: dict[str, Any] | None
+
+
+def entries(fd: int) -> Iterator[Entry]:
+    """The whole blobs of a segment (header readable, bytes matching its digest), in order.
+    A range that is not one (an append torn or never written by a crash; the next one's bytes
+    may have been synced) is stepped over by looking for the next header."""
+    room = files.HEADER_ROOM
+    end = os.fstat(fd).st_size
+    at = 0
+    while at + room <= end:
+        entry = _entry_at(fd, at, end)
+        if entry is not None:
+            yield entry
+            at = entry.offset + entry.info.size
+        else:
+            at = _next_header(fd, at + 1, end)
+
+
+def _entry_at(fd: int, at: int, end: int) -> Entry | None:
+    room = files.HEADER_ROOM
+    head = os.pread(fd, room, at)
+    newline = head.find(b"\n")
+    if not head.startswith(_MAGIC) or newline < 0:
+        return None
+    try:
+        raw = orjson.loads(head[:newline])
+        info = BlobInfo(
+            raw["key"], raw["size"], raw["sha256"], raw["content_type"],
+            datetime.fromisoformat(raw["created"]),
+        )  # fmt: skip
+        note = raw.get("note")
+    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+        return None
+    if not isinstance(info.size, int) or not 0 <= info.size <= end - at - room:
+        return None
+    if digest_at(fd, at + room, info.size) != info.sha256:
+        return None
+    return Entry(info, at + room, note if isinstance(note, dict) else None)
+
+
+def _next_header(fd: int, at: int, end: int) -> int:
+    """Where the next possible header at or after ``at`` starts (``end`` if none)."""
+    overlap = len(_MAGIC) - 1
+    while at < end:
+        chunk = os.pread(fd, _VERIFY_CHUNK, at)
+        if not chunk:
+            break
+        found = chunk.find(_MAGIC)
+        if found >= 0:
+            return at + found
+        at += max(len(chunk) - overlap, 1)
+    return end
 
 
 def _mark_sealed(directory: str, segment: str) -> None:

@@ -27,10 +27,12 @@ instance) appends them to a segment file of its writer's own, then commits the r
 offset) while the segment syncs: a file appended to costs one journal commit where a new file
 costs two (:mod:`.filesystem_blob_segments`, which argues the crash cases: a row committed
 before its bytes were durable belonged to a put that never returned, and is dropped when the
-store is next opened, :func:`.sqlite.blob_layouts.recover_segments`). A row of a segment is read,
-replaced and deleted as any row; the bytes of a replaced or deleted one stay in their segment
-(no compaction yet). :meth:`FilesystemBlobStore.put_if_absent_beside` starts the caller's write
-(the DICOM instance's record) once the bytes are written, so it commits with the row.
+store is next opened; a put with a note commits its row without a WAL sync of its own, and a
+row a power failure lost is given back from the segment, :mod:`.sqlite.segment_recovery`).
+A row of a segment is read, replaced and deleted as any row; the bytes of a replaced or deleted
+one stay in their segment (no compaction yet). :meth:`FilesystemBlobStore.put_if_absent_beside`
+starts the caller's write (the DICOM instance's record) once the bytes are written, so it
+commits with the row.
 
 256 fan-out directories hold the files (ext4, XFS and btrfs index large directories), so that
 a new server does not create, and fsync the parent of, a directory for nearly every key.
@@ -133,9 +135,9 @@ import asyncio
 import functools
 import hashlib
 import os
-from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Final, TypeVar
+from typing import Any, Final, TypeVar
 
 from fhir_server.core.errors import BlobNotFound
 from fhir_server.core.waiting import in_thread
@@ -147,6 +149,7 @@ from . import filesystem_blob_segments as segments
 from .blobs import BlobInfo, BlobStore, BlobStream, check_content_type, check_key, chunks_of
 from .sqlite import blob_layouts as layouts
 from .sqlite import inline_blobs as inline
+from .sqlite import segment_recovery as recovery
 from .sqlite.job_group import JobGroup
 
 DEFAULT_CHUNK_SIZE: Final = 1024 * 1024
@@ -198,7 +201,9 @@ class FilesystemBlobStore(BlobStore):
             jobs = self.jobs if _same_file(path, self.database) else None
             self._inline = await in_thread(functools.partial(inline.InlineTier, path, jobs))
             if self.layout is files.FIFTH:
-                self._segments = segments.SegmentWriter(str(self.base))
+                self._segments = segments.SegmentWriter(
+                    str(self.base), rows_durable=functools.partial(recovery.sync_wal, path)
+                )
         if self.layout is not files.FIRST:
             await in_thread(functools.partial(self._directories.prepare, str(self.base)))
         self._locks = tuple(asyncio.Lock() for _ in range(_LOCK_STRIPES))
@@ -296,10 +301,12 @@ class FilesystemBlobStore(BlobStore):
         *,
         content_type: str,
         beside: Callable[[], Awaitable[_T]],
+        note: Mapping[str, Any] | None = None,
     ) -> tuple[tuple[BlobInfo, bool] | BaseException, _T | BaseException]:
         """In layout 5, for bytes that go to a segment: ``beside()`` starts once the bytes are
         written, with the row's insert (both queued at once to the resource store's writer,
-        they commit in one transaction) and the segment's sync."""
+        they commit in one transaction) and the segment's sync; with a ``note``, that commit is
+        relaxed (filesystem_blob_appends.py). Smaller bytes: a row with them, durable."""
         tier, writer = self._inline, self._segments
         if tier is None or writer is None or len(data) <= self.inline_max:  # checks key and type
             return await super().put_if_absent_beside(
@@ -309,8 +316,19 @@ class FilesystemBlobStore(BlobStore):
         check_content_type(content_type)
         async with self._lock(record):
             return await appends.append_beside(
-                writer, tier, key, data, content_type, record, beside
+                writer, tier, key, data, content_type, record, beside, note
             )
+
+    async def restored(self) -> list[tuple[str, dict[str, Any]]]:
+        tier = self._inline
+        if tier is None or self.layout is not files.FIFTH:
+            return []
+        return await in_thread(tier.restored)
+
+    async def forget_restored(self, keys: Iterable[str]) -> None:
+        tier, keys = self._inline, list(keys)
+        if tier is not None and self.layout is files.FIFTH and keys:
+            await tier.forget_restored(keys)
 
     def _put_whole_if_absent(
         self, version: files.PendingVersion, data: bytes, key: str, content_type: str

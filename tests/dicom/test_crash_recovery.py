@@ -6,6 +6,7 @@ is indexed after the restart; a kill in the middle of a C-STORE tears nothing ac
 from __future__ import annotations
 
 import shutil
+import sqlite3
 import subprocess
 import threading
 from io import BytesIO
@@ -160,3 +161,78 @@ def test_cn4_1_4_a_kill_in_the_middle_of_large_c_stores_loses_nothing_acknowledg
             assert stored is None or without_padding(stored) == without_padding(part10)
     finally:
         second.stop()
+
+
+def test_cn4_1_4_instances_whose_records_a_power_failure_lost_are_indexed_again(
+    tmp_path: Path,
+) -> None:
+    """A large instance's row and record commit without a sync of the WAL of their own (its
+    bytes, synced with a note of who sent it, can rebuild both): a power failure may lose them
+    after storescu had its success. Simulated: the server killed, then the rows and records of
+    three acknowledged large instances removed from the database (as a lost end of the WAL
+    leaves it). The restart gives the rows back from the segment, indexes the instances again
+    from their bytes and note, and the study lists every instance."""
+    files = ct_study("POWER-1", "20261205", 6)
+    files[1:4] = [large(f) for f in files[1:4]]
+    paths = [synth.write(tmp_path / f"i{n}.dcm", f) for n, f in enumerate(files)]
+    data, port = tmp_path / "data", free_port()
+    args = ("--dicom-port", str(port), "--log-level", "info")
+    first = ServerProcess(data, *args)
+    try:
+        first.wait_ready()
+        sent = subprocess.run(
+            ["storescu", "-aet", "MODALITY", "-aec", "FHIRSERVER", "127.0.0.1", str(port),
+             *map(str, paths)],
+            capture_output=True, timeout=60, env={"TCP_NODELAY": "1"},
+        )  # fmt: skip
+        assert sent.returncode == 0, sent.stderr
+    finally:
+        first.process.kill()
+        first.process.wait()
+        first.stop()
+    lost = [str(pydicom.dcmread(BytesIO(f)).SOPInstanceUID) for f in files[1:4]]
+    with sqlite3.connect(data / "fhir.sqlite3") as conn:
+        for uid in lost:
+            assert conn.execute("DELETE FROM blobs WHERE key = ?", (uid,)).rowcount == 1
+            deleted = conn.execute(
+                "DELETE FROM record WHERE kind = 'dicom-instance' AND key = ?", (uid,)
+            )
+            assert deleted.rowcount == 1
+    conn.close()
+
+    second = ServerProcess(data, *args)
+    try:
+        second.wait_ready()
+        study = str(pydicom.dcmread(BytesIO(files[0])).StudyInstanceUID)
+        for data_set in files:
+            sop = pydicom.dcmread(BytesIO(data_set))
+            url = (
+                f"{second.base}/dicomweb/studies/{study}/series/{sop.SeriesInstanceUID}"
+                f"/instances/{sop.SOPInstanceUID}"
+            )
+            got = httpx.get(url, headers={"Accept": "multipart/related; type=application/dicom"})
+            assert got.status_code == 200, got.text
+            body = got.content
+            part = body[body.index(b"\r\n\r\n") + 4 : body.rindex(b"\r\n--")]
+            assert without_padding(part) == without_padding(data_set)
+        indexed = httpx.get(
+            f"{second.base}/fhir/ImagingStudy", params={"identifier": f"urn:oid:{study}"}
+        )
+        entries = indexed.json().get("entry", [])
+        assert [e["resource"]["numberOfInstances"] for e in entries] == [6]
+        found = httpx.get(
+            f"{second.base}/dicomweb/studies/{study}/instances",
+            params={"SOPInstanceUID": lost[0]},
+        )
+        (match,) = found.json()
+        # indexed again with who sent it (the note kept with its bytes)
+        assert match["00080018"]["Value"] == [lost[0]]
+    finally:
+        second.stop()
+    with sqlite3.connect(data / "fhir.sqlite3") as conn:
+        assert conn.execute("SELECT count(*) FROM blob_restored").fetchone() == (0,)
+        ae = conn.execute(
+            "SELECT value FROM record WHERE kind = 'dicom-instance' AND key = ?", (lost[0],)
+        ).fetchone()
+    conn.close()
+    assert b'"MODALITY"' in bytes(ae[0])

@@ -9,9 +9,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import sqlite3
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from urllib.parse import quote
 
 from fhir_server.storage import filesystem_blob_files as files
@@ -23,7 +21,9 @@ from fhir_server.storage.sqlite.inline_blobs import (
     SEGMENT_COLUMNS,
     SEGMENT_INDEX,
     connect,
+    write_lock,
 )
+from fhir_server.storage.sqlite.segment_recovery import recover_segments
 
 log = logging.getLogger(__name__)
 
@@ -103,7 +103,7 @@ def move_rows(source: str, target: str, done: Callable[[], bool]) -> int | None:
     conn = connect(target)
     try:
         conn.execute("ATTACH DATABASE ? AS old", (f"file:{quote(source)}?mode=rw",))
-        with _write_lock(conn):
+        with write_lock(conn):
             if done():
                 return None  # (nothing written: the transaction ends empty)
             conn.execute("DELETE FROM main.blobs")
@@ -129,7 +129,7 @@ def add_segment_columns(path: str) -> None:
     its write lock, unless another process has)."""
     conn = connect(path)
     try:
-        with _write_lock(conn):
+        with write_lock(conn):
             present = {row[1] for row in conn.execute("PRAGMA table_info(blobs)")}
             for name, kind in SEGMENT_COLUMNS:
                 if name not in present:
@@ -139,63 +139,3 @@ def add_segment_columns(path: str) -> None:
             conn.execute(SEGMENT_INDEX)
     finally:
         conn.close()
-
-
-def recover_segments(base: str, database: str) -> int:
-    """Check the rows of every segment whose writer died before sealing it, drop those whose
-    bytes are not whole (a row is committed while its bytes are synced, so a crash can leave
-    rows of bytes never made durable: their puts never returned, the instances were never
-    acknowledged), then seal it; the number of rows dropped. A segment whose writer is alive
-    (locked) is left alone. Segments a writer died creating are removed."""
-    segments.sweep_unfinished(base, time.time())
-    dropped = 0
-    for segment in segments.unsealed(base):
-        fd = segments.claim(base, segment)
-        if fd is None:
-            continue
-        try:
-            dropped += _drop_torn_rows(database, segment, fd)
-            segments.seal(base, segment, fd)
-        finally:
-            os.close(fd)
-    return dropped
-
-
-def _drop_torn_rows(database: str, segment: str, fd: int) -> int:
-    conn = connect(database)
-    try:
-        rows = conn.execute(
-            "SELECT key, size, sha256, offset FROM blobs WHERE segment = ?", (segment,)
-        ).fetchall()
-        torn = [
-            (key, segment, offset)
-            for key, size, sha256, offset in rows
-            if segments.digest_at(fd, offset, size) != sha256
-        ]
-        if torn:
-            with _write_lock(conn):
-                conn.executemany(
-                    "DELETE FROM blobs WHERE key = ? AND segment = ? AND offset = ?", torn
-                )
-            log.warning(
-                "blob rows in %s: %d blob(s) of segment %s whose bytes were not whole after a "
-                "crash were dropped (never acknowledged: their senders resend them)",
-                database, len(torn), segment,
-            )  # fmt: skip
-        return len(torn)
-    finally:
-        conn.close()
-
-
-@contextlib.contextmanager
-def _write_lock(conn: sqlite3.Connection) -> Iterator[None]:
-    """A transaction of ``conn`` under the database's write lock (``BEGIN IMMEDIATE``, waiting
-    for another process's), committed when the block ends, rolled back if it raises."""
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        yield
-    except BaseException:
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
-        raise
-    conn.execute("COMMIT")

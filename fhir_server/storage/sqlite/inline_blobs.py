@@ -29,12 +29,14 @@ import os
 import secrets
 import sqlite3
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Final
+from typing import Any, Final
 from urllib.parse import quote
+
+import orjson
 
 from fhir_server.storage import filesystem_blob_files as files
 from fhir_server.storage.blobs import BlobInfo
@@ -64,6 +66,14 @@ COLUMNS: Final = "key, size, sha256, content_type, created, token, data"
 SEGMENT_INDEX: Final = (
     "CREATE INDEX IF NOT EXISTS blobs_segment ON blobs (segment) WHERE segment IS NOT NULL"
 )
+#: The places of the rows of segments deleted (never restored), and the notes of blobs
+#: restored, until their user has taken them.
+SEGMENT_TABLES: Final = (
+    "CREATE TABLE IF NOT EXISTS blob_erased (segment TEXT NOT NULL, offset INTEGER NOT NULL, "
+    "PRIMARY KEY (segment, offset)) WITHOUT ROWID",
+    "CREATE TABLE IF NOT EXISTS blob_restored (key TEXT PRIMARY KEY NOT NULL, "
+    "note TEXT NOT NULL) WITHOUT ROWID",
+)
 #: An upsert of a row with its bytes; in a table with the segment columns, it clears them.
 _UPSERT: Final = """
 INSERT INTO blobs (key, size, sha256, content_type, created, token, data)
@@ -75,6 +85,10 @@ _CLEAR_PLACE: Final = ", segment = NULL, offset = NULL"
 _INSERT_PLACED: Final = """
 INSERT INTO blobs (key, size, sha256, content_type, created, token, data, segment, offset)
 VALUES (?, ?, ?, ?, ?, ?, x'', ?, ?)"""
+#: Keeps the place of a row of a segment about to be deleted (layout 5: none else has one).
+_ERASE: Final = """
+INSERT OR IGNORE INTO blob_erased (segment, offset)
+SELECT segment, offset FROM blobs WHERE key = ? AND segment IS NOT NULL"""
 _INFO: Final = "SELECT size, sha256, content_type, created FROM blobs WHERE key = ?"
 _FETCH: Final = "SELECT size, sha256, content_type, created, data{} FROM blobs WHERE key = ?"
 
@@ -120,8 +134,11 @@ class InlineTier:
         self.path = path
         with contextlib.closing(connect(path)) as conn:
             columns = {row[1] for row in conn.execute("PRAGMA table_info(blobs)")}
-        #: Whether the table has the segment columns (layout 5, or a table created since).
-        self.placed = all(name in columns for name, _ in SEGMENT_COLUMNS)
+            #: Whether the table has the segment columns (layout 5, or a table created since).
+            self.placed = all(name in columns for name, _ in SEGMENT_COLUMNS)
+            if self.placed:
+                for statement in SEGMENT_TABLES:
+                    conn.execute(statement)
         self._upsert = _UPSERT + _CLEAR_PLACE if self.placed else _UPSERT
         self._fetch = _FETCH.format(", segment, offset" if self.placed else "")
         self._own: ThreadPoolExecutor | None = None
@@ -249,10 +266,30 @@ class InlineTier:
         await self.jobs.run(drop)
 
     async def delete_row(self, key: str) -> bool:
-        """Delete ``key``'s row; True if it had one."""
-        return await self.jobs.run(
-            lambda conn: conn.execute("DELETE FROM blobs WHERE key = ?", (key,)).rowcount > 0
-        )
+        """Delete ``key``'s row; True if it had one. The place of a row of a segment is kept in
+        ``blob_erased`` (so that no recovery gives the row back: segment_recovery.py)."""
+
+        def drop(conn: sqlite3.Connection) -> bool:
+            if self.placed:
+                conn.execute(_ERASE, (key,))
+            return conn.execute("DELETE FROM blobs WHERE key = ?", (key,)).rowcount > 0
+
+        return await self.jobs.run(drop)
+
+    @property
+    def shared(self) -> bool:
+        """Whether the rows are written by the resource store's writer (with its writes)."""
+        return self._own is None
+
+    def restored(self) -> list[tuple[str, dict[str, Any]]]:
+        """The blobs whose row a recovery gave back, with their notes (segment_recovery.py)."""
+        rows = self._reader().execute("SELECT key, note FROM blob_restored ORDER BY key")
+        return [(str(key), orjson.loads(note)) for key, note in rows.fetchall()]
+
+    async def forget_restored(self, keys: list[str]) -> None:
+        await self.jobs.run(lambda conn: conn.executemany(
+            "DELETE FROM blob_restored WHERE key = ?", [(key,) for key in keys]
+        ) and None)  # fmt: skip
 
     def close(self) -> None:
         """Let the own writer finish, stop it and close every connection (blocking)."""
@@ -312,3 +349,17 @@ def _inode(path: str) -> int | None:
         return os.stat(path).st_ino
     except FileNotFoundError:
         return None
+
+
+@contextlib.contextmanager
+def write_lock(conn: sqlite3.Connection) -> Iterator[None]:
+    """A transaction of ``conn`` under the database's write lock (``BEGIN IMMEDIATE``, waiting
+    for another process's), committed when the block ends, rolled back if it raises."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")

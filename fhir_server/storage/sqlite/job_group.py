@@ -19,6 +19,13 @@ transaction and commits once (the resources' units have their own queue, group_c
 - a job may name an ``after`` step, run on the writer thread once the group has committed,
   outside any transaction (it may begin one of its own); its caller gets what ``after`` returns.
 
+A job issued under :func:`rebuildable` (a write a blob store can rebuild from a segment after
+a power failure: filesystem_blob_appends.py) is *relaxed*: a group of relaxed jobs only commits
+with ``synchronous = NORMAL`` (no sync of the WAL of its own: an application crash loses
+nothing in WAL mode, a power failure at most the last such groups, and the next durable commit,
+or the sync before a segment is sealed, makes them durable too). A group with any other job
+commits durably, as always.
+
 Nothing waits for a timer: a job alone is taken as soon as the writer thread is free. Jobs issued
 together by one task switch of the event loop (``asyncio.gather``) are nearly always queued
 before the writer thread wakes up, and commit together; under load, the jobs queued during one
@@ -30,10 +37,12 @@ mistaken for none).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import suppress
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar, overload
 
@@ -46,6 +55,20 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 MAX_JOBS = 200
+#: Set by :func:`rebuildable`: jobs issued meanwhile (in tasks created meanwhile) are relaxed.
+_REBUILDABLE: ContextVar[bool] = ContextVar("rebuildable_writes", default=False)
+
+
+@contextlib.contextmanager
+def rebuildable() -> Iterator[None]:
+    """Jobs issued in this block, and by tasks created in it, are relaxed (module docstring):
+    for writes whose every row can be rebuilt after a power failure from data already durable
+    elsewhere."""
+    token = _REBUILDABLE.set(True)
+    try:
+        yield
+    finally:
+        _REBUILDABLE.reset(token)
 
 
 @dataclass(slots=True, eq=False)
@@ -56,6 +79,7 @@ class _Job(Generic[T]):
     future: asyncio.Future[Any]
     result: Any = None
     error: BaseException | None = field(default=None)
+    relaxed: bool = False
 
 
 class JobGroup:
@@ -83,7 +107,7 @@ class JobGroup:
         """``apply(conn)`` inside the next group's transaction; once committed, ``after(conn,
         result)`` if given. Returns ``after``'s result if given, else ``apply``'s."""
         loop = asyncio.get_running_loop()
-        job: _Job[T] = _Job(apply, after, loop, loop.create_future())
+        job: _Job[T] = _Job(apply, after, loop, loop.create_future(), relaxed=_REBUILDABLE.get())
         self._queue.append(job)
         try:
             self._submit(self._drain, self._fail_queued)  # one drain per job: none is stranded
@@ -137,8 +161,14 @@ class JobGroup:
 
     def _transaction(self, conn: sqlite3.Connection, group: list[_Job[Any]]) -> None:
         guarded = len(group) > 1
-        conn.execute("BEGIN IMMEDIATE")
+        level = relaxed = 0
+        if all(job.relaxed for job in group):
+            level = int(conn.execute("PRAGMA synchronous").fetchone()[0])
+            relaxed = min(level, 1)  # 1 = NORMAL; OFF stays OFF
+            if relaxed != level:
+                conn.execute(f"PRAGMA synchronous = {relaxed}")
         try:
+            conn.execute("BEGIN IMMEDIATE")
             for job in group:
                 _apply(conn, job, guarded)
             if not guarded and group[0].error is not None:
@@ -149,6 +179,9 @@ class JobGroup:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             raise
+        finally:
+            if relaxed != level:
+                conn.execute(f"PRAGMA synchronous = {level}")
 
 
 def _apply(conn: sqlite3.Connection, job: _Job[Any], guarded: bool) -> None:

@@ -409,8 +409,9 @@ def test_a_segment_is_closed_after_an_append_the_closing_did_not_wait_for(
     tmp_path: Path,
 ) -> None:
     """The writer closed while an append is under way: that segment's descriptor stays open
-    until the append is synced (closed under it, its number could be reused by another file),
-    then it is closed unsealed (the next opening checks its rows)."""
+    until the append is synced and its row's commit over (closed under it, its number could be
+    reused by another file), then it is closed unsealed (the next opening checks its rows),
+    by whichever of the two ends last."""
     base = tmp_path / "blobs"
     base.mkdir()
     segments.prepare(str(base))
@@ -419,9 +420,21 @@ def test_a_segment_is_closed_after_an_append_the_closing_did_not_wait_for(
     writer.close()
     os.fstat(placed.held.fd)  # still open
     writer.sync(placed)
+    os.fstat(placed.held.fd)  # still open: the row's commit is not over
+    done = writer.release(placed, ok=True)
+    assert done is placed.held
+    writer.finish(done)
     with pytest.raises(OSError):
         os.fstat(placed.held.fd)
     assert names(base) == [f"{placed.segment}.seg"]  # not sealed
+    # the other order: released first, then the sync closes it
+    other = segments.SegmentWriter(str(base))
+    second = other.append("k2", b"y" * 5000, DICOM)
+    other.close()
+    assert other.release(second, ok=True) is None
+    other.sync(second)
+    with pytest.raises(OSError):
+        os.fstat(second.held.fd)
 
 
 @pytest.mark.parametrize("size", [10, 5000])
