@@ -40,6 +40,7 @@ from fhir_server.imaging.gate import GatePolicy
 from fhir_server.imaging.index_upgrade import index_studies
 from fhir_server.imaging.instances import OUT_OF_RESOURCES, Prepared, Refused, prepare
 from fhir_server.imaging.kinds import INSTANCE, PENDING, REJECTION, blob_key, study_instances
+from fhir_server.imaging.restored import index_restored, instance_record, note_of
 from fhir_server.imaging.store_result import Sender, StoreResult, stored_result
 from fhir_server.imaging.study_writer import StudyWriter
 from fhir_server.interactions.locks import KeyedLocks
@@ -96,7 +97,7 @@ class ImagingService:
         if upgraded:
             LOG.info("imaging index: %d study records indexed (Patient ID, Accession Number, "
                      "Study Date)", upgraded)  # fmt: skip
-        await self._index_restored()
+        await index_restored(self.blobs, self.records, self.policy, self.clock)
         left = [str(r["study"]) for r in await self.records.find(PENDING, limit=100_000)]
         for study in left:
             await self._drop_records_without_bytes(study)
@@ -114,38 +115,6 @@ class ImagingService:
                             "(interrupted store): its record is removed",
                             record["sop_instance"], study)  # fmt: skip
                 await self.records.delete(INSTANCE, str(record["sop_instance"]))
-
-    async def _index_restored(self) -> None:
-        """After a power failure: the instances whose record was lost with the database's last
-        commits get it back (their bytes and the note kept with them were durable before they
-        were acknowledged: :meth:`_store_unless_stored`, BlobStore.restored)."""
-        done: list[str] = []
-        for key, note in await self.blobs.restored():
-            if await self.records.get(INSTANCE, key) is None:
-                await self._index_again(key, note)
-            done.append(key)
-        await self.blobs.forget_restored(done)
-
-    async def _index_again(self, key: str, note: dict[str, Any]) -> None:
-        stream = await self.blobs.stream(key)
-        part10 = await stream.read_all()
-        try:
-            prepared = await asyncio.to_thread(prepare, part10, self.policy)
-        except Refused as refused:  # the gate's policy changed since it was accepted
-            LOG.warning("instance %s, stored before a power failure, now refused by the gate "
-                        "(%s): not indexed again", key, refused.detail)  # fmt: skip
-            return
-        sender = Sender(note.get("ae_title"), note.get("organization"), str(note.get("channel")))
-        received = str(note.get("received") or to_instant(self.clock()))
-        record = self._instance_record(prepared, part10, sender, received)
-        marker = {"study": prepared.study_uid, "since": received}
-        await self.records.put_many([
-            RecordPut(PENDING, prepared.study_uid, marker),
-            RecordPut(INSTANCE, prepared.sop_instance, record, index="study", if_absent=True),
-        ])  # fmt: skip
-        LOG.warning("instance %s of study %s indexed again (its record was lost with the "
-                    "database's last commits in a power failure)",
-                    key, prepared.study_uid)  # fmt: skip
 
     async def stop(self) -> None:
         """Stop the coalescing task and write every pending study."""
@@ -220,9 +189,7 @@ class ImagingService:
         uid, study = prepared.sop_instance, prepared.study_uid
         self._indexing[study] = self._indexing.get(study, 0) + 1
         received = to_instant(self.clock())
-        # what, with the bytes, rebuilds the record (a store may then commit it relaxed)
-        note = {"ae_title": sender.ae_title, "organization": sender.organization,
-                "channel": sender.channel, "received": received}  # fmt: skip
+        note = note_of(sender, received)  # with the bytes, rebuilds the record
         try:
             stored, indexed = await self.blobs.put_if_absent_beside(
                 uid, part10, content_type=CONTENT_TYPE, note=note,
@@ -274,7 +241,7 @@ class ImagingService:
         whether the record was written."""
         record = RecordPut(
             INSTANCE, prepared.sop_instance,
-            self._instance_record(prepared, part10, sender, received),
+            instance_record(prepared, part10, sender, received),
             index="study", if_absent=not replace,
         )  # fmt: skip
         study = prepared.study_uid
@@ -292,25 +259,6 @@ class ImagingService:
         busy = self._indexing.get(study, 0) > 1 or (lock is not None and lock.locked())
         if study not in self._pending and not busy:
             await self.records.delete(PENDING, study)
-
-    def _instance_record(
-        self, prepared: Prepared, part10: bytes, sender: Sender, received: str
-    ) -> dict[str, Any]:
-        return {
-            "study": prepared.study_uid,
-            "series": prepared.series_uid,
-            "sop_instance": prepared.sop_instance,
-            "sop_class": prepared.sop_class,
-            "ts": prepared.transfer_syntax,
-            "blob": prepared.sop_instance,
-            "size": len(part10),
-            "received": received,
-            "organization": sender.organization,
-            "ae_title": sender.ae_title,
-            "channel": sender.channel,
-            "attributes": prepared.attributes,
-            "verdict": prepared.verdict.to_json(),
-        }
 
     async def _record_refusal(self, refused: Refused, sender: Sender, size: int) -> None:
         value = {
