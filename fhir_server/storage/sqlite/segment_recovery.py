@@ -119,17 +119,18 @@ def _restore_rows(base: str, database: str, segment: str, fd: int) -> int:
     (module docstring); how many."""
     conn = connect(database)
     try:
-        known = {
-            int(offset)
+        placed, erased = (
+            {int(offset) for (offset,) in conn.execute(query, (segment,))}
             for query in (
                 "SELECT offset FROM blobs WHERE segment = ?",
                 "SELECT offset FROM blob_erased WHERE segment = ?",
             )
-            for (offset,) in conn.execute(query, (segment,))
-        }
+        )
+        known = placed | erased
+        # the rows' bytes were checked by _drop_torn_rows: not read again
         lost = [
             entry
-            for entry in segments.entries(fd)
+            for entry in segments.entries(fd, checked=placed)
             if entry.note is not None and entry.offset not in known
         ]
         if not lost:
