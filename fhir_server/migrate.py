@@ -53,7 +53,7 @@ from typing import Any, TextIO
 from fhir_server.bootstrap import make_store
 from fhir_server.core import fhirjson
 from fhir_server.core.errors import VersionConflict
-from fhir_server.migrate_blobs import copy_blobs, instance_blobs
+from fhir_server.migrate_blobs import copy_blobs, instance_blobs, unindexed
 from fhir_server.migrate_report import (
     HISTORY_PAGE,
     Inventory,
@@ -218,6 +218,14 @@ async def migrate(
 ) -> Summary:
     """Copy, resume or refuse, settle the outbox, then read the target back (module docstring)."""
     export = await asyncio.to_thread(_open_source, source_dir, target, batch_size)
+    pending = await unindexed(source_dir)
+    if pending:
+        export.close()
+        raise MigrationRefused(
+            f"{pending} DICOM instance(s) of {source_dir} lost their record in a power failure "
+            "and are not indexed again yet: start `fhir-server serve` on it once (it indexes "
+            "them at start), stop it, then migrate"
+        )
     store = open_store(target)
     try:
         try:

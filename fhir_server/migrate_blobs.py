@@ -36,6 +36,21 @@ class BlobCopy:
     differing: list[str] = field(default_factory=list)
 
 
+async def unindexed(source_dir: Path) -> int:
+    """How many DICOM instances of the data dir ``source_dir`` a power failure left without
+    their record, not indexed again yet (the server does it when it starts: BlobStore.restored):
+    their records are not there to copy, so a migration now would leave them out."""
+    base = source_dir / "blobs"
+    if not base.is_dir():
+        return 0
+    source = FilesystemBlobStore(base, inline_max=0)
+    await source.open()
+    try:
+        return len(await source.restored())
+    finally:
+        await source.close()
+
+
 def instance_blobs(rows: Iterable[RecordRow]) -> list[str]:
     """The blob keys the instance records among ``rows`` name, sorted, once each."""
     keys = {
