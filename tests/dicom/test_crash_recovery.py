@@ -40,9 +40,9 @@ def large(data: bytes) -> bytes:
     return out.getvalue()
 
 
-def test_cn4_1_4_acknowledged_instances_survive_kill_9(tmp_path: Path) -> None:
-    files = ct_study("CRASH-1", "20261204", 12)
-    files[-1] = large(files[-1])
+def send_then_kill(tmp_path: Path, files: list[bytes]) -> tuple[Path, tuple[str, ...]]:
+    """``files`` sent by storescu (every one acknowledged) to a server then killed with
+    SIGKILL (no shutdown, no study written, no checkpoint); its data dir and arguments."""
     paths = [synth.write(tmp_path / f"i{n}.dcm", f) for n, f in enumerate(files)]
     data, port = tmp_path / "data", free_port()
     args = ("--dicom-port", str(port), "--log-level", "info")
@@ -56,9 +56,39 @@ def test_cn4_1_4_acknowledged_instances_survive_kill_9(tmp_path: Path) -> None:
         )  # fmt: skip
         assert sent.returncode == 0, sent.stderr
     finally:
-        first.process.kill()  # SIGKILL: no shutdown, no study written, no checkpoint
+        first.process.kill()
         first.process.wait()
         first.stop()
+    return data, args
+
+
+def assert_served_whole(server: ServerProcess, files: list[bytes]) -> str:
+    """Every one of ``files`` (one study) served by WADO-RS byte for byte, and its study's
+    ImagingStudy listing them all; the Study Instance UID."""
+    study = str(pydicom.dcmread(BytesIO(files[0])).StudyInstanceUID)
+    for data_set in files:
+        sop = pydicom.dcmread(BytesIO(data_set))
+        url = (
+            f"{server.base}/dicomweb/studies/{study}/series/{sop.SeriesInstanceUID}"
+            f"/instances/{sop.SOPInstanceUID}"
+        )
+        got = httpx.get(url, headers={"Accept": "multipart/related; type=application/dicom"})
+        assert got.status_code == 200, got.text
+        body = got.content
+        part = body[body.index(b"\r\n\r\n") + 4 : body.rindex(b"\r\n--")]
+        assert without_padding(part) == without_padding(data_set)
+    indexed = httpx.get(
+        f"{server.base}/fhir/ImagingStudy", params={"identifier": f"urn:oid:{study}"}
+    )
+    entries = indexed.json().get("entry", [])
+    assert [e["resource"]["numberOfInstances"] for e in entries] == [len(files)]
+    return study
+
+
+def test_cn4_1_4_acknowledged_instances_survive_kill_9(tmp_path: Path) -> None:
+    files = ct_study("CRASH-1", "20261204", 12)
+    files[-1] = large(files[-1])
+    data, args = send_then_kill(tmp_path, files)
     assert (data / "blobs" / "LAYOUT").read_bytes() == b"5\n../fhir.sqlite3\n"
     assert not (data / "blobs" / "inline.sqlite3").exists()
     # the large instance in a segment that its killed writer never sealed
@@ -68,23 +98,7 @@ def test_cn4_1_4_acknowledged_instances_survive_kill_9(tmp_path: Path) -> None:
     second = ServerProcess(data, *args)
     try:
         second.wait_ready()
-        study = str(pydicom.dcmread(BytesIO(files[0])).StudyInstanceUID)
-        for data_set in files:
-            sop = pydicom.dcmread(BytesIO(data_set))
-            url = (
-                f"{second.base}/dicomweb/studies/{study}/series/{sop.SeriesInstanceUID}"
-                f"/instances/{sop.SOPInstanceUID}"
-            )
-            got = httpx.get(url, headers={"Accept": "multipart/related; type=application/dicom"})
-            assert got.status_code == 200, got.text
-            body = got.content
-            part = body[body.index(b"\r\n\r\n") + 4 : body.rindex(b"\r\n--")]
-            assert without_padding(part) == without_padding(data_set)
-        indexed = httpx.get(
-            f"{second.base}/fhir/ImagingStudy", params={"identifier": f"urn:oid:{study}"}
-        )
-        entries = indexed.json().get("entry", [])
-        assert [e["resource"]["numberOfInstances"] for e in entries] == [12]
+        assert_served_whole(second, files)
         # its rows checked against its bytes when the store was opened again
         assert sorted(p.suffix for p in segments.iterdir()) == [".sealed", ".seg"]
     finally:
@@ -174,22 +188,7 @@ def test_cn4_1_4_instances_whose_records_a_power_failure_lost_are_indexed_again(
     from their bytes and note, and the study lists every instance."""
     files = ct_study("POWER-1", "20261205", 6)
     files[1:4] = [large(f) for f in files[1:4]]
-    paths = [synth.write(tmp_path / f"i{n}.dcm", f) for n, f in enumerate(files)]
-    data, port = tmp_path / "data", free_port()
-    args = ("--dicom-port", str(port), "--log-level", "info")
-    first = ServerProcess(data, *args)
-    try:
-        first.wait_ready()
-        sent = subprocess.run(
-            ["storescu", "-aet", "MODALITY", "-aec", "FHIRSERVER", "127.0.0.1", str(port),
-             *map(str, paths)],
-            capture_output=True, timeout=60, env={"TCP_NODELAY": "1"},
-        )  # fmt: skip
-        assert sent.returncode == 0, sent.stderr
-    finally:
-        first.process.kill()
-        first.process.wait()
-        first.stop()
+    data, args = send_then_kill(tmp_path, files)
     lost = [str(pydicom.dcmread(BytesIO(f)).SOPInstanceUID) for f in files[1:4]]
     with sqlite3.connect(data / "fhir.sqlite3") as conn:
         for uid in lost:
@@ -203,23 +202,7 @@ def test_cn4_1_4_instances_whose_records_a_power_failure_lost_are_indexed_again(
     second = ServerProcess(data, *args)
     try:
         second.wait_ready()
-        study = str(pydicom.dcmread(BytesIO(files[0])).StudyInstanceUID)
-        for data_set in files:
-            sop = pydicom.dcmread(BytesIO(data_set))
-            url = (
-                f"{second.base}/dicomweb/studies/{study}/series/{sop.SeriesInstanceUID}"
-                f"/instances/{sop.SOPInstanceUID}"
-            )
-            got = httpx.get(url, headers={"Accept": "multipart/related; type=application/dicom"})
-            assert got.status_code == 200, got.text
-            body = got.content
-            part = body[body.index(b"\r\n\r\n") + 4 : body.rindex(b"\r\n--")]
-            assert without_padding(part) == without_padding(data_set)
-        indexed = httpx.get(
-            f"{second.base}/fhir/ImagingStudy", params={"identifier": f"urn:oid:{study}"}
-        )
-        entries = indexed.json().get("entry", [])
-        assert [e["resource"]["numberOfInstances"] for e in entries] == [6]
+        study = assert_served_whole(second, files)
         found = httpx.get(
             f"{second.base}/dicomweb/studies/{study}/instances",
             params={"SOPInstanceUID": lost[0]},
