@@ -1,8 +1,12 @@
 """Helpers of the filesystem blob store's tests: a store opened over a directory (alone, or with
-its rows in a resource store's database), and a blob read whole through the port."""
+its rows in a resource store's database), a blob read whole through the port, and a writer
+process killed after its puts."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import textwrap
 from pathlib import Path
 
 from fhir_server.storage.filesystem_blobs import FilesystemBlobStore
@@ -30,3 +34,36 @@ async def sharing(base: Path, resources: SqliteStore) -> FilesystemBlobStore:
     )
     await store.open()
     return store
+
+
+_KILLED_WRITER = """
+import asyncio, os, sys
+from pathlib import Path
+from fhir_server.storage.filesystem_blobs import FilesystemBlobStore
+from fhir_server.storage.sqlite import SqliteStore
+
+async def nothing():
+    return None
+
+async def main(data: Path) -> None:
+    resources = SqliteStore(data)
+    await resources.open()
+    store = FilesystemBlobStore(
+        data / "blobs", inline_max=1000, database=resources.path, jobs=resources.jobs
+    )
+    await store.open()
+{puts}
+    os._exit(0)  # killed: nothing closed, the segment not sealed
+
+asyncio.run(main(Path(sys.argv[1])))
+"""
+
+
+def killed_writer(data: Path, puts: str) -> None:
+    """Run ``puts`` (statements of an async function, given ``store``, the blob store of the
+    data dir ``data`` as the server opens it, and ``nothing``, a coroutine function returning
+    None) in a process that then dies without closing anything, as a crash leaves it."""
+    body = textwrap.indent(textwrap.dedent(puts).strip(), "    ")
+    script = _KILLED_WRITER.format(puts=body)
+    root = Path(__file__).resolve().parents[3]
+    subprocess.run([sys.executable, "-c", script, str(data)], check=True, cwd=root, timeout=60)

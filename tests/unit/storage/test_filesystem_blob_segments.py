@@ -12,7 +12,6 @@ import hashlib
 import logging
 import os
 import sqlite3
-import subprocess
 import sys
 import textwrap
 from pathlib import Path
@@ -23,7 +22,7 @@ from fhir_server.core.errors import InvalidRequest
 from fhir_server.storage import filesystem_blob_files as files
 from fhir_server.storage import filesystem_blob_segments as segments
 from fhir_server.storage.sqlite import SqliteStore
-from tests.unit.storage.blob_stores import opened, read, sharing
+from tests.unit.storage.blob_stores import killed_writer, opened, read, sharing
 
 DICOM = "application/dicom"
 ROOT = Path(__file__).resolve().parents[3]
@@ -148,34 +147,12 @@ async def test_a_fourth_layout_store_is_upgraded_with_its_rows(
     await store.close()
 
 
-_KILLED_WRITER = textwrap.dedent(
-    """
-    import asyncio, os, sys
-    from pathlib import Path
-    from fhir_server.storage.filesystem_blobs import FilesystemBlobStore
-    from fhir_server.storage.sqlite import SqliteStore
-
-    async def main(data: Path) -> None:
-        resources = SqliteStore(data)
-        await resources.open()
-        store = FilesystemBlobStore(
-            data / "blobs", inline_max=1000, database=resources.path, jobs=resources.jobs
-        )
-        await store.open()
+def _kill_a_writer_and_tear_its_segment(data: Path) -> Path:
+    killed_writer(data, """
         for n in range(3):
             blob = bytes([n + 1]) * 300_000
             await store.put_if_absent(f"k{n}", blob, content_type="application/dicom")
-        os._exit(0)  # killed: nothing closed, the segment not sealed
-
-    asyncio.run(main(Path(sys.argv[1])))
-    """
-)
-
-
-def _kill_a_writer_and_tear_its_segment(data: Path) -> Path:
-    subprocess.run(
-        [sys.executable, "-c", _KILLED_WRITER, str(data)], check=True, cwd=ROOT, timeout=60
-    )
+    """)  # fmt: skip
     (seg,) = list((data / "blobs" / segments.DIRECTORY).iterdir())
     assert seg.suffix == ".seg"
     places = row_places(data / "fhir.sqlite3")
