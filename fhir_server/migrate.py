@@ -218,7 +218,11 @@ async def migrate(
 ) -> Summary:
     """Copy, resume or refuse, settle the outbox, then read the target back (module docstring)."""
     export = await asyncio.to_thread(_open_source, source_dir, target, batch_size)
-    pending = await unindexed(source_dir)
+    try:
+        pending = await unindexed(source_dir)
+    except BaseException:
+        export.close()
+        raise
     if pending:
         export.close()
         raise MigrationRefused(

@@ -46,6 +46,27 @@ def instance_record(
     }
 
 
+def instance_puts(
+    prepared: Prepared,
+    part10: bytes,
+    sender: Sender,
+    received: str,
+    *,
+    replace: bool = False,
+    marked: bool = True,
+) -> list[RecordPut]:
+    """The put of the instance's record (unless it has one; ``replace``: whether or not), after
+    that of its study's pending marker if ``marked``."""
+    study = prepared.study_uid
+    record = RecordPut(
+        INSTANCE, prepared.sop_instance, instance_record(prepared, part10, sender, received),
+        index="study", if_absent=not replace,
+    )  # fmt: skip
+    if not marked:
+        return [record]
+    return [RecordPut(PENDING, study, {"study": study, "since": received}), record]
+
+
 def note_of(sender: Sender, received: str) -> dict[str, Any]:
     """What, with the bytes, rebuilds the record."""
     return {
@@ -91,12 +112,6 @@ async def _index_again(
         return
     sender = Sender(note.get("ae_title"), note.get("organization"), str(note.get("channel")))
     received = str(note.get("received") or to_instant(clock()))
-    study = prepared.study_uid
-    await records.put_many([
-        RecordPut(PENDING, study, {"study": study, "since": received}),
-        RecordPut(INSTANCE, prepared.sop_instance,
-                  instance_record(prepared, part10, sender, received),
-                  index="study", if_absent=True),
-    ])  # fmt: skip
+    await records.put_many(instance_puts(prepared, part10, sender, received))
     LOG.warning("instance %s of study %s indexed again (its record was lost with the "
-                "database's last commits in a power failure)", key, study)  # fmt: skip
+                "database's last commits in a power failure)", key, prepared.study_uid)  # fmt: skip

@@ -40,13 +40,13 @@ from fhir_server.imaging.gate import GatePolicy
 from fhir_server.imaging.index_upgrade import index_studies
 from fhir_server.imaging.instances import OUT_OF_RESOURCES, Prepared, Refused, prepare
 from fhir_server.imaging.kinds import INSTANCE, PENDING, REJECTION, blob_key, study_instances
-from fhir_server.imaging.restored import index_restored, instance_record, note_of
+from fhir_server.imaging.restored import index_restored, instance_puts, note_of
 from fhir_server.imaging.store_result import Sender, StoreResult, stored_result
 from fhir_server.imaging.study_writer import StudyWriter
 from fhir_server.interactions.locks import KeyedLocks
 from fhir_server.interactions.service import FhirService
 from fhir_server.storage.blobs import BlobStore
-from fhir_server.storage.records import RecordPut, RecordStore
+from fhir_server.storage.records import RecordStore
 
 LOG = logging.getLogger(__name__)
 CONTENT_TYPE = "application/dicom"
@@ -239,15 +239,11 @@ class ImagingService:
         """The instance's record unless it has one (``replace``: whether or not), with its
         study's pending marker when the study is not pending yet (both in one durable write);
         whether the record was written."""
-        record = RecordPut(
-            INSTANCE, prepared.sop_instance,
-            instance_record(prepared, part10, sender, received),
-            index="study", if_absent=not replace,
-        )  # fmt: skip
-        study = prepared.study_uid
-        if study not in self._pending:
-            marker = {"study": study, "since": received}
-            return (await self.records.put_many([RecordPut(PENDING, study, marker), record]))[1]
+        marked = prepared.study_uid not in self._pending
+        puts = instance_puts(prepared, part10, sender, received, replace=replace, marked=marked)
+        if marked:
+            return (await self.records.put_many(puts))[1]
+        (record,) = puts
         return await self.records.put(
             record.kind, record.key, record.value, index=record.index, if_absent=record.if_absent
         )

@@ -59,6 +59,13 @@ class Layout:
         top = f"{base}/{digest[:2]}"
         return (top,) if self.depth == 1 else (top, f"{top}/{digest[2:4]}")
 
+    def place(self, base: str, key: str) -> tuple[tuple[str, ...], str]:
+        """The fan-out directories of ``key`` (outermost first) and the path of its version
+        file (``key`` already checked: ASCII)."""
+        digest = hashlib.sha256(key.encode("ascii")).hexdigest()
+        chain = self.directories(base, digest)
+        return chain, f"{chain[-1]}/{digest}{self.suffix}"
+
 
 #: Written before this module: two levels, a record naming a separate data file.
 FIRST: Final = Layout(1, 2, ".json")
@@ -205,6 +212,8 @@ class Record:
     info: BlobInfo
     offset: int
     data: str | None
+    #: The writer's note kept in the header (a segment's blob), if any.
+    note: dict[str, Any] | None = None
 
 
 def parse(head: bytes, path: str) -> Record:
@@ -217,7 +226,8 @@ def parse(head: bytes, path: str) -> Record:
             raw["key"], raw["size"], raw["sha256"], raw["content_type"],
             datetime.fromisoformat(raw["created"]),
         )  # fmt: skip
-        record = Record(info, end + 1, raw.get("data"))
+        note = raw.get("note")
+        record = Record(info, end + 1, raw.get("data"), note if isinstance(note, dict) else None)
     except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError) as error:
         raise ValueError(damaged) from error
     if record.data is None and end < 0:

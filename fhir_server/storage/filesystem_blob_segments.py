@@ -48,8 +48,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
 
-import orjson
-
 from . import filesystem_blob_files as files
 from .blobs import BlobInfo
 
@@ -374,23 +372,20 @@ def entries(fd: int, checked: Container[int] = ()) -> Iterator[Entry]:
 def _entry_at(fd: int, at: int, end: int, checked: Container[int]) -> Entry | None:
     room = files.HEADER_ROOM
     head = os.pread(fd, room, at)
-    newline = head.find(b"\n")
-    if not head.startswith(_MAGIC) or newline < 0:
+    if not head.startswith(_MAGIC):
         return None
     try:
-        raw = orjson.loads(head[:newline])
-        info = BlobInfo(
-            raw["key"], raw["size"], raw["sha256"], raw["content_type"],
-            datetime.fromisoformat(raw["created"]),
-        )  # fmt: skip
-        note = raw.get("note")
-    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+        record = files.parse(head, "segment")
+    except ValueError:
         return None
-    if not isinstance(info.size, int) or not 0 <= info.size <= end - at - room:
+    info = record.info
+    if record.data is not None or not isinstance(info.size, int):
+        return None
+    if not 0 <= info.size <= end - at - room:
         return None
     if at + room not in checked and digest_at(fd, at + room, info.size) != info.sha256:
         return None
-    return Entry(info, at + room, note if isinstance(note, dict) else None)
+    return Entry(info, at + room, record.note)
 
 
 def _next_header(fd: int, at: int, end: int) -> int:

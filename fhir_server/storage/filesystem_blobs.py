@@ -133,7 +133,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import hashlib
 import os
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from pathlib import Path
@@ -221,9 +220,7 @@ class FilesystemBlobStore(BlobStore):
         """The fan-out directories of ``key`` (outermost first) and the path of its version."""
         if not self._locks:
             raise RuntimeError("the blob store is not open")
-        digest = hashlib.sha256(check_key(key).encode("ascii")).hexdigest()
-        chain = self.layout.directories(str(self.base), digest)
-        return chain, f"{chain[-1]}/{digest}{self.layout.suffix}"
+        return self.layout.place(str(self.base), check_key(key))
 
     def _where(self, key: str) -> tuple[Path, str]:
         """The directory of ``key``'s version file and the stem of its name (for tests)."""

@@ -287,9 +287,10 @@ class InlineTier:
         return [(str(key), orjson.loads(note)) for key, note in rows.fetchall()]
 
     async def forget_restored(self, keys: list[str]) -> None:
-        await self.jobs.run(lambda conn: conn.executemany(
-            "DELETE FROM blob_restored WHERE key = ?", [(key,) for key in keys]
-        ) and None)  # fmt: skip
+        def forget(conn: sqlite3.Connection) -> None:
+            conn.executemany("DELETE FROM blob_restored WHERE key = ?", [(key,) for key in keys])
+
+        await self.jobs.run(forget)
 
     def close(self) -> None:
         """Let the own writer finish, stop it and close every connection (blocking)."""

@@ -47,6 +47,7 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar, overload
 
 from fhir_server.storage.sqlite.savepoint import apply_undoable
+from fhir_server.storage.sqlite.schema import relaxed_sync
 
 #: Queues a function on the writer thread, to be called with the writer's connection, or, if
 #: that connection cannot be opened, the second function with the error.
@@ -161,27 +162,20 @@ class JobGroup:
 
     def _transaction(self, conn: sqlite3.Connection, group: list[_Job[Any]]) -> None:
         guarded = len(group) > 1
-        level = relaxed = 0
-        if all(job.relaxed for job in group):
-            level = int(conn.execute("PRAGMA synchronous").fetchone()[0])
-            relaxed = min(level, 1)  # 1 = NORMAL; OFF stays OFF
-            if relaxed != level:
-                conn.execute(f"PRAGMA synchronous = {relaxed}")
-        try:
+        relaxed = relaxed_sync(conn) if all(j.relaxed for j in group) else contextlib.nullcontext()
+        with relaxed:
             conn.execute("BEGIN IMMEDIATE")
-            for job in group:
-                _apply(conn, job, guarded)
-            if not guarded and group[0].error is not None:
-                conn.execute("ROLLBACK")
-            else:
-                conn.execute("COMMIT")
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
-        finally:
-            if relaxed != level:
-                conn.execute(f"PRAGMA synchronous = {level}")
+            try:
+                for job in group:
+                    _apply(conn, job, guarded)
+                if not guarded and group[0].error is not None:
+                    conn.execute("ROLLBACK")
+                else:
+                    conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
 
 
 def _apply(conn: sqlite3.Connection, job: _Job[Any], guarded: bool) -> None:

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 from fhir_server.storage.port import OutboxEvent
 from fhir_server.storage.sqlite.rows import event_from_row
+from fhir_server.storage.sqlite.schema import relaxed_sync
 
 _EVENT = "o.seq, o.type, o.id, o.version, o.interaction, o.occurred"
 
@@ -45,22 +46,18 @@ def handled(conn: sqlite3.Connection, hook: str, seqs: Sequence[int]) -> None:
     could; an application crash loses nothing in WAL mode, and the next durable commit syncs
     the mark too. Each mark used to wait for its own fsync on the single writer thread, ahead
     of the writes queued behind it (a transaction of 250 resources made nine of them)."""
-    level = int(conn.execute("PRAGMA synchronous").fetchone()[0])
-    relaxed = min(level, 1)  # 1 = NORMAL; OFF stays OFF
-    if relaxed != level:
-        conn.execute(f"PRAGMA synchronous = {relaxed}")
-    try:
-        conn.execute("BEGIN IMMEDIATE")
-        conn.executemany(
-            "DELETE FROM outbox_retry WHERE hook = ? AND seq = ?", [(hook, seq) for seq in seqs]
-        )
-        _advance(conn, hook, max(seqs))
-        conn.execute("COMMIT")
-    finally:
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
-        if relaxed != level:
-            conn.execute(f"PRAGMA synchronous = {level}")
+    with relaxed_sync(conn):
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            conn.executemany(
+                "DELETE FROM outbox_retry WHERE hook = ? AND seq = ?",
+                [(hook, seq) for seq in seqs],
+            )
+            _advance(conn, hook, max(seqs))
+            conn.execute("COMMIT")
+        finally:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
 
 
 def failed(conn: sqlite3.Connection, hook: str, seq: int, retry_at: str, error: str) -> None:

@@ -24,8 +24,9 @@ indexed field's name and value and an optional expiry; created empty by the migr
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Literal
 
 from fhir_server.storage.sqlite.integrity import insert_references, references_of_body
@@ -226,6 +227,24 @@ def configure(conn: sqlite3.Connection, synchronous: str, role: Role) -> None:
     conn.execute("PRAGMA foreign_keys = OFF")
     for pragma in PRAGMAS[role]:
         conn.execute(f"PRAGMA {pragma}")
+
+
+@contextlib.contextmanager
+def relaxed_sync(conn: sqlite3.Connection) -> Iterator[None]:
+    """Commits of ``conn`` in this block without a sync of the WAL of their own
+    (``synchronous`` at most NORMAL; OFF stays OFF), the connection's level back after: an
+    application crash loses nothing in WAL mode, a power failure at most these commits, and the
+    next durable commit makes them durable too. For writes that can be lost with the power
+    (outbox.py) or rebuilt after it (job_group.py)."""
+    level = int(conn.execute("PRAGMA synchronous").fetchone()[0])
+    relaxed = min(level, 1)  # 1 = NORMAL
+    if relaxed != level:
+        conn.execute(f"PRAGMA synchronous = {relaxed}")
+    try:
+        yield
+    finally:
+        if relaxed != level:
+            conn.execute(f"PRAGMA synchronous = {level}")
 
 
 def _stored_version(conn: sqlite3.Connection) -> int:

@@ -22,7 +22,6 @@ or without a sync of its own, is then durable.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import secrets
@@ -164,6 +163,4 @@ def _has_version(conn: sqlite3.Connection, base: str, key: str) -> bool:
     """Whether ``key`` has a row, or a version file (layout 5's place of it)."""
     if conn.execute("SELECT 1 FROM blobs WHERE key = ?", (key,)).fetchone() is not None:
         return True
-    digest = hashlib.sha256(key.encode("ascii")).hexdigest()
-    chain = files.FIFTH.directories(base, digest)
-    return os.path.exists(f"{chain[-1]}/{digest}{files.FIFTH.suffix}")
+    return os.path.exists(files.FIFTH.place(base, key)[1])
