@@ -31,11 +31,22 @@ EMPTY_AS_NONE = frozenset({"AT", "DS", "FD", "FL", "IS", "OB", "OD", "OF", "OL",
                            "SL", "SS", "SV", "UL", "UN", "US", "UV"})  # fmt: skip
 
 
+#: Values already converted, by VR, bytes, character set and byte order: the instances of a
+#: series repeat most of their header (patient, study, series, equipment), so most elements
+#: are a look-up. The objects are shared between the instances' attributes: never mutated.
+_CONVERTED: dict[tuple[str, bytes, str, bool], Json] = {}
+_CONVERTED_MAX = 4096
+#: Tags as the JSON's keys.
+_KEYS: dict[int, str] = {}
+_KEYS_MAX = 8192
+
+
 def attributes_json(raw: RawHeader) -> Json:
     """The top-level text and number attributes of ``raw`` as DICOM JSON."""
     out: Json = {}
     touched = raw.touched
     body, little, charset = raw.body, raw.little, raw.charset
+    converted = _CONVERTED
     for entry in [entry for entry in raw.entries.values() if not entry[0] & 0x10000]:
         tag, written, length, offset = entry  # a public element (private groups are odd)
         if tag < 0x00030000 and tag >> 16 == 0x0002:  # file meta in the data set
@@ -43,7 +54,7 @@ def attributes_json(raw: RawHeader) -> Json:
         if tag in touched:
             item = _converted_json(raw, entry)
             if item is not None:
-                out[f"{tag:08X}"] = item
+                out[_key(tag)] = item
             continue
         vr = KNOWN_VRS[written] if written else raw.vr(entry)
         if length == 0 and (not written or vr in EMPTY_AS_NONE):
@@ -51,14 +62,30 @@ def attributes_json(raw: RawHeader) -> Json:
         elif vr is None or length == UNDEFINED or length > MAX_VALUE_BYTES:
             continue
         elif vr in BINARY_NUMBERS or vr in TEXT_VRS or vr in ("DS", "IS", "PN"):
-            item = _raw_json(vr, body[offset : offset + length], charset, little)
-            if item is None:  # undecodable, or a malformed number: pydicom's reading
-                item = _element_json(raw.dataset()[tag])
+            value = (vr, body[offset : offset + length], charset, little)
+            item = converted.get(value)
+            if item is None:
+                item = _raw_json(*value)
+                if item is None:  # undecodable, or a malformed number: pydicom's reading
+                    item = _element_json(raw.dataset()[tag])
+                else:
+                    if len(converted) >= _CONVERTED_MAX:
+                        converted.clear()
+                    converted[value] = item
         else:
             continue
         if item is not None:
-            out[f"{tag:08X}"] = item
+            out[_key(tag)] = item
     return out
+
+
+def _key(tag: int) -> str:
+    key = _KEYS.get(tag)
+    if key is None:
+        key = f"{tag:08X}"
+        if len(_KEYS) < _KEYS_MAX:
+            _KEYS[tag] = key
+    return key
 
 
 def _converted_json(raw: RawHeader, entry: Entry) -> Json | None:

@@ -17,7 +17,7 @@ import json
 
 import pytest
 
-from fhir_server.imaging import raw_header
+from fhir_server.imaging import raw_header, raw_json
 from tests.unit.imaging import prepare_cases
 
 GOLDEN = prepare_cases.golden()
@@ -51,3 +51,16 @@ def test_the_dataset_path_gives_the_golden_outcome_too(
     monkeypatch.setattr(raw_header.RawHeader, "of", classmethod(lambda cls, layout: None))
     found = prepare_cases.outcome(CASES[case])
     assert found == GOLDEN[case], _diff(GOLDEN[case], found)
+
+
+def test_values_converted_before_are_reused_without_changing_any_outcome() -> None:
+    """The raw path keeps the values it has converted (raw_json.py): every case prepared again
+    after all the others, in reverse order (each value then a look-up where one was seen
+    before, under any character set and byte order), still gives its golden outcome."""
+    raw_json._CONVERTED.clear()
+    for case in sorted(CASES):
+        prepare_cases.outcome(CASES[case])
+    assert raw_json._CONVERTED
+    for case in sorted(CASES, reverse=True):
+        found = prepare_cases.outcome(CASES[case])
+        assert found == GOLDEN[case], _diff(GOLDEN[case], found)
