@@ -52,6 +52,14 @@ class Unusual(Exception):
     from it, :func:`fhir_server.imaging.header.read` found otherwise."""
 
 
+#: Values read before (:meth:`RawHeader.plain`), by tag, VR as written and bytes, up to
+#: ``_PLAIN_MAX`` of them of at most ``_PLAIN_BYTES`` bytes each.
+_PLAIN: dict[tuple[int, bytes, bytes], list[str] | None] = {}
+_PLAIN_MAX = 4096
+_PLAIN_BYTES = 1024
+_UNSEEN: Any = object()
+
+
 class RawHeader:
     """The top-level elements up to the pixel data, by tag, and what has been read of them."""
 
@@ -181,7 +189,17 @@ class RawHeader:
         tag = entry[0]
         if tag in self._parts:
             return self._parts[tag]
-        found = self._plain(entry)
+        _, written, length, offset = entry
+        if length == UNDEFINED or length > _PLAIN_BYTES:
+            found = self._plain(entry)
+        else:  # the instances of a series repeat most values: read once (never mutated)
+            value = (tag, written, self.body[offset : offset + length])
+            found = _PLAIN.get(value, _UNSEEN)
+            if found is _UNSEEN:
+                found = self._plain(entry)
+                if len(_PLAIN) >= _PLAIN_MAX:
+                    _PLAIN.clear()
+                _PLAIN[value] = found
         self._parts[tag] = found
         return found
 

@@ -34,8 +34,10 @@ EMPTY_AS_NONE = frozenset({"AT", "DS", "FD", "FL", "IS", "OB", "OD", "OF", "OL",
 #: Values already converted, by VR, bytes, character set and byte order: the instances of a
 #: series repeat most of their header (patient, study, series, equipment), so most elements
 #: are a look-up. The objects are shared between the instances' attributes: never mutated.
+#: At most ``_CONVERTED_MAX`` values of at most ``_CONVERTED_BYTES`` bytes each are kept.
 _CONVERTED: dict[tuple[str, bytes, str, bool], Json] = {}
 _CONVERTED_MAX = 4096
+_CONVERTED_BYTES = 1024
 #: Tags as the JSON's keys.
 _KEYS: dict[int, str] = {}
 _KEYS_MAX = 8192
@@ -68,7 +70,7 @@ def attributes_json(raw: RawHeader) -> Json:
                 item = _raw_json(*value)
                 if item is None:  # undecodable, or a malformed number: pydicom's reading
                     item = _element_json(raw.dataset()[tag])
-                else:
+                elif length <= _CONVERTED_BYTES:
                     if len(converted) >= _CONVERTED_MAX:
                         converted.clear()
                     converted[value] = item

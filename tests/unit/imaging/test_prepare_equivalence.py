@@ -13,12 +13,15 @@ by files pydicom reads in a way of its own, is held to the same outcomes on ever
 from __future__ import annotations
 
 import difflib
+import io
 import json
 
+import pydicom
 import pytest
+from pydicom.uid import ImplicitVRLittleEndian
 
 from fhir_server.imaging import raw_header, raw_json
-from tests.unit.imaging import prepare_cases
+from tests.unit.imaging import prepare_cases, synth
 
 GOLDEN = prepare_cases.golden()
 CASES = dict(prepare_cases.cases())
@@ -54,13 +57,31 @@ def test_the_dataset_path_gives_the_golden_outcome_too(
 
 
 def test_values_converted_before_are_reused_without_changing_any_outcome() -> None:
-    """The raw path keeps the values it has converted (raw_json.py): every case prepared again
+    """The raw path keeps the values it has converted and read (raw_json.py, raw_header.py):
+    every case prepared again
     after all the others, in reverse order (each value then a look-up where one was seen
     before, under any character set and byte order), still gives its golden outcome."""
     raw_json._CONVERTED.clear()
+    raw_header._PLAIN.clear()
     for case in sorted(CASES):
         prepare_cases.outcome(CASES[case])
-    assert raw_json._CONVERTED
+    assert raw_json._CONVERTED and raw_header._PLAIN
     for case in sorted(CASES, reverse=True):
         found = prepare_cases.outcome(CASES[case])
         assert found == GOLDEN[case], _diff(GOLDEN[case], found)
+
+
+def test_bytes_read_under_one_tag_are_read_again_under_another() -> None:
+    """The same bytes are not the same value under another tag: ``A=B`` is a plain Patient ID
+    but a Patient's Name with an ideographic group, which pydicom reads apart (both read by
+    the gate's checks, in implicit VR: the same bytes and no VR written)."""
+    ds = pydicom.dcmread(io.BytesIO(synth.ct()))
+    ds.PatientID = "A=B"
+    first = prepare_cases.encode(ds, ImplicitVRLittleEndian)
+    ds.PatientName = "A=B"
+    ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = synth.uid("plain", "again")
+    second = prepare_cases.encode(ds, ImplicitVRLittleEndian)
+    raw_header._PLAIN.clear()
+    prepare_cases.outcome(first)
+    found = json.loads(prepare_cases.outcome(second))["attributes"]
+    assert found["00100010"] == {"vr": "PN", "Value": [{"Alphabetic": "A", "Ideographic": "B"}]}
