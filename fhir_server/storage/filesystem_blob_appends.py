@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 
 from fhir_server.core.waiting import in_thread
 
+from . import filesystem_blob_files as files
 from . import filesystem_blob_reads as reads
 from .blobs import BlobInfo
 from .filesystem_blob_segments import Placed, SegmentWriter
@@ -51,13 +52,17 @@ async def append_beside(
         if not written.done():
             written.set_result(placed)
 
+    # hashed from now on, while the worker thread starts and looks for the key's version (a
+    # 0.5 MB instance: a third of a millisecond; the wasted hash of a duplicate is rare)
+    hashing = files.hashing(data) if len(data) >= files.PARALLEL_HASH else None
+
     def append_and_sync() -> BlobInfo | Placed:
         # one worker-thread call: the loop learns that the bytes are written, and issues the
         # row's insert, while this thread syncs them
         current = reads.current_info(tier, key, record)
         if current is not None:
             return current
-        placed = writer.append(key, data, content_type, note)
+        placed = writer.append(key, data, content_type, note, hashing)
         loop.call_soon_threadsafe(appended, placed)
         writer.sync(placed)
         return placed

@@ -19,7 +19,7 @@ import hashlib
 import os
 import secrets
 from collections.abc import Mapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
@@ -39,6 +39,14 @@ _TEMP: Final = ".tmp"
 #: Whole puts at least this large are hashed in a thread of :data:`HASHING` while written.
 PARALLEL_HASH: Final = 256 * 1024
 HASHING: Final = ThreadPoolExecutor(2, thread_name_prefix="blob-hash")
+
+
+def hashing(data: bytes) -> Future[Any]:
+    """The SHA-256 of ``data`` being computed in a thread of :data:`HASHING` (its ``result()``
+    a ``hashlib`` object)."""
+    return HASHING.submit(hashlib.sha256, data)
+
+
 _MOUNT_ROOT: Final = "lost+found"
 _CREATE: Final = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
 _READ: Final = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0)

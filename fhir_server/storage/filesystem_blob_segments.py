@@ -44,6 +44,7 @@ import os
 import secrets
 import threading
 from collections.abc import Callable, Container, Iterator, Mapping
+from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
@@ -135,12 +136,20 @@ class SegmentWriter:
         self._open: list[_Segment] = []
 
     def append(
-        self, key: str, data: bytes, content_type: str, note: Mapping[str, Any] | None = None
+        self,
+        key: str,
+        data: bytes,
+        content_type: str,
+        note: Mapping[str, Any] | None = None,
+        hashing: Future[Any] | None = None,
     ) -> Placed:
         """Append ``data`` with its header (``note`` in it, if given) to the current segment
         (not yet durable: the caller calls :meth:`sync`, then, once its row is committed or
-        not, :meth:`release`, whatever happens)."""
-        hashing = files.HASHING.submit(hashlib.sha256, data)
+        not, :meth:`release`, whatever happens). ``hashing``: its SHA-256 being computed
+        (:func:`~.filesystem_blob_files.hashing`, started by the caller before it looked for
+        the key's version), else computed in a thread while the bytes are written."""
+        if hashing is None:
+            hashing = files.HASHING.submit(hashlib.sha256, data)
         room = files.HEADER_ROOM
         try:
             with self._lock:

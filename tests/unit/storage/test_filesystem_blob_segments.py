@@ -208,6 +208,25 @@ async def test_the_segment_of_a_live_writer_is_left_alone(
     assert len([n for n in names(base) if n.endswith(".sealed")]) == 2
 
 
+async def test_a_blob_hashed_before_its_version_is_looked_for_has_its_own_digest(
+    tmp_path: Path, resources: SqliteStore
+) -> None:
+    """From PARALLEL_HASH bytes the put's hash starts before the worker thread looks for the
+    key's version (filesystem_blob_appends.py): the digest is the bytes', for a new key as for
+    puts at once, and a key that had a version keeps its own."""
+    store = await sharing(tmp_path / "data" / "blobs", resources)
+    blobs = {f"h{n}": large(n, files.PARALLEL_HASH + n) for n in range(4)}
+    results = await asyncio.gather(
+        *(store.put_if_absent(key, data, content_type=DICOM) for key, data in blobs.items())
+    )
+    for (key, data), (info, stored) in zip(blobs.items(), results, strict=True):
+        assert stored and info.sha256 == hashlib.sha256(data).hexdigest()
+        assert await read(store, key) == data
+    kept, stored = await store.put_if_absent("h0", large(9, 300_000), content_type=DICOM)
+    assert not stored and kept.sha256 == hashlib.sha256(blobs["h0"]).hexdigest()
+    await store.close()
+
+
 async def test_a_write_beside_a_put_commits_with_its_row(
     tmp_path: Path, resources: SqliteStore
 ) -> None:
