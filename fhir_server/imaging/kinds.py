@@ -4,7 +4,7 @@ ingest, QIDO/WADO, storage commitment and the DICOM door."""
 from __future__ import annotations
 
 import functools
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from fhir_server.storage.records import RecordStore
@@ -35,13 +35,21 @@ _KEY_FIELD = {
 
 
 async def every(
-    records: RecordStore, kind: str, value: str | None = None, *, page: int = 1000
+    records: RecordStore,
+    kind: str,
+    value: str | None = None,
+    *,
+    page: int = 1000,
+    fields: Sequence[str] | None = None,
 ) -> AsyncIterator[dict[str, Any]]:
     """Every live record of ``kind`` (those whose indexed field is ``value``, when given), in
-    key order, read ``page`` at a time."""
+    key order, read ``page`` at a time; with ``fields``, only those (RecordStore.find; the
+    kind's key field is read too)."""
     after: str | None = None
+    if fields is not None and _KEY_FIELD[kind] not in fields:
+        fields = [*fields, _KEY_FIELD[kind]]
     while True:
-        found = await records.find(kind, value, limit=page, after=after)
+        found = await records.find(kind, value, limit=page, after=after, fields=fields)
         for record in found:
             yield record
         if len(found) < page:
@@ -49,9 +57,12 @@ async def every(
         after = str(found[-1][_KEY_FIELD[kind]])
 
 
-async def study_instances(records: RecordStore, study: str) -> list[dict[str, Any]]:
-    """Every instance record of a study, in SOP Instance UID order."""
-    return [record async for record in every(records, INSTANCE, study)]
+async def study_instances(
+    records: RecordStore, study: str, fields: Sequence[str] | None = None
+) -> list[dict[str, Any]]:
+    """Every instance record of a study, in SOP Instance UID order (with ``fields``, only
+    those fields of each, and its SOP Instance UID)."""
+    return [record async for record in every(records, INSTANCE, study, fields=fields)]
 
 
 async def studies_in_run(

@@ -54,6 +54,28 @@ BODY_PARTS = {
 }  # fmt: skip
 
 
+#: What the mapping reads of every instance record (a study's writer reads only these, plus the
+#: whole records of the instances :func:`leading` names): Instance Number, Image Type,
+#: Modality.
+INSTANCE_FIELDS = ("sop_instance", "series", "sop_class", "verdict", "attributes.00200013",
+                   "attributes.00080008", "attributes.00080060")  # fmt: skip
+
+
+def leading(instances: Sequence[Mapping[str, Any]]) -> list[int]:
+    """The positions in ``instances`` (in SOP Instance UID order, each with
+    :data:`INSTANCE_FIELDS`) of those whose whole records the mapping reads: the first of the
+    study and of each series, in that order (:func:`index_puts`) and in series and instance
+    order (:func:`imaging_study`)."""
+    chosen: set[int] = set()
+    by_series: dict[str, list[int]] = {}
+    for position, record in enumerate(instances):
+        by_series.setdefault(str(record["series"]), []).append(position)
+    for positions in by_series.values():  # the study's firsts, both ways, are among these
+        chosen.add(positions[0])
+        chosen.add(min(positions, key=lambda p: _sort_key(instances[p])))
+    return sorted(chosen)
+
+
 def _uid_identifier(uid: str) -> Json:
     return {"system": DICOM_UID, "value": f"urn:oid:{uid}"}
 

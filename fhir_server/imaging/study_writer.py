@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 from fhir_server.core.context import RequestContext
 from fhir_server.core.errors import PreconditionFailed, VersionConflict
 from fhir_server.imaging import study_map
-from fhir_server.imaging.kinds import study_instances
+from fhir_server.imaging.kinds import INSTANCE, study_instances
 from fhir_server.imaging.links import Links
 from fhir_server.interactions.service import FhirService
 from fhir_server.storage.records import RecordStore
@@ -64,7 +64,7 @@ class StudyWriter:
         # together share one read transaction); an internal search, not audited either way
         system = RequestContext(channel="dicom", base_url=self.base_url)
         instances, found = await asyncio.gather(
-            study_instances(self.records, study),
+            self._instances(study),
             links.search(system, "ImagingStudy", identifier=query.partition("=")[2]),
         )
         if not instances:
@@ -95,6 +95,21 @@ class StudyWriter:
             study_map.index_puts, study, instances, reference, organization
         ))  # fmt: skip
         await self.records.put_many(puts)
+
+    async def _instances(self, study: str) -> list[dict[str, Any]]:
+        """The study's instance records as the mapping reads them: the fields it reads of each
+        (a few hundred bytes of a 4 KB record), and the whole records of the first instances
+        of the study and of each series (study_map.leading)."""
+        instances = await study_instances(self.records, study, study_map.INSTANCE_FIELDS)
+        chosen = study_map.leading(instances)
+        whole = await asyncio.gather(
+            *(self.records.get(INSTANCE, str(instances[p]["sop_instance"])) for p in chosen)
+        )
+        for position, record in zip(chosen, whole, strict=True):
+            if record is None:  # deleted since: read them all
+                return await study_instances(self.records, study)
+            instances[position] = record
+        return instances
 
 
 async def off_loop_if_large(count: int, build: Callable[[], T]) -> T:

@@ -15,6 +15,7 @@ of one user).
 
 from __future__ import annotations
 
+import re
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -34,6 +35,42 @@ class RecordPut:
     expires: datetime | None = None
     index: str | None = None
     if_absent: bool = False
+
+
+#: A field path: names of letters, digits and underscores, joined by dots.
+_FIELD_PATH = re.compile(r"[A-Za-z0-9_]+(?:\.[A-Za-z0-9_]+)*")
+
+
+def field_paths(fields: Sequence[str]) -> list[list[str]]:
+    """``fields`` split into their names; ValueError for a path that is not one."""
+    if isinstance(fields, str):
+        raise ValueError("fields: a sequence of paths, not one string")
+    for field in fields:
+        if not _FIELD_PATH.fullmatch(field):
+            raise ValueError(f"fields: {field!r} is not a path of field names")
+    return [field.split(".") for field in fields]
+
+
+def project(record: Record, fields: Sequence[str]) -> Record:
+    """The fields of ``record`` at ``fields`` (paths into nested objects), nested as in it; a
+    field absent, null, or under a value that is not an object, is left out."""
+    out: Record = {}
+    for path in field_paths(fields):
+        found: Any = record
+        for name in path:
+            found = found.get(name) if isinstance(found, dict) else None
+            if found is None:
+                break
+        if found is not None:
+            place_field(out, path, found)
+    return out
+
+
+def place_field(out: Record, path: Sequence[str], value: Any) -> None:
+    """Set ``value`` at ``path`` in ``out``, creating the objects on the way."""
+    for name in path[:-1]:
+        out = out.setdefault(name, {})
+    out[path[-1]] = value
 
 
 def indexed_value(value: Record, index: str | None) -> str | None:
@@ -85,10 +122,20 @@ class RecordStore(ABC):
 
     @abstractmethod
     async def find(
-        self, kind: str, value: str | None = None, *, limit: int = 1000, after: str | None = None
+        self,
+        kind: str,
+        value: str | None = None,
+        *,
+        limit: int = 1000,
+        after: str | None = None,
+        fields: Sequence[str] | None = None,
     ) -> list[Record]:
         """Live records of ``kind`` in key order; with ``value``, only those whose ``index``
-        field (named at put) equals it; with ``after``, only keys after it (paging)."""
+        field (named at put) equals it; with ``after``, only keys after it (paging). With
+        ``fields`` (paths of fields, ``series`` or ``attributes.00200013``), each record as
+        :func:`project` makes it: only those fields, read without parsing the rest where the
+        store can (the imaging index's instance records are 4 KB, of which a study's writer
+        needs a few fields of each)."""
 
     @abstractmethod
     async def purge_expired(self, now: datetime) -> int:

@@ -279,3 +279,47 @@ async def test_find_after_a_key_pages_in_key_order(records: RecordStore) -> None
     assert [r["n"] for r in await records.find("page", after="k4")] == [5]
     assert [r["n"] for r in await records.find("page", "odd", after="k1")] == [3, 5]
     assert await records.find("page", after="k5") == []
+
+
+async def test_find_with_fields_gives_only_those_fields_nested_as_stored(
+    records: RecordStore,
+) -> None:
+    """``fields`` projects each record found (records.py ``project``): paths into nested
+    objects, values of every JSON type as stored, a field absent, null or under a value that
+    is not an object left out; order, index and paging as without it."""
+    values = [
+        {"sop": "a", "study": "s1", "attributes": {"00200013": {"vr": "IS", "Value": [2]},
+         "00080060": {"vr": "CS", "Value": ["CT"]}}, "verdict": {"findings": []},
+         "big": "x" * 5000, "n": 1.5, "flag": False},
+        {"sop": "b", "study": "s1", "attributes": {"00080060": {"vr": "CS"}}, "verdict": None,
+         "n": 0, "flag": True},
+        {"sop": "c", "study": "s1", "attributes": "not an object", "n": -3},
+        {"sop": "d", "study": "s2", "attributes": {"00200013": {"vr": "IS", "Value": [1]}}},
+    ]  # fmt: skip
+    for value in values:
+        await records.put("inst", str(value["sop"]), value, index="study")
+    fields = ["sop", "attributes.00200013", "attributes.00080060", "verdict", "n", "flag",
+              "missing.deeper"]  # fmt: skip
+    found = await records.find("inst", "s1", fields=fields)
+    assert found == [
+        {"sop": "a", "attributes": {"00200013": {"vr": "IS", "Value": [2]},
+         "00080060": {"vr": "CS", "Value": ["CT"]}}, "verdict": {"findings": []}, "n": 1.5,
+         "flag": False},
+        {"sop": "b", "attributes": {"00080060": {"vr": "CS"}}, "n": 0, "flag": True},
+        {"sop": "c", "n": -3},
+    ]  # fmt: skip
+    assert [r["sop"] for r in await records.find("inst", fields=["sop"], after="a", limit=2)] == [
+        "b", "c",
+    ]  # fmt: skip
+    assert await records.find("inst", "s2", fields=[]) == [{}]
+    # unchanged without fields
+    assert (await records.find("inst", "s2"))[0] == values[3]
+
+
+@pytest.mark.parametrize("fields", [["a..b"], ["$.a"], ["a'b"], ['a"b'], ["a b"], ["."], "sop"])
+async def test_find_refuses_a_field_that_is_not_a_path_of_names(
+    records: RecordStore, fields: list[str]
+) -> None:
+    await records.put("inst", "a", {"sop": "a"})
+    with pytest.raises(ValueError, match="fields"):
+        await records.find("inst", fields=fields)

@@ -29,7 +29,14 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
 from fhir_server.core.clock import Clock
-from fhir_server.storage.records import Record, RecordPut, RecordStore, indexed_value
+from fhir_server.storage.records import (
+    Record,
+    RecordPut,
+    RecordStore,
+    field_paths,
+    indexed_value,
+    project,
+)
 
 Document = dict[str, Any]
 
@@ -172,8 +179,16 @@ class MongoRecords(RecordStore):
         return expires is None or _utc(expires) > self._now()
 
     async def find(
-        self, kind: str, value: str | None = None, *, limit: int = 1000, after: str | None = None
+        self,
+        kind: str,
+        value: str | None = None,
+        *,
+        limit: int = 1000,
+        after: str | None = None,
+        fields: Sequence[str] | None = None,
     ) -> list[Record]:
+        if fields is not None:
+            field_paths(fields)  # a bad path is refused before the query
         if limit <= 0:  # MongoDB reads limit(0) as "no limit"
             return []
         where: Document = {"kind": kind, **_live(self._now())}
@@ -182,7 +197,9 @@ class MongoRecords(RecordStore):
         if after is not None:
             where["key"] = {"$gt": after}
         cursor = self._records.find(where, {"value": 1}).sort("key", ASCENDING).limit(limit)
-        return [_loads(doc) for doc in await cursor.to_list()]
+        found = [_loads(doc) for doc in await cursor.to_list()]
+        # the values are JSON text (records of any shape): projected once parsed
+        return found if fields is None else [project(record, fields) for record in found]
 
     async def purge_expired(self, now: datetime) -> int:
         async with self._lock:

@@ -23,7 +23,14 @@ from datetime import UTC, datetime
 import orjson
 
 from fhir_server.core.clock import Clock
-from fhir_server.storage.records import Record, RecordPut, RecordStore, indexed_value
+from fhir_server.storage.records import (
+    Record,
+    RecordPut,
+    RecordStore,
+    field_paths,
+    indexed_value,
+    place_field,
+)
 from fhir_server.storage.sqlite.connections import Connections
 from fhir_server.storage.sqlite.job_group import JobGroup
 
@@ -129,8 +136,15 @@ class SqliteRecords(RecordStore):
         return await self._jobs.run(run)
 
     async def find(
-        self, kind: str, value: str | None = None, *, limit: int = 1000, after: str | None = None
+        self,
+        kind: str,
+        value: str | None = None,
+        *,
+        limit: int = 1000,
+        after: str | None = None,
+        fields: Sequence[str] | None = None,
     ) -> list[Record]:
+        paths = None if fields is None else field_paths(fields)
         if limit <= 0:
             return []
         params: list[object] = [kind]
@@ -138,12 +152,17 @@ class SqliteRecords(RecordStore):
             params.append(value)
         if after is not None:
             params.append(after)
-        sql = find_sql(indexed=value is not None, after=after is not None)
+        sql = find_sql(indexed=value is not None, after=after is not None, paths=paths)
         args = (*params, self._now(), limit)
         # parsed in the reader thread: a page of large records (the imaging index's) costs tens
         # of milliseconds, which the event loop would spend unable to serve anything else
+        if paths is None:
+            return await self._connections.read(
+                lambda conn: [_loads(row[0]) for row in conn.execute(sql, args).fetchall()]
+            )
+        chosen = paths
         return await self._connections.read(
-            lambda conn: [_loads(row[0]) for row in conn.execute(sql, args).fetchall()]
+            lambda conn: [_projected(chosen, row[0]) for row in conn.execute(sql, args).fetchall()]
         )
 
     async def purge_expired(self, now: datetime) -> int:
@@ -152,8 +171,10 @@ class SqliteRecords(RecordStore):
         return await self._jobs.run(lambda conn: conn.execute(sql, (moment,)).rowcount)
 
 
-def find_sql(*, indexed: bool, after: bool) -> str:
-    """The statement of :meth:`SqliteRecords.find`: parameters kind[, idx][, after], now, limit."""
+def find_sql(*, indexed: bool, after: bool, paths: list[list[str]] | None = None) -> str:
+    """The statement of :meth:`SqliteRecords.find`: parameters kind[, idx][, after], now, limit;
+    with ``paths``, it selects a JSON array of the values at those paths (SQLite's JSON
+    functions read the record in C, the reader thread parses only that array)."""
     where = "kind = ?"
     source = "record"
     if indexed:
@@ -163,7 +184,23 @@ def find_sql(*, indexed: bool, after: bool) -> str:
         source = "record INDEXED BY record_by_idx"
     if after:
         where += " AND key > ?"
-    return f"SELECT value FROM {source} WHERE {where} AND {_LIVE} ORDER BY key LIMIT ?"
+    selected = "value"
+    if paths is not None:
+        # the paths are field names checked by field_paths (letters, digits, underscores)
+        picks = ", ".join(
+            "json_extract(CAST(value AS TEXT), '$" + "".join(f'."{n}"' for n in path) + "')"
+            for path in paths
+        )
+        selected = f"json_array({picks})"
+    return f"SELECT {selected} FROM {source} WHERE {where} AND {_LIVE} ORDER BY key LIMIT ?"
+
+
+def _projected(paths: list[list[str]], values: str) -> Record:
+    out: Record = {}
+    for path, found in zip(paths, orjson.loads(values), strict=True):
+        if found is not None:
+            place_field(out, path, found)
+    return out
 
 
 def _loads(value: bytes) -> Record:
