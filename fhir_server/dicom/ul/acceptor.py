@@ -151,7 +151,7 @@ class UpperLayerServer:
             await association.serve()
         finally:
             self._associations -= 1
-            await self.handler.ended(association)
+            await association.end()
 
     def _serves(self, rq: pdu.AssociateRq) -> bool:
         if rq.roles or rq.user_identity or rq.extended_negotiation:

@@ -2,6 +2,10 @@
 their PDV fragments (PS3.8 annex E), C-ECHO and C-STORE answered, A-RELEASE and A-ABORT
 honoured. Messages are handled in the order they arrive (an asynchronous operations window of
 one, the default of PS3.7 D.3.3.3: the requestor waits for each response).
+
+A release is answered once the storage service has ended the association (its studies written
+to FHIR, its audit recorded), at most :data:`RELEASE_WAIT` s: a modality or script that queries
+right after ``storescu`` returns finds what it sent.
 """
 
 from __future__ import annotations
@@ -22,6 +26,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MISTYPED_ARGUMENT = 0x0212
+#: How long an A-RELEASE-RQ waits for the association's end (then answered anyway, the end going
+#: on): well under the 30 s dcmtk and pynetdicom wait for the A-RELEASE-RP by default.
+RELEASE_WAIT = 15.0
 
 
 @dataclass(slots=True)
@@ -65,6 +72,7 @@ class Association:
         #: file meta when the last one is in: no copy per fragment, none of the whole but one.
         self._data: list[memoryview] = []
         self._pending: tuple[int, dict[int, bytes]] | None = None
+        self._ending: asyncio.Future[None] | None = None
 
     async def serve(self) -> None:
         """Until the requestor releases or aborts the association (or the network fails)."""
@@ -73,6 +81,12 @@ class Association:
             if kind == pdu.P_DATA_TF:
                 await self._p_data(body)
             elif kind == pdu.RELEASE_RQ:
+                self._ending = asyncio.ensure_future(self._ended())
+                try:
+                    await asyncio.wait_for(asyncio.shield(self._ending), RELEASE_WAIT)
+                except TimeoutError:
+                    log.warning("association from %s released before its studies were written "
+                                "(they are being written)", self.requestor.ae_title)  # fmt: skip
                 self._writer.write(pdu.encode_release_rp())
                 await self._writer.drain()
                 return
@@ -80,6 +94,19 @@ class Association:
                 return
             else:
                 raise pdu.PduError(f"unexpected PDU of type 0x{kind:02X} in an association")
+
+    async def end(self) -> None:
+        """The storage service's end of this association, once: started by a release (before
+        its answer) or now (an abort, a network failure, the node stopping); awaited whole."""
+        if self._ending is None:
+            self._ending = asyncio.ensure_future(self._ended())
+        await self._ending
+
+    async def _ended(self) -> None:
+        try:
+            await self._handler.ended(self)
+        except Exception:
+            log.exception("the end of the association from %s failed", self.requestor.ae_title)
 
     async def _p_data(self, body: bytes) -> None:
         for context_id, control, fragment in pdu.decode_p_data(body):
