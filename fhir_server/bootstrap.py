@@ -247,8 +247,9 @@ def build(
                 ),
             )  # fmt: skip
         smart = SmartAuth(
-            store.records, service, hooks, clock, base_url=settings.base_url, external=external
-        )
+            store.records, service, hooks, clock, base_url=settings.base_url, external=external,
+            port=settings.port,
+        )  # fmt: skip
         service.security = smart.capability_security
     application = Application(
         settings, store, blobs, hooks, relay, service, audit, smart, sync, validator

@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 import orjson
 from joserfc import jws, jwt
@@ -122,6 +123,36 @@ class TokenVerifier:
         self._external = {e.issuer: e for e in external}
         self._jwks = jwks or JwksCache()
         self._now = now
+
+    def port_left_out(
+        self, token: str, fhir_base: str, issuer: str, listening: int | None
+    ) -> tuple[str, str]:
+        """The (FHIR base, own issuer) to check ``token`` against: the request's own, unless
+        its Host named no port (RFC 9110 §7.2 asks for one other than the scheme's default, but
+        dicomweb-client 0.61 sends the bare host name) while the token's ``iss`` is that same
+        issuer at ``listening``, the port this server listens on, and not a trusted external
+        one: then both at that port. Nothing else is relaxed: the token must still be signed
+        by this server and name that base as its audience."""
+        requested = urlsplit(issuer)
+        try:
+            claimed = _peek_claims(token).get("iss")
+            stated = urlsplit(claimed) if isinstance(claimed, str) else None
+            port = stated.port if stated is not None else None
+        except ValueError:
+            return fhir_base, issuer
+        if (
+            stated is None
+            or port is None
+            or port != listening
+            or requested.port is not None
+            or claimed in self._external
+            or stated.username is not None
+            or (stated.scheme, stated.hostname, stated.path, stated.query, stated.fragment)
+            != (requested.scheme, requested.hostname, requested.path, "", "")
+        ):
+            return fhir_base, issuer
+        at_port = f"{stated.scheme}://{stated.netloc}"
+        return at_port + urlsplit(fhir_base).path, at_port + stated.path
 
     async def verify(self, token: str, *, audience: str, issuer: str) -> Access:
         """``audience``: this server's FHIR base as the caller sees it; ``issuer``: this

@@ -56,6 +56,7 @@ class SmartAuth:
         *,
         base_url: str | None = None,
         external: Sequence[ExternalIssuer] = (),
+        port: int | None = None,
     ) -> None:
         # authlib logs every token it issues at DEBUG ("Issue token %r"): its loggers never go
         # below INFO, whatever the operator's level (no tokens in logs, RFC 9700 §4.3; S22).
@@ -67,6 +68,9 @@ class SmartAuth:
         self.hooks = hooks
         self.now = now
         self.base_url = base_url.rstrip("/") if base_url else None
+        #: The HTTP port the server listens on (a token for it is taken from a client whose
+        #: Host header names no port: TokenVerifier.port_left_out).
+        self.port = port
         self.accounts = Accounts(records)
         self.state = OAuthState(records, now)
         self.bridge = LoopBridge()
@@ -161,7 +165,9 @@ class SmartAuth:
 
     async def authenticate(self, token: str, fhir_base: str) -> Access:
         """The FHIR door's check of a bearer token, for the FHIR base the caller used."""
-        issuer = origin(fhir_base) + AUTH_PATH
+        fhir_base, issuer = self.verifier.port_left_out(
+            token, fhir_base, origin(fhir_base) + AUTH_PATH, self.port
+        )
         access = await self.verifier.verify(token, audience=fhir_base, issuer=issuer)
         if access.issuer == issuer and not await self.client_active(access.client_id):
             raise Unauthenticated("The access token's client is no longer registered")

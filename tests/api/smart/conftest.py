@@ -342,10 +342,12 @@ class Smart:
         return str(answer.json()["id"])
 
 
-async def start_smart(data_dir: Path) -> tuple[Smart, Callable[[], Any]]:
+async def start_smart(data_dir: Path, port: int = 8080) -> tuple[Smart, Callable[[], Any]]:
+    """``port``: the one the application is told it listens on (the harness itself is ASGI,
+    at :data:`BASE`)."""
     clock = MovableClock()
     application = build(
-        Settings(dicom_port=0, mllp_port=0, data_dir=data_dir, auth="smart"),
+        Settings(dicom_port=0, mllp_port=0, data_dir=data_dir, auth="smart", port=port),
         clock=clock,
         relay_poll_interval=0.05,
     )
