@@ -15,10 +15,12 @@ from typing import Any
 
 from pydicom import Dataset
 from pynetdicom import evt
+from pynetdicom.pdu_primitives import A_RELEASE
 
 from fhir_server.dicom.assembly import Ingest
 from fhir_server.dicom.audit import DimseAudit
 from fhir_server.dicom.scu import Bridge
+from fhir_server.dicom.ul.association import RELEASE_WAIT
 from fhir_server.imaging.instances import CANNOT_UNDERSTAND, OUT_OF_RESOURCES, short_comment
 
 log = logging.getLogger(__name__)
@@ -53,11 +55,14 @@ class StorageService:
         self.sender = sender
         self.organization = organization
         self.audit = audit
-        #: Studies stored on each open association the acceptor serves (by id of it).
+        #: Studies stored on each open association (by id of it), the acceptor's or relayed.
         self._studies: dict[int, set[str]] = {}
 
     def handlers(self) -> list[tuple[Any, Callable[..., Any]]]:
-        return [(evt.EVT_C_STORE, self.on_c_store), (evt.EVT_C_ECHO, self.on_c_echo)]
+        return [
+            (evt.EVT_C_STORE, self.on_c_store), (evt.EVT_C_ECHO, self.on_c_echo),
+            (evt.EVT_ACSE_RECV, self.on_acse_recv), (evt.EVT_CONN_CLOSE, self.on_conn_close),
+        ]  # fmt: skip
 
     def on_c_echo(self, event: evt.Event) -> int:
         return 0x0000
@@ -65,9 +70,12 @@ class StorageService:
     async def store(self, association: Any, part10: bytes) -> tuple[int, str | None]:
         """One C-STORE of an association the acceptor serves: (status, Error Comment)."""
         status, comment, result = await self._store(association, part10)
+        self._stored(association, result)
+        return status, comment
+
+    def _stored(self, association: Any, result: Any) -> None:
         if result is not None and result.ok and result.study_uid and not result.duplicate:
             self._studies.setdefault(id(association), set()).add(result.study_uid)
-        return status, comment
 
     async def _store(self, association: Any, part10: bytes) -> tuple[int, str | None, Any]:
         """Ingest, audit and the response's (status, Error Comment), with the StoreResult
@@ -90,7 +98,9 @@ class StorageService:
         for the ingest's quiet time would only delay the ImagingStudy)."""
         if self.audit is not None:
             await self.audit.association_ended(association)
-        studies = sorted(self._studies.pop(id(association), ()))
+        await self._settle(sorted(self._studies.pop(id(association), ())))
+
+    async def _settle(self, studies: list[str]) -> None:
         try:
             await self.ingest.settle(studies)
         except Exception:  # the ingest keeps the studies pending and retries
@@ -106,10 +116,32 @@ class StorageService:
             log.warning("C-STORE from %s: data set unreadable: %s", ae, type(exc).__name__)
             return _status(CANNOT_UNDERSTAND, f"data set cannot be read: {type(exc).__name__}")
         try:
-            status, comment, _ = self.bridge.call(
+            status, comment, result = self.bridge.call(
                 self._store(event.assoc, part10), timeout=STORE_TIMEOUT
             )
         except TimeoutError:
             log.error("C-STORE from %s: ingest timed out", ae)
             return _status(OUT_OF_RESOURCES, "store timed out")
+        self._stored(event.assoc, result)
         return _status(status, comment)
+
+    def on_acse_recv(self, event: evt.Event) -> None:
+        """A relayed association's A-RELEASE-RQ, before pynetdicom answers it: the studies
+        stored on it are written first, as on the acceptor's associations (at most
+        RELEASE_WAIT s)."""
+        primitive = getattr(event, "primitive", None)  # EVT_ACSE_RECV's keyword
+        if not isinstance(primitive, A_RELEASE) or primitive.result is not None:
+            return
+        studies = sorted(self._studies.pop(id(event.assoc), ()))
+        if not studies:
+            return
+        try:
+            self.bridge.call(self._settle(studies), timeout=RELEASE_WAIT)
+        except TimeoutError:
+            log.warning("association released before its studies were written (they are "
+                        "being written)")  # fmt: skip
+
+    def on_conn_close(self, event: evt.Event) -> None:
+        """A relayed association's connection closed (aborted, dropped, or released): the
+        ingest's quiet time writes what it stored, if the release did not."""
+        self._studies.pop(id(event.assoc), None)

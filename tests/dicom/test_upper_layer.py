@@ -72,9 +72,12 @@ async def test_ro23_storage_proposed_beside_commitment_is_relayed_and_stored(
     tmp_path: Path,
 ) -> None:
     """A modality proposing storage and storage commitment on one association is served by the
-    relayed pynetdicom AE: the C-STORE still reaches the ingest."""
+    relayed pynetdicom AE: the C-STORE still reaches the ingest, and the ImagingStudy is written
+    before the release is answered (the ingest's quiet time is long here)."""
     port = free_port()
     async with running_application(tmp_path / "d", dicom_port=port) as app:
+        assert app.imaging is not None
+        app.imaging.quiet = app.imaging.max_delay = 600.0
         ds = pydicom.dcmread(BytesIO(synth.ct(instance=3)))
 
         def send() -> tuple[int, list[str]]:
@@ -93,6 +96,8 @@ async def test_ro23_storage_proposed_beside_commitment_is_relayed_and_stored(
         status, accepted = await asyncio.to_thread(send)
         assert status == 0 and STORAGE_COMMITMENT_PUSH in accepted
         assert await blob(app, str(ds.SOPInstanceUID)) is not None
+        found = await search_imaging_study(app, str(ds.StudyInstanceUID))
+        assert found and found[0]["numberOfInstances"] == 1
         assert app.dicom is not None and app.dicom.relayed == {}  # the relay is gone
 
 
