@@ -6,16 +6,18 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from io import BytesIO
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pydicom
 import pytest
 from dicomweb_client.api import DICOMwebClient
 
-from fhir_server.imaging.service import ImagingService
-from tests.api.smart.conftest import BASE, start_smart
+from tests.api.smart.conftest import BASE, Smart, start_smart
 from tests.conftest import free_port
 from tests.dicom.orthanc import ct_study
 from tests.dicomweb.conftest import dicomweb_app, imaging_of, serve
@@ -34,17 +36,26 @@ def _multipart(parts: list[bytes]) -> tuple[bytes, str]:
     return body + f"--{boundary}--\r\n".encode(), content_type
 
 
-async def test_ro23_dicomweb_needs_a_token_and_imaging_study_scopes(tmp_path: Path) -> None:
-    smart, stop = await start_smart(tmp_path / "data")
-    imaging: ImagingService | None = None
-    own = False
+@asynccontextmanager
+async def smart_dicomweb(data_dir: Path, port: int = 8080) -> AsyncIterator[tuple[Smart, Any]]:
+    """The SMART harness (:func:`start_smart`, told it listens on ``port``) and the DICOMweb
+    app over its application, with the authorization server's token check."""
+    smart, stop = await start_smart(data_dir, port=port)
+    application = smart.application
+    assert application.smart is not None
+    imaging, own = imaging_of(application, f"http://127.0.0.1:{port}")
     try:
-        application = smart.application
-        assert application.smart is not None
-        imaging, own = imaging_of(application, BASE)
         if own:
             await imaging.start()
-        app = dicomweb_app(application, imaging, application.smart.authenticate)
+        yield smart, dicomweb_app(application, imaging, application.smart.authenticate)
+    finally:
+        if own:
+            await imaging.stop()
+        await stop()
+
+
+async def test_ro23_dicomweb_needs_a_token_and_imaging_study_scopes(tmp_path: Path) -> None:
+    async with smart_dicomweb(tmp_path / "data") as (smart, app):
         transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 50000))
         key = make_key("ES384")
         await smart.add_client(
@@ -81,10 +92,6 @@ async def test_ro23_dicomweb_needs_a_token_and_imaging_study_scopes(tmp_path: Pa
             study = found.json()[0]["0020000D"]["Value"][0]
             assert (await get(f"/studies/{study}", patients)).status_code == 403
             assert (await get(f"/studies/{study}/metadata", reader)).status_code == 200
-    finally:
-        if own and imaging is not None:
-            await imaging.stop()
-        await stop()
 
 
 async def test_ro24_dicomweb_client_with_a_token_stores_finds_and_retrieves(tmp_path: Path) -> None:
@@ -92,66 +99,57 @@ async def test_ro24_dicomweb_client_with_a_token_stores_finds_and_retrieves(tmp_
     metadata): its token, issued for ``http://127.0.0.1:<port>``, is still this server's and
     its audience this base; a token for another port, or forged, is not taken."""
     port = free_port()
-    smart, stop = await start_smart(tmp_path / "data", port=port)
     base = f"http://127.0.0.1:{port}"
-    imaging: ImagingService | None = None
-    own = False
-    server = task = None
-    try:
-        application = smart.application
-        assert application.smart is not None
-        imaging, own = imaging_of(application, base)
-        if own:
-            await imaging.start()
-        server, task = await serve(
-            dicomweb_app(application, imaging, application.smart.authenticate), port
-        )
-        key = make_key("ES384")
-        scope = "system/ImagingStudy.crs"
-        await smart.add_client("viewer", "backend", jwks=public_jwks(key), scope=scope)
-        async with httpx.AsyncClient(base_url=base) as http:
-            form = {
-                "grant_type": "client_credentials", "scope": scope,
-                "client_assertion_type": JWT_BEARER,
-                "client_assertion": client_assertion(key, "viewer", f"{base}/auth/token"),
-            }  # fmt: skip
-            answer = await http.post("/auth/token", data=form)
-            assert answer.status_code == 200, answer.text
-            token = answer.json()["access_token"]
-            # a token of this server for port 8080, not the one it listens on: refused
-            elsewhere = await smart.backend_token("viewer", key, scope)
-            refused = await http.get("/dicomweb/studies", headers={
-                "Authorization": f"Bearer {elsewhere}", "Host": "127.0.0.1"})  # fmt: skip
-            assert refused.status_code == 401, refused.text
-            head, claims, _ = token.split(".")
-            forged = await http.get("/dicomweb/studies", headers={
-                "Authorization": f"Bearer {head}.{claims}.AAAA", "Host": "127.0.0.1"})  # fmt: skip
-            assert forged.status_code == 401
-
-        client = DICOMwebClient(f"{base}/dicomweb", headers={"Authorization": f"Bearer {token}"})
-        files = ct_study("AUTH-2", "20240106", 2)
-        sent = [pydicom.dcmread(BytesIO(f)) for f in files]
-        await asyncio.to_thread(client.store_instances, sent)
-        found = await asyncio.to_thread(
-            client.search_for_studies, search_filters={"PatientID": "AUTH-2"}
-        )
-        assert len(found) == 1
-        study = found[0]["0020000D"]["Value"][0]
-        metadata = await asyncio.to_thread(client.retrieve_study_metadata, study)
-        assert len(metadata) == 2
-        retrieved = await asyncio.to_thread(client.retrieve_study, study)
-        by_uid = {str(ds.SOPInstanceUID): ds for ds in sent}
-        assert sorted(str(ds.SOPInstanceUID) for ds in retrieved) == sorted(by_uid)
-        for ds in retrieved:
-            assert ds.PixelData == by_uid[str(ds.SOPInstanceUID)].PixelData
-        with pytest.raises(Exception, match="401"):
-            await asyncio.to_thread(
-                DICOMwebClient(f"{base}/dicomweb").search_for_studies,
-            )
-    finally:
-        if server is not None and task is not None:
+    async with smart_dicomweb(tmp_path / "data", port) as (smart, app):
+        server, task = await serve(app, port)
+        try:
+            await _token_client_round_trip(smart, base)
+        finally:
             server.should_exit = True
             await task
-        if own and imaging is not None:
-            await imaging.stop()
-        await stop()
+
+
+async def _token_client_round_trip(smart: Smart, base: str) -> None:
+    """STOW, QIDO, metadata and WADO by dicomweb-client with a token of ``base``."""
+    key = make_key("ES384")
+    scope = "system/ImagingStudy.crs"
+    await smart.add_client("viewer", "backend", jwks=public_jwks(key), scope=scope)
+    async with httpx.AsyncClient(base_url=base) as http:
+        form = {
+            "grant_type": "client_credentials", "scope": scope,
+            "client_assertion_type": JWT_BEARER,
+            "client_assertion": client_assertion(key, "viewer", f"{base}/auth/token"),
+        }  # fmt: skip
+        answer = await http.post("/auth/token", data=form)
+        assert answer.status_code == 200, answer.text
+        token = answer.json()["access_token"]
+        # a token of this server for port 8080, not the one it listens on: refused
+        elsewhere = await smart.backend_token("viewer", key, scope)
+        refused = await http.get("/dicomweb/studies", headers={
+            "Authorization": f"Bearer {elsewhere}", "Host": "127.0.0.1"})  # fmt: skip
+        assert refused.status_code == 401, refused.text
+        head, claims, _ = token.split(".")
+        forged = await http.get("/dicomweb/studies", headers={
+            "Authorization": f"Bearer {head}.{claims}.AAAA", "Host": "127.0.0.1"})  # fmt: skip
+        assert forged.status_code == 401
+
+    client = DICOMwebClient(f"{base}/dicomweb", headers={"Authorization": f"Bearer {token}"})
+    files = ct_study("AUTH-2", "20240106", 2)
+    sent = [pydicom.dcmread(BytesIO(f)) for f in files]
+    await asyncio.to_thread(client.store_instances, sent)
+    found = await asyncio.to_thread(
+        client.search_for_studies, search_filters={"PatientID": "AUTH-2"}
+    )
+    assert len(found) == 1
+    study = found[0]["0020000D"]["Value"][0]
+    metadata = await asyncio.to_thread(client.retrieve_study_metadata, study)
+    assert len(metadata) == 2
+    retrieved = await asyncio.to_thread(client.retrieve_study, study)
+    by_uid = {str(ds.SOPInstanceUID): ds for ds in sent}
+    assert sorted(str(ds.SOPInstanceUID) for ds in retrieved) == sorted(by_uid)
+    for ds in retrieved:
+        assert ds.PixelData == by_uid[str(ds.SOPInstanceUID)].PixelData
+    with pytest.raises(Exception, match="401"):
+        await asyncio.to_thread(
+            DICOMwebClient(f"{base}/dicomweb").search_for_studies,
+        )
