@@ -73,14 +73,28 @@ RETRIEVE_URL = tag_key(0x00081190)
 
 def attribute_tag(name: str) -> int:
     """A keyword (``PatientID``) or an eight-digit hexadecimal tag (``00100020``) as a tag;
-    InvalidRequest naming the attribute when it is neither."""
+    InvalidRequest naming the attribute when it is neither, or when it is a path into a
+    sequence (PS3.18 8.3.4.1 ``RequestAttributesSequence.RequestedProcedureID``: matching inside
+    sequences is not offered)."""
     text = name.strip()
+    if "." in text:
+        for part in text.split("."):
+            _top_level_tag(part, name)
+        raise InvalidRequest(
+            f"{name!r} names an attribute inside a sequence: this server matches top-level "
+            "attributes only (e.g. AccessionNumber, StudyInstanceUID)"
+        )
+    return _top_level_tag(text, name)
+
+
+def _top_level_tag(text: str, name: str) -> int:
     if re.fullmatch(r"[0-9A-Fa-f]{8}", text):
         return int(text, 16)
     tag = tag_for_keyword(text)
     if tag is None:
+        where = f"{name!r}" if text == name.strip() else f"{text!r} in {name!r}"
         raise InvalidRequest(
-            f"{name!r} is not a DICOM attribute keyword or tag (e.g. PatientID or 00100020)"
+            f"{where} is not a DICOM attribute keyword or tag (e.g. PatientID or 00100020)"
         )
     return int(tag)
 

@@ -158,6 +158,19 @@ async def test_unknown_attribute_is_a_clear_error(query: StudyQuery) -> None:
         await query.search(CTX, "STUDY", {}, includefields=["Nope"])
 
 
+@pytest.mark.parametrize(
+    "key", ["RequestAttributesSequence.RequestedProcedureID", "00400275.00401001"]
+)
+async def test_a_key_inside_a_sequence_is_refused_as_such(query: StudyQuery, key: str) -> None:
+    with pytest.raises(InvalidRequest, match=r"inside a sequence.*top-level attributes only"):
+        await query.search(CTX, "STUDY", {key: "X"})
+
+
+async def test_a_bad_part_of_a_sequence_path_is_named(query: StudyQuery) -> None:
+    with pytest.raises(InvalidRequest, match=r"'Nope' in 'RequestAttributesSequence\.Nope'"):
+        await query.search(CTX, "STUDY", {"RequestAttributesSequence.Nope": "X"})
+
+
 def _ctx(*scopes: tuple[str, str, str]) -> RequestContext:
     granted = tuple(
         ResourceScope(level, type, frozenset(letters))  # type: ignore[arg-type]
