@@ -7,6 +7,7 @@ over a real socket against ``fhir-server serve`` started as a user would start i
 from __future__ import annotations
 
 import os
+import random
 import socket
 import subprocess
 import sys
@@ -26,10 +27,31 @@ from fhir_server.settings import Settings
 pytest_plugins = ("tests.mongoeco.fixture",)
 
 
+#: Ports for test servers: below the kernel's ephemeral range (32768 and up by default), so no
+#: outgoing connection is handed one between free_port() and the server's bind (a port the
+#: kernel picks for bind(0) can be); each xdist worker in a slice of its own.
+PORT_BASE, PORT_SLICE, PORT_SLICES = 20000, 1500, 8
+_handed: set[int] = set()
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A loopback port free now and not given to another test of this process lately."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw")
+    low = PORT_BASE + (int(worker) % PORT_SLICES if worker.isdigit() else 0) * PORT_SLICE
+    if len(_handed) > PORT_SLICE // 2:
+        _handed.clear()  # long enough ago: those servers have stopped
+    for _ in range(PORT_SLICE):
+        port = random.randrange(low, low + PORT_SLICE)
+        if port in _handed:
+            continue
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _handed.add(port)
+        return port
+    raise RuntimeError(f"no free loopback port in {low}-{low + PORT_SLICE - 1}")
 
 
 class ServerProcess:
