@@ -173,7 +173,8 @@ class DicomWebApi:
             _accepts_json(request)
             query = search_parameters(request.query_params.multi_items())
             how = Matching(comma_lists=True, empty_values=query.flags["emptyvaluematching"],
-                           multiple_values=query.flags["multiplevaluematching"])  # fmt: skip
+                           multiple_values=query.flags["multiplevaluematching"],
+                           strict=True)  # fmt: skip
             found = await self.query.search(
                 ctx, level, query.keys, study_uid=request.path_params.get("study"),
                 series_uid=request.path_params.get("series"), includefields=query.include,

@@ -12,6 +12,10 @@
 - when asked (QIDO-RS ``multiplevaluematching=true``, PS3.4 C.2.2.2.8), the values of a key of an
   attribute whose VR is AE, AS, AT, CS, LO, PN, SH or UC and whose VM is greater than 1 all
   have to match a value of the entity's (``ModalitiesInStudy=CT\\PT``: studies with both).
+
+A key whose value cannot match as written is refused (``malformed``) rather than matching
+nothing: a DA, TM or DT value not in its DICOM form (PS3.5 Table 6.2-1), alone, in a list or as
+a range's bound, and a value given for a sequence (sequence matching is not offered).
 """
 
 from __future__ import annotations
@@ -27,6 +31,16 @@ RANGE_VRS = frozenset({"DA", "TM", "DT"})
 MULTIPLE_VALUE_VRS = frozenset({"AE", "AS", "AT", "CS", "LO", "PN", "SH", "UC"})
 #: The key value that asks for an empty attribute under Empty Value Matching.
 EMPTY_VALUE = '""'
+#: The DICOM forms of a date, a time and a date-time (PS3.5 Table 6.2-1; a TM's colons, from
+#: ACR-NEMA, are read as C-FIND peers still send them).
+FORMS: dict[str, tuple[re.Pattern[str], str]] = {
+    "DA": (re.compile(r"\d{8}"), "YYYYMMDD"),
+    "TM": (re.compile(r"\d{2}(:?\d{2}(:?\d{2}(\.\d{1,6})?)?)?"), "HHMMSS.FFFFFF"),
+    "DT": (
+        re.compile(r"\d{4}(\d{2}(\d{2}(\d{2}(\d{2}(\d{2}(\.\d{1,6})?)?)?)?)?)?([+-]\d{4})?"),
+        "YYYYMMDDHHMMSS.FFFFFF&ZZXX",
+    ),
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,3 +142,36 @@ def matches(attributes: Mapping[str, Any], key: Key) -> bool:
     if key.every:
         return all(_one(texts, part, vr) for part in parts)
     return any(_one(texts, part, vr) for part in parts)
+
+
+def malformed(key: Key) -> str | None:
+    """What makes a key's value impossible to match as written, or None (module docstring)."""
+    value = key.value.strip()
+    if value in ("", "*") or (key.empty and value == EMPTY_VALUE):
+        return None
+    if key.vr == "SQ":
+        return "is a sequence: it can be a return key (asked for empty), not matched to a value"
+    form = FORMS.get(key.vr)
+    if form is None:
+        return None
+    pattern, shape = form
+    for part in value.split("\\"):
+        if not _well_formed(part.strip(), key.vr, pattern):
+            return (
+                f"{part.strip()!r} is not a {key.vr} value: expected {shape}, a list of them "
+                "separated by backslashes or a range such as from-to, from- or -to"
+            )
+    return None
+
+
+def _well_formed(part: str, vr: str, pattern: re.Pattern[str]) -> bool:
+    if pattern.fullmatch(part):
+        return True
+    if vr not in RANGE_VRS:
+        return False
+    for at, char in enumerate(part):  # a DT's bounds may carry offsets: any dash may divide
+        if char == "-":
+            low, high = part[:at].strip(), part[at + 1 :].strip()
+            if (low or high) and all(not b or pattern.fullmatch(b) for b in (low, high)):
+                return True
+    return False

@@ -32,7 +32,7 @@ from fhir_server.core.errors import Forbidden, InvalidRequest
 from fhir_server.imaging.attributes import tag_key
 from fhir_server.imaging.date_index import studies_in
 from fhir_server.imaging.kinds import ACCESSION, INSTANCE, SERIES, STUDY, every
-from fhir_server.imaging.matching import MULTIPLE_VALUE_VRS, Key, matches
+from fhir_server.imaging.matching import MULTIPLE_VALUE_VRS, Key, malformed, matches
 from fhir_server.imaging.modality_index import studies_of_modalities
 from fhir_server.imaging.name_index import studies_named
 from fhir_server.imaging.narrowing import narrowing, unique
@@ -121,11 +121,15 @@ class Matching:
     does (PS3.18 8.3.4.1: always for a UID list; for other attributes under Multiple Value
     Matching), not with backslashes as in a C-FIND identifier; ``empty_values`` and
     ``multiple_values``: Empty Value and Multiple Value Matching asked for (QIDO-RS
-    ``emptyvaluematching`` and ``multiplevaluematching``; see matching.py)."""
+    ``emptyvaluematching`` and ``multiplevaluematching``; see matching.py); ``strict``: a
+    value that cannot match as written is refused (``matching.malformed``: QIDO-RS answers an
+    invalid query 400, PS3.18 8.3.4.1), not matched as text, as C-FIND does for peers' legacy
+    dates (``2024``, ``2024.01.02``) and wildcards in dates."""
 
     comma_lists: bool = False
     empty_values: bool = False
     multiple_values: bool = False
+    strict: bool = False
 
 
 DIMSE = Matching()
@@ -144,7 +148,11 @@ def keys_of(keys: Mapping[str, str], level: Level, how: Matching = DIMSE) -> lis
         text = str(value)
         if how.comma_lists and (vr == "UI" or every):
             text = text.replace(",", "\\")
-        out.append(Key(tag_key(tag), vr, text, empty=how.empty_values, every=every))
+        key = Key(tag_key(tag), vr, text, empty=how.empty_values, every=every)
+        problem = malformed(key) if how.strict else None
+        if problem is not None:
+            raise InvalidRequest(f"{name}={value!r}: {problem}")
+        out.append(key)
     return out
 
 

@@ -76,6 +76,10 @@ async def test_bad_query_parameters_are_named(dicomweb: DicomWeb) -> None:
         ("multiplevaluematching=1", "multiplevaluematching"),
         ("PatientID=A&PatientID=B", "PatientID is given twice"),
         ("NoSuchAttribute=1", "NoSuchAttribute"),
+        ("StudyDate=2004", "'2004' is not a DA value: expected YYYYMMDD"),
+        ("StudyDate=20040101-2005", "'20040101-2005' is not a DA value"),
+        ("StudyTime=noon", "'noon' is not a TM value"),
+        ("ReferencedStudySequence=1.2", "ReferencedStudySequence='1.2': is a sequence"),
     ]:
         response = await call(requests.get, f"{dicomweb.url}/studies?{query}", timeout=30)
         assert response.status_code == 400, query

@@ -17,12 +17,13 @@ from fhir_server.core.errors import Forbidden, InvalidRequest
 from fhir_server.imaging import study_map
 from fhir_server.imaging.kinds import INSTANCE, SERIES
 from fhir_server.imaging.matching import matches
-from fhir_server.imaging.query import StudyQuery, keys_of
+from fhir_server.imaging.query import Matching, StudyQuery, keys_of
 from fhir_server.storage.records import RecordPut
 from fhir_server.storage.sqlite import SqliteStore
 
 CTX = RequestContext(channel="test")
 CT = "1.2.840.10008.5.1.4.1.1.2"
+QIDO = Matching(comma_lists=True, strict=True)
 
 
 def _text(vr: str, *values: Any) -> dict[str, Any]:
@@ -220,3 +221,48 @@ async def test_patient_id_or_accession_narrows_by_an_index(
     query: StudyQuery, level: Any, keys: dict[str, str], tag: str, expected: list[str]
 ) -> None:
     assert _uids(await query.search(CTX, level, keys), tag) == expected
+
+
+@pytest.mark.parametrize(
+    ("keys", "said"),
+    [
+        ({"StudyDate": "2004"}, r"StudyDate='2004': '2004' is not a DA value: expected YYYYMMDD"),
+        ({"StudyDate": "20040101-2005"}, r"'20040101-2005' is not a DA value"),
+        ({"StudyDate": "20240105\\2024-01-05"}, r"'2024-01-05' is not a DA value"),
+        ({"StudyDate": "2024*"}, r"'2024\*' is not a DA value"),
+        ({"StudyDate": "-"}, r"'-' is not a DA value"),
+        ({"StudyTime": "10h15"}, r"'10h15' is not a TM value: expected HHMMSS.FFFFFF"),
+        ({"ReferencedStudySequence": "1.2"}, r"ReferencedStudySequence='1.2': is a sequence"),
+    ],
+)
+async def test_rule_ro23_a_qido_key_that_cannot_match_as_written_is_refused(
+    query: StudyQuery, keys: dict[str, str], said: str
+) -> None:
+    with pytest.raises(InvalidRequest, match=said):
+        await query.search(CTX, "STUDY", keys, how=QIDO)
+
+
+@pytest.mark.parametrize(
+    ("keys", "expected"),
+    [
+        ({"StudyDate": "20240105"}, ["1.2.1"]),
+        ({"StudyDate": "20240101-"}, ["1.2.1", "1.2.3"]),
+        ({"StudyDate": "-20231231"}, ["1.2.2"]),
+        ({"StudyDate": "20231201\\20240301"}, ["1.2.2", "1.2.3"]),
+        ({"StudyDate": "*"}, ["1.2.1", "1.2.2", "1.2.3"]),
+        ({"StudyTime": "10:15-11"}, ["1.2.1", "1.2.2"]),
+        ({"ReferencedStudySequence": ""}, ["1.2.1", "1.2.2", "1.2.3"]),
+    ],
+)
+async def test_well_formed_dates_times_and_empty_sequences_still_match(
+    query: StudyQuery, keys: dict[str, str], expected: list[str]
+) -> None:
+    assert _uids(await query.search(CTX, "STUDY", keys, how=QIDO)) == expected
+    assert _uids(await query.search(CTX, "STUDY", keys)) == expected
+
+
+async def test_c_find_matches_a_legacy_date_as_written(query: StudyQuery) -> None:
+    """C-FIND stays lenient: a peer's ``2024`` or ``2024*`` is matched as text (no study here
+    has such a date), not refused."""
+    assert _uids(await query.search(CTX, "STUDY", {"StudyDate": "2024"})) == []
+    assert _uids(await query.search(CTX, "STUDY", {"StudyDate": "2024*"})) == ["1.2.1", "1.2.3"]
