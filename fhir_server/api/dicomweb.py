@@ -51,7 +51,13 @@ from fhir_server.imaging.kinds import blob_key
 from fhir_server.imaging.query import Level, Matching, StudyQuery, require_read, require_store
 from fhir_server.imaging.service import ImagingService
 from fhir_server.imaging.store_result import Sender
-from fhir_server.imaging.wado import OCTET_STREAM, Retrieval, accepted, parse_frame_numbers
+from fhir_server.imaging.wado import (
+    OCTET_STREAM,
+    Retrieval,
+    accepted,
+    negotiate,
+    parse_frame_numbers,
+)
 
 Authenticate = Callable[[str, str], Awaitable[Access]]
 Endpoint = Callable[[Request], Awaitable[Response]]
@@ -198,18 +204,26 @@ class DicomWebApi:
 
     async def retrieve(self, request: Request, ctx: RequestContext) -> Response:
         records = await self._records(request, ctx)
-        media = accepted(request.headers.get("accept"), DICOM, (str(r["ts"]) for r in records))
+        stored = (str(r["ts"]) for r in records)
+        media, target = negotiate(request.headers.get("accept"), DICOM, stored)
         if media == DICOM:  # one instance, asked for alone
             [record] = records
-            body = await self.retrieval.part10(record)
+            body = await self.retrieval.part10(record, target)
             return Response(body, 200, media_type=DICOM)
         boundary = uuid.uuid4().hex
         return StreamingResponse(
-            self._stream(records, boundary), 200, media_type=_multipart(DICOM, boundary)
+            self._stream(records, boundary, target), 200, media_type=_multipart(DICOM, boundary)
         )
 
-    async def _stream(self, records: list[dict[str, Any]], boundary: str) -> AsyncIterator[bytes]:
+    async def _stream(
+        self, records: list[dict[str, Any]], boundary: str, target: str | None
+    ) -> AsyncIterator[bytes]:
         for record in records:
+            if target is not None and target != record["ts"]:  # transcoded: whole, in memory
+                body = await self.retrieval.part10(record, target)
+                head = f"--{boundary}\r\nContent-Type: {DICOM}; transfer-syntax={target}\r\n"
+                yield f"{head}Content-Length: {len(body)}\r\n\r\n".encode() + body + b"\r\n"
+                continue
             head = f"--{boundary}\r\nContent-Type: {DICOM}; transfer-syntax={record['ts']}\r\n"
             yield f"{head}Content-Length: {record['size']}\r\n\r\n".encode()
             async with await self.retrieval.blobs.stream(blob_key(record)) as blob:

@@ -1,9 +1,10 @@
 """WADO-RS (PS3.18 10.4): the stored instances of a study, series or instance, their metadata
 and their bulk data.
 
-- Instances are served exactly as received (the Part-10 blob, byte-identical). No transcoding:
-  an Accept asking for another transfer syntax than the stored one is 406 (NotAcceptable);
-  without a ``transfer-syntax`` parameter the stored one is served (as Orthanc does).
+- Instances are served exactly as received (the Part-10 blob, byte-identical) unless the Accept
+  asks for another transfer syntax: between native little-endian syntaxes they are transcoded
+  (transcode.py); any other is 406 (NotAcceptable). Without a ``transfer-syntax`` parameter
+  the stored one is served (as Orthanc does).
 - Metadata is read from the stored instance (every attribute, sequences included), as DICOM JSON
   with a BulkDataURI (``…/instances/{i}/bulk/{tag}``) for top-level binary values over 1 KiB
   (pixel data included); binary values inside sequences are inline.
@@ -28,6 +29,7 @@ from fhir_server.core.errors import InvalidRequest, NotAcceptable, ResourceNotFo
 from fhir_server.imaging.attributes import tag_key
 from fhir_server.imaging.kinds import INSTANCE, blob_key, every
 from fhir_server.imaging.stow import DICOM, MediaType
+from fhir_server.imaging.transcode import EXPLICIT_LE, IMPLICIT_LE, SOURCES, possible, transcode
 from fhir_server.storage.blobs import BlobStore
 from fhir_server.storage.records import RecordStore
 
@@ -53,28 +55,45 @@ def accepted(accept: str | None, wanted: str, stored: Iterable[str]) -> str:
     """The media type to answer a retrieval of ``wanted`` parts (application/dicom, or a frame
     type) whose stored transfer syntaxes are ``stored``: ``multipart/related`` (or the bare
     ``wanted`` type when the client asks for it alone). NotAcceptable naming what was asked
-    when no acceptable range can be served without transcoding."""
+    when no acceptable range can be served as stored."""
+    return negotiate(accept, wanted, stored, convert=False)[0]
+
+
+def negotiate(
+    accept: str | None, wanted: str, stored: Iterable[str], *, convert: bool = True
+) -> tuple[str, str | None]:
+    """As :func:`accepted`, with the transfer syntax to serve the parts in: None for the stored
+    one, else one a range asks for that every stored syntax can be transcoded to (``convert``,
+    for application/dicom parts only: transcode.py)."""
     syntaxes = set(stored)
     ranges = [r for r in (accept or "*/*").split(",") if r.strip()]
     for text in ranges:
         media = MediaType.parse(text)
         inner = media.params.get("type", "").lower()
         syntax = media.params.get("transfer-syntax", "*")
+        target = None
         if syntax != "*" and syntaxes != {syntax}:
-            continue
+            if not (convert and wanted == DICOM and all(possible(s, syntax) for s in syntaxes)):
+                continue
+            target = syntax
         if media.type in ("*/*", "multipart/*") or (
             media.type == "multipart/related" and inner in ("", wanted, "*/*")
         ):
-            return "multipart/related"
+            return "multipart/related", target
         if media.type == wanted and len(syntaxes) <= 1:
-            return wanted
+            return wanted, target
         if wanted != DICOM and media.type == "multipart/related" and inner == OCTET_STREAM:
-            return "multipart/related"  # a frame in its stored syntax, as octet-stream asks
+            return "multipart/related", None  # a frame in its stored syntax, as octet-stream asks
     stored_text = ", ".join(sorted(syntaxes)) or "none"
+    can = (
+        f" or in {IMPLICIT_LE} or {EXPLICIT_LE}"
+        if convert and wanted == DICOM and syntaxes <= SOURCES
+        else ""
+    )
     raise NotAcceptable(
-        f"Accept {accept!r} cannot be served: this server does not transcode; the data is "
-        f'{wanted} in transfer syntax {stored_text} (ask for multipart/related; type="{wanted}"; '
-        "transfer-syntax=*)"
+        f"Accept {accept!r} cannot be served: the data is {wanted} in transfer syntax "
+        f"{stored_text}, which this server serves as stored{can} (ask for multipart/related; "
+        f'type="{wanted}"; transfer-syntax=*)'
     )
 
 
@@ -118,9 +137,13 @@ class Retrieval:
             raise ResourceNotFound(f"no {what} is stored here")
         return found
 
-    async def part10(self, record: Mapping[str, Any]) -> bytes:
+    async def part10(self, record: Mapping[str, Any], syntax: str | None = None) -> bytes:
+        """The stored Part-10 file, or it in transfer ``syntax`` (transcoded in a thread)."""
         async with await self.blobs.stream(blob_key(record)) as stream:
-            return await stream.read_all()
+            body = await stream.read_all()
+        if syntax is None or syntax == record.get("ts"):
+            return body
+        return await asyncio.to_thread(transcode, body, syntax)
 
     async def metadata(self, records: Iterable[Mapping[str, Any]], base: str) -> list[Json]:
         out = []
