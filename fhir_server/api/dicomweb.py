@@ -19,8 +19,10 @@ Only HTTP translation lives here: the request becomes a call of the imaging serv
 - WADO-RS ``GET /studies/{s}[/series/{se}[/instances/{i}]]`` (multipart of the stored Part-10
   bytes, streamed), ``…/metadata``, ``…/instances/{i}/frames/{list}``, ``…/bulk/{tag}``.
 
-With authorization on, a SMART bearer token is required (401 without a valid one); scopes on
-ImagingStudy are checked by the services (403): read or search for QIDO/WADO, create for STOW.
+Data sets are answered in DICOM JSON, or in the Native DICOM Model XML when the Accept asks for
+it (:mod:`.dicomweb_media`). With authorization on, a SMART bearer token is required (401
+without a valid one); scopes on ImagingStudy are checked by the services (403): read or search
+for QIDO/WADO, create for STOW.
 """
 
 from __future__ import annotations
@@ -30,18 +32,24 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-import orjson
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
+from fhir_server.api.dicomweb_media import (
+    data_set,
+    data_sets,
+    dicom_model,
+    multipart,
+    multipart_response,
+    warning,
+)
 from fhir_server.auth.tokens import bearer_token
 from fhir_server.core.access import Access
 from fhir_server.core.context import RequestContext
 from fhir_server.core.errors import (
     FhirError,
     InvalidRequest,
-    NotAcceptable,
     PayloadTooLarge,
     Unauthenticated,
     http_status,
@@ -62,7 +70,6 @@ from fhir_server.imaging.wado import (
 Authenticate = Callable[[str, str], Awaitable[Access]]
 Endpoint = Callable[[Request], Awaitable[Response]]
 PREFIX = "/dicomweb"
-DICOM_JSON = "application/dicom+json"
 DICOM = "application/dicom"
 NATIVE_LE = "1.2.840.10008.1.2.1"
 FLAGS = ("fuzzymatching", "emptyvaluematching", "multiplevaluematching")
@@ -154,9 +161,10 @@ class DicomWebApi:
         result = await stow.store(
             self.imaging, bodies, sender, study=study, base=self._dicomweb_base(ctx)
         )
-        response = _json(result.body, result.status)
+        model = dicom_model(request.headers.get("accept"))
+        response = data_set(result.body, model, result.status)
         for comment in result.comments[:20]:
-            response.headers.append("Warning", _warning(comment))
+            response.headers.append("Warning", warning(comment))
         return response
 
     async def _body(self, request: Request) -> bytes:
@@ -176,7 +184,7 @@ class DicomWebApi:
 
     def qido(self, level: Level) -> Callable[[Request, RequestContext], Awaitable[Response]]:
         async def search(request: Request, ctx: RequestContext) -> Response:
-            _accepts_json(request)
+            model = dicom_model(request.headers.get("accept"))
             query = search_parameters(request.query_params.multi_items())
             how = Matching(comma_lists=True, empty_values=query.flags["emptyvaluematching"],
                            multiple_values=query.flags["multiplevaluematching"],
@@ -186,9 +194,9 @@ class DicomWebApi:
                 series_uid=request.path_params.get("series"), includefields=query.include,
                 limit=query.limit, offset=query.offset, base=self._dicomweb_base(ctx), how=how,
             )  # fmt: skip
-            response = _json(found, 200)
+            response = data_sets(found, model)
             if query.flags["fuzzymatching"]:
-                response.headers.append("Warning", _warning(NO_FUZZY))
+                response.headers.append("Warning", warning(NO_FUZZY))
             return response
 
         return search
@@ -212,7 +220,7 @@ class DicomWebApi:
             return Response(body, 200, media_type=DICOM)
         boundary = uuid.uuid4().hex
         return StreamingResponse(
-            self._stream(records, boundary, target), 200, media_type=_multipart(DICOM, boundary)
+            self._stream(records, boundary, target), 200, media_type=multipart(DICOM, boundary)
         )
 
     async def _stream(
@@ -233,9 +241,9 @@ class DicomWebApi:
         yield f"--{boundary}--\r\n".encode()
 
     async def metadata(self, request: Request, ctx: RequestContext) -> Response:
-        _accepts_json(request)
+        model = dicom_model(request.headers.get("accept"))
         records = await self._records(request, ctx)
-        return _json(await self.retrieval.metadata(records, self._dicomweb_base(ctx)), 200)
+        return data_sets(await self.retrieval.metadata(records, self._dicomweb_base(ctx)), model)
 
     async def frames(self, request: Request, ctx: RequestContext) -> Response:
         numbers = parse_frame_numbers(request.path_params["frames"])
@@ -244,13 +252,13 @@ class DicomWebApi:
         syntax = NATIVE_LE if found.media_type == OCTET_STREAM else found.transfer_syntax
         accepted(request.headers.get("accept"), found.media_type, [syntax])
         part_type = f"{found.media_type}; transfer-syntax={syntax}"
-        return _multipart_response(found.frames, found.media_type, part_type)
+        return multipart_response(found.frames, found.media_type, part_type)
 
     async def bulk(self, request: Request, ctx: RequestContext) -> Response:
         [record] = await self._records(request, ctx)
         value = await self.retrieval.bulk(record, request.path_params["tag"])
         accepted(request.headers.get("accept"), OCTET_STREAM, [NATIVE_LE])
-        return _multipart_response([value], OCTET_STREAM, OCTET_STREAM)
+        return multipart_response([value], OCTET_STREAM, OCTET_STREAM)
 
 
 @dataclass
@@ -290,42 +298,6 @@ def search_parameters(items: list[tuple[str, str]]) -> QidoParameters:
         else:
             query.keys[name] = value
     return query
-
-
-def _multipart(inner: str, boundary: str) -> str:
-    return f'multipart/related; type="{inner}"; boundary={boundary}'
-
-
-def _multipart_response(parts: list[bytes], inner: str, part_type: str) -> Response:
-    boundary = uuid.uuid4().hex
-    body = bytearray()
-    for part in parts:
-        body += f"--{boundary}\r\nContent-Type: {part_type}\r\n\r\n".encode()
-        body += part + b"\r\n"
-    body += f"--{boundary}--\r\n".encode()
-    return Response(bytes(body), 200, media_type=_multipart(inner, boundary))
-
-
-def _accepts_json(request: Request) -> None:
-    """QIDO-RS and metadata answer DICOM JSON only (no application/dicom+xml): NotAcceptable
-    when the Accept header excludes it."""
-    accept = request.headers.get("accept")
-    if not accept:
-        return
-    types = {r.split(";")[0].strip().lower() for r in accept.split(",")}
-    if types & {DICOM_JSON, "application/json", "application/*", "*/*"}:
-        return
-    raise NotAcceptable(f"Accept {accept!r}: this server answers {DICOM_JSON} only")
-
-
-def _warning(text: str) -> str:
-    """An HTTP Warning header value (RFC 7234 §5.5): code 299, the text quoted, ASCII."""
-    quoted = text.replace("\\", "/").replace('"', "'").encode("ascii", "replace").decode()
-    return f'299 - "{quoted}"'
-
-
-def _json(value: Any, status: int) -> Response:
-    return Response(orjson.dumps(value), status, media_type=DICOM_JSON)
 
 
 def _error(status: int, message: str) -> Response:
