@@ -4,16 +4,19 @@ Study Root, PATIENT (patient root only), STUDY, SERIES and IMAGE levels.
 The identifier's unique keys (PS3.4 C.4.2.2.1) select stored instances from the ingest's
 records (:mod:`fhir_server.dicom.retrieve_keys`). Each sub-operation sends the stored Part-10
 blob, read through the loop bridge and decoded by pydicom only lazily (its raw elements are
-written back unchanged), in its original transfer syntax: when the destination accepted no
-presentation context for that SOP class *and* that transfer syntax, the sub-operation fails and
-is counted as such (no transcoding). pynetdicom sends the pending responses with the
-remaining/completed/failed/warning counts and the final one (0xB000 with the Failed SOP Instance
-UID List when some failed, 0xA702 when all did, success with no sub-operation when nothing
-matched).
+written back unchanged), in its original transfer syntax when the destination accepted it for
+that SOP class; else, for an instance stored in a native little-endian syntax (Implicit or
+Explicit VR, or Deflated), in the native little-endian syntax it accepted (pynetdicom re-encodes
+the data set, every value unchanged). One stored compressed (or Big Endian) that the
+destination did not accept as such fails, and is counted so: no codec here. pynetdicom sends
+the pending responses with the remaining/completed/failed/warning counts and the final one
+(0xB000 with the Failed SOP Instance UID List when some failed, 0xA702 when all did, success
+with no sub-operation when nothing matched).
 
 C-MOVE sends to the Move Destination as the AE allow-list gives its address
 (``--dicom-peer AE=Organization/x@host:port``), over a new association (TCP_NODELAY) proposing one
-context per stored SOP class and transfer syntax; an AE not there is refused with 0xA801.
+context per stored SOP class and transfer syntax (a native one with Explicit and Implicit VR
+Little Endian after it); an AE not there is refused with 0xA801.
 C-GET sends over the requesting association (the storage contexts of the node accept the SCP
 role the requestor proposes). Who may ask is the node's allow-list (with authorization on, only
 ``--dicom-peer`` AEs associate): no tokens in DIMSE.
@@ -43,6 +46,7 @@ from fhir_server.dicom.retrieve_keys import LEVELS, Refused, parse
 from fhir_server.dicom.scu import AssociationFailed, Bridge, RemoteAe, nodelay
 from fhir_server.imaging.instances import short_comment
 from fhir_server.imaging.retrieval import Match, Matcher, Request
+from fhir_server.imaging.transcode import SOURCES, TARGETS, possible
 from fhir_server.storage.blobs import BlobStore
 from fhir_server.storage.records import RecordStore
 
@@ -187,7 +191,7 @@ class RetrieveService:
         """The stored instance, or a data set pynetdicom cannot send (it counts a failed
         sub-operation and lists its SOP Instance UID) when the destination did not accept its
         SOP class in its transfer syntax or the blob is missing or unreadable."""
-        if association is None or not _accepted(association, match):
+        if association is None or not sendable(association, match):
             LOG.warning(
                 "retrieve: %s not sent, the destination accepted no context for %s in %s",
                 match.sop_instance, match.sop_class, match.transfer_syntax,
@@ -222,10 +226,12 @@ async def _read(blobs: BlobStore, key: str) -> bytes | None:
         return await stream.read_all()
 
 
-def _accepted(association: Association, match: Match) -> bool:
+def sendable(association: Association, match: Match) -> bool:
+    """Whether the association accepted the instance's SOP class in its stored transfer syntax,
+    or in one it can be re-encoded to (as pynetdicom's send_c_store then does)."""
     return any(
         cx.abstract_syntax == match.sop_class
-        and cx.transfer_syntax[0] == match.transfer_syntax
+        and possible(match.transfer_syntax, str(cx.transfer_syntax[0]))
         and cx.as_scu
         for cx in association.accepted_contexts
     )
@@ -241,12 +247,16 @@ def _unsendable(match: Match) -> Dataset:
 
 
 def _contexts(matches: list[Match]) -> list[PresentationContext]:
-    """One context per stored (SOP class, transfer syntax): the instances as they are."""
+    """One context per stored (SOP class, transfer syntax): the instances as they are, or, for
+    a native one, re-encoded in the native syntax the destination prefers."""
     pairs = dict.fromkeys((m.sop_class, m.transfer_syntax) for m in matches)
     if len(pairs) > MAX_CONTEXTS:
         LOG.warning("retrieve: %d SOP class/transfer syntax pairs, %d proposed",
                     len(pairs), MAX_CONTEXTS)  # fmt: skip
-    return [build_context(sop_class, [ts]) for sop_class, ts in list(pairs)[:MAX_CONTEXTS]]
+    return [
+        build_context(sop_class, list(dict.fromkeys([ts, *(TARGETS if ts in SOURCES else ())])))
+        for sop_class, ts in list(pairs)[:MAX_CONTEXTS]
+    ]
 
 
 def _keep(store: list[Association]) -> Callable[[Any], None]:

@@ -20,9 +20,9 @@ from pydicom.uid import UID
 IMPLICIT_LE: Final = "1.2.840.10008.1.2"
 EXPLICIT_LE: Final = "1.2.840.10008.1.2.1"
 DEFLATED_LE: Final = "1.2.840.10008.1.2.1.99"
-#: What can be re-encoded, and into what.
+#: What can be re-encoded, and into what (in the order a retrieval proposes them).
 SOURCES: Final = frozenset({IMPLICIT_LE, EXPLICIT_LE, DEFLATED_LE})
-TARGETS: Final = frozenset({IMPLICIT_LE, EXPLICIT_LE})
+TARGETS: Final = (EXPLICIT_LE, IMPLICIT_LE)
 
 
 def possible(stored: str, target: str) -> bool:

@@ -20,7 +20,8 @@ import pytest
 import pytest_asyncio
 from pydicom.dataset import Dataset
 from pydicom.filebase import DicomBytesIO
-from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian, generate_uid
+from pydicom.filereader import read_dataset
+from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian, RLELossless, generate_uid
 from pynetdicom import AE, build_role, evt
 
 from fhir_server.bootstrap import Application
@@ -72,13 +73,32 @@ def two_series_study() -> list[bytes]:
 
 
 def mixed_syntax_study() -> list[bytes]:
-    """Two CT instances of one study: Explicit VR Little Endian, then Implicit VR Little Endian."""
-    explicit, other = ct_study("RO-RETR-2", "20261203", 2)
+    """Three CT instances of one study: Explicit VR Little Endian, Implicit VR Little Endian and
+    RLE Lossless (compressed)."""
+    explicit, other, third = ct_study("RO-RETR-2", "20261203", 3)
     ds = pydicom.dcmread(BytesIO(other))
     ds.file_meta.TransferSyntaxUID = ImplicitVRLittleEndian
     buffer = DicomBytesIO()
     ds.save_as(buffer, implicit_vr=True, little_endian=True, enforce_file_format=True)
-    return [explicit, buffer.getvalue()]
+    rle = pydicom.dcmread(BytesIO(third))
+    rle.compress(RLELossless)
+    compressed = DicomBytesIO()
+    rle.save_as(compressed, enforce_file_format=True)
+    return [explicit, buffer.getvalue(), compressed.getvalue()]
+
+
+def assert_implicit_arrivals(node: Node, arrived: list[bytes], stored: bytes) -> None:
+    """The implicit instance arrived as stored; the explicit one re-encoded in Implicit VR
+    Little Endian, every value as sent."""
+    assert stored[check(stored).dataset_offset :] in arrived
+    [other] = [a for a in arrived if a != stored[check(stored).dataset_offset :]]
+    # read as Implicit VR Little Endian: garbled if it were encoded otherwise
+    got = read_dataset(BytesIO(other), is_implicit_VR=True, is_little_endian=True)
+    sent = pydicom.dcmread(BytesIO(node.mixed[0]))
+    padding = 0xFFFCFFFC  # Data Set Trailing Padding, which re-encoding may drop (PS3.10 7.2)
+    assert [e.tag for e in got] == [e.tag for e in sent if e.tag != padding]
+    for element in sent:
+        assert element.tag == padding or got[element.tag].value == element.value, element
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
@@ -94,7 +114,11 @@ async def node(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Node]:
             path.write_bytes(part10)
             paths.append(str(path))
         done = await dcmtk("storescu", "-aet", "MODALITY", "-aec", "FHIRSERVER", "127.0.0.1",
-                           str(port), *paths)  # fmt: skip
+                           str(port), *paths[:-1])  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        # the RLE one on an association of its own proposing RLE Lossless (-xr)
+        done = await dcmtk("storescu", "-R", "-xr", "-aet", "MODALITY", "-aec", "FHIRSERVER",
+                           "127.0.0.1", str(port), paths[-1])  # fmt: skip
         assert done.returncode == 0, done.stderr
         assert app.imaging is not None
         await app.imaging.flush()
@@ -278,9 +302,9 @@ async def test_ro23_sub_operation_fails_when_its_transfer_syntax_is_not_accepted
     node: Node,
 ) -> None:
     """The destination (a pynetdicom storage SCP) accepts CT in Implicit VR Little Endian only:
-    the implicit instance arrives unchanged, the explicit one is not transcoded but counted as a
-    failed sub-operation; the final status is 0xB000 with its UID in the Failed SOP Instance UID
-    List (PS3.4 C.4.2.3.1)."""
+    the implicit instance arrives unchanged, the explicit one re-encoded in Implicit VR, the RLE
+    one (no codec here) is a failed sub-operation; the final status is 0xB000 with its UID in the
+    Failed SOP Instance UID List (PS3.4 C.4.2.3.1)."""
     arrived: list[bytes] = []
 
     def on_store(event: Any) -> int:
@@ -299,13 +323,13 @@ async def test_ro23_sub_operation_fails_when_its_transfer_syntax_is_not_accepted
         )
     finally:
         server.shutdown()
-    explicit = pydicom.dcmread(BytesIO(node.mixed[0]))
+    compressed = pydicom.dcmread(BytesIO(node.mixed[2]))
     assert status.Status == 0xB000
-    assert (status.NumberOfCompletedSuboperations, status.NumberOfFailedSuboperations) == (1, 1)
+    assert (status.NumberOfCompletedSuboperations, status.NumberOfFailedSuboperations) == (2, 1)
     assert identifier is not None
-    assert identifier.FailedSOPInstanceUIDList == str(explicit.SOPInstanceUID)
+    assert identifier.FailedSOPInstanceUIDList == str(compressed.SOPInstanceUID)
     stored = await blob(node.app, str(pydicom.dcmread(BytesIO(node.mixed[1])).SOPInstanceUID))
-    assert arrived == [stored[check(stored).dataset_offset :]]  # the stored data set, as is
+    assert_implicit_arrivals(node, arrived, stored)
 
 
 async def test_ro23_with_auth_on_only_peers_may_retrieve(tmp_path: Path) -> None:
@@ -371,17 +395,18 @@ async def c_get(
 
 async def test_ro23_c_get_keeps_the_stored_transfer_syntax(node: Node) -> None:
     """The requester takes CT in Implicit VR Little Endian only: the implicit instance comes
-    back byte for byte as stored, the explicit one is a failed sub-operation (0xB000)."""
+    back byte for byte as stored, the explicit one re-encoded in Implicit VR, the RLE one is a
+    failed sub-operation (0xB000)."""
     status, identifier, arrived = await c_get(
         node, ImplicitVRLittleEndian, QueryRetrieveLevel="STUDY", StudyInstanceUID=node.mixed_study
     )
-    explicit = pydicom.dcmread(BytesIO(node.mixed[0]))
+    compressed = pydicom.dcmread(BytesIO(node.mixed[2]))
     assert status.Status == 0xB000
-    assert (status.NumberOfCompletedSuboperations, status.NumberOfFailedSuboperations) == (1, 1)
+    assert (status.NumberOfCompletedSuboperations, status.NumberOfFailedSuboperations) == (2, 1)
     assert identifier is not None
-    assert identifier.FailedSOPInstanceUIDList == str(explicit.SOPInstanceUID)
+    assert identifier.FailedSOPInstanceUIDList == str(compressed.SOPInstanceUID)
     stored = await blob(node.app, str(pydicom.dcmread(BytesIO(node.mixed[1])).SOPInstanceUID))
-    assert arrived == [stored[check(stored).dataset_offset :]]
+    assert_implicit_arrivals(node, arrived, stored)
 
 
 async def test_ro23_c_get_bad_identifier_is_a900_and_unknown_study_empty(node: Node) -> None:
