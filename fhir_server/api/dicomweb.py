@@ -17,7 +17,8 @@ Only HTTP translation lives here: the request becomes a call of the imaging serv
   performed"); 200 with a JSON array, empty when nothing matches (DICOM CP-2473 replaces 204 by
   200 for zero results); 400 for an unknown key or a control parameter's bad value.
 - WADO-RS ``GET /studies/{s}[/series/{se}[/instances/{i}]]`` (multipart of the stored Part-10
-  bytes, streamed), ``…/metadata``, ``…/instances/{i}/frames/{list}``, ``…/bulk/{tag}``.
+  bytes, streamed), ``…/metadata``, ``…/instances/{i}/frames/{list}``, ``…/bulk/{tag}``,
+  ``…/rendered`` and ``…/thumbnail`` (:mod:`fhir_server.imaging.rendered`).
 
 Data sets are answered in DICOM JSON, or in the Native DICOM Model XML when the Accept asks for
 it (:mod:`.dicomweb_media`). With authorization on, a SMART bearer token is required (401
@@ -51,12 +52,14 @@ from fhir_server.core.errors import (
     FhirError,
     InvalidRequest,
     PayloadTooLarge,
+    ResourceNotFound,
     Unauthenticated,
     http_status,
 )
 from fhir_server.imaging import stow
 from fhir_server.imaging.kinds import blob_key
 from fhir_server.imaging.query import Level, Matching, StudyQuery, require_read, require_store
+from fhir_server.imaging.rendered import rendering, representative
 from fhir_server.imaging.service import ImagingService
 from fhir_server.imaging.store_result import Sender
 from fhir_server.imaging.wado import (
@@ -75,6 +78,9 @@ NATIVE_LE = "1.2.840.10008.1.2.1"
 FLAGS = ("fuzzymatching", "emptyvaluematching", "multiplevaluematching")
 NO_FUZZY = "The fuzzymatching parameter is not supported. Only literal matching has been performed."
 STUDY, SERIES, INSTANCE = "/studies/{study}", "/series/{series}", "/instances/{instance}"
+RENDERABLE = (
+    STUDY, STUDY + SERIES, STUDY + SERIES + INSTANCE, STUDY + SERIES + INSTANCE + "/frames/{frames}"
+)  # fmt: skip
 
 
 class DicomWebApi:
@@ -115,6 +121,8 @@ class DicomWebApi:
             (instance + "/metadata", self.metadata),
             (instance + "/frames/{frames}", self.frames),
             (instance + "/bulk/{tag}", self.bulk),
+            *((path + "/rendered", self.rendered) for path in RENDERABLE),
+            *((path + "/thumbnail", self.thumbnail) for path in RENDERABLE),
         ]
         posts = [("/studies", self.stow), (STUDY, self.stow)]
         return [
@@ -253,6 +261,35 @@ class DicomWebApi:
         accepted(request.headers.get("accept"), found.media_type, [syntax])
         part_type = f"{found.media_type}; transfer-syntax={syntax}"
         return multipart_response(found.frames, found.media_type, part_type)
+
+    async def rendered(self, request: Request, ctx: RequestContext) -> Response:
+        """Rendered resources: an instance's first frame, the frames listed, or each image of a
+        series or study (multipart/related)."""
+        how = rendering(dict(request.query_params), request.headers.get("accept"))
+        records = await self._records(request, ctx)
+        if "instance" not in request.path_params:
+            images = [r for r in records if "00280010" in (r.get("attributes") or {})]
+            if not images:
+                raise ResourceNotFound("no image is stored here to render")
+            parts = [(await self.retrieval.rendered(r, [1], how, False))[0] for r in images]
+            return multipart_response(parts, how.media_type, how.media_type)
+        numbers = parse_frame_numbers(request.path_params.get("frames", "1"))
+        parts = await self.retrieval.rendered(records[0], numbers, how, False)
+        if len(parts) == 1 and not how.multipart:
+            return Response(parts[0], 200, media_type=how.media_type)
+        return multipart_response(parts, how.media_type, how.media_type)
+
+    async def thumbnail(self, request: Request, ctx: RequestContext) -> Response:
+        """A thumbnail: of the instance's (first listed) frame, or of the middle image of the
+        series (the first series, for a study)."""
+        how = rendering(dict(request.query_params), request.headers.get("accept"))
+        records = await self._records(request, ctx)
+        record = records[0] if "instance" in request.path_params else representative(records)
+        number = parse_frame_numbers(request.path_params.get("frames", "1"))[0]
+        [image] = await self.retrieval.rendered(record, [number], how, True)
+        if how.multipart:
+            return multipart_response([image], how.media_type, how.media_type)
+        return Response(image, 200, media_type=how.media_type)
 
     async def bulk(self, request: Request, ctx: RequestContext) -> Response:
         [record] = await self._records(request, ctx)

@@ -28,6 +28,7 @@ from pydicom.encaps import generate_frames
 from fhir_server.core.errors import InvalidRequest, NotAcceptable, ResourceNotFound
 from fhir_server.imaging.attributes import tag_key
 from fhir_server.imaging.kinds import INSTANCE, blob_key, every
+from fhir_server.imaging.rendered import Rendering, render
 from fhir_server.imaging.stow import DICOM, MediaType
 from fhir_server.imaging.transcode import EXPLICIT_LE, IMPLICIT_LE, SOURCES, possible, transcode
 from fhir_server.storage.blobs import BlobStore
@@ -152,6 +153,16 @@ class Retrieval:
             url = _instance_url(base, record)
             out.append(await asyncio.to_thread(metadata_json, data, url))
         return out
+
+    async def rendered(
+        self, record: Mapping[str, Any], numbers: list[int], how: Rendering, thumbnail: bool
+    ) -> list[bytes]:
+        """Frames ``numbers`` of an instance rendered (rendered.py), in a worker thread."""
+        data = await self.part10(record)
+        return [
+            await asyncio.to_thread(render, data, number, how, thumbnail=thumbnail)
+            for number in numbers
+        ]
 
     async def frames(self, record: Mapping[str, Any], numbers: list[int]) -> Frames:
         data = await self.part10(record)
