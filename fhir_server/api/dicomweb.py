@@ -52,14 +52,13 @@ from fhir_server.core.errors import (
     FhirError,
     InvalidRequest,
     PayloadTooLarge,
-    ResourceNotFound,
     Unauthenticated,
     http_status,
 )
 from fhir_server.imaging import stow
 from fhir_server.imaging.kinds import blob_key
 from fhir_server.imaging.query import Level, Matching, StudyQuery, require_read, require_store
-from fhir_server.imaging.rendered import rendering, representative
+from fhir_server.imaging.rendered import images, rendering, representative
 from fhir_server.imaging.service import ImagingService
 from fhir_server.imaging.store_result import Sender
 from fhir_server.imaging.wado import (
@@ -268,10 +267,9 @@ class DicomWebApi:
         how = rendering(dict(request.query_params), request.headers.get("accept"))
         records = await self._records(request, ctx)
         if "instance" not in request.path_params:
-            images = [r for r in records if "00280010" in (r.get("attributes") or {})]
-            if not images:
-                raise ResourceNotFound("no image is stored here to render")
-            parts = [(await self.retrieval.rendered(r, [1], how, False))[0] for r in images]
+            parts = [
+                (await self.retrieval.rendered(r, [1], how, False))[0] for r in images(records)
+            ]
             return multipart_response(parts, how.media_type, how.media_type)
         numbers = parse_frame_numbers(request.path_params.get("frames", "1"))
         parts = await self.retrieval.rendered(records[0], numbers, how, False)

@@ -31,13 +31,7 @@ _JSON_RANGES: Final = frozenset({DICOM_JSON, "application/json", "application/*"
 def dicom_model(accept: str | None) -> Model:
     """The model to answer in: the first of the Accept header's ranges, by quality, that one of
     them satisfies; JSON without an Accept. NotAcceptable when no range allows either."""
-    if not accept or not accept.strip():
-        return "json"
-    ranges = [MediaType.parse(text) for text in accept.split(",") if text.strip()]
-    ranked = sorted(ranges, key=lambda media: -_quality(media.params.get("q")))
-    for media in ranked:
-        if _quality(media.params.get("q")) <= 0:
-            continue
+    for media in MediaType.ranges(accept):
         if media.type in _JSON_RANGES:
             return "json"
         inner = media.params.get("type", "").lower()
@@ -49,15 +43,6 @@ def dicom_model(accept: str | None) -> Model:
         f"Accept {accept!r}: this server answers {DICOM_JSON} or "
         f'multipart/related; type="{DICOM_XML}"'
     )
-
-
-def _quality(text: str | None) -> float:
-    if text is None:
-        return 1.0
-    try:
-        return float(text)
-    except ValueError:
-        return 1.0
 
 
 def data_sets(items: Sequence[Mapping[str, Any]], model: Model, status: int = 200) -> Response:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from io import BytesIO
 from typing import Any, Final
 
@@ -43,7 +43,7 @@ class Rendering:
     size: tuple[int, int] | None = None
     region: tuple[float, float, float, float] | None = None
     window: tuple[float, float, str] | None = None
-    multipart: bool = field(default=False)
+    multipart: bool = False
 
 
 def rendering(query: Mapping[str, str], accept: str | None) -> Rendering:
@@ -77,10 +77,7 @@ def rendering(query: Mapping[str, str], accept: str | None) -> Rendering:
 
 
 def _media_type(accept: str | None) -> tuple[str, bool]:
-    for text in (accept or "image/jpeg").split(","):
-        if not text.strip():
-            continue
-        media = MediaType.parse(text)
+    for media in MediaType.ranges(accept, default="image/jpeg"):
         inner = media.params.get("type", "").lower()
         multipart = media.type in ("multipart/related", "multipart/*")
         wanted = inner if multipart else media.type
@@ -204,14 +201,21 @@ def _region(image: Any, region: tuple[float, float, float, float], image_ops: An
     return image
 
 
+def images(records: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """The instance records that are images (they have Rows, 0028,0010); ResourceNotFound when
+    none is."""
+    found = [r for r in records if "00280010" in (r.get("attributes") or {})]
+    if not found:
+        raise ResourceNotFound("no image is stored here to render")
+    return found
+
+
 def representative(records: Sequence[Mapping[str, Any]]) -> Mapping[str, Any]:
     """The instance a study's or series' thumbnail shows: the middle image (by Instance Number)
     of its first series (by Series Number) that has images; ResourceNotFound when none has."""
-    images = [r for r in records if "00280010" in (r.get("attributes") or {})]
-    if not images:
-        raise ResourceNotFound("no image is stored here to make a thumbnail of")
-    first = min(images, key=lambda r: (_number(r, "00200011"), str(r.get("series"))))
-    series = [r for r in images if r.get("series") == first.get("series")]
+    found = images(records)
+    first = min(found, key=lambda r: (_number(r, "00200011"), str(r.get("series"))))
+    series = [r for r in found if r.get("series") == first.get("series")]
     series.sort(key=lambda r: (_number(r, "00200013"), str(r.get("sop_instance"))))
     return series[(len(series) - 1) // 2]
 

@@ -72,6 +72,21 @@ class MediaType:
             params[name.lower()] = value
         return cls(main, params)
 
+    @classmethod
+    def ranges(cls, accept: str | None, default: str = "*/*") -> list[MediaType]:
+        """The media ranges of an Accept header (``default`` when there is none), the most
+        preferred first (by their ``q``, in the order written among equals), those of ``q=0``
+        (not acceptable, RFC 9110 12.5.1) left out."""
+        parsed = [cls.parse(text) for text in (accept or default).split(",") if text.strip()]
+        weighted = [(media.quality(), media) for media in parsed]
+        return [media for q, media in sorted(weighted, key=lambda w: -w[0]) if q > 0]
+
+    def quality(self) -> float:
+        try:
+            return float(self.params.get("q", "1"))
+        except ValueError:
+            return 1.0
+
 
 def parts(content_type: str | None, body: bytes) -> list[bytes]:
     """The Part-10 bodies of a STOW-RS request. UnsupportedMedia when the request is not

@@ -67,9 +67,7 @@ def negotiate(
     one, else one a range asks for that every stored syntax can be transcoded to (``convert``,
     for application/dicom parts only: transcode.py)."""
     syntaxes = set(stored)
-    ranges = [r for r in (accept or "*/*").split(",") if r.strip()]
-    for text in ranges:
-        media = MediaType.parse(text)
+    for media in MediaType.ranges(accept):
         inner = media.params.get("type", "").lower()
         syntax = media.params.get("transfer-syntax", "*")
         target = None
